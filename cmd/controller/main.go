@@ -1,0 +1,106 @@
+// Command controller is IronLB's cluster-wide half: it validates the
+// metallb.io configuration, assigns external IPs to LoadBalancer Services and
+// reports what it did. It runs as a Deployment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ironlb/ironlb/internal/cli"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type options struct {
+	kubeconfig string
+	namespace  string
+	logLevel   string
+	serving    cli.Serving
+}
+
+func bindFlags(fs *flag.FlagSet, o *options) *[]error {
+	var errs []error
+	cli.StringVar(fs, &o.kubeconfig, "kubeconfig", "KUBECONFIG", "", "path to a kubeconfig; empty means the in-cluster service account")
+	cli.StringVar(fs, &o.namespace, "namespace", "METALLB_NAMESPACE", "", "namespace holding the metallb.io configuration (the release namespace)")
+	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
+	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
+	fs.BoolVar(&o.serving.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to clients the apiserver authorizes (get on nonResourceURL /metrics); false serves plain HTTP")
+	fs.IntVar(&o.serving.HealthProbePort, "health-probe-port", 17472, "port serving /healthz and /readyz; 0 turns them off")
+	return &errs
+}
+
+func (o *options) validate() error {
+	if o.namespace == "" {
+		return errors.New("--namespace (or METALLB_NAMESPACE) is required: it names the namespace holding the configuration")
+	}
+	return nil
+}
+
+func main() {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: controller [flags]\n\nIronLB controller %s: assigns LoadBalancer IPs from metallb.io IPAddressPools.\n\nFlags:\n", version)
+		fs.PrintDefaults()
+	}
+	var o options
+	envErrs := bindFlags(fs, &o)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	if err := errors.Join(append(*envErrs, o.validate())...); err != nil {
+		fmt.Fprintf(os.Stderr, "controller: %v\n", err)
+		os.Exit(2)
+	}
+	log, err := cli.NewLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "controller: %v\n", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error(err, "controller stopped with an error")
+		os.Exit(1)
+	}
+	log.Info("controller stopped")
+}
+
+func run(ctx context.Context, o options, log logr.Logger) error {
+	log.Info("starting controller", "version", version, "namespace", o.namespace,
+		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort)
+	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-controller/"+version)
+	if err != nil {
+		return err
+	}
+	scheme, err := cli.NewScheme()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, o.serving.ManagerOptions(scheme))
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := cli.AddHealthChecks(mgr); err != nil {
+		return err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}

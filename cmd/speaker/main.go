@@ -1,0 +1,130 @@
+// Command speaker is IronLB's per-node half: it runs on every node (a
+// DaemonSet on the host network), agrees with the other speakers on which
+// node announces each Service, and announces it with ARP/NDP or BGP.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ironlb/ironlb/internal/cli"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// memberlistPort is memberlist's customary port, the one MetalLB uses.
+const memberlistPort = 7946
+
+type options struct {
+	kubeconfig      string
+	namespace       string
+	nodeName        string
+	host            string
+	mlBindAddr      string
+	mlBindPort      int
+	mlLabels        string
+	mlSecretKeyPath string
+	lbClass         string
+	logLevel        string
+	serving         cli.Serving
+}
+
+func bindFlags(fs *flag.FlagSet, o *options) *[]error {
+	var errs []error
+	cli.StringVar(fs, &o.kubeconfig, "kubeconfig", "KUBECONFIG", "", "path to a kubeconfig; empty means the in-cluster service account")
+	cli.StringVar(fs, &o.namespace, "namespace", "METALLB_NAMESPACE", "", "namespace holding the metallb.io configuration and the speaker pods")
+	cli.StringVar(fs, &o.nodeName, "node-name", "METALLB_NODE_NAME", "", "name of the Kubernetes node this speaker runs on (spec.nodeName)")
+	cli.StringVar(fs, &o.host, "host", "METALLB_HOST", "", "this node's address (status.hostIP); kept for MetalLB pod specs")
+	cli.StringVar(fs, &o.mlBindAddr, "ml-bindaddr", "METALLB_ML_BIND_ADDR", "", "address memberlist binds to (status.podIP)")
+	cli.IntVar(fs, &o.mlBindPort, "ml-bindport", "METALLB_ML_BIND_PORT", memberlistPort, "port memberlist binds to, TCP and UDP", &errs)
+	cli.StringVar(fs, &o.mlLabels, "ml-labels", "METALLB_ML_LABELS", "app=metallb,component=speaker", "label selector of the speaker pods whose addresses memberlist joins")
+	cli.StringVar(fs, &o.mlSecretKeyPath, "ml-secret-key-path", "METALLB_ML_SECRET_KEY_PATH", "", "directory holding the file 'secretkey' that encrypts memberlist traffic")
+	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
+	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
+	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
+	fs.BoolVar(&o.serving.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to clients the apiserver authorizes (get on nonResourceURL /metrics); false serves plain HTTP")
+	fs.IntVar(&o.serving.HealthProbePort, "health-probe-port", 17473, "port serving /healthz and /readyz; 0 turns them off")
+	return &errs
+}
+
+func (o *options) validate() error {
+	var errs []error
+	if o.namespace == "" {
+		errs = append(errs, errors.New("--namespace (or METALLB_NAMESPACE) is required"))
+	}
+	if o.nodeName == "" {
+		errs = append(errs, errors.New("--node-name (or METALLB_NODE_NAME) is required: the speaker announces for its own node"))
+	}
+	if o.mlBindPort < 0 || o.mlBindPort > 65535 {
+		errs = append(errs, fmt.Errorf("--ml-bindport %d: not a port", o.mlBindPort))
+	}
+	return errors.Join(errs...)
+}
+
+func main() {
+	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: speaker [flags]\n\nIronLB speaker %s: announces LoadBalancer IPs from this node.\n\nFlags:\n", version)
+		fs.PrintDefaults()
+	}
+	var o options
+	envErrs := bindFlags(fs, &o)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	if err := errors.Join(append(*envErrs, o.validate())...); err != nil {
+		fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
+		os.Exit(2)
+	}
+	log, err := cli.NewLogger(o.logLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, log); err != nil {
+		log.Error(err, "speaker stopped with an error")
+		os.Exit(1)
+	}
+	log.Info("speaker stopped")
+}
+
+func run(ctx context.Context, o options, log logr.Logger) error {
+	log.Info("starting speaker", "version", version, "node", o.nodeName, "namespace", o.namespace,
+		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort)
+	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-speaker/"+version)
+	if err != nil {
+		return err
+	}
+	scheme, err := cli.NewScheme()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, o.serving.ManagerOptions(scheme))
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := cli.AddHealthChecks(mgr); err != nil {
+		return err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}

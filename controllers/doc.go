@@ -1,0 +1,24 @@
+// Package controllers holds the controller's reconcilers: Services (IP
+// assignment), the metallb.io configuration, and pool status. The permissions
+// below are everything the controller may do; `make manifests` turns them into
+// config/rbac/controller.
+//
+// Cluster-wide: it reads and updates LoadBalancer Services and their status,
+// reads Namespaces (for serviceAllocation.namespaceSelectors), records Events,
+// and keeps the caBundle of its own webhook and CRD conversion current.
+//
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups="",resources=services/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch;update;patch
+//
+// In its own namespace: it reads the configuration, writes pool status, and
+// keeps the webhook certificate in a Secret.
+//
+// +kubebuilder:rbac:groups=metallb.io,namespace=metallb-system,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities;bfdprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metallb.io,namespace=metallb-system,resources=ipaddresspools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",namespace=metallb-system,resources=secrets,verbs=get;list;watch;create;update;patch
+package controllers

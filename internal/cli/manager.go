@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/api/v1beta2"
+)
+
+// NewScheme returns a scheme with the built-in Kubernetes kinds and every
+// metallb.io kind.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1beta1.AddToScheme, v1beta2.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("building scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Serving is how a binary exposes /metrics and its health probes.
+type Serving struct {
+	// MetricsPort serves /metrics; 0 turns metrics off.
+	MetricsPort int
+	// MetricsSecure serves /metrics over HTTPS and lets only clients that the
+	// apiserver authenticates and authorizes (get on the /metrics
+	// non-resource URL) read it, as MetalLB does. False serves plain HTTP.
+	MetricsSecure bool
+	// HealthProbePort serves /healthz and /readyz; 0 turns them off.
+	HealthProbePort int
+}
+
+// ManagerOptions turns the serving settings into controller-runtime manager
+// options; the caller adds its cache and webhook settings.
+func (s Serving) ManagerOptions(scheme *runtime.Scheme) manager.Options {
+	metrics := metricsserver.Options{BindAddress: "0"}
+	if s.MetricsPort != 0 {
+		metrics.BindAddress = fmt.Sprintf(":%d", s.MetricsPort)
+		if s.MetricsSecure {
+			metrics.SecureServing = true
+			metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		}
+	}
+	probe := "0"
+	if s.HealthProbePort != 0 {
+		probe = fmt.Sprintf(":%d", s.HealthProbePort)
+	}
+	return manager.Options{
+		Scheme:                 scheme,
+		Metrics:                metrics,
+		HealthProbeBindAddress: probe,
+	}
+}
+
+// AddHealthChecks registers /healthz (the process is serving) and /readyz
+// (its informers have synced, when a manager has any).
+func AddHealthChecks(mgr manager.Manager) error {
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding healthz check: %w", err)
+	}
+	ready := func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("informer caches not synced")
+		}
+		return nil
+	}
+	if err := mgr.AddReadyzCheck("informers", ready); err != nil {
+		return fmt.Errorf("adding readyz check: %w", err)
+	}
+	return nil
+}
