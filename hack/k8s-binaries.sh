@@ -18,11 +18,25 @@ SRC="$ROOT/build"
 ALL=(kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy)
 if [[ $# -gt 0 ]]; then WANT=("$@"); else WANT=("${ALL[@]}"); fi
 
+# envtest wants etcd beside kube-apiserver: link Debian's (apt-get install
+# etcd-server) into the same folder.
+link_etcd() {
+  local etcd
+  etcd="$(command -v etcd || true)"
+  if [[ -z "$etcd" ]]; then
+    echo "k8s-binaries: etcd not found; install it with: apt-get install etcd-server" >&2
+    exit 1
+  fi
+  mkdir -p "$BIN"
+  ln -sfn "$etcd" "$BIN/etcd"
+}
+
 missing=()
 for name in "${WANT[@]}"; do
   [[ -x "$BIN/$name" ]] || missing+=("$name")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
+  link_etcd
   echo "$BIN"
   exit 0
 fi
@@ -74,4 +88,5 @@ for name in "${missing[@]}"; do
   mv "$BIN/$name.tmp" "$BIN/$name"
   log "built $name in $(( $(date +%s) - start ))s"
 done
+link_etcd
 echo "$BIN"

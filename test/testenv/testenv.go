@@ -1,0 +1,152 @@
+// Package testenv starts the real control plane IronLB's integration tests
+// run against: Debian's etcd and a kube-apiserver built by
+// hack/k8s-binaries.sh, through controller-runtime's envtest, with IronLB's
+// CRDs installed. Start it once per test package, from TestMain.
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/ironlb/ironlb/internal/cli"
+)
+
+// Env is a running control plane.
+type Env struct {
+	Environment *envtest.Environment
+	Config      *rest.Config
+	Client      client.Client
+	// Root is the repository root, for paths to manifests.
+	Root string
+	// Kubeconfig is the path of a cluster-admin kubeconfig file, for kubectl
+	// and for IronLB's binaries.
+	Kubeconfig string
+	// KubectlPath is the kubectl of the same Kubernetes version.
+	KubectlPath string
+	dir         string
+}
+
+// Start builds or finds the binaries, starts etcd and kube-apiserver, installs
+// every CRD under config/crd/bases and waits until they are served.
+func Start() (*Env, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	assets, err := AssetsDir(root)
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := cli.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting control plane from %s: %w", assets, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("creating client: %w", err)
+	}
+	e := &Env{Environment: env, Config: cfg, Client: c, Root: root, KubectlPath: filepath.Join(assets, "kubectl")}
+	if err := e.writeAdminKubeconfig(); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Env) writeAdminKubeconfig() error {
+	admin, err := e.Environment.ControlPlane.AddUser(envtest.User{Name: "ironlb-test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding admin user: %w", err)
+	}
+	data, err := admin.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("rendering admin kubeconfig: %w", err)
+	}
+	e.dir, err = os.MkdirTemp("", "ironlb-testenv-")
+	if err != nil {
+		return err
+	}
+	e.Kubeconfig = filepath.Join(e.dir, "admin.kubeconfig")
+	return os.WriteFile(e.Kubeconfig, data, 0o600)
+}
+
+// Stop stops the control plane and removes its data.
+func (e *Env) Stop() error {
+	if e.dir != "" {
+		_ = os.RemoveAll(e.dir)
+	}
+	return e.Environment.Stop()
+}
+
+// Kubectl runs the kubectl built beside the apiserver as cluster admin, with
+// stdin as its standard input, and returns its standard output. The error
+// carries standard error.
+func (e *Env) Kubectl(stdin string, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(e.KubectlPath, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// AssetsDir returns the folder holding etcd, kube-apiserver and kubectl:
+// $KUBEBUILDER_ASSETS when set (make test sets it), otherwise the cached build
+// of hack/k8s-binaries.sh, built now if missing, so a plain `go test` works too.
+func AssetsDir(root string) (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(filepath.Join(root, "hack", "k8s-binaries.sh"), "kube-apiserver", "kubectl")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("hack/k8s-binaries.sh: %w\n%s", err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// RepoRoot finds the repository root: the nearest parent of the working
+// directory holding go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
