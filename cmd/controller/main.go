@@ -41,10 +41,12 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 }
 
 func (o *options) validate() error {
+	var errs []error
 	if o.namespace == "" {
-		return errors.New("--namespace (or METALLB_NAMESPACE) is required: it names the namespace holding the configuration")
+		errs = append(errs, errors.New("--namespace (or METALLB_NAMESPACE) is required: it names the namespace holding the configuration"))
 	}
-	return nil
+	errs = append(errs, cli.CheckLogLevel(o.logLevel))
+	return errors.Join(errs...)
 }
 
 func main() {

@@ -68,6 +68,7 @@ func (o *options) validate() error {
 	if o.mlBindPort < 0 || o.mlBindPort > 65535 {
 		errs = append(errs, fmt.Errorf("--ml-bindport %d: not a port", o.mlBindPort))
 	}
+	errs = append(errs, cli.CheckLogLevel(o.logLevel))
 	return errors.Join(errs...)
 }
 

@@ -12,6 +12,16 @@ import (
 // LogLevels are the values --log-level accepts, MetalLB's set.
 var LogLevels = []string{"all", "debug", "info", "warn", "error", "none"}
 
+// CheckLogLevel reports whether --log-level names a known level.
+func CheckLogLevel(level string) error {
+	for _, l := range LogLevels {
+		if strings.EqualFold(level, l) {
+			return nil
+		}
+	}
+	return fmt.Errorf("--log-level %q: must be one of %s", level, strings.Join(LogLevels, ", "))
+}
+
 // NewLogger returns a JSON logr.Logger on stderr at the given level.
 func NewLogger(level string) (logr.Logger, error) {
 	var zl zapcore.Level

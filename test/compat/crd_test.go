@@ -55,7 +55,7 @@ func fingerprint(t *testing.T, data []byte) (string, []byte) {
 		}
 	}
 	out, err := json.MarshalIndent(struct {
-		Name string                                       `json:"name"`
+		Name string                                        `json:"name"`
 		Spec *apiextensionsv1.CustomResourceDefinitionSpec `json:"spec"`
 	}{crd.Name, spec}, "", "  ")
 	if err != nil {

@@ -1,0 +1,362 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binary builds cmd/<name> once per test run and returns its path.
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "ironlb-bin-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir, "./cmd/controller", "./cmd/speaker")
+		cmd.Dir = env.Root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type process struct {
+	cmd    *exec.Cmd
+	output *syncBuffer
+	done   chan error
+}
+
+// start runs a binary with the given arguments and environment; the process
+// is killed at the end of the test if it still runs.
+func start(t *testing.T, path string, extraEnv []string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(path, args...), output: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Env = append(os.Environ(), extraEnv...)
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", filepath.Base(path), p.output.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and returns the exit error, waiting at most limit.
+func (p *process) stop(limit time.Duration) (error, bool) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup's receive
+		return err, true
+	case <-time.After(limit):
+		return nil, false
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var insecureClient = &http.Client{
+	Timeout: 5 * time.Second,
+	// The binaries' serving certificate is self-signed; what is under test
+	// here is who may read, not the certificate.
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec
+}
+
+// get returns the status code and body of url, with a bearer token if given.
+func get(url, token string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := insecureClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// waitFor polls url until it answers 200, for at most limit.
+func waitFor(t *testing.T, p *process, url string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for attempt := 0; ; attempt++ {
+		code, _, err := get(url, "")
+		if err == nil && code == http.StatusOK {
+			return
+		}
+		select {
+		case exitErr := <-p.done:
+			p.done <- exitErr
+			t.Fatalf("process exited (%v) before %s answered", exitErr, url)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer 200 within %s (%d attempts; last: code %d, err %v)", url, limit, attempt, code, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitListening waits until something accepts TCP connections on port, for
+// at most limit: the metrics server starts after the health probes.
+func waitListening(t *testing.T, p *process, port int, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case exitErr := <-p.done:
+			p.done <- exitErr
+			t.Fatalf("process exited (%v) before port %d listened", exitErr, port)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on port %d after %s: %v", port, limit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// serviceAccountToken creates a ServiceAccount, optionally bound to a
+// ClusterRole, and returns a token for it.
+func serviceAccountToken(t *testing.T, name, clusterRole string) string {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	if _, err := cs.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().ServiceAccounts(namespace).Delete(ctx, name, metav1.DeleteOptions{}) })
+	if clusterRole != "" {
+		crb := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: namespace}},
+		}
+		if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cs.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) })
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr.Status.Token
+}
+
+var metricsReaderOnce sync.Once
+
+func applyMetricsReaderRole(t *testing.T) {
+	t.Helper()
+	var err error
+	metricsReaderOnce.Do(func() {
+		_, err = env.Kubectl("", "apply", "-f", filepath.Join(env.Root, "config", "rbac", "metrics_reader.yaml"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBinariesServeAndStop runs each binary as its pod spec would (settings
+// through MetalLB's environment variables), checks its health endpoints and
+// that /metrics answers only authorized scrapers, then stops it with SIGTERM.
+func TestBinariesServeAndStop(t *testing.T) {
+	applyMetricsReaderRole(t)
+	reader := serviceAccountToken(t, "scraper", "ironlb-metrics-reader")
+	stranger := serviceAccountToken(t, "stranger", "")
+
+	tests := []struct {
+		binary  string
+		env     []string
+		wantLog string
+	}{
+		{"controller", []string{"METALLB_NAMESPACE=" + namespace}, `"namespace":"metallb-system"`},
+		{"speaker", []string{"METALLB_NAMESPACE=" + namespace, "METALLB_NODE_NAME=myk8s-worker", "METALLB_ML_BIND_PORT=7947"}, `"node":"myk8s-worker"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.binary, func(t *testing.T) {
+			metricsPort, probePort := freePort(t), freePort(t)
+			p := start(t, binary(t, tt.binary), tt.env,
+				"--kubeconfig", env.Kubeconfig,
+				"--port", strconv.Itoa(metricsPort),
+				"--health-probe-port", strconv.Itoa(probePort))
+			base := fmt.Sprintf("http://127.0.0.1:%d", probePort)
+			waitFor(t, p, base+"/healthz", 30*time.Second)
+			waitFor(t, p, base+"/readyz", 30*time.Second)
+
+			metrics := fmt.Sprintf("https://127.0.0.1:%d/metrics", metricsPort)
+			waitListening(t, p, metricsPort, 30*time.Second)
+			for _, c := range []struct {
+				who, token string
+				want       int
+			}{
+				{"anonymous", "", http.StatusUnauthorized},
+				{"a service account without the reader role", stranger, http.StatusForbidden},
+				{"the metrics reader", reader, http.StatusOK},
+			} {
+				code, body, err := get(metrics, c.token)
+				if err != nil {
+					t.Fatalf("GET %s as %s: %v", metrics, c.who, err)
+				}
+				if code != c.want {
+					t.Errorf("GET /metrics as %s = %d, want %d", c.who, code, c.want)
+				}
+				if code == http.StatusOK && !strings.Contains(body, "go_goroutines") {
+					t.Errorf("/metrics body has no go_goroutines:\n%.500s", body)
+				}
+			}
+			if !strings.Contains(p.output.String(), tt.wantLog) {
+				t.Errorf("startup log lacks %s (from the environment):\n%s", tt.wantLog, p.output.String())
+			}
+
+			err, exited := p.stop(15 * time.Second)
+			if !exited {
+				t.Fatal("still running 15s after SIGTERM")
+			}
+			if err != nil {
+				t.Errorf("exit after SIGTERM: %v, want status 0", err)
+			}
+			if !strings.Contains(p.output.String(), tt.binary+" stopped") {
+				t.Errorf("no %q log line on the way out", tt.binary+" stopped")
+			}
+		})
+	}
+}
+
+// TestBinariesHelpAndBadFlags: --help documents every MetalLB-compatible
+// flag with its environment variable, and a missing required setting is a
+// usage error (exit 2) that names the flag.
+func TestBinariesHelpAndBadFlags(t *testing.T) {
+	tests := []struct {
+		binary   string
+		wantHelp []string
+		bad      []string
+		wantErr  string
+	}{
+		{"controller",
+			[]string{"-kubeconfig", "(env KUBECONFIG)", "-namespace", "(env METALLB_NAMESPACE)", "-port", "(default 9120)", "-log-level", "-health-probe-port"},
+			[]string{}, "--namespace"},
+		{"speaker",
+			[]string{"-node-name", "(env METALLB_NODE_NAME)", "-host", "(env METALLB_HOST)", "-ml-bindaddr", "(env METALLB_ML_BIND_ADDR)",
+				"-ml-bindport", "(env METALLB_ML_BIND_PORT)", "(default 7946)", "-ml-labels", "(env METALLB_ML_LABELS)",
+				`(default "app=metallb,component=speaker")`, "-ml-secret-key-path", "(env METALLB_ML_SECRET_KEY_PATH)",
+				"-namespace", "(env METALLB_NAMESPACE)", "-port", "-log-level", "-lb-class", "-kubeconfig"},
+			[]string{"--namespace", namespace}, "--node-name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.binary, func(t *testing.T) {
+			path := binary(t, tt.binary)
+			help, err := exec.Command(path, "--help").CombinedOutput()
+			if err != nil {
+				t.Fatalf("--help: %v\n%s", err, help)
+			}
+			for _, w := range tt.wantHelp {
+				if !strings.Contains(string(help), w) {
+					t.Errorf("--help lacks %q:\n%s", w, help)
+				}
+			}
+			cmd := exec.Command(path, tt.bad...)
+			cmd.Env = filteredEnv("METALLB_")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("without %s: err %v, want exit status 2\n%s", tt.wantErr, err, out)
+			}
+			if !strings.Contains(string(out), tt.wantErr) {
+				t.Errorf("usage error does not name %s:\n%s", tt.wantErr, out)
+			}
+			cmd = exec.Command(path, append(tt.bad, "--log-level", "loud")...)
+			if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "--log-level") {
+				t.Errorf("--log-level loud: err %v, output %s", err, out)
+			}
+		})
+	}
+}
+
+func filteredEnv(prefix string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
