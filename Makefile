@@ -81,3 +81,9 @@ test-go: deps ## Run every Go test, integration tests against a real kube-apiser
 
 .PHONY: test
 test: verify lint test-go ## Everything CI checks: generated files current, lint, all tests.
+
+##@ Demo
+
+.PHONY: demo
+demo: deps build ## Replay the seed walkthrough as far as IronLB goes today, on a real apiserver.
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) IRONLB_BIN=$(CURDIR)/bin go run ./hack/demo
