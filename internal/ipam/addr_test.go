@@ -140,4 +140,3 @@ func mustRange(s string) Range {
 	}
 	return r
 }
-
