@@ -1,0 +1,239 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/api/v1beta2"
+)
+
+func ipPool(name string, addrs ...string) v1beta1.IPAddressPool {
+	return v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta1.IPAddressPoolSpec{Addresses: addrs}}
+}
+
+func l2(name string, pools ...string) v1beta1.L2Advertisement {
+	return v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: pools}}
+}
+
+func bgpAdv(name string, mutate func(*v1beta1.BGPAdvertisementSpec)) v1beta1.BGPAdvertisement {
+	a := v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	mutate(&a.Spec)
+	return a
+}
+
+func peer(name string, mutate func(*v1beta2.BGPPeerSpec)) v1beta2.BGPPeer {
+	p := v1beta2.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta2.BGPPeerSpec{MyASN: 64512, ASN: 64500, Address: "10.0.0.1"}}
+	if mutate != nil {
+		mutate(&p.Spec)
+	}
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestParseSeedConfig(t *testing.T) {
+	cfg, warnings, err := Parse(Resources{
+		Pools:            []v1beta1.IPAddressPool{ipPool("my-ippool", "172.20.255.200-172.20.255.250")},
+		L2Advertisements: []v1beta1.L2Advertisement{l2("my-l2-advertise", "my-ippool")},
+	})
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("seed config: err %v, warnings %v", err, warnings)
+	}
+	p := cfg.Pools["my-ippool"]
+	if p == nil || !p.AutoAssign || p.AvoidBuggyIPs || len(p.Ranges) != 1 || p.Ranges[0].String() != "172.20.255.200-172.20.255.250" {
+		t.Fatalf("pool = %+v", p)
+	}
+	if got := cfg.L2Advertisements[0].Pools; len(got) != 1 || got[0] != "my-ippool" {
+		t.Errorf("L2Advertisement pools = %v", got)
+	}
+}
+
+// TestParseProblems: each invalid configuration is refused with a problem
+// naming the object and the field.
+func TestParseProblems(t *testing.T) {
+	tests := []struct {
+		name      string
+		res       Resources
+		wantObj   Ref
+		wantField string
+		wantMsg   string
+		transient bool
+	}{
+		{"unparsable address", Resources{Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.300/24")}},
+			Ref{KindIPAddressPool, "p"}, "spec.addresses[0]", "invalid CIDR", false},
+		{"range start after end", Resources{Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.9-10.0.0.1")}},
+			Ref{KindIPAddressPool, "p"}, "spec.addresses[0]", "start is after end", false},
+		{"mixed families in one range", Resources{Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.1-fd00::1")}},
+			Ref{KindIPAddressPool, "p"}, "spec.addresses[0]", "mixes IPv4 and IPv6", false},
+		{"empty addresses", Resources{Pools: []v1beta1.IPAddressPool{ipPool("p")}},
+			Ref{KindIPAddressPool, "p"}, "spec.addresses", "at least one", false},
+		{"overlap inside a pool", Resources{Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.0/24", "10.0.0.128-10.0.1.5")}},
+			Ref{KindIPAddressPool, "p"}, "spec.addresses[1]", "in the same pool", false},
+		{"overlapping pools", Resources{Pools: []v1beta1.IPAddressPool{ipPool("a", "10.0.0.0/24"), ipPool("b", "10.0.0.200-10.0.0.210")}},
+			Ref{KindIPAddressPool, "b"}, "spec.addresses", `overlaps 10.0.0.0-10.0.0.255 of IPAddressPool "a"`, false},
+		{"bad namespace selector", Resources{Pools: []v1beta1.IPAddressPool{func() v1beta1.IPAddressPool {
+			p := ipPool("p", "10.0.0.0/24")
+			p.Spec.ServiceAllocation = &v1beta1.ServiceAllocation{NamespaceSelectors: []metav1.LabelSelector{{
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Near"}}}}}
+			return p
+		}()}}, Ref{KindIPAddressPool, "p"}, "spec.serviceAllocation.namespaceSelectors[0]", "invalid label selector", false},
+		{"bad namespace name", Resources{Pools: []v1beta1.IPAddressPool{func() v1beta1.IPAddressPool {
+			p := ipPool("p", "10.0.0.0/24")
+			p.Spec.ServiceAllocation = &v1beta1.ServiceAllocation{Namespaces: []string{"Team_A"}}
+			return p
+		}()}}, Ref{KindIPAddressPool, "p"}, "spec.serviceAllocation.namespaces[0]", "not a namespace name", false},
+		{"interface name too long", Resources{L2Advertisements: []v1beta1.L2Advertisement{func() v1beta1.L2Advertisement {
+			a := l2("adv")
+			a.Spec.Interfaces = []string{"a-very-long-interface-name"}
+			return a
+		}()}}, Ref{KindL2Advertisement, "adv"}, "spec.interfaces[0]", "not a Linux interface name", false},
+		{"invalid community", Resources{BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.Communities = []string{"65536:1"}
+		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.communities[0]", "0 to 65535", false},
+		{"unknown community alias", Resources{BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.Communities = []string{"no-such-alias"}
+		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.communities[0]", "neither a community value nor the name of an alias", false},
+		{"invalid community alias value", Resources{Communities: []v1beta1.Community{{ObjectMeta: metav1.ObjectMeta{Name: "c"},
+			Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "x", Value: "large:1:2"}}}}}},
+			Ref{KindCommunity, "c"}, "spec.communities[0].value", "invalid large community", false},
+		{"aggregation length out of range", Resources{BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.AggregationLength = ptr[int32](33)
+		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.aggregationLength", "between 0 and 32", false},
+		{"aggregation shorter than the pool's prefix", Resources{
+			Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.0/28")},
+			BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.AggregationLength = ptr[int32](24)
+			})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.aggregationLength", "shorter than /28", false},
+		{"aggregation shorter than a range's widest prefix", Resources{
+			Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.8-10.0.0.31")},
+			BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.AggregationLength = ptr[int32](27)
+			})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.aggregationLength", "shorter than /28", false},
+		{"duplicate peers", Resources{Peers: []v1beta2.BGPPeer{peer("a", nil), peer("b", nil)}},
+			Ref{KindBGPPeer, "b"}, "spec.peerAddress", `BGPPeer "a" already peers with 10.0.0.1`, false},
+		{"peerASN and dynamicASN", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.DynamicASN = v1beta2.ExternalASNMode })}},
+			Ref{KindBGPPeer, "a"}, "spec.peerASN", "not both", false},
+		{"unparsable peer address", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.Address = "router.lan" })}},
+			Ref{KindBGPPeer, "a"}, "spec.peerAddress", "not an IP address", false},
+		{"hold time below 3s", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.HoldTime = &metav1.Duration{Duration: time.Second} })}},
+			Ref{KindBGPPeer, "a"}, "spec.holdTime", "at least 3s", false},
+		{"keepalive above hold time", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
+			s.HoldTime = &metav1.Duration{Duration: 9 * time.Second}
+			s.KeepaliveTime = &metav1.Duration{Duration: 10 * time.Second}
+		})}}, Ref{KindBGPPeer, "a"}, "spec.keepaliveTime", "must not exceed holdTime", false},
+		{"password twice", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
+			s.Password = "x"
+			s.PasswordSecret.Name = "secret"
+		})}}, Ref{KindBGPPeer, "a"}, "spec.passwordSecret", "not both", false},
+		{"BFD profile not created yet", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" })}},
+			Ref{KindBGPPeer, "a"}, "spec.bfdProfile", `BFDProfile "fast" does not exist`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse(tt.res)
+			var invalid *InvalidError
+			if !errors.As(err, &invalid) {
+				t.Fatalf("Parse = %v, want an InvalidError", err)
+			}
+			found := invalid.Involving(tt.wantObj)
+			for _, p := range found {
+				if p.Field == tt.wantField && strings.Contains(p.Msg, tt.wantMsg) {
+					if p.Transient != tt.transient {
+						t.Errorf("problem %q: transient = %v, want %v", p.Error(), p.Transient, tt.transient)
+					}
+					if !strings.Contains(p.Error(), tt.wantObj.Kind+` "`+tt.wantObj.Name+`"`) {
+						t.Errorf("message %q does not name the object", p.Error())
+					}
+					return
+				}
+			}
+			t.Errorf("no problem on %s field %s containing %q; got %v", tt.wantObj, tt.wantField, tt.wantMsg, err)
+		})
+	}
+}
+
+func TestParseWarnsAboutMissingReferences(t *testing.T) {
+	cfg, warnings, err := Parse(Resources{
+		Pools:             []v1beta1.IPAddressPool{ipPool("a", "10.0.0.0/24")},
+		L2Advertisements:  []v1beta1.L2Advertisement{l2("adv", "a", "not-yet")},
+		BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []string{"tor"} })},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 2 || !strings.Contains(warnings[0].Error(), `IPAddressPool "not-yet" does not exist`) ||
+		!strings.Contains(warnings[1].Error(), `BGPPeer "tor" does not exist`) {
+		t.Errorf("warnings = %v", warnings)
+	}
+	if got := cfg.L2Advertisements[0].Pools; len(got) != 1 || got[0] != "a" {
+		t.Errorf("pools of the advertisement = %v, want [a]", got)
+	}
+}
+
+func TestAdvertisementPoolSelection(t *testing.T) {
+	labelled := ipPool("labelled", "10.1.0.0/24")
+	labelled.Labels = map[string]string{"tier": "gold"}
+	pools := []v1beta1.IPAddressPool{ipPool("a", "10.0.0.0/24"), labelled}
+	bySelector := l2("by-selector")
+	bySelector.Spec.IPAddressPoolSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"tier": "gold"}}}
+	cfg, _, err := Parse(Resources{Pools: pools, L2Advertisements: []v1beta1.L2Advertisement{l2("all"), bySelector}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.L2Advertisements[0].Pools; strings.Join(got, ",") != "a,labelled" {
+		t.Errorf("no names and no selectors selects %v, want every pool", got)
+	}
+	if got := cfg.L2Advertisements[1].Pools; strings.Join(got, ",") != "labelled" {
+		t.Errorf("selector selects %v, want [labelled]", got)
+	}
+}
+
+func TestPeersForDisjointNodesAreNotDuplicates(t *testing.T) {
+	rack := func(r string) func(*v1beta2.BGPPeerSpec) {
+		return func(s *v1beta2.BGPPeerSpec) {
+			s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": r}}}
+		}
+	}
+	if _, _, err := Parse(Resources{Peers: []v1beta2.BGPPeer{peer("r1", rack("1")), peer("r2", rack("2"))}}); err != nil {
+		t.Errorf("peers of the same router for different racks: %v", err)
+	}
+}
+
+func TestParseCommunity(t *testing.T) {
+	for in, want := range map[string]string{"65535:65282": "65535:65282", "0:0": "0:0", "large:1:2:3": "large:1:2:3", "large:4294967295:0:1": "large:4294967295:0:1"} {
+		c, err := ParseCommunity(in)
+		if err != nil || c.String() != want {
+			t.Errorf("ParseCommunity(%q) = %v, %v", in, c, err)
+		}
+	}
+	for _, bad := range []string{"", "1", "1:2:3", "a:b", "-1:2", "large:1:2", "large:1:2:4294967296", "65536:0"} {
+		if _, err := ParseCommunity(bad); err == nil {
+			t.Errorf("ParseCommunity(%q) accepted", bad)
+		}
+	}
+}
+
+func TestPoolToIPAMKeepsSelectors(t *testing.T) {
+	p := ipPool("p", "10.0.0.0/24")
+	p.Spec.AutoAssign = ptr(false)
+	p.Spec.ServiceAllocation = &v1beta1.ServiceAllocation{Priority: 3, Namespaces: []string{"a"},
+		ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"x": "y"}}}}
+	cfg, _, err := Parse(Resources{Pools: []v1beta1.IPAddressPool{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.IPAMPools()[0]
+	if got.AutoAssign || got.Priority != 3 || len(got.ServiceSelectors) != 1 ||
+		!got.ServiceSelectors[0].Matches(map[string]string{"x": "y"}) || got.ServiceSelectors[0].Matches(nil) {
+		t.Errorf("ipam pool = %+v", got)
+	}
+	if !MatchesAny(nil, labels.Set{}) {
+		t.Error("no selectors must match everything")
+	}
+}
