@@ -16,7 +16,20 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/ironlb/ironlb/controllers"
 	"github.com/ironlb/ironlb/internal/cli"
+	"github.com/ironlb/ironlb/internal/metrics"
+)
+
+// Each allocation costs two writes (status, annotation) and an Event; the
+// client-go default of 20 QPS would allocate about 7 Services a second. 500
+// lets a backlog of thousands drain in seconds while leaving the apiserver's
+// own priority and fairness to protect it.
+const (
+	defaultQPS   = 500
+	defaultBurst = 1000
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -25,7 +38,10 @@ var version = "dev"
 type options struct {
 	kubeconfig string
 	namespace  string
+	lbClass    string
 	logLevel   string
+	qps        float64
+	burst      int
 	serving    cli.Serving
 }
 
@@ -33,7 +49,10 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	var errs []error
 	cli.StringVar(fs, &o.kubeconfig, "kubeconfig", "KUBECONFIG", "", "path to a kubeconfig; empty means the in-cluster service account")
 	cli.StringVar(fs, &o.namespace, "namespace", "METALLB_NAMESPACE", "", "namespace holding the metallb.io configuration (the release namespace)")
+	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
+	fs.Float64Var(&o.qps, "kube-api-qps", defaultQPS, "sustained requests per second to the apiserver")
+	fs.IntVar(&o.burst, "kube-api-burst", defaultBurst, "short bursts of requests to the apiserver")
 	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
 	fs.BoolVar(&o.serving.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to clients the apiserver authorizes (get on nonResourceURL /metrics); false serves plain HTTP")
 	fs.IntVar(&o.serving.HealthProbePort, "health-probe-port", 17472, "port serving /healthz and /readyz; 0 turns them off")
@@ -84,19 +103,29 @@ func main() {
 }
 
 func run(ctx context.Context, o options, log logr.Logger) error {
-	log.Info("starting controller", "version", version, "namespace", o.namespace,
+	log.Info("starting controller", "version", version, "namespace", o.namespace, "lbClass", o.lbClass,
 		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort)
 	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-controller/"+version)
 	if err != nil {
 		return err
 	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	scheme, err := cli.NewScheme()
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, o.serving.ManagerOptions(scheme))
+	mopts := o.serving.ManagerOptions(scheme)
+	mopts.Cache = cli.ConfigCacheOptions(o.namespace)
+	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
+	}
+	m, err := metrics.NewController(ctrlmetrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	if err := controllers.Setup(mgr, controllers.Options{Namespace: o.namespace, LBClass: o.lbClass, Metrics: m}); err != nil {
+		return err
 	}
 	if err := cli.AddHealthChecks(mgr); err != nil {
 		return err

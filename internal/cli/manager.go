@@ -6,6 +6,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -25,6 +27,18 @@ func NewScheme() (*runtime.Scheme, error) {
 		}
 	}
 	return s, nil
+}
+
+// ConfigCacheOptions restricts the informers of the metallb.io configuration
+// kinds to IronLB's namespace; everything else is watched cluster-wide.
+func ConfigCacheOptions(namespace string) cache.Options {
+	inNamespace := cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}}
+	by := map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPAdvertisement{},
+		&v1beta2.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}, &v1beta1.ServiceL2Status{}, &v1beta1.ServiceBGPStatus{}} {
+		by[obj] = inNamespace
+	}
+	return cache.Options{ByObject: by}
 }
 
 // Serving is how a binary exposes /metrics and its health probes.

@@ -1,0 +1,160 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/metrics"
+)
+
+// configKey is the single request every configuration change maps to: the
+// configuration is validated as a whole.
+const configKey = "config"
+
+// ConfigReconciler validates the configuration whenever any part of it
+// changes and puts a valid one in force. An invalid one is reported (log,
+// Warning Event on each object involved, config_stale metric) and the last
+// valid one keeps serving: a typo never withdraws an IP.
+type ConfigReconciler struct {
+	Client    client.Client
+	Namespace string
+	LBClass   string
+	Recorder  events.EventRecorder
+	State     *State
+	Metrics   *metrics.Client
+
+	services   *trigger // the Service reconciler's retry trigger
+	poolStatus *trigger
+}
+
+// SetupWithManager registers the reconciler.
+func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager, services, poolStatus *trigger) error {
+	r.services, r.poolStatus = services, poolStatus
+	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: configKey}}}
+	})
+	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })
+	b := ctrl.NewControllerManagedBy(mgr).Named("config").WithEventFilter(inNamespace)
+	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPAdvertisement{},
+		&v1beta2.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}} {
+		b = b.Watches(obj, toConfig)
+	}
+	return b.Complete(r)
+}
+
+// Reconcile validates the whole configuration.
+func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	res, err := listConfig(ctx, r.Client, r.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cfg, warnings, parseErr := config.Parse(res)
+	for _, w := range warnings {
+		log.Info("configuration warning", "problem", w.Error())
+	}
+	r.Metrics.Updates.Inc()
+
+	s := r.State
+	s.mu.Lock()
+	if err := s.ensureLoaded(ctx, r.Client, r.Namespace, r.LBClass); err != nil {
+		s.mu.Unlock()
+		return ctrl.Result{}, err
+	}
+	hadConfig := s.cfg != nil
+	s.cfgErr = parseErr
+	var retry []types.NamespacedName
+	if parseErr == nil {
+		s.cfg = cfg
+		s.alloc.SetPools(cfg.IPAMPools())
+		s.markAllPoolsDirty()
+		retry = s.takePending()
+		// Services whose IP left every pool, or came back, hear about it.
+		for _, key := range s.alloc.Orphans() {
+			if !s.orphanWarned[key] {
+				retry = append(retry, nsName(key))
+			}
+		}
+		for key, warned := range s.orphanWarned {
+			if warned {
+				s.orphanWarned[key] = false
+			}
+		}
+	}
+	dirty := s.dirtyPoolKeys(r.Namespace)
+	s.mu.Unlock()
+
+	if parseErr != nil {
+		r.Metrics.UpdateErrors.Inc()
+		r.Metrics.ConfigStale.Set(1)
+		log.Error(parseErr, "configuration refused; the last valid configuration stays in force", "lastValid", hadConfig)
+		r.reportProblems(ctx, parseErr)
+		return ctrl.Result{}, nil
+	}
+	r.Metrics.ConfigStale.Set(0)
+	r.Metrics.ConfigLoaded.Set(1)
+	log.Info("configuration loaded", "pools", len(cfg.Pools))
+	r.services.fire(ctx, retry...)
+	r.poolStatus.fire(ctx, dirty...)
+	return ctrl.Result{}, nil
+}
+
+// reportProblems records a Warning Event on each object a problem names.
+func (r *ConfigReconciler) reportProblems(ctx context.Context, err error) {
+	var invalid *config.InvalidError
+	if !errors.As(err, &invalid) {
+		return
+	}
+	for _, p := range invalid.Problems {
+		obj := objectFor(p.Object.Kind)
+		if obj == nil {
+			continue
+		}
+		if r.Client.Get(ctx, types.NamespacedName{Namespace: r.Namespace, Name: p.Object.Name}, obj) != nil {
+			continue
+		}
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, compat.ReasonInvalidConfiguration, "Validate",
+			"%s; the last valid configuration stays in force", p.Error())
+	}
+}
+
+func objectFor(kind string) client.Object {
+	switch kind {
+	case config.KindIPAddressPool:
+		return &v1beta1.IPAddressPool{}
+	case config.KindL2Advertisement:
+		return &v1beta1.L2Advertisement{}
+	case config.KindBGPAdvertisement:
+		return &v1beta1.BGPAdvertisement{}
+	case config.KindBGPPeer:
+		return &v1beta2.BGPPeer{}
+	case config.KindCommunity:
+		return &v1beta1.Community{}
+	case config.KindBFDProfile:
+		return &v1beta1.BFDProfile{}
+	}
+	return nil
+}
+
+func nsName(key string) types.NamespacedName {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return types.NamespacedName{Namespace: key[:i], Name: key[i+1:]}
+		}
+	}
+	return types.NamespacedName{Name: key}
+}

@@ -1,0 +1,91 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/ipam"
+	"github.com/ironlb/ironlb/internal/metrics"
+)
+
+// PoolStatusReconciler writes each IPAddressPool's address counts to its
+// status and to the allocator metrics. Requests for one pool collapse in
+// the work queue, so a burst of allocations costs one write.
+type PoolStatusReconciler struct {
+	Client    client.Client
+	Namespace string
+	State     *State
+	Metrics   *metrics.Controller
+
+	trigger *trigger
+}
+
+// Trigger is what other reconcilers fire when pool counters change.
+func (r *PoolStatusReconciler) Trigger() *trigger {
+	if r.trigger == nil {
+		r.trigger = newTrigger()
+	}
+	return r.trigger
+}
+
+// SetupWithManager registers the reconciler.
+func (r *PoolStatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("poolstatus").
+		For(&v1beta1.IPAddressPool{}, builderPredicates(inNamespace, predicate.GenerationChangedPredicate{})...).
+		WatchesRawSource(r.Trigger().source()).
+		Complete(r)
+}
+
+// Reconcile writes one pool's counters.
+func (r *PoolStatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	st, ok := r.State.poolStats(req.Name)
+	if !ok {
+		r.Metrics.AddressesInUse.DeleteLabelValues(req.Name)
+		r.Metrics.AddressesTotal.DeleteLabelValues(req.Name)
+		return ctrl.Result{}, nil
+	}
+	r.Metrics.AddressesInUse.WithLabelValues(req.Name).Set(float64(st.InUse[ipam.IPv4] + st.InUse[ipam.IPv6]))
+	r.Metrics.AddressesTotal.WithLabelValues(req.Name).Set(float64(saturatedSum(st.Total[ipam.IPv4], st.Total[ipam.IPv6])))
+
+	var pool v1beta1.IPAddressPool
+	if err := r.Client.Get(ctx, req.NamespacedName, &pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	want := v1beta1.IPAddressPoolStatus{
+		AssignedIPv4: st.InUse[ipam.IPv4], AssignedIPv6: st.InUse[ipam.IPv6],
+		AvailableIPv4: st.Available[ipam.IPv4], AvailableIPv6: st.Available[ipam.IPv6],
+	}
+	if pool.Status == want {
+		return ctrl.Result{}, nil
+	}
+	// A full update, not a merge patch: a patch would omit counters that
+	// are zero in both versions, and the schema requires all four.
+	pool.Status = want
+	if err := r.Client.Status().Update(ctx, &pool); err != nil {
+		return ctrl.Result{}, fmt.Errorf("writing status of IPAddressPool %s: %w", req.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+func saturatedSum(a, b int64) int64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return 1<<63 - 1
+}
+
+func builderPredicates(ps ...predicate.Predicate) []builder.ForOption {
+	return []builder.ForOption{builder.WithPredicates(ps...)}
+}

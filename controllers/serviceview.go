@@ -1,0 +1,144 @@
+package controllers
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/ipam"
+)
+
+// serviceKey is "namespace/name", how Services are named in messages.
+func serviceKey(svc *corev1.Service) string { return svc.Namespace + "/" + svc.Name }
+
+// isOurs reports whether IronLB handles the Service: a LoadBalancer of our
+// class (no class when lbClass is empty).
+func isOurs(svc *corev1.Service, lbClass string) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if svc.Spec.LoadBalancerClass == nil {
+		return lbClass == ""
+	}
+	return *svc.Spec.LoadBalancerClass == lbClass
+}
+
+// serviceView turns a Service into what allocation needs. An error means
+// the Service's own request is malformed (an annotation that does not
+// parse); it names the annotation or field.
+func serviceView(svc *corev1.Service, namespaceLabels map[string]string) (ipam.Service, error) {
+	v := ipam.Service{
+		Key:             serviceKey(svc),
+		Namespace:       svc.Namespace,
+		NamespaceLabels: namespaceLabels,
+		Labels:          svc.Labels,
+		RequestedPool:   compat.Annotation(svc.Annotations, compat.AnnotationAddressPool, compat.DeprecatedAnnotationAddressPool),
+		SharingKey:      compat.Annotation(svc.Annotations, compat.AnnotationAllowSharedIP, compat.DeprecatedAnnotationAllowSharedIP),
+	}
+	for _, f := range svc.Spec.IPFamilies {
+		if f == corev1.IPv6Protocol {
+			v.Families = append(v.Families, ipam.IPv6)
+		} else {
+			v.Families = append(v.Families, ipam.IPv4)
+		}
+	}
+	if p := svc.Spec.IPFamilyPolicy; p != nil {
+		switch *p {
+		case corev1.IPFamilyPolicyPreferDualStack:
+			v.Stack = ipam.PreferDualStack
+		case corev1.IPFamilyPolicyRequireDualStack:
+			v.Stack = ipam.RequireDualStack
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		v.Ports = append(v.Ports, ipam.Port{Protocol: ipam.Protocol(proto), Port: p.Port})
+	}
+	slices.SortFunc(v.Ports, func(a, b ipam.Port) int {
+		return strings.Compare(a.String(), b.String())
+	})
+	if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+		// Any non-empty key for a selector-less Service keeps it from
+		// sharing with Services that do have backends.
+		v.BackendKey = "selector:" + labels.SelectorFromSet(svc.Spec.Selector).String()
+	}
+	ips, err := requestedIPs(svc)
+	if err != nil {
+		return v, err
+	}
+	v.RequestedIPs = ips
+	return v, nil
+}
+
+func requestedIPs(svc *corev1.Service) ([]netip.Addr, error) {
+	annotation := compat.AnnotationLoadBalancerIPs
+	raw, ok := svc.Annotations[annotation]
+	if !ok {
+		annotation = compat.DeprecatedAnnotationLoadBalancerIPs
+		raw, ok = svc.Annotations[annotation]
+	}
+	if ok && svc.Spec.LoadBalancerIP != "" {
+		return nil, fmt.Errorf("both %s and spec.loadBalancerIP are set; use one", annotation)
+	}
+	if !ok {
+		if svc.Spec.LoadBalancerIP == "" {
+			return nil, nil
+		}
+		ip, err := netip.ParseAddr(svc.Spec.LoadBalancerIP)
+		if err != nil {
+			return nil, fmt.Errorf("spec.loadBalancerIP %q is not an IP address", svc.Spec.LoadBalancerIP)
+		}
+		return []netip.Addr{ip.Unmap()}, nil
+	}
+	var ips []netip.Addr
+	for _, s := range strings.Split(raw, ",") {
+		ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %q is not an IP address", annotation, raw, strings.TrimSpace(s))
+		}
+		ips = append(ips, ip.Unmap())
+	}
+	if len(ips) > 2 {
+		return nil, fmt.Errorf("%s %q: at most one IPv4 and one IPv6 address", annotation, raw)
+	}
+	return ips, nil
+}
+
+// ingressIPs returns the IPs of the Service's status, in order; hostnames
+// and unparsable entries are ignored.
+func ingressIPs(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(in.IP); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out
+}
+
+// ingressFor renders IPs as status.loadBalancer.ingress entries.
+func ingressFor(ips []netip.Addr) []corev1.LoadBalancerIngress {
+	vip := corev1.LoadBalancerIPModeVIP
+	out := make([]corev1.LoadBalancerIngress, len(ips))
+	for i, ip := range ips {
+		out[i] = corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &vip}
+	}
+	return out
+}
+
+// quotedIPs renders IPs like MetalLB's events: ["172.20.255.200"].
+func quotedIPs(ips []netip.Addr) string {
+	q := make([]string, len(ips))
+	for i, ip := range ips {
+		q[i] = fmt.Sprintf("%q", ip.String())
+	}
+	return "[" + strings.Join(q, " ") + "]"
+}

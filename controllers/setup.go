@@ -1,0 +1,40 @@
+package controllers
+
+import (
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/metrics"
+)
+
+// Options configure the controller's reconcilers.
+type Options struct {
+	// Namespace holds the configuration.
+	Namespace string
+	// LBClass is the spec.loadBalancerClass handled; empty means Services
+	// without a class.
+	LBClass string
+	Metrics *metrics.Controller
+}
+
+// Setup registers every reconciler of the controller with the manager,
+// sharing one State.
+func Setup(mgr ctrl.Manager, o Options) error {
+	state := NewState()
+	recorder := mgr.GetEventRecorder(compat.ControllerComponent)
+	pools := &PoolStatusReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, State: state, Metrics: o.Metrics}
+	services := &ServiceReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state}
+	cfg := &ConfigReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state, Metrics: o.Metrics.Client}
+	if err := pools.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the pool status reconciler: %w", err)
+	}
+	if err := services.SetupWithManager(mgr, pools.Trigger()); err != nil {
+		return fmt.Errorf("setting up the Service reconciler: %w", err)
+	}
+	if err := cfg.SetupWithManager(mgr, services.retry, pools.Trigger()); err != nil {
+		return fmt.Errorf("setting up the configuration reconciler: %w", err)
+	}
+	return nil
+}

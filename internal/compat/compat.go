@@ -1,0 +1,55 @@
+// Package compat names every MetalLB-facing string IronLB reads or writes:
+// annotations, event reasons and components, labels. They are interface
+// facts users' manifests, dashboards and alerts depend on; keep them here so
+// a change is one reviewable diff.
+package compat
+
+// Service annotations read, in the current spelling and MetalLB's older one.
+const (
+	AnnotationLoadBalancerIPs = "metallb.io/loadBalancerIPs"
+	AnnotationAddressPool     = "metallb.io/address-pool"
+	AnnotationAllowSharedIP   = "metallb.io/allow-shared-ip"
+
+	DeprecatedAnnotationLoadBalancerIPs = "metallb.universe.tf/loadBalancerIPs"
+	DeprecatedAnnotationAddressPool     = "metallb.universe.tf/address-pool"
+	DeprecatedAnnotationAllowSharedIP   = "metallb.universe.tf/allow-shared-ip"
+)
+
+// AnnotationIPAllocatedFromPool is written on a Service: the pool its IPs
+// come from.
+const AnnotationIPAllocatedFromPool = "metallb.io/ip-allocated-from-pool"
+
+// Event reporting components, as `kubectl describe` shows them under FROM.
+const (
+	ControllerComponent = "metallb-controller"
+	SpeakerComponent    = "metallb-speaker"
+)
+
+// Event reasons.
+const (
+	// ReasonIPAllocated (Normal): `Assigned IP ["172.20.255.200"]`.
+	ReasonIPAllocated = "IPAllocated"
+	// ReasonAllocationFailed (Warning): why no IP could be given.
+	ReasonAllocationFailed = "AllocationFailed"
+	// ReasonIPNotInPool (Warning): the Service's IP left every pool; it
+	// keeps the IP until it is changed or deleted.
+	ReasonIPNotInPool = "IPNotInPool"
+	// ReasonInvalidConfiguration (Warning, on a configuration object): the
+	// configuration was refused; the last valid one stays in force.
+	ReasonInvalidConfiguration = "InvalidConfiguration"
+	// ReasonNodeAssigned (Normal, from the speaker):
+	// `announcing from node "X" with protocol "layer2"`.
+	ReasonNodeAssigned = "nodeAssigned"
+)
+
+// NodeExcludeLabel marks nodes that must not announce load balancer IPs.
+const NodeExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+// Annotation returns the value of the current spelling of an annotation, or
+// of the deprecated one when only that is set.
+func Annotation(annotations map[string]string, current, deprecated string) string {
+	if v, ok := annotations[current]; ok {
+		return v
+	}
+	return annotations[deprecated]
+}
