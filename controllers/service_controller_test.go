@@ -114,7 +114,9 @@ func withAnnotations(kv ...string) func(*corev1.Service) {
 }
 
 func withPort(port int32) func(*corev1.Service) {
-	return func(s *corev1.Service) { s.Spec.Ports = []corev1.ServicePort{{Name: "p", Port: port, Protocol: corev1.ProtocolTCP}} }
+	return func(s *corev1.Service) {
+		s.Spec.Ports = []corev1.ServicePort{{Name: "p", Port: port, Protocol: corev1.ProtocolTCP}}
+	}
 }
 
 // TestAllocationRules covers pinned IPs, the pool annotation, sharing and
