@@ -240,4 +240,3 @@ func waitEvent(t *testing.T, ns, name, reason, text string) eventsv1.Event {
 func gaugeValue(g prometheus.Collector) float64 { return testutil.ToFloat64(g) }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
-
