@@ -21,7 +21,7 @@ GO_TEST_FLAGS  ?= -race -timeout 30m
 
 # Files `make generate manifests` owns; `make verify` fails when they are stale.
 GENERATED := api/v1beta1/zz_generated.deepcopy.go api/v1beta2/zz_generated.deepcopy.go \
-             config/crd/bases config/rbac/controller config/rbac/speaker
+             config/crd/bases config/rbac/controller config/rbac/speaker config/webhook/manifests.yaml
 
 .PHONY: help
 help: ## Show the targets.
@@ -45,10 +45,11 @@ generate: ## Generate deepcopy methods for the API types.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate CRDs (config/crd/bases) and RBAC roles (config/rbac/{controller,speaker}).
+manifests: ## Generate CRDs (config/crd/bases), RBAC roles (config/rbac/{controller,speaker}) and the webhook configuration.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=ironlb-controller paths=./controllers/... output:rbac:dir=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=ironlb-speaker paths=./speaker/... output:rbac:dir=config/rbac/speaker
+	$(CONTROLLER_GEN) webhook paths=./controllers/... output:webhook:dir=config/webhook
 
 .PHONY: verify
 verify: ## Fail if generated files differ from what generate and manifests produce.
@@ -70,7 +71,8 @@ k8s-binaries: deps ## Build (once, then cached) every Kubernetes binary the test
 	hack/k8s-binaries.sh
 
 .PHONY: lint
-lint: ## go vet and staticcheck.
+lint: ## gofmt, go vet and staticcheck.
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "not gofmt'ed: $$unformatted" >&2; exit 1; fi
 	go vet ./...
 	$(STATICCHECK) ./...
 

@@ -18,7 +18,12 @@ import (
 
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+
 	"github.com/ironlb/ironlb/controllers"
+	"github.com/ironlb/ironlb/controllers/certs"
+	"github.com/ironlb/ironlb/controllers/webhook"
 	"github.com/ironlb/ironlb/internal/cli"
 	"github.com/ironlb/ironlb/internal/metrics"
 )
@@ -43,6 +48,18 @@ type options struct {
 	qps        float64
 	burst      int
 	serving    cli.Serving
+	webhook    webhookOptions
+}
+
+type webhookOptions struct {
+	mode                string
+	port                int
+	certDir             string
+	serviceName         string
+	secretName          string
+	configName          string
+	extraHosts          string
+	disableCertRotation bool
 }
 
 func bindFlags(fs *flag.FlagSet, o *options) *[]error {
@@ -51,6 +68,14 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	cli.StringVar(fs, &o.namespace, "namespace", "METALLB_NAMESPACE", "", "namespace holding the metallb.io configuration (the release namespace)")
 	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
+	fs.StringVar(&o.webhook.mode, "webhook-mode", "enabled", "enabled: serve the validating webhook; disabled: do not")
+	fs.IntVar(&o.webhook.port, "webhook-port", 9443, "port the validating webhook listens on")
+	fs.StringVar(&o.webhook.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the webhook's tls.crt and tls.key")
+	fs.StringVar(&o.webhook.serviceName, "cert-service-name", "ironlb-webhook-service", "Service in front of the webhook; the certificate is issued for its DNS names")
+	fs.StringVar(&o.webhook.secretName, "webhook-secret", "ironlb-webhook-cert", "Secret holding the webhook's CA and certificate")
+	fs.StringVar(&o.webhook.configName, "webhook-configuration", "ironlb-webhook-configuration", "ValidatingWebhookConfiguration whose caBundle the controller keeps current")
+	fs.StringVar(&o.webhook.extraHosts, "webhook-extra-hosts", "", "comma-separated extra DNS names or IPs for the webhook certificate")
+	fs.BoolVar(&o.webhook.disableCertRotation, "disable-cert-rotation", false, "do not generate or rotate the webhook certificate: it is provided in --cert-dir (for example by cert-manager)")
 	fs.Float64Var(&o.qps, "kube-api-qps", defaultQPS, "sustained requests per second to the apiserver")
 	fs.IntVar(&o.burst, "kube-api-burst", defaultBurst, "short bursts of requests to the apiserver")
 	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
@@ -65,6 +90,9 @@ func (o *options) validate() error {
 		errs = append(errs, errors.New("--namespace (or METALLB_NAMESPACE) is required: it names the namespace holding the configuration"))
 	}
 	errs = append(errs, cli.CheckLogLevel(o.logLevel))
+	if o.webhook.mode != "enabled" && o.webhook.mode != "disabled" {
+		errs = append(errs, fmt.Errorf("--webhook-mode %q: must be enabled or disabled", o.webhook.mode))
+	}
 	return errors.Join(errs...)
 }
 
@@ -116,9 +144,39 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	}
 	mopts := o.serving.ManagerOptions(scheme)
 	mopts.Cache = cli.ConfigCacheOptions(o.namespace)
+	var certManager *certs.Manager
+	if o.webhook.mode == "enabled" {
+		mopts.WebhookServer = ctrlwebhook.NewServer(ctrlwebhook.Options{Port: o.webhook.port, CertDir: o.webhook.certDir})
+		if !o.webhook.disableCertRotation {
+			direct, err := client.New(cfg, client.Options{Scheme: scheme})
+			if err != nil {
+				return fmt.Errorf("creating client: %w", err)
+			}
+			certManager = &certs.Manager{
+				Client: direct, Namespace: o.namespace, SecretName: o.webhook.secretName,
+				ServiceName: o.webhook.serviceName, WebhookConfigName: o.webhook.configName,
+				ExtraHosts: splitList(o.webhook.extraHosts), CertDir: o.webhook.certDir,
+				Log: log.WithName("certs"),
+			}
+			// The webhook server needs its files before it starts.
+			if err := certManager.Ensure(ctx); err != nil {
+				return fmt.Errorf("preparing the webhook certificate: %w", err)
+			}
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
+	}
+	if certManager != nil {
+		if err := mgr.Add(certManager); err != nil {
+			return err
+		}
+	}
+	if o.webhook.mode == "enabled" {
+		if err := webhook.Setup(mgr, mgr.GetAPIReader(), o.namespace); err != nil {
+			return err
+		}
 	}
 	m, err := metrics.NewController(ctrlmetrics.Registry)
 	if err != nil {
@@ -130,8 +188,23 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	if err := cli.AddHealthChecks(mgr); err != nil {
 		return err
 	}
+	if o.webhook.mode == "enabled" {
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return fmt.Errorf("adding webhook readiness check: %w", err)
+		}
+	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -254,10 +254,11 @@ func TestBinariesServeAndStop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.binary, func(t *testing.T) {
 			metricsPort, probePort := freePort(t), freePort(t)
-			p := start(t, binary(t, tt.binary), tt.env,
-				"--kubeconfig", env.Kubeconfig,
-				"--port", strconv.Itoa(metricsPort),
-				"--health-probe-port", strconv.Itoa(probePort))
+			args := []string{"--kubeconfig", env.Kubeconfig, "--port", strconv.Itoa(metricsPort), "--health-probe-port", strconv.Itoa(probePort)}
+			if tt.binary == "controller" {
+				args = append(args, "--webhook-port", strconv.Itoa(freePort(t)), "--cert-dir", t.TempDir())
+			}
+			p := start(t, binary(t, tt.binary), tt.env, args...)
 			base := fmt.Sprintf("http://127.0.0.1:%d", probePort)
 			waitFor(t, p, base+"/healthz", 30*time.Second)
 			waitFor(t, p, base+"/readyz", 30*time.Second)

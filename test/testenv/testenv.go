@@ -116,6 +116,17 @@ func (e *Env) Kubectl(stdin string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// KubectlOutput is Kubectl that also returns standard error, where kubectl
+// prints admission warnings.
+func (e *Env) KubectlOutput(stdin string, args ...string) (stdout, stderr string, err error) {
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(e.KubectlPath, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
 // AssetsDir returns the folder holding etcd, kube-apiserver and kubectl:
 // $KUBEBUILDER_ASSETS when set (make test sets it), otherwise the cached build
 // of hack/k8s-binaries.sh, built now if missing, so a plain `go test` works too.
