@@ -38,9 +38,13 @@ func Setup(mgr ctrl.Manager, reader client.Reader, namespace string) error {
 		register(mgr, &v1beta1.IPAddressPool{}, reader, namespace, config.KindIPAddressPool,
 			func(r *config.Resources, o *v1beta1.IPAddressPool) { r.Pools = put(r.Pools, *o) }),
 		register(mgr, &v1beta1.L2Advertisement{}, reader, namespace, config.KindL2Advertisement,
-			func(r *config.Resources, o *v1beta1.L2Advertisement) { r.L2Advertisements = put(r.L2Advertisements, *o) }),
+			func(r *config.Resources, o *v1beta1.L2Advertisement) {
+				r.L2Advertisements = put(r.L2Advertisements, *o)
+			}),
 		register(mgr, &v1beta1.BGPAdvertisement{}, reader, namespace, config.KindBGPAdvertisement,
-			func(r *config.Resources, o *v1beta1.BGPAdvertisement) { r.BGPAdvertisements = put(r.BGPAdvertisements, *o) }),
+			func(r *config.Resources, o *v1beta1.BGPAdvertisement) {
+				r.BGPAdvertisements = put(r.BGPAdvertisements, *o)
+			}),
 		register(mgr, &v1beta2.BGPPeer{}, reader, namespace, config.KindBGPPeer,
 			func(r *config.Resources, o *v1beta2.BGPPeer) { r.Peers = put(r.Peers, *o) }),
 		register(mgr, &v1beta1.Community{}, reader, namespace, config.KindCommunity,
