@@ -35,6 +35,10 @@ import (
 // Secret keys.
 const (
 	keyCACert = "ca.crt"
+	// keyPreviousCA keeps the replaced CA in the caBundle until it expires,
+	// so an apiserver that has not seen the new bundle yet still trusts a
+	// certificate signed by the new CA's predecessor, and vice versa.
+	keyPreviousCA = "ca-previous.crt"
 	keyCAKey  = "ca.key"
 	keyCert   = "tls.crt"
 	keyKey    = "tls.key"
@@ -62,7 +66,8 @@ type Manager struct {
 	Log     logr.Logger
 
 	// CAValidity is the CA's lifetime: long, since changing it changes the
-	// caBundle every apiserver trusts.
+	// caBundle every apiserver trusts. The CA is replaced when a third of
+	// its life is left, and the old one stays in the bundle until it expires.
 	CAValidity time.Duration
 	// CertValidity is the serving certificate's lifetime.
 	CertValidity time.Duration
@@ -136,7 +141,7 @@ func (m *Manager) Ensure(ctx context.Context) error {
 	if err := m.writeFiles(&secret); err != nil {
 		return err
 	}
-	return m.patchCABundle(ctx, secret.Data[keyCACert])
+	return m.patchCABundle(ctx, m.caBundle(&secret))
 }
 
 // Start re-checks the certificate every CheckEvery until ctx ends.
@@ -169,7 +174,7 @@ func (m *Manager) needsRenewal(s *corev1.Secret) bool {
 	if err1 != nil || err2 != nil || len(s.Data[keyKey]) == 0 || len(s.Data[keyCAKey]) == 0 {
 		return true
 	}
-	if now.Add(m.RenewBefore).After(leaf.NotAfter) || now.Add(m.RenewBefore).After(ca.NotAfter) {
+	if now.Add(m.RenewBefore).After(leaf.NotAfter) || now.Add(m.CAValidity/3).After(ca.NotAfter) {
 		return true
 	}
 	for _, h := range m.hosts() {
@@ -178,6 +183,16 @@ func (m *Manager) needsRenewal(s *corev1.Secret) bool {
 		}
 	}
 	return false
+}
+
+// caBundle is the current CA, followed by the previous one while it is
+// still valid.
+func (m *Manager) caBundle(s *corev1.Secret) []byte {
+	bundle := bytes.Clone(s.Data[keyCACert])
+	if prev, err := parseCert(s.Data[keyPreviousCA]); err == nil && m.Clock.Now().Before(prev.NotAfter) {
+		bundle = append(bundle, s.Data[keyPreviousCA]...)
+	}
+	return bundle
 }
 
 func (m *Manager) hosts() []string {
@@ -195,7 +210,10 @@ func (m *Manager) issue(s *corev1.Secret) error {
 	}
 	ca, caErr := parseCert(s.Data[keyCACert])
 	caKey, keyErr := parseKey(s.Data[keyCAKey])
-	if caErr != nil || keyErr != nil || now.Add(m.RenewBefore).After(ca.NotAfter) {
+	if caErr != nil || keyErr != nil || now.Add(m.CAValidity/3).After(ca.NotAfter) {
+		if caErr == nil && now.Before(ca.NotAfter) {
+			s.Data[keyPreviousCA] = s.Data[keyCACert]
+		}
 		var err error
 		ca, caKey, err = newCA(now, m.CAValidity)
 		if err != nil {
