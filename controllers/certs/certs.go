@@ -39,9 +39,9 @@ const (
 	// so an apiserver that has not seen the new bundle yet still trusts a
 	// certificate signed by the new CA's predecessor, and vice versa.
 	keyPreviousCA = "ca-previous.crt"
-	keyCAKey  = "ca.key"
-	keyCert   = "tls.crt"
-	keyKey    = "tls.key"
+	keyCAKey      = "ca.key"
+	keyCert       = "tls.crt"
+	keyKey        = "tls.key"
 )
 
 // Manager keeps the webhook certificate. Its zero timers are replaced by the
