@@ -2,9 +2,11 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,10 +72,14 @@ func (r *PoolStatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if pool.Status == want {
 		return ctrl.Result{}, nil
 	}
-	// A full update, not a merge patch: a patch would omit counters that
-	// are zero in both versions, and the schema requires all four.
-	pool.Status = want
-	if err := r.Client.Status().Update(ctx, &pool); err != nil {
+	// A merge patch naming all four counters: the schema requires each, a
+	// diff-based patch would omit the unchanged ones, and an update would
+	// conflict with the cache's older resourceVersion.
+	patch, err := json.Marshal(map[string]any{"status": want})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Client.Status().Patch(ctx, &pool, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("writing status of IPAddressPool %s: %w", req.Name, err)
 	}
 	return ctrl.Result{}, nil

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 
@@ -19,9 +18,12 @@ import (
 	"github.com/ironlb/ironlb/internal/compat"
 )
 
-// ServiceReconciler gives LoadBalancer Services their IPs: it decides with
-// the in-memory allocator, then writes status.loadBalancer.ingress, the
-// pool annotation and an Event.
+// ServiceReconciler decides which IPs each LoadBalancer Service holds. It
+// only touches memory: it runs the allocator, records the Service's
+// desired status in State, and hands the writing to the
+// ServiceWriterReconciler. Deciding is fast and sequential, so IPs are
+// given in the order Services arrive (svc1..3 of the walkthrough get .200,
+// .201, .202); writing is slow and parallel.
 type ServiceReconciler struct {
 	Client client.Client
 	// Namespace holds the configuration.
@@ -33,25 +35,23 @@ type ServiceReconciler struct {
 	State    *State
 
 	retry      *trigger // Services waiting for an IP, after IPs were freed
+	writer     *trigger // Services whose desired status changed
 	poolStatus *trigger // pools whose counters changed
 }
 
-// SetupWithManager registers the reconciler. poolStatus receives the pools
-// whose counters changed.
-func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, poolStatus *trigger) error {
+// SetupWithManager registers the reconciler.
+func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, writer, poolStatus *trigger) error {
 	r.retry = newTrigger()
-	r.poolStatus = poolStatus
+	r.writer, r.poolStatus = writer, poolStatus
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
 		For(&corev1.Service{}).
 		WatchesRawSource(r.retry.source()).
-		// One worker: allocation happens in the order Services arrive, so
-		// svc1..3 of the walkthrough get .200, .201, .202.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 }
 
-// Reconcile brings one Service's IPs and status in line with the allocator.
+// Reconcile decides one Service's IPs.
 func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("service", req.NamespacedName.String())
 	var svc corev1.Service
@@ -59,10 +59,10 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading Service %s: %w", req.NamespacedName, err)
 		}
-		return ctrl.Result{}, r.release(ctx, req.NamespacedName, nil)
+		return ctrl.Result{}, r.release(ctx, req.NamespacedName, false)
 	}
 	if !isOurs(&svc, r.LBClass) {
-		return ctrl.Result{}, r.release(ctx, req.NamespacedName, &svc)
+		return ctrl.Result{}, r.release(ctx, req.NamespacedName, true)
 	}
 	var nsLabels map[string]string
 	var ns corev1.Namespace
@@ -113,6 +113,13 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	warnOrphan := holds && pool == "" && !s.orphanWarned[view.Key]
 	s.orphanWarned[view.Key] = holds && pool == ""
+	if holds {
+		d := s.desiredFor(req.NamespacedName)
+		d.ips, d.pool, d.clear = ips, pool, false
+		if changed {
+			d.announce = true
+		}
+	}
 	dirty := s.dirtyPoolKeys(r.Namespace)
 	s.mu.Unlock()
 
@@ -123,52 +130,22 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonAllocationFailed, "Allocate",
 			"Failed to allocate IP for %q: %s", view.Key, allocErr)
 	}
-	if !holds {
-		return ctrl.Result{}, nil
-	}
-	if err := r.writeService(ctx, &svc, ips, pool); err != nil {
-		return ctrl.Result{}, err
-	}
-	if changed {
-		log.Info("assigned", "ip", ips, "pool", pool)
-		r.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonIPAllocated, "Allocate", "Assigned IP %s", quotedIPs(ips))
-	}
 	if warnOrphan {
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonIPNotInPool, "Allocate",
 			"IP %s is no longer in any IPAddressPool; the Service keeps it until it is changed or deleted", quotedIPs(ips))
 	}
+	if holds {
+		if changed {
+			log.Info("assigned", "ip", ips, "pool", pool)
+		}
+		r.writer.fire(ctx, req.NamespacedName)
+	}
 	return ctrl.Result{}, nil
 }
 
-// writeService makes the Service's status and pool annotation match.
-func (r *ServiceReconciler) writeService(ctx context.Context, svc *corev1.Service, ips []netip.Addr, pool string) error {
-	want := ingressFor(ips)
-	if !ingressEqual(svc.Status.LoadBalancer.Ingress, want) {
-		orig := svc.DeepCopy()
-		svc.Status.LoadBalancer.Ingress = want
-		if err := r.Client.Status().Patch(ctx, svc, client.MergeFrom(orig)); err != nil {
-			return fmt.Errorf("writing status of Service %s: %w", serviceKey(svc), err)
-		}
-	}
-	// An IP outside every pool keeps whatever annotation it had: the pool
-	// it came from is still the best description.
-	if pool != "" && svc.Annotations[compat.AnnotationIPAllocatedFromPool] != pool {
-		orig := svc.DeepCopy()
-		svc.Annotations = maps.Clone(svc.Annotations)
-		if svc.Annotations == nil {
-			svc.Annotations = map[string]string{}
-		}
-		svc.Annotations[compat.AnnotationIPAllocatedFromPool] = pool
-		if err := r.Client.Patch(ctx, svc, client.MergeFrom(orig)); err != nil {
-			return fmt.Errorf("annotating Service %s: %w", serviceKey(svc), err)
-		}
-	}
-	return nil
-}
-
 // release frees what a deleted Service, or one that is no longer ours,
-// held; for the latter it also clears the status and annotation it wrote.
-func (r *ServiceReconciler) release(ctx context.Context, key types.NamespacedName, svc *corev1.Service) error {
+// held; for the latter the writer clears the status and annotation.
+func (r *ServiceReconciler) release(ctx context.Context, key types.NamespacedName, exists bool) error {
 	s := r.State
 	s.mu.Lock()
 	if err := s.ensureLoaded(ctx, r.Client, r.Namespace, r.LBClass); err != nil {
@@ -184,35 +161,20 @@ func (r *ServiceReconciler) release(ctx context.Context, key types.NamespacedNam
 	}
 	delete(s.pending, key)
 	delete(s.orphanWarned, key.String())
+	clearIt := exists && had
+	if clearIt {
+		d := s.desiredFor(key)
+		d.ips, d.pool, d.clear, d.announce = nil, "", true, false
+	} else if !exists {
+		delete(s.desired, key)
+	}
 	dirty := s.dirtyPoolKeys(r.Namespace)
 	s.mu.Unlock()
 
 	r.retry.fire(ctx, retry...)
 	r.poolStatus.fire(ctx, dirty...)
-	if svc == nil || !had {
-		return nil
-	}
-	if len(svc.Status.LoadBalancer.Ingress) > 0 {
-		orig := svc.DeepCopy()
-		svc.Status.LoadBalancer.Ingress = nil
-		if err := r.Client.Status().Patch(ctx, svc, client.MergeFrom(orig)); err != nil {
-			return fmt.Errorf("clearing status of Service %s: %w", key, err)
-		}
-	}
-	if _, ok := svc.Annotations[compat.AnnotationIPAllocatedFromPool]; ok {
-		orig := svc.DeepCopy()
-		svc.Annotations = maps.Clone(svc.Annotations)
-		delete(svc.Annotations, compat.AnnotationIPAllocatedFromPool)
-		if err := r.Client.Patch(ctx, svc, client.MergeFrom(orig)); err != nil {
-			return fmt.Errorf("removing pool annotation of Service %s: %w", key, err)
-		}
+	if clearIt {
+		r.writer.fire(ctx, key)
 	}
 	return nil
-}
-
-func ingressEqual(a, b []corev1.LoadBalancerIngress) bool {
-	return slices.EqualFunc(a, b, func(x, y corev1.LoadBalancerIngress) bool {
-		return x.IP == y.IP && x.Hostname == y.Hostname && (x.IPMode == nil) == (y.IPMode == nil) &&
-			(x.IPMode == nil || *x.IPMode == *y.IPMode) && len(x.Ports) == 0 && len(y.Ports) == 0
-	})
 }

@@ -26,11 +26,15 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	recorder := mgr.GetEventRecorder(compat.ControllerComponent)
 	pools := &PoolStatusReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, State: state, Metrics: o.Metrics}
 	services := &ServiceReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state}
+	writer := &ServiceWriterReconciler{Client: mgr.GetClient(), Recorder: recorder, State: state}
 	cfg := &ConfigReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state, Metrics: o.Metrics.Client}
 	if err := pools.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the pool status reconciler: %w", err)
 	}
-	if err := services.SetupWithManager(mgr, pools.Trigger()); err != nil {
+	if err := writer.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Service writer: %w", err)
+	}
+	if err := services.SetupWithManager(mgr, writer.Trigger(), pools.Trigger()); err != nil {
 		return fmt.Errorf("setting up the Service reconciler: %w", err)
 	}
 	if err := cfg.SetupWithManager(mgr, services.retry, pools.Trigger()); err != nil {

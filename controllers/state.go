@@ -35,6 +35,8 @@ type State struct {
 	poolsDirty map[string]struct{}
 	// orphanWarned are Services already warned that their IP left every pool.
 	orphanWarned map[string]bool
+	// desired is what each Service's status should say, for the writer.
+	desired map[types.NamespacedName]*desired
 }
 
 // NewState returns an empty state; it loads on first use.
@@ -44,7 +46,19 @@ func NewState() *State {
 		pending:      map[types.NamespacedName]struct{}{},
 		poolsDirty:   map[string]struct{}{},
 		orphanWarned: map[string]bool{},
+		desired:      map[types.NamespacedName]*desired{},
 	}
+}
+
+// desiredFor returns the Service's desired status, creating it. Caller
+// holds mu.
+func (s *State) desiredFor(key types.NamespacedName) *desired {
+	d, ok := s.desired[key]
+	if !ok {
+		d = &desired{}
+		s.desired[key] = d
+	}
+	return d
 }
 
 // listConfig reads every configuration object of the namespace.

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -151,6 +152,7 @@ type BFDProfile struct {
 // warnings (references that may be dangling only because of arrival order).
 // On any error it returns an *InvalidError listing every problem found.
 func Parse(r Resources) (*Config, []Problem, error) {
+	r = sorted(r)
 	var ps problems
 	cfg := &Config{
 		Pools:       map[string]*Pool{},
@@ -209,5 +211,36 @@ func adaptSelectors(in []labels.Selector) []ipam.Selector {
 	for i, s := range in {
 		out[i] = selectorAdapter{s}
 	}
+	return out
+}
+
+// sorted orders each kind oldest first, then by name, so that a conflict
+// is always reported on the newer object, whatever order a cache lists
+// them in.
+func sorted(r Resources) Resources {
+	r.Pools = sortObjects(r.Pools)
+	r.L2Advertisements = sortObjects(r.L2Advertisements)
+	r.BGPAdvertisements = sortObjects(r.BGPAdvertisements)
+	r.Peers = sortObjects(r.Peers)
+	r.Communities = sortObjects(r.Communities)
+	r.BFDProfiles = sortObjects(r.BFDProfiles)
+	return r
+}
+
+type object[T any] interface {
+	*T
+	GetName() string
+	GetCreationTimestamp() metav1.Time
+}
+
+func sortObjects[T any, PT object[T]](in []T) []T {
+	out := slices.Clone(in)
+	slices.SortStableFunc(out, func(a, b T) int {
+		ta, tb := PT(&a).GetCreationTimestamp(), PT(&b).GetCreationTimestamp()
+		if c := ta.Compare(tb.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(PT(&a).GetName(), PT(&b).GetName())
+	})
 	return out
 }

@@ -237,3 +237,19 @@ func TestPoolToIPAMKeepsSelectors(t *testing.T) {
 		t.Error("no selectors must match everything")
 	}
 }
+
+// TestProblemsBlameTheNewerObject: whatever order the objects are listed
+// in, an overlap is reported on the pool created last.
+func TestProblemsBlameTheNewerObject(t *testing.T) {
+	old := ipPool("old", "10.0.0.0/24")
+	old.CreationTimestamp = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	young := ipPool("a-young", "10.0.0.128/25")
+	young.CreationTimestamp = metav1.NewTime(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	for _, order := range [][]v1beta1.IPAddressPool{{old, young}, {young, old}} {
+		_, _, err := Parse(Resources{Pools: order})
+		var invalid *InvalidError
+		if !errors.As(err, &invalid) || len(invalid.Problems) != 1 || invalid.Problems[0].Object.Name != "a-young" {
+			t.Errorf("order %s,%s: %v, want the overlap reported on a-young", order[0].Name, order[1].Name, err)
+		}
+	}
+}

@@ -36,9 +36,20 @@ type Env struct {
 	dir         string
 }
 
+// Option changes how the control plane starts.
+type Option func(*envtest.Environment)
+
+// WithAPIServerArg sets a kube-apiserver flag, for example a Service CIDR
+// large enough for a benchmark.
+func WithAPIServerArg(name, value string) Option {
+	return func(e *envtest.Environment) {
+		e.ControlPlane.GetAPIServer().Configure().Set(name, value)
+	}
+}
+
 // Start builds or finds the binaries, starts etcd and kube-apiserver, installs
 // every CRD under config/crd/bases and waits until they are served.
-func Start() (*Env, error) {
+func Start(opts ...Option) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -59,6 +70,9 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
+	}
+	for _, o := range opts {
+		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {

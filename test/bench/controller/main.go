@@ -1,0 +1,444 @@
+// Command controller measures a MetalLB-compatible controller on a real
+// kube-apiserver: how fast a backlog of LoadBalancer Services gets IPs when
+// the controller starts, the creation-to-IP latency of Services created
+// while it runs, its memory, and what a SIGKILL and restart changes.
+//
+//	go run ./test/bench/controller -services 10000 -backlog 2000
+//
+// -controller takes any binary with MetalLB's controller flags, so another
+// implementation can be measured on the same harness.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ironlb/ironlb/test/testenv"
+)
+
+type options struct {
+	services    int
+	backlog     int
+	creators    int
+	pool        string
+	controller  string
+	extraArgs   string
+	settle      time.Duration
+	waitLimit   time.Duration
+	kubeAPIQPS  int
+	benchNSName string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.services, "services", 10000, "Services in total")
+	flag.IntVar(&o.backlog, "backlog", 2000, "Services created before the controller starts")
+	flag.IntVar(&o.creators, "creators", 8, "concurrent clients creating the rest while the controller runs")
+	flag.StringVar(&o.pool, "pool", "172.30.0.0/16", "the IPAddressPool's addresses")
+	flag.StringVar(&o.controller, "controller", "", "controller binary (default: build IronLB's)")
+	flag.StringVar(&o.extraArgs, "controller-args", "", "extra space-separated controller arguments")
+	flag.DurationVar(&o.settle, "settle", 5*time.Second, "after a restart, how long without status changes counts as settled")
+	flag.DurationVar(&o.waitLimit, "wait-limit", 10*time.Minute, "give up waiting for IPs after this long")
+	flag.IntVar(&o.kubeAPIQPS, "client-qps", 2000, "QPS of the benchmark's own client")
+	flag.StringVar(&o.benchNSName, "namespace", "bench", "namespace of the Services")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "benchmark failed: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// tracker records, from an informer, when each Service first had an IP and
+// what its IPs are now.
+type tracker struct {
+	mu      sync.Mutex
+	firstIP map[string]time.Time
+	ips     map[string]string
+	changed time.Time // last time any Service's IPs changed
+	cond    *sync.Cond
+}
+
+func newTracker() *tracker {
+	t := &tracker{firstIP: map[string]time.Time{}, ips: map[string]string{}}
+	t.cond = sync.NewCond(&t.mu)
+	return t
+}
+
+func (t *tracker) observe(obj any) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	var ips []string
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		ips = append(ips, in.IP)
+	}
+	now := time.Now()
+	key := svc.Namespace + "/" + svc.Name
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := strings.Join(ips, ",")
+	if t.ips[key] != cur {
+		t.ips[key] = cur
+		t.changed = now
+	}
+	if cur != "" {
+		if _, seen := t.firstIP[key]; !seen {
+			t.firstIP[key] = now
+		}
+	}
+	t.cond.Broadcast()
+}
+
+// waitAll waits until n Services have an IP or the limit passes.
+func (t *tracker) waitAll(n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.firstIP) < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d Services got an IP within %s", len(t.firstIP), n, limit)
+		}
+		t.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		t.mu.Lock()
+	}
+	return nil
+}
+
+func (t *tracker) snapshot() map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]string, len(t.ips))
+	for k, v := range t.ips {
+		out[k] = v
+	}
+	return out
+}
+
+func run(o options) error {
+	ctx := context.Background()
+	step := func(format string, args ...any) { fmt.Printf("• "+format+"\n", args...) }
+	step("starting kube-apiserver + etcd (Service CIDR /12, so %d ClusterIPs fit)", o.services)
+	env, err := testenv.Start(testenv.WithAPIServerArg("service-cluster-ip-range", "10.96.0.0/12"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg := *env.Config
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), 2*o.kubeAPIQPS
+	cs, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		return err
+	}
+	bin := o.controller
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "ironlb-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		bin = filepath.Join(dir, "controller")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/controller")
+		build.Dir, build.Stderr = env.Root, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the controller: %w", err)
+		}
+	}
+	for _, ns := range []string{"metallb-system", o.benchNSName} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	if _, err := env.Kubectl(fmt.Sprintf("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [%s]}\n", o.pool), "apply", "-f", "-"); err != nil {
+		return err
+	}
+
+	tr := newTracker()
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(o.benchNSName))
+	inf := factory.Core().V1().Services().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: tr.observe, UpdateFunc: func(_, n any) { tr.observe(n) },
+	}); err != nil {
+		return err
+	}
+	stopInf := make(chan struct{})
+	defer close(stopInf)
+	factory.Start(stopInf)
+	factory.WaitForCacheSync(stopInf)
+
+	created := make(map[string]time.Time, o.services)
+	var createdMu sync.Mutex
+	create := func(from, to int) error {
+		work := make(chan int)
+		errs := make(chan error, o.creators)
+		var wg sync.WaitGroup
+		for range o.creators {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range work {
+					svc := benchService(o.benchNSName, i)
+					t0 := time.Now()
+					if _, err := cs.CoreV1().Services(o.benchNSName).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+						errs <- fmt.Errorf("creating %s: %w", svc.Name, err)
+						return
+					}
+					createdMu.Lock()
+					created[o.benchNSName+"/"+svc.Name] = t0
+					createdMu.Unlock()
+				}
+			}()
+		}
+		var firstErr error
+	feed:
+		for i := from; i < to; i++ {
+			select {
+			case work <- i:
+			case firstErr = <-errs:
+				break feed
+			}
+		}
+		close(work)
+		wg.Wait()
+		if firstErr == nil {
+			select {
+			case firstErr = <-errs:
+			default:
+			}
+		}
+		return firstErr
+	}
+
+	step("creating a backlog of %d Services (allocateLoadBalancerNodePorts: false) before the controller runs", o.backlog)
+	t0 := time.Now()
+	if err := create(0, o.backlog); err != nil {
+		return err
+	}
+	step("backlog created in %.1fs (%.0f Services/s through the apiserver)", time.Since(t0).Seconds(), float64(o.backlog)/time.Since(t0).Seconds())
+
+	ctl, err := startController(env, bin, o.extraArgs)
+	if err != nil {
+		return err
+	}
+	defer ctl.kill()
+	if err := tr.waitAll(o.backlog, o.waitLimit); err != nil {
+		return err
+	}
+	backlogTime := time.Since(ctl.started)
+	step("backlog allocated %.2fs after the controller started (%.0f Services/s)", backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds())
+
+	step("creating %d more Services with %d clients while the controller runs", o.services-o.backlog, o.creators)
+	t1 := time.Now()
+	if err := create(o.backlog, o.services); err != nil {
+		return err
+	}
+	if err := tr.waitAll(o.services, o.waitLimit); err != nil {
+		return err
+	}
+	liveTime := time.Since(t1)
+	var lat []time.Duration
+	tr.mu.Lock()
+	for key, c := range created {
+		if _, isBacklog := backlogIndex(key, o.backlog); isBacklog {
+			continue
+		}
+		lat = append(lat, tr.firstIP[key].Sub(c))
+	}
+	tr.mu.Unlock()
+	slices.Sort(lat)
+	rss, hwm := memory(ctl.cmd.Process.Pid)
+	before := tr.snapshot()
+	dups := duplicates(before)
+
+	step("SIGKILL the controller with %d Services allocated, and start it again", len(before))
+	ctl.kill()
+	ctl2, err := startController(env, bin, o.extraArgs)
+	if err != nil {
+		return err
+	}
+	defer ctl2.kill()
+	ready, err := ctl2.waitReady(o.waitLimit)
+	if err != nil {
+		return err
+	}
+	// Settled: no Service's IPs changed for o.settle after readiness.
+	time.Sleep(o.settle)
+	for {
+		tr.mu.Lock()
+		quiet := time.Since(tr.changed) >= o.settle
+		tr.mu.Unlock()
+		if quiet {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	after := tr.snapshot()
+	changed := 0
+	for k, v := range before {
+		if after[k] != v {
+			changed++
+		}
+	}
+	_, hwm2 := memory(ctl2.cmd.Process.Pid)
+
+	fmt.Printf(`
+| figure | value |
+|---|---|
+| Services | %d (pool %s) |
+| backlog of %d, controller starts → all have an IP | %.2f s (%.0f Services/s) |
+| %d Services created live by %d clients → all have an IP | %.2f s (%.0f Services/s) |
+| creation → IP latency, live (p50 / p99 / max) | %s / %s / %s |
+| duplicate IPs | %d |
+| controller RSS after %d Services (now / peak) | %.0f MiB / %.0f MiB |
+| SIGKILL + restart: time to ready | %.2f s |
+| SIGKILL + restart: IPs changed | %d |
+| restarted controller peak RSS | %.0f MiB |
+`, o.services, o.pool, o.backlog, backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(),
+		o.services-o.backlog, o.creators, liveTime.Seconds(), float64(o.services-o.backlog)/liveTime.Seconds(),
+		pct(lat, 50), pct(lat, 99), pct(lat, 100), dups, o.services, rss, hwm, ready.Seconds(), changed, hwm2)
+	return nil
+}
+
+func backlogIndex(key string, backlog int) (int, bool) {
+	i := strings.LastIndex(key, "-")
+	n, err := strconv.Atoi(key[i+1:])
+	return n, err == nil && n < backlog
+}
+
+func benchService(ns string, i int) *corev1.Service {
+	no := false
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("svc-%d", i)},
+		Spec: corev1.ServiceSpec{
+			Type:                          corev1.ServiceTypeLoadBalancer,
+			Ports:                         []corev1.ServicePort{{Port: 80}},
+			Selector:                      map[string]string{"app": "bench"},
+			AllocateLoadBalancerNodePorts: &no, // a LoadBalancer takes a NodePort by default; 2,768 exist
+		},
+	}
+}
+
+func pct(d []time.Duration, p int) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	i := (len(d)*p + 99) / 100
+	i = min(max(i-1, 0), len(d)-1)
+	return d[i].Round(time.Millisecond).String()
+}
+
+func duplicates(ips map[string]string) int {
+	seen := map[string]bool{}
+	dups := 0
+	for _, v := range ips {
+		for _, ip := range strings.Split(v, ",") {
+			if ip == "" {
+				continue
+			}
+			if seen[ip] {
+				dups++
+			}
+			seen[ip] = true
+		}
+	}
+	return dups
+}
+
+// memory returns the resident set and its peak, in MiB, from /proc.
+func memory(pid int) (rss, peak float64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak
+}
+
+type controllerProc struct {
+	cmd       *exec.Cmd
+	started   time.Time
+	probePort int
+	done      chan struct{}
+}
+
+func startController(env *testenv.Env, bin, extra string) (*controllerProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--kubeconfig", env.Kubeconfig, "--namespace", "metallb-system", "--port", "0",
+		"--health-probe-port", strconv.Itoa(port), "--webhook-mode", "disabled", "--log-level", "error"}
+	args = append(args, strings.Fields(extra)...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	p := &controllerProc{cmd: cmd, probePort: port, done: make(chan struct{})}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+func (p *controllerProc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *controllerProc) waitReady(limit time.Duration) (time.Duration, error) {
+	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", p.probePort)
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(p.started), nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("controller not ready within %s", limit)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
