@@ -125,6 +125,19 @@ func (t *tracker) waitAll(n int, limit time.Duration) error {
 	return nil
 }
 
+// earliest is when the first Service got an IP.
+func (t *tracker) earliest() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var first time.Time
+	for _, at := range t.firstIP {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
+}
+
 func (t *tracker) snapshot() map[string]string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -245,7 +258,9 @@ func run(o options) error {
 		return err
 	}
 	backlogTime := time.Since(ctl.started)
-	step("backlog allocated %.2fs after the controller started (%.0f Services/s)", backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds())
+	firstIP := tr.earliest().Sub(ctl.started)
+	step("backlog allocated %.2fs after the controller started (%.0f Services/s); first IP after %.2fs",
+		backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(), firstIP.Seconds())
 
 	step("creating %d more Services with %d clients while the controller runs", o.services-o.backlog, o.creators)
 	t1 := time.Now()
@@ -305,7 +320,7 @@ func run(o options) error {
 | figure | value |
 |---|---|
 | Services | %d (pool %s) |
-| backlog of %d, controller starts → all have an IP | %.2f s (%.0f Services/s) |
+| backlog of %d, controller starts → first IP / all have an IP | %.2f s / %.2f s (%.0f Services/s) |
 | %d Services created live by %d clients → all have an IP | %.2f s (%.0f Services/s) |
 | creation → IP latency, live (p50 / p99 / max) | %s / %s / %s |
 | duplicate IPs | %d |
@@ -313,7 +328,7 @@ func run(o options) error {
 | SIGKILL + restart: time to ready | %.2f s |
 | SIGKILL + restart: IPs changed | %d |
 | restarted controller peak RSS | %.0f MiB |
-`, o.services, o.pool, o.backlog, backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(),
+`, o.services, o.pool, o.backlog, firstIP.Seconds(), backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(),
 		o.services-o.backlog, o.creators, liveTime.Seconds(), float64(o.services-o.backlog)/liveTime.Seconds(),
 		pct(lat, 50), pct(lat, 99), pct(lat, 100), dups, o.services, rss, hwm, ready.Seconds(), changed, hwm2)
 	return nil
