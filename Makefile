@@ -89,3 +89,13 @@ test: verify lint test-go ## Everything CI checks: generated files current, lint
 .PHONY: demo
 demo: deps build ## Replay the seed walkthrough as far as IronLB goes today, on a real apiserver.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) IRONLB_BIN=$(CURDIR)/bin go run ./hack/demo
+
+##@ Benchmarks (print numbers; never part of make test)
+
+.PHONY: bench-ipam
+bench-ipam: ## Allocation cost in a /24, /16 and /8 (internal/ipam).
+	go test ./internal/ipam -run '^$$' -bench . -benchmem -count 3
+
+.PHONY: bench-controller
+bench-controller: deps ## 10,000 Services on a real apiserver: backlog, latency, RSS, SIGKILL + restart.
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/controller $(BENCH_ARGS)
