@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 )
 
 // Labels are an object's labels.
@@ -98,23 +97,4 @@ func (s *Service) canShareWith(other *Service) string {
 		}
 	}
 	return ""
-}
-
-// sameRequest reports whether two views of one Service ask for the same
-// thing, so that an existing assignment still satisfies it.
-func sameRequest(a, b *Service) bool {
-	return a.RequestedPool == b.RequestedPool &&
-		slices.Equal(a.RequestedIPs, b.RequestedIPs) &&
-		a.SharingKey == b.SharingKey && a.BackendKey == b.BackendKey &&
-		slices.Equal(a.wantFamilies(), b.wantFamilies()) && a.Stack == b.Stack &&
-		slices.Equal(a.Ports, b.Ports)
-}
-
-func keysOf(svcs []*Service) string {
-	keys := make([]string, 0, len(svcs))
-	for _, s := range svcs {
-		keys = append(keys, s.Key)
-	}
-	slices.Sort(keys)
-	return strings.Join(keys, ", ")
 }
