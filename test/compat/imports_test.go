@@ -17,6 +17,7 @@ func TestImportRules(t *testing.T) {
 		{"github.com/ironlb/ironlb/internal/ipam", []string{"k8s.io/", "sigs.k8s.io/"}},
 		{"github.com/ironlb/ironlb/internal/config", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"}},
 		{"github.com/ironlb/ironlb/internal/compat", []string{"k8s.io/", "sigs.k8s.io/"}},
+		{"github.com/ironlb/ironlb/speaker/election", []string{"k8s.io/", "sigs.k8s.io/"}},
 		{"github.com/ironlb/ironlb/api/v1beta1", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"}},
 		{"github.com/ironlb/ironlb/api/v1beta2", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"}},
 	}
