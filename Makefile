@@ -62,9 +62,13 @@ verify: ## Fail if generated files differ from what generate and manifests produ
 
 ##@ Test
 
+# Debian packages the tests use, as command → package.
+DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping
+
 .PHONY: deps
-deps: ## Install the Debian packages the tests need (etcd), if missing.
-	@command -v etcd >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends etcd-server; }
+deps: ## Install the Debian packages the tests need (etcd, iproute2, arping, ping), if missing.
+	@missing=""; for d in $(DEB_DEPS); do command -v "$${d%%:*}" >/dev/null || missing="$$missing $${d#*:}"; done; \
+	if [[ -n "$$missing" ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
 .PHONY: k8s-binaries
 k8s-binaries: deps ## Build (once, then cached) every Kubernetes binary the tests and the lab use.

@@ -1,0 +1,238 @@
+package layer2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
+	"golang.org/x/net/ipv6"
+)
+
+// responder answers ARP and NDP on one interface for the VIPs it holds.
+//
+// mu guards vips; the sockets are safe for concurrent use.
+type responder struct {
+	ifi     *net.Interface
+	log     logr.Logger
+	metrics Metrics
+	arp     *arp.Client // nil when the interface has no IPv4 address
+	ndp     *ndp.Conn   // nil when it has no IPv6 link-local address
+	// ndpSource is what NDP messages are sent from: the interface's
+	// link-local address, as RFC 4861 requires of advertisements.
+	ndpSource *ipv6.ControlMessage
+
+	mu   sync.Mutex
+	vips map[netip.Addr]bool
+}
+
+// openResponder opens the interface's ARP and NDP sockets. The sockets
+// belong to the network namespace of the calling thread.
+func openResponder(ifi *net.Interface, log logr.Logger, m Metrics) (*responder, error) {
+	r := &responder{ifi: ifi, log: log, metrics: m, vips: map[netip.Addr]bool{}}
+	var errs []error
+	c, err := arp.Dial(ifi)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ARP: %w", err))
+	} else {
+		r.arp = c
+	}
+	// Bound to the unspecified address: a socket bound to the link-local
+	// address would not receive solicitations sent to the solicited-node
+	// multicast groups it joins.
+	ll, llErr := linkLocal(ifi)
+	conn, _, err := ndp.Listen(ifi, ndp.Unspecified)
+	switch {
+	case llErr != nil:
+		errs = append(errs, fmt.Errorf("NDP: %w", llErr))
+		if err == nil {
+			_ = conn.Close()
+		}
+	case err != nil:
+		errs = append(errs, fmt.Errorf("NDP: %w", err))
+	default:
+		r.ndp = conn
+		r.ndpSource = &ipv6.ControlMessage{HopLimit: ndp.HopLimit, Src: ll.AsSlice(), IfIndex: ifi.Index}
+	}
+	if r.arp == nil && r.ndp == nil {
+		return nil, errors.Join(errs...)
+	}
+	for _, e := range errs {
+		log.Info("interface only partly usable", "reason", e.Error())
+	}
+	return r, nil
+}
+
+// add starts answering for ip.
+func (r *responder) add(ip netip.Addr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.vips[ip] {
+		return nil
+	}
+	switch {
+	case ip.Is4() && r.arp == nil:
+		return errors.New("no IPv4 address on the interface, cannot answer ARP")
+	case ip.Is6() && r.ndp == nil:
+		return errors.New("no IPv6 link-local address on the interface, cannot answer NDP")
+	case ip.Is6():
+		group, err := ndp.SolicitedNodeMulticast(ip)
+		if err != nil {
+			return err
+		}
+		if err := r.ndp.JoinGroup(group); err != nil {
+			return fmt.Errorf("joining %s: %w", group, err)
+		}
+	}
+	r.vips[ip] = true
+	return nil
+}
+
+// remove stops answering for ip at once.
+func (r *responder) remove(ip netip.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.vips[ip] {
+		return
+	}
+	delete(r.vips, ip)
+	if ip.Is6() && r.ndp != nil {
+		if group, err := ndp.SolicitedNodeMulticast(ip); err == nil {
+			_ = r.ndp.LeaveGroup(group)
+		}
+	}
+}
+
+func (r *responder) owns(ip netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.vips[ip]
+}
+
+func (r *responder) close() {
+	if r.arp != nil {
+		_ = r.arp.Close()
+	}
+	if r.ndp != nil {
+		_ = r.ndp.Close()
+	}
+}
+
+// serve answers requests until ctx ends or the sockets close.
+func (r *responder) serve(ctx context.Context) {
+	var wg sync.WaitGroup
+	if r.arp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.serveARP(ctx) }()
+	}
+	if r.ndp != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.serveNDP(ctx) }()
+	}
+	<-ctx.Done()
+	r.close()
+	wg.Wait()
+}
+
+func (r *responder) serveARP(ctx context.Context) {
+	for {
+		pkt, _, err := r.arp.Read()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				r.log.Error(err, "reading ARP; this interface stops answering ARP")
+			}
+			return
+		}
+		if pkt.Operation != arp.OperationRequest || !r.owns(pkt.TargetIP) {
+			continue
+		}
+		// Our own gratuitous requests come back to us: not a question.
+		if pkt.SenderIP == pkt.TargetIP {
+			continue
+		}
+		r.metrics.RequestReceived(pkt.TargetIP)
+		if err := r.arp.Reply(pkt, r.ifi.HardwareAddr, pkt.TargetIP); err != nil {
+			r.log.Error(err, "answering ARP", "ip", pkt.TargetIP.String())
+			continue
+		}
+		r.metrics.ResponseSent(pkt.TargetIP)
+	}
+}
+
+func (r *responder) serveNDP(ctx context.Context) {
+	for {
+		msg, _, src, err := r.ndp.ReadFrom()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				r.log.Error(err, "reading NDP; this interface stops answering NDP")
+			}
+			return
+		}
+		ns, ok := msg.(*ndp.NeighborSolicitation)
+		if !ok || !r.owns(ns.TargetAddress) {
+			continue
+		}
+		r.metrics.RequestReceived(ns.TargetAddress)
+		// A solicitation from the unspecified address (duplicate address
+		// detection) is answered to all nodes, unsolicited (RFC 4861 7.2.4).
+		dst, solicited := src, true
+		if !src.IsValid() || src.IsUnspecified() {
+			dst, solicited = netip.IPv6LinkLocalAllNodes(), false
+		}
+		if err := r.sendNA(ns.TargetAddress, dst, solicited); err != nil {
+			r.log.Error(err, "answering NDP", "ip", ns.TargetAddress.String())
+			continue
+		}
+		r.metrics.ResponseSent(ns.TargetAddress)
+	}
+}
+
+func (r *responder) sendNA(target, dst netip.Addr, solicited bool) error {
+	na := &ndp.NeighborAdvertisement{
+		Solicited:     solicited,
+		Override:      true,
+		TargetAddress: target,
+		Options: []ndp.Option{&ndp.LinkLayerAddress{
+			Direction: ndp.Target,
+			Addr:      r.ifi.HardwareAddr,
+		}},
+	}
+	return r.ndp.WriteTo(na, r.ndpSource, dst)
+}
+
+func linkLocal(ifi *net.Interface) (netip.Addr, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() && p.Addr().IsLinkLocalUnicast() {
+			return p.Addr(), nil
+		}
+	}
+	return netip.Addr{}, errors.New("no IPv6 link-local address")
+}
+
+// announce sends one unsolicited announcement for ip: a gratuitous ARP
+// request (sender IP = target IP, broadcast), which Linux applies to an
+// existing neighbour entry at once, or a neighbour advertisement with
+// Override to all nodes.
+func (r *responder) announce(ip netip.Addr) error {
+	if !r.owns(ip) {
+		return nil
+	}
+	if ip.Is6() {
+		return r.sendNA(ip, netip.IPv6LinkLocalAllNodes(), false)
+	}
+	pkt, err := arp.NewPacket(arp.OperationRequest, r.ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
+	if err != nil {
+		return err
+	}
+	return r.arp.WriteTo(pkt, ethernet.Broadcast)
+}

@@ -1,0 +1,138 @@
+// Package netns builds small networks of Linux network namespaces for
+// tests that need real packets: hosts with one interface each, joined by a
+// bridge that lives in a namespace of its own, so nothing touches the
+// machine's own network. Everything is removed when the test ends, also
+// when it fails. Requires root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
+package netns
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Lab is one test's network.
+type Lab struct {
+	t      testing.TB
+	prefix string
+	bridge string // namespace holding br0
+	hosts  []string
+}
+
+// New creates the bridge namespace; the lab is torn down at test cleanup.
+func New(t testing.TB) *Lab {
+	t.Helper()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	l := &Lab{t: t, prefix: "ilb" + hex.EncodeToString(b)}
+	l.bridge = l.prefix + "-br"
+	t.Cleanup(l.teardown)
+	l.must("ip", "netns", "add", l.bridge)
+	l.must("ip", "-n", l.bridge, "link", "add", "br0", "type", "bridge")
+	// The bridge forwards at once: no STP listening delay.
+	l.must("ip", "-n", l.bridge, "link", "set", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
+	l.must("ip", "-n", l.bridge, "link", "set", "br0", "up")
+	return l
+}
+
+// Host adds a namespace with interface eth0 on the bridge, holding the
+// given addresses (CIDR notation), and returns the namespace's name. IPv6
+// duplicate address detection is off so addresses are usable at once.
+func (l *Lab) Host(name string, addrs ...string) string {
+	l.t.Helper()
+	ns := l.prefix + "-" + name
+	peer := "v" + fmt.Sprint(len(l.hosts)) + l.prefix[3:]
+	l.must("ip", "netns", "add", ns)
+	l.hosts = append(l.hosts, ns)
+	l.must("ip", "-n", l.bridge, "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	l.must("ip", "-n", l.bridge, "link", "set", peer, "master", "br0", "up")
+	l.must("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.eth0.accept_dad=0")
+	for _, a := range addrs {
+		l.must("ip", "-n", ns, "addr", "add", a, "dev", "eth0")
+	}
+	l.must("ip", "-n", ns, "link", "set", "lo", "up")
+	l.must("ip", "-n", ns, "link", "set", "eth0", "up")
+	return ns
+}
+
+// MAC returns the hardware address of eth0 in the namespace.
+func (l *Lab) MAC(ns string) net.HardwareAddr {
+	l.t.Helper()
+	var mac net.HardwareAddr
+	l.Do(ns, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		mac = ifi.HardwareAddr
+		return nil
+	})
+	return mac
+}
+
+// Do runs f on a thread inside the namespace. Sockets f opens stay in that
+// namespace after Do returns.
+func (l *Lab) Do(ns string, f func() error) {
+	l.t.Helper()
+	if err := Do(ns, f); err != nil {
+		l.t.Fatalf("in namespace %s: %v", ns, err)
+	}
+}
+
+// Do runs f on an OS thread switched into the named namespace, and
+// switches the thread back before releasing it.
+func Do(ns string, f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	target, err := os.Open("/var/run/netns/" + ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("entering %s: %w", ns, err)
+	}
+	defer func() {
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// A thread stuck in the wrong namespace must not be reused.
+			panic(fmt.Sprintf("leaving namespace %s: %v", ns, err))
+		}
+	}()
+	return f()
+}
+
+// Exec runs a command inside the namespace and returns its combined output.
+func (l *Lab) Exec(ns string, args ...string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (l *Lab) must(args ...string) {
+	l.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// teardown deletes the hosts, then the bridge; deleting a namespace
+// deletes its interfaces and their veth peers.
+func (l *Lab) teardown() {
+	for _, ns := range append(l.hosts, l.bridge) {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			l.t.Errorf("deleting namespace %s: %v\n%s", ns, err, out)
+		}
+	}
+}
