@@ -28,9 +28,17 @@ func newCounting() *countingMetrics {
 	return &countingMetrics{requests: map[netip.Addr]int{}, responses: map[netip.Addr]int{}, announced: map[netip.Addr]int{}}
 }
 
-func (m *countingMetrics) RequestReceived(ip netip.Addr) { m.mu.Lock(); m.requests[ip]++; m.mu.Unlock() }
-func (m *countingMetrics) ResponseSent(ip netip.Addr)    { m.mu.Lock(); m.responses[ip]++; m.mu.Unlock() }
-func (m *countingMetrics) GratuitousSent(ip netip.Addr)  { m.mu.Lock(); m.announced[ip]++; m.mu.Unlock() }
+func (m *countingMetrics) RequestReceived(ip netip.Addr) {
+	m.mu.Lock()
+	m.requests[ip]++
+	m.mu.Unlock()
+}
+func (m *countingMetrics) ResponseSent(ip netip.Addr) { m.mu.Lock(); m.responses[ip]++; m.mu.Unlock() }
+func (m *countingMetrics) GratuitousSent(ip netip.Addr) {
+	m.mu.Lock()
+	m.announced[ip]++
+	m.mu.Unlock()
+}
 func (m *countingMetrics) get(which map[netip.Addr]int, ip netip.Addr) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
