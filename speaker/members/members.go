@@ -1,0 +1,293 @@
+// Package members is the speakers' fast failure detector: every speaker
+// joins one memberlist cluster, and a member that stops answering probes is
+// declared dead in a few hundred milliseconds. It is the only importer of
+// hashicorp/memberlist. The Node's Ready condition stays the slow,
+// authoritative signal; this one is fast.
+package members
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/memberlist"
+)
+
+// Options configure membership. Every timer trades detection speed against
+// false alarms; the defaults (DefaultOptions) are tuned for a LAN where a
+// probe's round trip is well under a millisecond and detection should take
+// a few hundred.
+type Options struct {
+	// NodeName is this member's name: the Kubernetes node name.
+	NodeName string
+	// BindAddr and BindPort are where memberlist listens (TCP and UDP).
+	BindAddr string
+	BindPort int
+	// SecretKey encrypts every memberlist packet; see KeyFromSecret.
+	SecretKey []byte
+	Log       logr.Logger
+
+	// ProbeInterval is how often this member probes a random other one.
+	// A dead member is probed by someone within about ProbeInterval /
+	// (members-1) on average. 100 ms: detection starts quickly while probe
+	// traffic stays a few packets per second per node.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a direct probe waits before asking others
+	// to probe indirectly. 50 ms is fifty LAN round trips: only a loaded
+	// or dead node misses it, and the indirect probes then tell which.
+	ProbeTimeout time.Duration
+	// IndirectChecks is how many members probe on our behalf before
+	// suspecting: more means fewer false alarms from one lost packet.
+	IndirectChecks int
+	// SuspicionMult sets how long a suspect has to refute before it is
+	// declared dead: SuspicionMult × log10(members+1) (at least 1) ×
+	// ProbeInterval. 2 gives 200 ms on small clusters: long enough for a
+	// live but busy member's refutation to arrive, short enough to meet the
+	// failover target.
+	SuspicionMult int
+	// SuspicionMaxTimeoutMult caps the suspicion timeout, which starts
+	// this many times longer and shrinks as independent confirmations
+	// arrive; 3 bounds the worst case on clusters too small to confirm.
+	SuspicionMaxTimeoutMult int
+	// GossipInterval and GossipNodes spread news (a death) to GossipNodes
+	// random members every GossipInterval: 20 ms × 4 reaches a small
+	// cluster within a couple of rounds.
+	GossipInterval time.Duration
+	GossipNodes    int
+	// RetransmitMult retransmits each gossip RetransmitMult × log(N+1)
+	// times, covering packet loss.
+	RetransmitMult int
+	// PushPullInterval is the full-state sync period that heals whatever
+	// gossip missed. 10 s: cheap with few members.
+	PushPullInterval time.Duration
+	// TCPTimeout bounds stream connections (joins, push-pull).
+	TCPTimeout time.Duration
+	// AwarenessMaxMultiplier lets a member that notices it is slow itself
+	// (missed acks, CPU starvation) probe others less eagerly, so a
+	// starved node does not accuse healthy ones (memberlist's Lifeguard).
+	AwarenessMaxMultiplier int
+}
+
+// DefaultOptions returns the tuned timers; the caller fills in identity,
+// addresses and key.
+func DefaultOptions() Options {
+	return Options{
+		BindPort:                7946,
+		ProbeInterval:           100 * time.Millisecond,
+		ProbeTimeout:            50 * time.Millisecond,
+		IndirectChecks:          3,
+		SuspicionMult:           2,
+		SuspicionMaxTimeoutMult: 3,
+		GossipInterval:          20 * time.Millisecond,
+		GossipNodes:             4,
+		RetransmitMult:          4,
+		PushPullInterval:        10 * time.Second,
+		TCPTimeout:              time.Second,
+		AwarenessMaxMultiplier:  8,
+	}
+}
+
+// KeyFromSecret derives the memberlist key from the memberlist Secret's
+// value the way MetalLB's speakers do, so IronLB and MetalLB speakers can
+// share a cluster during a migration: the first 32 bytes of the secret
+// followed by SHA-256 of the empty string.
+func KeyFromSecret(secret []byte) []byte {
+	empty := sha256.Sum256(nil)
+	return append(slices.Clone(secret), empty[:]...)[:32]
+}
+
+// LoadSecretKey reads the file "secretkey" of the mounted memberlist
+// Secret and derives the key. A missing or empty key is an error: an
+// unencrypted memberlist would let anyone on the LAN steer failover.
+func LoadSecretKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "secretkey")
+	secret, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the memberlist key: %w", err)
+	}
+	if len(secret) == 0 {
+		return nil, fmt.Errorf("the memberlist key %s is empty", path)
+	}
+	return KeyFromSecret(secret), nil
+}
+
+// EventKind is what happened to a member.
+type EventKind int
+
+const (
+	// Joined: a member became alive.
+	Joined EventKind = iota
+	// Left: a member was declared dead or left gracefully.
+	Left
+)
+
+func (k EventKind) String() string {
+	if k == Left {
+		return "left"
+	}
+	return "joined"
+}
+
+// Event is one membership change, stamped when this member learned it.
+type Event struct {
+	Kind EventKind
+	Node string
+	At   time.Time
+}
+
+// Members is this speaker's membership. Start owns memberlist's goroutines.
+type Members struct {
+	opts Options
+
+	mu      sync.Mutex // guards ml, crashed, queue, alive
+	ml      *memberlist.Memberlist
+	crashed bool // memberlist was stopped without leaving (tests simulate a crash)
+	queue   []Event
+	alive   map[string]bool
+	notify  chan struct{} // signalled when queue grows
+	started chan struct{}
+}
+
+// New checks the options; nothing runs until Start.
+func New(o Options) (*Members, error) {
+	if o.NodeName == "" {
+		return nil, errors.New("members: no node name")
+	}
+	if len(o.SecretKey) != 32 {
+		return nil, errors.New("members: the memberlist key must be 32 bytes (see LoadSecretKey)")
+	}
+	return &Members{opts: o, alive: map[string]bool{}, notify: make(chan struct{}, 1), started: make(chan struct{})}, nil
+}
+
+// Start joins nothing yet (see Join), serves until ctx ends, then leaves
+// gracefully so the others learn at once, and shuts memberlist down.
+func (m *Members) Start(ctx context.Context) error {
+	c := memberlist.DefaultLANConfig()
+	o := m.opts
+	c.Name = o.NodeName
+	c.BindAddr, c.BindPort = o.BindAddr, o.BindPort
+	c.AdvertiseAddr, c.AdvertisePort = o.BindAddr, o.BindPort
+	c.SecretKey = o.SecretKey
+	c.ProbeInterval, c.ProbeTimeout = o.ProbeInterval, o.ProbeTimeout
+	c.IndirectChecks = o.IndirectChecks
+	c.SuspicionMult, c.SuspicionMaxTimeoutMult = o.SuspicionMult, o.SuspicionMaxTimeoutMult
+	c.GossipInterval, c.GossipNodes = o.GossipInterval, o.GossipNodes
+	c.RetransmitMult = o.RetransmitMult
+	c.PushPullInterval = o.PushPullInterval
+	c.TCPTimeout = o.TCPTimeout
+	c.AwarenessMaxMultiplier = o.AwarenessMaxMultiplier
+	// A node that comes back under the same name is accepted at once.
+	c.DeadNodeReclaimTime = time.Nanosecond
+	c.Events = (*eventDelegate)(m)
+	c.LogOutput = logWriter{o.Log}
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		return fmt.Errorf("starting memberlist on %s: %w", net.JoinHostPort(o.BindAddr, strconv.Itoa(o.BindPort)), err)
+	}
+	m.mu.Lock()
+	m.ml = ml
+	m.mu.Unlock()
+	close(m.started)
+	<-ctx.Done()
+	m.mu.Lock()
+	crashed := m.crashed
+	m.mu.Unlock()
+	if !crashed {
+		if err := ml.Leave(time.Second); err != nil {
+			o.Log.Error(err, "leaving memberlist")
+		}
+	}
+	return ml.Shutdown()
+}
+
+// Join contacts the given peers ("host:port"); it returns how many answered.
+func (m *Members) Join(peers []string) (int, error) {
+	<-m.started
+	m.mu.Lock()
+	ml := m.ml
+	m.mu.Unlock()
+	return ml.Join(peers)
+}
+
+// Alive returns the live members, sorted, this one included.
+func (m *Members) Alive() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.alive))
+	for n := range m.alive {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Next returns the membership changes since the last call, waiting until
+// there is one or ctx ends.
+func (m *Members) Next(ctx context.Context) ([]Event, error) {
+	for {
+		m.mu.Lock()
+		if len(m.queue) > 0 {
+			evs := m.queue
+			m.queue = nil
+			m.mu.Unlock()
+			return evs, nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.notify:
+		}
+	}
+}
+
+// eventDelegate receives memberlist's callbacks, which run under its locks:
+// they only append to the queue, never block.
+type eventDelegate Members
+
+func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
+	m := (*Members)(d)
+	m.mu.Lock()
+	if kind == Joined {
+		m.alive[n.Name] = true
+	} else {
+		delete(m.alive, n.Name)
+	}
+	m.queue = append(m.queue, Event{Kind: kind, Node: n.Name, At: time.Now()})
+	m.mu.Unlock()
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (d *eventDelegate) NotifyJoin(n *memberlist.Node)  { d.push(Joined, n) }
+func (d *eventDelegate) NotifyLeave(n *memberlist.Node) { d.push(Left, n) }
+func (d *eventDelegate) NotifyUpdate(*memberlist.Node)  {}
+
+// logWriter routes memberlist's log lines into logr.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.V(1).Info(string(trimNewline(p)), "component", "memberlist")
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+var _ io.Writer = logWriter{}

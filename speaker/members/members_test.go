@@ -1,0 +1,175 @@
+package members
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+)
+
+func freeUDPAndTCPPort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+type running struct {
+	m      *Members
+	port   int
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, name string, key []byte) *running {
+	t.Helper()
+	o := DefaultOptions()
+	o.NodeName, o.BindAddr, o.BindPort, o.SecretKey, o.Log = name, "127.0.0.1", freeUDPAndTCPPort(t), key, logr.Discard()
+	m, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{m: m, port: o.BindPort, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- m.Start(ctx) }()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+		r.cancel = nil
+	}
+}
+
+func (r *running) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
+
+// waitAlive waits, at most 10 s, until the member sees exactly want alive.
+func waitAlive(t *testing.T, r *running, want ...string) {
+	t.Helper()
+	slices.Sort(want)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := r.m.Alive()
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alive %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// join joins r to the member at peer, retrying a few times: a join races
+// the peer's listener coming up, as it does between real speakers.
+func join(t *testing.T, r, peer *running) {
+	t.Helper()
+	var err error
+	for range 20 {
+		var n int
+		if n, err = r.m.Join([]string{peer.addr()}); err == nil && n == 1 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("joining %s: %v", peer.addr(), err)
+}
+
+func TestKeyFromSecretMatchesMetalLB(t *testing.T) {
+	// MetalLB keys memberlist with the first 32 bytes of the secret
+	// followed by SHA-256 of nothing (e3b0c442...).
+	short := KeyFromSecret([]byte("abc"))
+	if len(short) != 32 || string(short[:3]) != "abc" || short[3] != 0xe3 || short[4] != 0xb0 {
+		t.Errorf("key of a short secret = %x", short)
+	}
+	long := []byte(strings.Repeat("k", 40))
+	if got := KeyFromSecret(long); string(got) != string(long[:32]) {
+		t.Errorf("key of a long secret = %q, want its first 32 bytes", got)
+	}
+}
+
+// TestDetectsCrashAndLeave: three members; one crashes (no goodbye) and
+// the others declare it dead; another leaves gracefully and is gone at once.
+func TestDetectsCrashAndLeave(t *testing.T) {
+	key := KeyFromSecret([]byte("test-secret"))
+	a, b, c := start(t, "node-a", key), start(t, "node-b", key), start(t, "node-c", key)
+	for _, r := range []*running{b, c} {
+		join(t, r, a)
+	}
+	waitAlive(t, a, "node-a", "node-b", "node-c")
+	waitAlive(t, c, "node-a", "node-b", "node-c")
+
+	// A crash: memberlist stops without telling anyone.
+	b.m.mu.Lock()
+	ml := b.m.ml
+	b.m.crashed = true
+	b.m.mu.Unlock()
+	crashed := time.Now()
+	if err := ml.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	waitAlive(t, a, "node-a", "node-c")
+	waitAlive(t, c, "node-a", "node-c")
+	t.Logf("crash detected by both within %s (informational; the benchmark measures this)", time.Since(crashed).Round(time.Millisecond))
+	evs, err := a.m.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Kind != Left || last.Node != "node-b" || last.At.Before(crashed) {
+		t.Errorf("last event %+v, want node-b left after the crash", last)
+	}
+
+	c.stop()
+	waitAlive(t, a, "node-a")
+}
+
+func TestWrongKeyCannotJoin(t *testing.T) {
+	a := start(t, "node-a", KeyFromSecret([]byte("right")))
+	intruder := start(t, "intruder", KeyFromSecret([]byte("wrong")))
+	if n, err := intruder.m.Join([]string{a.addr()}); err == nil && n > 0 {
+		t.Errorf("a member with the wrong key joined (%d)", n)
+	}
+	time.Sleep(300 * time.Millisecond) // a few probe intervals for any gossip to leak
+	if got := a.m.Alive(); !slices.Equal(got, []string{"node-a"}) {
+		t.Errorf("alive with an intruder around: %v", got)
+	}
+}
+
+func TestLoadSecretKeyRefusesMissingOrEmpty(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadSecretKey(dir); err == nil {
+		t.Error("a missing key file was accepted")
+	}
+	if err := writeFile(dir+"/secretkey", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSecretKey(dir); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("an empty key: %v", err)
+	}
+	if err := writeFile(dir+"/secretkey", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := LoadSecretKey(dir); err != nil || len(k) != 32 {
+		t.Errorf("a key: %x, %v", k, err)
+	}
+}
