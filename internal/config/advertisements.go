@@ -30,10 +30,13 @@ func parseL2Advertisements(ps *problems, cfg *Config, pools []v1beta1.IPAddressP
 				ps.add(ref, indexed("spec.interfaces", j), "%q is not a Linux interface name (1-15 characters, no '/', ':' or spaces)", name)
 			}
 		}
-		for j := range adv.Spec.PreferredNodeSelectors {
-			if _, err := metav1.LabelSelectorAsSelector(&adv.Spec.PreferredNodeSelectors[j].Preference); err != nil {
+		for j, pref := range adv.Spec.PreferredNodeSelectors {
+			sel, err := metav1.LabelSelectorAsSelector(&pref.Preference)
+			if err != nil {
 				ps.add(ref, indexed("spec.preferredNodeSelectors", j)+".preference", "invalid label selector: %v", err)
+				continue
 			}
+			out.PreferredNodes = append(out.PreferredNodes, WeightedSelector{Weight: int64(pref.Weight), Selector: sel})
 		}
 		cfg.L2Advertisements = append(cfg.L2Advertisements, out)
 	}

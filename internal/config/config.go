@@ -102,6 +102,24 @@ type L2Advertisement struct {
 	NodeSelectors    []labels.Selector
 	ServiceSelectors []labels.Selector
 	Interfaces       []string
+	PreferredNodes   []WeightedSelector
+}
+
+// WeightedSelector is a node preference.
+type WeightedSelector struct {
+	Weight   int64
+	Selector labels.Selector
+}
+
+// PreferredWeight sums the weights of the preferences a node matches.
+func (a *L2Advertisement) PreferredWeight(node labels.Labels) int64 {
+	var w int64
+	for _, p := range a.PreferredNodes {
+		if p.Selector.Matches(node) {
+			w += p.Weight
+		}
+	}
+	return w
 }
 
 // BGPAdvertisement is a validated BGPAdvertisement with its pools and
