@@ -16,7 +16,23 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
 	"github.com/ironlb/ironlb/internal/cli"
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/metrics"
+	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/layer2"
+	"github.com/ironlb/ironlb/speaker/loop"
+	"github.com/ironlb/ironlb/speaker/members"
+	"github.com/ironlb/ironlb/speaker/status"
+	"github.com/ironlb/ironlb/speaker/watch"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -34,6 +50,7 @@ type options struct {
 	mlBindPort      int
 	mlLabels        string
 	mlSecretKeyPath string
+	podName         string
 	lbClass         string
 	logLevel        string
 	serving         cli.Serving
@@ -45,9 +62,10 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	cli.StringVar(fs, &o.namespace, "namespace", "METALLB_NAMESPACE", "", "namespace holding the metallb.io configuration and the speaker pods")
 	cli.StringVar(fs, &o.nodeName, "node-name", "METALLB_NODE_NAME", "", "name of the Kubernetes node this speaker runs on (spec.nodeName)")
 	cli.StringVar(fs, &o.host, "host", "METALLB_HOST", "", "this node's address (status.hostIP); kept for MetalLB pod specs")
-	cli.StringVar(fs, &o.mlBindAddr, "ml-bindaddr", "METALLB_ML_BIND_ADDR", "", "address memberlist binds to (status.podIP)")
+	cli.StringVar(fs, &o.podName, "pod-name", "METALLB_POD_NAME", "", "this speaker's pod; its ServiceL2Status objects are owned by it")
+	cli.StringVar(fs, &o.mlBindAddr, "ml-bindaddr", "METALLB_ML_BIND_ADDR", "", "address memberlist binds to (status.podIP); empty disables memberlist and falls back to Node readiness (slow)")
 	cli.IntVar(fs, &o.mlBindPort, "ml-bindport", "METALLB_ML_BIND_PORT", memberlistPort, "port memberlist binds to, TCP and UDP", &errs)
-	cli.StringVar(fs, &o.mlLabels, "ml-labels", "METALLB_ML_LABELS", "app=metallb,component=speaker", "label selector of the speaker pods whose addresses memberlist joins")
+	cli.StringVar(fs, &o.mlLabels, "ml-labels", "METALLB_ML_LABELS", compat.DefaultSpeakerLabels, "label selector of the speaker pods whose addresses memberlist joins")
 	cli.StringVar(fs, &o.mlSecretKeyPath, "ml-secret-key-path", "METALLB_ML_SECRET_KEY_PATH", "", "directory holding the file 'secretkey' that encrypts memberlist traffic")
 	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
@@ -108,7 +126,29 @@ func main() {
 
 func run(ctx context.Context, o options, log logr.Logger) error {
 	log.Info("starting speaker", "version", version, "node", o.nodeName, "namespace", o.namespace,
-		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort)
+		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort, "memberlist", o.mlBindAddr != "")
+	var ml *members.Members
+	if o.mlBindAddr != "" {
+		if o.mlSecretKeyPath == "" {
+			return errors.New("memberlist is on (--ml-bindaddr is set) but --ml-secret-key-path is empty: refusing to run it unencrypted")
+		}
+		key, err := members.LoadSecretKey(o.mlSecretKeyPath)
+		if err != nil {
+			return err
+		}
+		mo := members.DefaultOptions()
+		mo.NodeName, mo.BindAddr, mo.BindPort, mo.SecretKey, mo.Log = o.nodeName, o.mlBindAddr, o.mlBindPort, key, log.WithName("members")
+		if ml, err = members.New(mo); err != nil {
+			return err
+		}
+	} else {
+		log.Info("memberlist disabled (no --ml-bindaddr): a node counts as alive while its Node is Ready, so failover waits for the node controller")
+	}
+	sel, err := labels.Parse(o.mlLabels)
+	if err != nil {
+		return fmt.Errorf("--ml-labels %q: %w", o.mlLabels, err)
+	}
+
 	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-speaker/"+version)
 	if err != nil {
 		return err
@@ -117,9 +157,54 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, o.serving.ManagerOptions(scheme))
+	mopts := o.serving.ManagerOptions(scheme)
+	mopts.Cache = cli.ConfigCacheOptions(o.namespace)
+	mopts.Cache.ByObject[&corev1.Pod{}] = cache.ByObject{Namespaces: map[string]cache.Config{o.namespace: {}}}
+	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
+	}
+	clientMetrics, err := metrics.NewClient(ctrlmetrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+
+	updates := make(chan loop.Update, updatesBuffer)
+	announcer := layer2.New(layer2.Options{Log: log.WithName("layer2")})
+	st := &status.L2{Client: mgr.GetClient(), Namespace: o.namespace, NodeName: o.nodeName,
+		Recorder: mgr.GetEventRecorder(compat.SpeakerComponent)}
+	if o.podName != "" {
+		st.Owner = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: o.namespace, Name: o.podName}}
+		if err := mgr.GetAPIReader().Get(ctx, types.NamespacedName{Namespace: o.namespace, Name: o.podName}, st.Owner); err != nil {
+			log.Info("speaker pod not found; its ServiceL2Status objects will have no owner", "pod", o.podName, "reason", err.Error())
+			st.Owner = nil
+		}
+	}
+	alive := []string{o.nodeName}
+	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
+		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop")}
+	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
+		st,
+		&watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates},
+		&watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil},
+		&watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: clientMetrics, Log: log.WithName("config")},
+	}
+	runnables := []manager.RunnableFunc{announcer.Run, lp.Run}
+	if ml != nil {
+		lp.Members = ml
+		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,
+			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers")})
+		runnables = append(runnables, ml.Start)
+	}
+	for _, s := range setups {
+		if err := s.SetupWithManager(mgr); err != nil {
+			return err
+		}
+	}
+	for _, r := range runnables {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
 	}
 	if err := cli.AddHealthChecks(mgr); err != nil {
 		return err
@@ -129,3 +214,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	}
 	return nil
 }
+
+// updatesBuffer lets watchers report a burst (every Service at start)
+// without waiting on the loop.
+const updatesBuffer = 4096

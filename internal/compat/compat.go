@@ -53,3 +53,14 @@ func Annotation(annotations map[string]string, current, deprecated string) strin
 	}
 	return annotations[deprecated]
 }
+
+// Labels on ServiceL2Status and ServiceBGPStatus objects, so users and
+// speakers can select a Service's or a node's statuses.
+const (
+	LabelAnnounceNode     = "metallb.io/node"
+	LabelServiceName      = "metallb.io/service-name"
+	LabelServiceNamespace = "metallb.io/service-namespace"
+)
+
+// Speaker pod selector default (--ml-labels), MetalLB's.
+const DefaultSpeakerLabels = "app=metallb,component=speaker"

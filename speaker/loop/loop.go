@@ -1,0 +1,185 @@
+// Package loop runs the speaker's layer-2 decisions: one goroutine owns the
+// agent, applies cluster updates and membership events to it, and hands
+// the result to the announcer first and to the status writer after, so the
+// API is never on the failover path.
+package loop
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/members"
+)
+
+// Update is one change of cluster state, as adapters report it. Exactly
+// one field is set.
+type Update struct {
+	Service       *agent.Service
+	RemoveService string
+	Node          *agent.Node
+	RemoveNode    string
+	Config        *config.Config
+	// Member reports membership from Node readiness, when memberlist is off.
+	Member *members.Event
+}
+
+// Membership reports member changes; *members.Members implements it.
+type Membership interface {
+	Next(ctx context.Context) ([]members.Event, error)
+}
+
+// Announcer answers for VIPs; *layer2.Announcer implements it.
+type Announcer interface {
+	Set(want map[netip.Addr][]string) error
+}
+
+// StatusSink learns, after the packets went out, which Services this node
+// announces, on which interfaces.
+type StatusSink interface {
+	Announcing(service string, interfaces []string)
+	NotAnnouncing(service string)
+}
+
+// Loop owns the agent.
+type Loop struct {
+	Agent      *agent.Agent
+	Updates    <-chan Update
+	Members    Membership // nil: membership comes from Node readiness updates only
+	Announcer  Announcer
+	Status     StatusSink
+	Interfaces func() []string // every usable interface of the node
+	Clock      clock.PassiveClock
+	Log        logr.Logger
+	// OnTakeover observes each Service this node starts announcing after a
+	// member left: when the member left was learned, and when the
+	// announcer had it.
+	OnTakeover func(service string, detected, announced time.Time)
+
+	announced map[string][]string // service → interfaces this node announces it on
+}
+
+// Run serves until ctx ends.
+func (l *Loop) Run(ctx context.Context) error {
+	if l.Clock == nil {
+		l.Clock = clock.RealClock{}
+	}
+	l.announced = map[string][]string{}
+	memberEvents := make(chan []members.Event)
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		if l.Members == nil {
+			return
+		}
+		for {
+			evs, err := l.Members.Next(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case memberEvents <- evs:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case u := <-l.Updates:
+			l.apply(u)
+			l.drainUpdates()
+			l.sync(time.Time{})
+		case evs := <-memberEvents:
+			var detected time.Time
+			for _, e := range evs {
+				if e.Kind == members.Left {
+					l.Agent.MemberLeft(e.Node)
+					detected = e.At
+				} else {
+					l.Agent.MemberJoined(e.Node)
+				}
+			}
+			l.sync(detected)
+		}
+	}
+}
+
+// drainUpdates applies whatever else is already queued, so a burst of
+// cluster changes costs one sync.
+func (l *Loop) drainUpdates() {
+	for {
+		select {
+		case u := <-l.Updates:
+			l.apply(u)
+		default:
+			return
+		}
+	}
+}
+
+func (l *Loop) apply(u Update) {
+	switch {
+	case u.Config != nil:
+		l.Agent.SetConfig(u.Config)
+	case u.Node != nil:
+		l.Agent.SetNode(*u.Node)
+	case u.RemoveNode != "":
+		l.Agent.RemoveNode(u.RemoveNode)
+	case u.Service != nil:
+		l.Agent.SetService(*u.Service)
+	case u.RemoveService != "":
+		l.Agent.RemoveService(u.RemoveService)
+	case u.Member != nil:
+		if u.Member.Kind == members.Left {
+			l.Agent.MemberLeft(u.Member.Node)
+		} else {
+			l.Agent.MemberJoined(u.Member.Node)
+		}
+	}
+}
+
+// sync makes the announcer match the agent, then reports the differences
+// to the status sink. detected is when a member's death was learned, zero
+// when this sync is not a failover.
+func (l *Loop) sync(detected time.Time) {
+	anns := l.Agent.Announcements()
+	want := map[netip.Addr][]string{}
+	byService := map[string][]string{}
+	for _, a := range anns {
+		ifaces := a.Interfaces
+		if ifaces == nil && l.Interfaces != nil {
+			ifaces = l.Interfaces()
+		}
+		want[a.IP] = ifaces
+		byService[a.Service] = ifaces
+	}
+	if err := l.Announcer.Set(want); err != nil {
+		l.Log.Error(err, "announcing; the interfaces named are skipped")
+	}
+	announced := l.Clock.Now()
+	for svc, ifaces := range byService {
+		prev, had := l.announced[svc]
+		if !had && !detected.IsZero() && l.OnTakeover != nil {
+			l.OnTakeover(svc, detected, announced)
+		}
+		if !had || !slices.Equal(prev, ifaces) {
+			l.Status.Announcing(svc, ifaces)
+		}
+	}
+	for svc := range l.announced {
+		if _, still := byService[svc]; !still {
+			l.Status.NotAnnouncing(svc)
+		}
+	}
+	l.announced = byService
+}

@@ -1,0 +1,170 @@
+// Package status writes what this speaker announces to the API: one
+// ServiceL2Status per Service it announces, the nodeAssigned Event on the
+// Service. It runs after the packets, from its own work queue: a slow or
+// unreachable apiserver never delays a failover.
+package status
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/compat"
+)
+
+// L2 keeps this node's ServiceL2Status objects. It implements the loop's
+// StatusSink: Announcing and NotAnnouncing only record and enqueue.
+type L2 struct {
+	Client    client.Client
+	Namespace string
+	NodeName  string
+	// Owner, when set, owns the objects (the speaker's Pod), so they go
+	// when the speaker does.
+	Owner    client.Object
+	Recorder events.EventRecorder
+
+	mu   sync.Mutex
+	want map[string][]string // service key → interfaces; absent: not announcing
+	ch   chan event.TypedGenericEvent[types.NamespacedName]
+}
+
+// queueBuffer bounds the requests waiting to enter the work queue.
+const queueBuffer = 4096
+
+// SetupWithManager registers the reconciler.
+func (s *L2) SetupWithManager(mgr ctrl.Manager) error {
+	s.want = map[string][]string{}
+	s.ch = make(chan event.TypedGenericEvent[types.NamespacedName], queueBuffer)
+	return ctrl.NewControllerManagedBy(mgr).Named("speaker-l2status").
+		WatchesRawSource(source.Channel(s.ch, handler.TypedEnqueueRequestsFromMapFunc(
+			func(_ context.Context, k types.NamespacedName) []reconcile.Request {
+				return []reconcile.Request{{NamespacedName: k}}
+			}))).
+		Complete(s)
+}
+
+// Announcing records that this node announces the Service.
+func (s *L2) Announcing(service string, interfaces []string) {
+	s.mu.Lock()
+	s.want[service] = slices.Clone(interfaces)
+	s.mu.Unlock()
+	s.enqueue(service)
+}
+
+// NotAnnouncing records that it no longer does.
+func (s *L2) NotAnnouncing(service string) {
+	s.mu.Lock()
+	delete(s.want, service)
+	s.mu.Unlock()
+	s.enqueue(service)
+}
+
+// enqueue never blocks: it is called from the failover path. Should the
+// buffer ever be full, the request is dropped and logged; the next change
+// of that Service writes its status.
+func (s *L2) enqueue(service string) {
+	ns, name, _ := cut(service)
+	select {
+	case s.ch <- event.TypedGenericEvent[types.NamespacedName]{Object: types.NamespacedName{Namespace: ns, Name: name}}:
+	default:
+		ctrl.Log.WithName("l2status").Info("status queue full; this status is written on the Service's next change", "service", service)
+	}
+}
+
+func cut(key string) (string, string, bool) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return "", key, false
+}
+
+// Reconcile writes one Service's status for this node.
+func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	key := req.NamespacedName.String()
+	s.mu.Lock()
+	ifaces, announcing := s.want[key]
+	s.mu.Unlock()
+
+	var list v1beta1.ServiceL2StatusList
+	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{
+		compat.LabelServiceName: req.Name, compat.LabelServiceNamespace: req.Namespace,
+	}); err != nil {
+		return ctrl.Result{}, err
+	}
+	var mine *v1beta1.ServiceL2Status
+	for i := range list.Items {
+		st := &list.Items[i]
+		if st.Labels[compat.LabelAnnounceNode] == s.NodeName && mine == nil && announcing {
+			mine = st
+			continue
+		}
+		// Not ours to keep: ours when we stopped, or another node's that
+		// this node replaced (a dead node cannot clean up after itself).
+		if st.Labels[compat.LabelAnnounceNode] == s.NodeName || announcing {
+			if err := s.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, fmt.Errorf("deleting ServiceL2Status %s: %w", st.Name, err)
+			}
+		}
+	}
+	if !announcing {
+		return ctrl.Result{}, nil
+	}
+	status := v1beta1.ServiceL2StatusStatus{Node: s.NodeName, ServiceName: req.Name, ServiceNamespace: req.Namespace}
+	for _, i := range ifaces {
+		status.Interfaces = append(status.Interfaces, v1beta1.InterfaceInfo{Name: i})
+	}
+	created := false
+	if mine == nil {
+		mine = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "l2-", Namespace: s.Namespace,
+			Labels: map[string]string{
+				compat.LabelAnnounceNode: s.NodeName, compat.LabelServiceName: req.Name, compat.LabelServiceNamespace: req.Namespace,
+			},
+		}}
+		if s.Owner != nil {
+			if err := controllerutil.SetOwnerReference(s.Owner, mine, s.Client.Scheme()); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		if err := s.Client.Create(ctx, mine); err != nil {
+			return ctrl.Result{}, fmt.Errorf("creating ServiceL2Status for %s: %w", key, err)
+		}
+		created = true
+	}
+	if !statusEqual(mine.Status, status) {
+		mine.Status = status
+		if err := s.Client.Status().Update(ctx, mine); err != nil {
+			return ctrl.Result{}, fmt.Errorf("writing ServiceL2Status %s: %w", mine.Name, err)
+		}
+	}
+	if created {
+		var svc corev1.Service
+		if err := s.Client.Get(ctx, req.NamespacedName, &svc); err == nil {
+			s.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonNodeAssigned, "Announce",
+				"announcing from node %q with protocol %q", s.NodeName, "layer2")
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {
+	return a.Node == b.Node && a.ServiceName == b.ServiceName && a.ServiceNamespace == b.ServiceNamespace &&
+		slices.Equal(a.Interfaces, b.Interfaces)
+}

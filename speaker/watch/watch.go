@@ -1,0 +1,236 @@
+// Package watch is the speaker's view of the cluster: controller-runtime
+// reconcilers that turn Services with their EndpointSlices, Nodes, the
+// configuration and the other speakers' pods into plain updates for the
+// loop. They decide nothing.
+package watch
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/metrics"
+	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/loop"
+	"github.com/ironlb/ironlb/speaker/members"
+)
+
+// send delivers an update to the loop, or gives up when ctx ends.
+func send(ctx context.Context, out chan<- loop.Update, u loop.Update) error {
+	select {
+	case out <- u:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Services reports LoadBalancer Services of our class that have IPs, with
+// the nodes holding their ready endpoints.
+type Services struct {
+	Client  client.Client
+	LBClass string
+	Out     chan<- loop.Update
+}
+
+// SetupWithManager registers the reconciler.
+func (r *Services) SetupWithManager(mgr ctrl.Manager) error {
+	toService := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		name := o.GetLabels()[discoveryv1.LabelServiceName]
+		if name == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).Named("speaker-services").
+		For(&corev1.Service{}).
+		Watches(&discoveryv1.EndpointSlice{}, toService).
+		Complete(r)
+}
+
+// Reconcile reports one Service.
+func (r *Services) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	key := req.NamespacedName.String()
+	var svc corev1.Service
+	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, send(ctx, r.Out, loop.Update{RemoveService: key})
+		}
+		return ctrl.Result{}, err
+	}
+	ips := ingressIPs(&svc)
+	if !ours(&svc, r.LBClass) || len(ips) == 0 {
+		return ctrl.Result{}, send(ctx, r.Out, loop.Update{RemoveService: key})
+	}
+	var slices_ discoveryv1.EndpointSliceList
+	if err := r.Client.List(ctx, &slices_, client.InNamespace(svc.Namespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing EndpointSlices of %s: %w", key, err)
+	}
+	s := agent.Service{
+		Key: key, Labels: svc.Labels, IPs: ips,
+		Local:      svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+		ReadyNodes: readyNodes(slices_.Items),
+	}
+	return ctrl.Result{}, send(ctx, r.Out, loop.Update{Service: &s})
+}
+
+func ours(svc *corev1.Service, lbClass string) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if svc.Spec.LoadBalancerClass == nil {
+		return lbClass == ""
+	}
+	return *svc.Spec.LoadBalancerClass == lbClass
+}
+
+func ingressIPs(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(in.IP); err == nil {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out
+}
+
+// readyNodes are the nodes with at least one ready endpoint (a missing
+// condition counts as ready, as the API documents).
+func readyNodes(eps []discoveryv1.EndpointSlice) []string {
+	var out []string
+	for _, s := range eps {
+		for _, e := range s.Endpoints {
+			if e.NodeName == nil || (e.Conditions.Ready != nil && !*e.Conditions.Ready) {
+				continue
+			}
+			out = append(out, *e.NodeName)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Nodes reports nodes: labels and exclusion, and, when memberlist is off,
+// membership from their Ready condition.
+type Nodes struct {
+	Client client.Client
+	Out    chan<- loop.Update
+	// MembershipFromReadiness turns Ready transitions into membership
+	// events: the slow fallback when memberlist is disabled.
+	MembershipFromReadiness bool
+}
+
+// SetupWithManager registers the reconciler.
+func (r *Nodes) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("speaker-nodes").For(&corev1.Node{}).Complete(r)
+}
+
+// Reconcile reports one node.
+func (r *Nodes) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var n corev1.Node
+	if err := r.Client.Get(ctx, req.NamespacedName, &n); err != nil {
+		if apierrors.IsNotFound(err) {
+			if r.MembershipFromReadiness {
+				if err := send(ctx, r.Out, loop.Update{Member: &members.Event{Kind: members.Left, Node: req.Name}}); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
+			return ctrl.Result{}, send(ctx, r.Out, loop.Update{RemoveNode: req.Name})
+		}
+		return ctrl.Result{}, err
+	}
+	_, excluded := n.Labels[compat.NodeExcludeLabel]
+	ready := false
+	for _, c := range n.Status.Conditions {
+		switch {
+		case c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue:
+			excluded = true
+		case c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue:
+			ready = true
+		}
+	}
+	if err := send(ctx, r.Out, loop.Update{Node: &agent.Node{Name: n.Name, Labels: n.Labels, Excluded: excluded}}); err != nil {
+		return ctrl.Result{}, err
+	}
+	if r.MembershipFromReadiness {
+		kind := members.Left
+		if ready {
+			kind = members.Joined
+		}
+		return ctrl.Result{}, send(ctx, r.Out, loop.Update{Member: &members.Event{Kind: kind, Node: n.Name}})
+	}
+	return ctrl.Result{}, nil
+}
+
+// Config validates the configuration of the namespace and reports each
+// valid one; an invalid one is logged and counted, and the last valid one
+// stays in force.
+type Config struct {
+	Client    client.Client
+	Namespace string
+	Out       chan<- loop.Update
+	Metrics   *metrics.Client
+	Log       logr.Logger
+}
+
+// SetupWithManager registers the reconciler.
+func (r *Config) SetupWithManager(mgr ctrl.Manager) error {
+	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: "config"}}}
+	})
+	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-config").
+		WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace }))
+	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPAdvertisement{},
+		&v1beta2.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}} {
+		b = b.Watches(obj, toConfig)
+	}
+	return b.Complete(r)
+}
+
+// Reconcile validates the whole configuration.
+func (r *Config) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	var (
+		res   config.Resources
+		pools v1beta1.IPAddressPoolList
+		l2s   v1beta1.L2AdvertisementList
+		bgps  v1beta1.BGPAdvertisementList
+		peers v1beta2.BGPPeerList
+		comms v1beta1.CommunityList
+		bfds  v1beta1.BFDProfileList
+	)
+	for _, l := range []client.ObjectList{&pools, &l2s, &bgps, &peers, &comms, &bfds} {
+		if err := r.Client.List(ctx, l, client.InNamespace(r.Namespace)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	res.Pools, res.L2Advertisements, res.BGPAdvertisements = pools.Items, l2s.Items, bgps.Items
+	res.Peers, res.Communities, res.BFDProfiles = peers.Items, comms.Items, bfds.Items
+	r.Metrics.Updates.Inc()
+	cfg, _, err := config.Parse(res)
+	if err != nil {
+		r.Metrics.UpdateErrors.Inc()
+		r.Metrics.ConfigStale.Set(1)
+		r.Log.Error(err, "configuration refused; the last valid configuration stays in force")
+		return ctrl.Result{}, nil
+	}
+	r.Metrics.ConfigStale.Set(0)
+	r.Metrics.ConfigLoaded.Set(1)
+	return ctrl.Result{}, send(ctx, r.Out, loop.Update{Config: cfg})
+}
