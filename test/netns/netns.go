@@ -23,8 +23,9 @@ import (
 type Lab struct {
 	t      testing.TB
 	prefix string
-	bridge string // namespace holding br0
-	hosts  []string
+	bridge  string // namespace holding br0
+	hosts   []string
+	gateway string // link in the machine's namespace, if any
 }
 
 // New creates the bridge namespace; the lab is torn down at test cleanup.
@@ -61,6 +62,20 @@ func (l *Lab) Host(name string, addrs ...string) string {
 	l.must("ip", "-n", ns, "link", "set", "lo", "up")
 	l.must("ip", "-n", ns, "link", "set", "eth0", "up")
 	return ns
+}
+
+// Gateway connects the machine's own network namespace to the bridge with
+// the given address (CIDR), as kind's network has its gateway on the host:
+// a control plane running on the machine is then reachable from the hosts.
+// The link goes with the bridge namespace at teardown.
+func (l *Lab) Gateway(addr string) {
+	l.t.Helper()
+	host, peer := l.prefix+"gw", "g"+l.prefix[3:]
+	l.must("ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", l.bridge)
+	l.gateway = host
+	l.must("ip", "-n", l.bridge, "link", "set", peer, "master", "br0", "up")
+	l.must("ip", "addr", "add", addr, "dev", host)
+	l.must("ip", "link", "set", host, "up")
 }
 
 // MAC returns the hardware address of eth0 in the namespace.
@@ -130,6 +145,10 @@ func (l *Lab) must(args ...string) {
 // teardown deletes the hosts, then the bridge; deleting a namespace
 // deletes its interfaces and their veth peers.
 func (l *Lab) teardown() {
+	if l.gateway != "" {
+		// Usually gone already with its peer; deleting twice is harmless.
+		_ = exec.Command("ip", "link", "del", l.gateway).Run()
+	}
 	for _, ns := range append(l.hosts, l.bridge) {
 		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
 			l.t.Errorf("deleting namespace %s: %v\n%s", ns, err, out)

@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -44,6 +46,22 @@ type Option func(*envtest.Environment)
 func WithAPIServerArg(name, value string) Option {
 	return func(e *envtest.Environment) {
 		e.ControlPlane.GetAPIServer().Configure().Set(name, value)
+	}
+}
+
+// WithListenAddress makes kube-apiserver listen on (and issue its serving
+// certificate for) the given address, so that processes in network
+// namespaces reach it through a lab's gateway.
+func WithListenAddress(addr string) Option {
+	return func(e *envtest.Environment) {
+		// envtest keeps an address only together with a port.
+		port := "0"
+		if l, err := net.Listen("tcp", net.JoinHostPort(addr, "0")); err == nil {
+			port = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+			_ = l.Close()
+		}
+		s := &e.ControlPlane.GetAPIServer().SecureServing
+		s.Address, s.Port = addr, port
 	}
 }
 
