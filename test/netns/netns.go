@@ -21,8 +21,8 @@ import (
 
 // Lab is one test's network.
 type Lab struct {
-	t      testing.TB
-	prefix string
+	t       testing.TB
+	prefix  string
 	bridge  string // namespace holding br0
 	hosts   []string
 	gateway string // link in the machine's namespace, if any
