@@ -14,14 +14,22 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
+// T is what a Lab needs from its owner: *testing.T and *testing.B, or a
+// benchmark program's stand-in.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Cleanup(func())
+}
+
 // Lab is one test's network.
 type Lab struct {
-	t       testing.TB
+	t       T
 	prefix  string
 	bridge  string // namespace holding br0
 	hosts   []string
@@ -29,7 +37,7 @@ type Lab struct {
 }
 
 // New creates the bridge namespace; the lab is torn down at test cleanup.
-func New(t testing.TB) *Lab {
+func New(t T) *Lab {
 	t.Helper()
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)

@@ -1,0 +1,348 @@
+// Package l2lab starts IronLB for layer-2 tests and benchmarks: speaker
+// binaries in node network namespaces on a bridge, a client namespace, a
+// real kube-apiserver on the bridge's gateway (as kind's nodes reach
+// theirs), and the controller binary on the machine. Nodes and speaker pods
+// exist as API objects, which is how speakers find each other.
+package l2lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/test/netns"
+	"github.com/ironlb/ironlb/test/testenv"
+)
+
+// Addressing of the lab network, a private range only inside namespaces
+// the lab creates.
+const (
+	Gateway   = "10.250.0.1"
+	Namespace = "metallb-system"
+	poolRange = "10.250.0.200-10.250.0.250"
+	clientIP  = "10.250.0.100"
+)
+
+// Options choose the binaries and the size.
+type Options struct {
+	Nodes int
+	// Controller and Speaker are binaries with MetalLB's flags; built from
+	// this repository when empty.
+	Controller, Speaker string
+	// SpeakerArgs are appended to every speaker's command line.
+	SpeakerArgs []string
+}
+
+// Cluster is a running lab.
+type Cluster struct {
+	t        netns.T
+	Lab      *netns.Lab
+	Env      *testenv.Env
+	Nodes    []string          // node names, myk8s-worker...
+	Hosts    map[string]string // node name → namespace
+	Client   string            // the client's namespace
+	speakers map[string]*Proc
+	opts     Options
+	keyDir   string
+}
+
+// Proc is a binary the lab started; it is killed at cleanup.
+type Proc struct {
+	Cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  strings.Builder
+	done chan struct{}
+}
+
+func (p *Proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+// Output returns the last lines the process printed.
+func (p *Proc) Output(lines int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	all := strings.Split(strings.TrimRight(p.out.String(), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// Running reports whether the process still runs.
+func (p *Proc) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *Cluster) start(name string, args ...string) *Proc {
+	p := &Proc{Cmd: exec.Command(args[0], args[1:]...), done: make(chan struct{})}
+	p.Cmd.Stdout, p.Cmd.Stderr = p, p
+	if err := p.Cmd.Start(); err != nil {
+		c.t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() { _ = p.Cmd.Wait(); close(p.done) }()
+	c.t.Cleanup(func() {
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// Start builds what it needs and starts the lab.
+func Start(t netns.T, o Options) *Cluster {
+	t.Helper()
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	c := &Cluster{t: t, Hosts: map[string]string{}, speakers: map[string]*Proc{}, opts: o}
+	c.Lab = netns.New(t)
+	c.Lab.Gateway(Gateway + "/24")
+	for i := range o.Nodes {
+		name := "myk8s-worker"
+		if i > 0 {
+			name += strconv.Itoa(i + 1)
+		}
+		c.Nodes = append(c.Nodes, name)
+		c.Hosts[name] = c.Lab.Host(strconv.Itoa(i+1), c.NodeIP(name)+"/24")
+	}
+	c.Client = c.Lab.Host("client", clientIP+"/24")
+
+	env, err := testenv.Start(testenv.WithListenAddress(Gateway))
+	if err != nil {
+		t.Fatalf("starting the control plane: %v", err)
+	}
+	c.Env = env
+	t.Cleanup(func() { _ = env.Stop() })
+	if o.Controller == "" || o.Speaker == "" {
+		dir, err := os.MkdirTemp("", "ironlb-l2lab-")
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		build := exec.Command("go", "build", "-o", dir, "./cmd/controller", "./cmd/speaker")
+		build.Dir = env.Root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		if o.Controller == "" {
+			c.opts.Controller = filepath.Join(dir, "controller")
+		}
+		if o.Speaker == "" {
+			c.opts.Speaker = filepath.Join(dir, "speaker")
+		}
+	}
+	c.setupAPI()
+	c.start("controller", c.opts.Controller, "--kubeconfig", env.Kubeconfig, "--namespace", Namespace,
+		"--port", "0", "--health-probe-port", "0", "--webhook-mode", "disabled")
+	for _, n := range c.Nodes {
+		c.StartSpeaker(n)
+	}
+	return c
+}
+
+// NodeIP is the node's address on the lab network.
+func (c *Cluster) NodeIP(node string) string {
+	for i, n := range c.Nodes {
+		if n == node {
+			return fmt.Sprintf("10.250.0.%d", i+2)
+		}
+	}
+	return ""
+}
+
+func (c *Cluster) must(err error) {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatalf("%v", err)
+	}
+}
+
+func (c *Cluster) setupAPI() {
+	ctx, cl := context.Background(), c.Env.Client
+	c.must(cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}))
+	_, err := c.Env.Kubectl(fmt.Sprintf(`
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: my-ippool, namespace: %[1]s}
+spec: {addresses: [%[2]s]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: my-l2-advertise, namespace: %[1]s}
+spec: {ipAddressPools: [my-ippool]}
+`, Namespace, poolRange), "apply", "-f", "-")
+	c.must(err)
+	for i, name := range c.Nodes {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
+		c.must(cl.Create(ctx, node))
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		c.must(cl.Status().Update(ctx, node))
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: "speaker-" + strconv.Itoa(i+1),
+				Labels: map[string]string{"app": "metallb", "component": "speaker"}},
+			Spec: corev1.PodSpec{NodeName: name, HostNetwork: true, Containers: []corev1.Container{{Name: "speaker", Image: "ironlb/speaker"}}},
+		}
+		c.must(cl.Create(ctx, pod))
+		pod.Status.Phase, pod.Status.PodIP = corev1.PodRunning, c.NodeIP(name)
+		c.must(cl.Status().Update(ctx, pod))
+	}
+	dir, err := os.MkdirTemp("", "ironlb-l2lab-key-")
+	c.must(err)
+	c.t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	c.must(os.WriteFile(filepath.Join(dir, "secretkey"), []byte("l2lab-memberlist-secret"), 0o600))
+	c.keyDir = dir
+}
+
+// StartSpeaker starts the node's speaker in its namespace.
+func (c *Cluster) StartSpeaker(node string) *Proc {
+	i := indexOf(c.Nodes, node)
+	args := []string{"ip", "netns", "exec", c.Hosts[node], c.opts.Speaker,
+		"--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace, "--node-name", node, "--pod-name", "speaker-" + strconv.Itoa(i+1),
+		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--port", "0", "--health-probe-port", "0"}
+	p := c.start("speaker on "+node, append(args, c.opts.SpeakerArgs...)...)
+	c.speakers[node] = p
+	return p
+}
+
+// Speaker returns the node's speaker process.
+func (c *Cluster) Speaker(node string) *Proc { return c.speakers[node] }
+
+// KillNode is `docker stop --signal 9` of a kind node, for the speaker: its
+// process is SIGKILLed and the node's link cut.
+func (c *Cluster) KillNode(node string) {
+	p := c.speakers[node]
+	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	if out, err := c.Lab.Exec(c.Hosts[node], "ip", "link", "set", "eth0", "down"); err != nil {
+		c.t.Fatalf("cutting %s's link: %v: %s", node, err, out)
+	}
+}
+
+// RestartNode brings the link up and starts the speaker again.
+func (c *Cluster) RestartNode(node string) {
+	if out, err := c.Lab.Exec(c.Hosts[node], "ip", "link", "set", "eth0", "up"); err != nil {
+		c.t.Fatalf("restoring %s's link: %v: %s", node, err, out)
+	}
+	c.StartSpeaker(node)
+}
+
+// CreateService creates a LoadBalancer Service with ready endpoints on the
+// given nodes and returns its VIP once the controller has assigned it.
+func (c *Cluster) CreateService(name string, readyNodes ...string) string {
+	ctx, cl := context.Background(), c.Env.Client
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": name},
+			Ports: []corev1.ServicePort{{Name: "web", Port: 80}}},
+	}
+	c.must(cl.Create(ctx, svc))
+	ready := true
+	eps := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: name + "-eps", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	for i, n := range readyNodes {
+		eps.Endpoints = append(eps.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.10.%d.10", i+1)},
+			NodeName: &n, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+	}
+	c.must(cl.Create(ctx, eps))
+	var vip string
+	c.Eventually("external IP of "+name, 30*time.Second, func() string {
+		c.must(cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: name}, svc))
+		if len(svc.Status.LoadBalancer.Ingress) == 0 {
+			return "no ingress"
+		}
+		vip = svc.Status.LoadBalancer.Ingress[0].IP
+		return ""
+	})
+	return vip
+}
+
+// StatusOwners returns the nodes of the Service's ServiceL2Status objects.
+func (c *Cluster) StatusOwners(name string) []string {
+	var list v1beta1.ServiceL2StatusList
+	c.must(c.Env.Client.List(context.Background(), &list, client.InNamespace(Namespace)))
+	var nodes []string
+	for _, s := range list.Items {
+		if s.Status.ServiceName == name {
+			nodes = append(nodes, s.Status.Node)
+		}
+	}
+	return nodes
+}
+
+// NodeByMAC returns the node whose interface has the MAC, "" if none.
+func (c *Cluster) NodeByMAC(mac string) string {
+	for _, n := range c.Nodes {
+		if strings.EqualFold(c.Lab.MAC(c.Hosts[n]).String(), mac) {
+			return n
+		}
+	}
+	return ""
+}
+
+var macRe = regexp.MustCompile(`\[([0-9A-Fa-f:]{17})\]`)
+
+// Arping asks for ip count times from the client and returns the distinct
+// MACs that answered, lower case.
+func (c *Cluster) Arping(ip string, count int) []string {
+	out, _ := c.Lab.Exec(c.Client, "arping", "-c", strconv.Itoa(count), "-w", strconv.Itoa(count+1), "-I", "eth0", ip)
+	seen := map[string]bool{}
+	var macs []string
+	for _, m := range macRe.FindAllStringSubmatch(out, -1) {
+		mac := strings.ToLower(m[1])
+		if !seen[mac] {
+			seen[mac] = true
+			macs = append(macs, mac)
+		}
+	}
+	return macs
+}
+
+// Eventually polls cond every 50 ms until it returns "" or limit passes.
+func (c *Cluster) Eventually(what string, limit time.Duration, cond func() string) {
+	c.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: %s after %s", what, why, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
