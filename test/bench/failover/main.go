@@ -1,0 +1,181 @@
+// Command failover measures layer-2 failover as a client sees it: a client
+// namespace asks for the VIP's MAC every 10 ms while the owning node's
+// speaker is SIGKILLed and its link cut; the outage is the gap between the
+// last answer from the old owner and the first from the new one.
+//
+//	go run ./test/bench/failover -runs 20
+//
+// -controller and -speaker take any binaries with MetalLB's flags, so
+// another implementation can be measured on the same harness.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/arp"
+
+	"github.com/ironlb/ironlb/test/l2lab"
+	"github.com/ironlb/ironlb/test/netns"
+)
+
+// runner stands in for testing.T: cleanups run in reverse at the end, a
+// fatal error runs them and exits.
+type runner struct {
+	cleanups []func()
+}
+
+func (r *runner) Helper()                        {}
+func (r *runner) Cleanup(f func())               { r.cleanups = append(r.cleanups, f) }
+func (r *runner) Errorf(format string, a ...any) { fmt.Fprintf(os.Stderr, "error: "+format+"\n", a...) }
+func (r *runner) Fatalf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "fatal: "+format+"\n", a...)
+	r.done()
+	os.Exit(1)
+}
+func (r *runner) done() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+	r.cleanups = nil
+}
+
+// sample is one answer the prober got.
+type sample struct {
+	at  time.Time
+	mac string
+}
+
+// prober asks for the VIP every interval from the client namespace.
+type prober struct {
+	mu      sync.Mutex
+	samples []sample
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func startProber(client, vip string, interval time.Duration) (*prober, error) {
+	var c *arp.Client
+	err := netns.Do(client, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		c, err = arp.Dial(ifi)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &prober{stop: make(chan struct{}), done: make(chan struct{})}
+	ip := netip.MustParseAddr(vip)
+	go func() {
+		defer close(p.done)
+		defer c.Close()
+		for {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			next := time.Now().Add(interval)
+			_ = c.SetDeadline(next)
+			if mac, err := c.Resolve(ip); err == nil {
+				p.mu.Lock()
+				p.samples = append(p.samples, sample{at: time.Now(), mac: mac.String()})
+				p.mu.Unlock()
+			}
+			time.Sleep(time.Until(next))
+		}
+	}()
+	return p, nil
+}
+
+func (p *prober) close() { close(p.stop); <-p.done }
+
+// outage returns the gap around t0 between the last answer from old and
+// the first answer from any other MAC, and that MAC.
+func (p *prober) outage(t0 time.Time, old string) (time.Duration, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var last time.Time
+	for _, s := range p.samples {
+		if s.mac == old && !s.at.After(t0) {
+			last = s.at
+		}
+		if s.at.After(t0) && s.mac != old {
+			if last.IsZero() {
+				last = t0
+			}
+			return s.at.Sub(last), s.mac, true
+		}
+	}
+	return 0, "", false
+}
+
+func main() {
+	runs := flag.Int("runs", 10, "failovers to measure")
+	nodes := flag.Int("nodes", 3, "speaker nodes")
+	interval := flag.Duration("interval", 10*time.Millisecond, "client ARP probe interval")
+	controller := flag.String("controller", "", "controller binary (default: build IronLB's)")
+	speaker := flag.String("speaker", "", "speaker binary (default: build IronLB's)")
+	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
+	flag.Parse()
+
+	r := &runner{}
+	defer r.done()
+	fmt.Printf("• starting the lab: %d speaker nodes, a client, apiserver on the gateway\n", *nodes)
+	c := l2lab.Start(r, l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker})
+	vip := c.CreateService("svc1", c.Nodes...)
+	c.Eventually("a single node answering "+vip, 60*time.Second, func() string {
+		if macs := c.Arping(vip, 1); len(macs) != 1 {
+			return fmt.Sprintf("answered by %v", macs)
+		}
+		return ""
+	})
+	p, err := startProber(c.Client, vip, *interval)
+	if err != nil {
+		r.Fatalf("starting the prober: %v", err)
+	}
+	defer p.close()
+
+	var outages []time.Duration
+	fmt.Printf("\n| run | killed | new owner | client-observed ARP outage |\n|---|---|---|---|\n")
+	for i := 1; i <= *runs; i++ {
+		time.Sleep(500 * time.Millisecond) // the prober sees the current owner
+		p.mu.Lock()
+		old := ""
+		if n := len(p.samples); n > 0 {
+			old = p.samples[n-1].mac
+		}
+		p.mu.Unlock()
+		victim := c.NodeByMAC(old)
+		if victim == "" {
+			r.Fatalf("no answer for %s before run %d", vip, i)
+		}
+		t0 := time.Now()
+		c.KillNode(victim)
+		var gap time.Duration
+		var newMAC string
+		c.Eventually("a new owner for "+vip, 30*time.Second, func() string {
+			var ok bool
+			if gap, newMAC, ok = p.outage(t0, old); !ok {
+				return "no answer from another node yet"
+			}
+			return ""
+		})
+		outages = append(outages, gap)
+		fmt.Printf("| %d | %s | %s | %s |\n", i, victim, c.NodeByMAC(newMAC), gap.Round(time.Millisecond))
+		c.RestartNode(victim)
+		time.Sleep(*settle)
+	}
+	slices.Sort(outages)
+	fmt.Printf("\n%d runs, %d nodes, probe every %s: p50 %s, max %s, min %s\n", len(outages), *nodes, *interval,
+		outages[len(outages)/2].Round(time.Millisecond), outages[len(outages)-1].Round(time.Millisecond), outages[0].Round(time.Millisecond))
+}
