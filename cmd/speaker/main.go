@@ -51,6 +51,7 @@ type options struct {
 	mlLabels        string
 	mlSecretKeyPath string
 	podName         string
+	ml              members.Options
 	lbClass         string
 	logLevel        string
 	serving         cli.Serving
@@ -67,6 +68,10 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	cli.IntVar(fs, &o.mlBindPort, "ml-bindport", "METALLB_ML_BIND_PORT", memberlistPort, "port memberlist binds to, TCP and UDP", &errs)
 	cli.StringVar(fs, &o.mlLabels, "ml-labels", "METALLB_ML_LABELS", compat.DefaultSpeakerLabels, "label selector of the speaker pods whose addresses memberlist joins")
 	cli.StringVar(fs, &o.mlSecretKeyPath, "ml-secret-key-path", "METALLB_ML_SECRET_KEY_PATH", "", "directory holding the file 'secretkey' that encrypts memberlist traffic")
+	o.ml = members.DefaultOptions()
+	fs.DurationVar(&o.ml.ProbeInterval, "ml-probe-interval", o.ml.ProbeInterval, "memberlist: how often a random member is probed (detection starts within about this / (members-1))")
+	fs.DurationVar(&o.ml.ProbeTimeout, "ml-probe-timeout", o.ml.ProbeTimeout, "memberlist: how long a direct probe waits before indirect probes are asked for")
+	fs.IntVar(&o.ml.SuspicionMult, "ml-suspicion-mult", o.ml.SuspicionMult, "memberlist: a suspect has SuspicionMult × max(1, log10(members+1)) × probe interval to refute before it is declared dead")
 	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
 	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
@@ -136,7 +141,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		if err != nil {
 			return err
 		}
-		mo := members.DefaultOptions()
+		mo := o.ml
 		mo.NodeName, mo.BindAddr, mo.BindPort, mo.SecretKey, mo.Log = o.nodeName, o.mlBindAddr, o.mlBindPort, key, log.WithName("members")
 		if ml, err = members.New(mo); err != nil {
 			return err

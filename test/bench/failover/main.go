@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,13 +126,14 @@ func main() {
 	interval := flag.Duration("interval", 10*time.Millisecond, "client ARP probe interval")
 	controller := flag.String("controller", "", "controller binary (default: build IronLB's)")
 	speaker := flag.String("speaker", "", "speaker binary (default: build IronLB's)")
+	speakerArgs := flag.String("speaker-args", "", "extra space-separated speaker arguments (e.g. memberlist timers)")
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
 	flag.Parse()
 
 	r := &runner{}
 	defer r.done()
 	fmt.Printf("• starting the lab: %d speaker nodes, a client, apiserver on the gateway\n", *nodes)
-	c := l2lab.Start(r, l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker})
+	c := l2lab.Start(r, l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)})
 	vip := c.CreateService("svc1", c.Nodes...)
 	c.Eventually("a single node answering "+vip, 60*time.Second, func() string {
 		if macs := c.Arping(vip, 1); len(macs) != 1 {
