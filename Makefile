@@ -100,6 +100,10 @@ demo: deps build ## Replay the seed walkthrough as far as IronLB goes today, on 
 bench-ipam: ## Allocation cost in a /24, /16 and /8 (internal/ipam).
 	go test ./internal/ipam -run '^$$' -bench . -benchmem -count 3
 
+.PHONY: bench-failover
+bench-failover: deps ## Layer-2 failover outage seen by an ARP client, 3 speaker nodes in namespaces (root).
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/failover $(BENCH_ARGS)
+
 .PHONY: bench-controller
 bench-controller: deps ## 10,000 Services on a real apiserver: backlog, latency, RSS, SIGKILL + restart.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/controller $(BENCH_ARGS)
