@@ -18,6 +18,7 @@ import (
 	"github.com/ironlb/ironlb/api/v1beta2"
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/kube"
 	"github.com/ironlb/ironlb/internal/metrics"
 )
 
@@ -49,8 +50,7 @@ func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager, services, poolStat
 	})
 	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })
 	b := ctrl.NewControllerManagedBy(mgr).Named("config").WithEventFilter(inNamespace)
-	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPAdvertisement{},
-		&v1beta2.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}} {
+	for _, obj := range kube.ConfigObjects() {
 		b = b.Watches(obj, toConfig)
 	}
 	return b.Complete(r)
@@ -59,7 +59,7 @@ func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager, services, poolStat
 // Reconcile validates the whole configuration.
 func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
-	res, err := listConfig(ctx, r.Client, r.Namespace)
+	res, err := kube.ListConfig(ctx, r.Client, r.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

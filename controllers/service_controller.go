@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // ServiceReconciler decides which IPs each LoadBalancer Service holds. It
@@ -61,7 +62,7 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 		return ctrl.Result{}, r.release(ctx, req.NamespacedName, false)
 	}
-	if !isOurs(&svc, r.LBClass) {
+	if !kube.IsOurs(&svc, r.LBClass) {
 		return ctrl.Result{}, r.release(ctx, req.NamespacedName, true)
 	}
 	var nsLabels map[string]string

@@ -16,18 +16,6 @@ import (
 // serviceKey is "namespace/name", how Services are named in messages.
 func serviceKey(svc *corev1.Service) string { return svc.Namespace + "/" + svc.Name }
 
-// isOurs reports whether IronLB handles the Service: a LoadBalancer of our
-// class (no class when lbClass is empty).
-func isOurs(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
-}
-
 // serviceView turns a Service into what allocation needs. An error means
 // the Service's own request is malformed (an annotation that does not
 // parse); it names the annotation or field.
@@ -110,18 +98,6 @@ func requestedIPs(svc *corev1.Service) ([]netip.Addr, error) {
 		return nil, fmt.Errorf("%s %q: at most one IPv4 and one IPv6 address", annotation, raw)
 	}
 	return ips, nil
-}
-
-// ingressIPs returns the IPs of the Service's status, in order; hostnames
-// and unparsable entries are ignored.
-func ingressIPs(svc *corev1.Service) []netip.Addr {
-	var out []netip.Addr
-	for _, in := range svc.Status.LoadBalancer.Ingress {
-		if ip, err := netip.ParseAddr(in.IP); err == nil {
-			out = append(out, ip.Unmap())
-		}
-	}
-	return out
 }
 
 // ingressFor renders IPs as status.loadBalancer.ingress entries.

@@ -86,19 +86,6 @@ func TestServiceView(t *testing.T) {
 	}
 }
 
-func TestIsOurs(t *testing.T) {
-	mine, other := "ironlb", "example.com/other"
-	lb := func(class *string) *corev1.Service {
-		return &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: class}}
-	}
-	if !isOurs(lb(nil), "") || isOurs(lb(&other), "") || !isOurs(lb(&mine), mine) || isOurs(lb(nil), mine) {
-		t.Error("class matching is wrong")
-	}
-	if isOurs(&corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort}}, "") {
-		t.Error("a NodePort Service is not ours")
-	}
-}
-
 func TestQuotedIPsMatchesMetalLBEvents(t *testing.T) {
 	got := quotedIPs([]netip.Addr{netip.MustParseAddr("172.20.255.200"), netip.MustParseAddr("fd00::1")})
 	if got != `["172.20.255.200" "fd00::1"]` {

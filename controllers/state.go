@@ -11,10 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/api/v1beta2"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/ipam"
+	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // State is the controller's one piece of mutable state: the allocator and
@@ -61,27 +60,6 @@ func (s *State) desiredFor(key types.NamespacedName) *desired {
 	return d
 }
 
-// listConfig reads every configuration object of the namespace.
-func listConfig(ctx context.Context, c client.Reader, namespace string) (config.Resources, error) {
-	var (
-		res   config.Resources
-		pools v1beta1.IPAddressPoolList
-		l2s   v1beta1.L2AdvertisementList
-		bgps  v1beta1.BGPAdvertisementList
-		peers v1beta2.BGPPeerList
-		comms v1beta1.CommunityList
-		bfds  v1beta1.BFDProfileList
-	)
-	for _, l := range []client.ObjectList{&pools, &l2s, &bgps, &peers, &comms, &bfds} {
-		if err := c.List(ctx, l, client.InNamespace(namespace)); err != nil {
-			return res, fmt.Errorf("listing configuration: %w", err)
-		}
-	}
-	res.Pools, res.L2Advertisements, res.BGPAdvertisements = pools.Items, l2s.Items, bgps.Items
-	res.Peers, res.Communities, res.BFDProfiles = peers.Items, comms.Items, bfds.Items
-	return res, nil
-}
-
 // ensureLoaded builds the state from the cluster the first time it is
 // needed: the configuration, then every Service's current IPs, oldest
 // Service first so that a conflict keeps the IP with the Service that had
@@ -90,7 +68,7 @@ func (s *State) ensureLoaded(ctx context.Context, c client.Reader, namespace, lb
 	if s.loaded {
 		return nil
 	}
-	res, err := listConfig(ctx, c, namespace)
+	res, err := kube.ListConfig(ctx, c, namespace)
 	if err != nil {
 		return err
 	}
@@ -113,8 +91,8 @@ func (s *State) ensureLoaded(ctx context.Context, c client.Reader, namespace, lb
 	})
 	for i := range items {
 		svc := &items[i]
-		ips := ingressIPs(svc)
-		if !isOurs(svc, lbClass) || len(ips) == 0 {
+		ips := kube.IngressIPs(svc)
+		if !kube.IsOurs(svc, lbClass) || len(ips) == 0 {
 			continue
 		}
 		view, err := serviceView(svc, nil)

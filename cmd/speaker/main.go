@@ -8,10 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -96,37 +93,15 @@ func (o *options) validate() error {
 }
 
 func main() {
-	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: speaker [flags]\n\nIronLB speaker %s: announces LoadBalancer IPs from this node.\n\nFlags:\n", version)
-		fs.PrintDefaults()
-	}
 	var o options
-	envErrs := bindFlags(fs, &o)
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		os.Exit(2)
-	}
-	if err := errors.Join(append(*envErrs, o.validate())...); err != nil {
-		fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
-		os.Exit(2)
-	}
-	log, err := cli.NewLogger(o.logLevel)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "speaker: %v\n", err)
-		os.Exit(2)
-	}
-	ctrl.SetLogger(log)
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, log); err != nil {
-		log.Error(err, "speaker stopped with an error")
-		os.Exit(1)
-	}
-	log.Info("speaker stopped")
+	cli.Program{
+		Name:     "speaker",
+		Summary:  fmt.Sprintf("IronLB speaker %s: announces LoadBalancer IPs from this node.", version),
+		Bind:     func(fs *flag.FlagSet) *[]error { return bindFlags(fs, &o) },
+		Validate: o.validate,
+		LogLevel: &o.logLevel,
+		Run:      func(ctx context.Context, log logr.Logger) error { return run(ctx, o, log) },
+	}.Main()
 }
 
 func run(ctx context.Context, o options, log logr.Logger) error {

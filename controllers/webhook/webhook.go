@@ -18,6 +18,7 @@ import (
 	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/api/v1beta2"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // The webhook configuration (config/webhook/manifests.yaml) is generated
@@ -108,7 +109,7 @@ func (v *validator[T]) validate(ctx context.Context, obj T) (admission.Warnings,
 		return admission.Warnings{fmt.Sprintf("IronLB reads its configuration from namespace %q only: this %s in %q has no effect",
 			v.namespace, v.kind, obj.GetNamespace())}, nil
 	}
-	res, err := listConfig(ctx, v.reader, v.namespace)
+	res, err := kube.ListConfig(ctx, v.reader, v.namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -139,24 +140,4 @@ func (v *validator[T]) validate(ctx context.Context, obj T) (admission.Warnings,
 		return out, errors.New(strings.Join(refused, "; "))
 	}
 	return out, nil
-}
-
-func listConfig(ctx context.Context, c client.Reader, namespace string) (config.Resources, error) {
-	var (
-		res   config.Resources
-		pools v1beta1.IPAddressPoolList
-		l2s   v1beta1.L2AdvertisementList
-		bgps  v1beta1.BGPAdvertisementList
-		peers v1beta2.BGPPeerList
-		comms v1beta1.CommunityList
-		bfds  v1beta1.BFDProfileList
-	)
-	for _, l := range []client.ObjectList{&pools, &l2s, &bgps, &peers, &comms, &bfds} {
-		if err := c.List(ctx, l, client.InNamespace(namespace)); err != nil {
-			return res, fmt.Errorf("listing configuration: %w", err)
-		}
-	}
-	res.Pools, res.L2Advertisements, res.BGPAdvertisements = pools.Items, l2s.Items, bgps.Items
-	res.Peers, res.Communities, res.BFDProfiles = peers.Items, comms.Items, bfds.Items
-	return res, nil
 }

@@ -7,7 +7,6 @@ package watch
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 
 	"github.com/go-logr/logr"
@@ -21,10 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/api/v1beta2"
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/kube"
 	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/speaker/agent"
 	"github.com/ironlb/ironlb/speaker/loop"
@@ -74,8 +72,8 @@ func (r *Services) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		}
 		return ctrl.Result{}, err
 	}
-	ips := ingressIPs(&svc)
-	if !ours(&svc, r.LBClass) || len(ips) == 0 {
+	ips := kube.IngressIPs(&svc)
+	if !kube.IsOurs(&svc, r.LBClass) || len(ips) == 0 {
 		return ctrl.Result{}, send(ctx, r.Out, loop.Update{RemoveService: key})
 	}
 	var slices_ discoveryv1.EndpointSliceList
@@ -89,26 +87,6 @@ func (r *Services) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		ReadyNodes: readyNodes(slices_.Items),
 	}
 	return ctrl.Result{}, send(ctx, r.Out, loop.Update{Service: &s})
-}
-
-func ours(svc *corev1.Service, lbClass string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return lbClass == ""
-	}
-	return *svc.Spec.LoadBalancerClass == lbClass
-}
-
-func ingressIPs(svc *corev1.Service) []netip.Addr {
-	var out []netip.Addr
-	for _, in := range svc.Status.LoadBalancer.Ingress {
-		if ip, err := netip.ParseAddr(in.IP); err == nil {
-			out = append(out, ip.Unmap())
-		}
-	}
-	return out
 }
 
 // readyNodes are the nodes with at least one ready endpoint (a missing
@@ -197,8 +175,7 @@ func (r *Config) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-config").
 		WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace }))
-	for _, obj := range []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPAdvertisement{},
-		&v1beta2.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}} {
+	for _, obj := range kube.ConfigObjects() {
 		b = b.Watches(obj, toConfig)
 	}
 	return b.Complete(r)
@@ -206,22 +183,10 @@ func (r *Config) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile validates the whole configuration.
 func (r *Config) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
-	var (
-		res   config.Resources
-		pools v1beta1.IPAddressPoolList
-		l2s   v1beta1.L2AdvertisementList
-		bgps  v1beta1.BGPAdvertisementList
-		peers v1beta2.BGPPeerList
-		comms v1beta1.CommunityList
-		bfds  v1beta1.BFDProfileList
-	)
-	for _, l := range []client.ObjectList{&pools, &l2s, &bgps, &peers, &comms, &bfds} {
-		if err := r.Client.List(ctx, l, client.InNamespace(r.Namespace)); err != nil {
-			return ctrl.Result{}, err
-		}
+	res, err := kube.ListConfig(ctx, r.Client, r.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
-	res.Pools, res.L2Advertisements, res.BGPAdvertisements = pools.Items, l2s.Items, bgps.Items
-	res.Peers, res.Communities, res.BFDProfiles = peers.Items, comms.Items, bfds.Items
 	r.Metrics.Updates.Inc()
 	cfg, _, err := config.Parse(res)
 	if err != nil {
