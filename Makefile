@@ -17,7 +17,7 @@ CONTROLLER_GEN := $(GO_TOOL) controller-gen
 STATICCHECK    := $(GO_TOOL) staticcheck
 LDFLAGS        := -s -w -X main.version=$(VERSION)
 BINARIES       := controller speaker
-GO_TEST_FLAGS  ?= -race -timeout 30m
+GO_TEST_FLAGS  ?= -race -count=1 -timeout 30m
 
 # Files `make generate manifests` owns; `make verify` fails when they are stale.
 GENERATED := api/v1beta1/zz_generated.deepcopy.go api/v1beta2/zz_generated.deepcopy.go \
