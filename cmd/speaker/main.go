@@ -144,13 +144,13 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	clientMetrics, err := metrics.NewClient(ctrlmetrics.Registry)
+	sm, err := metrics.NewSpeaker(ctrlmetrics.Registry, o.nodeName)
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 
 	updates := make(chan loop.Update, updatesBuffer)
-	announcer := layer2.New(layer2.Options{Log: log.WithName("layer2")})
+	announcer := layer2.New(layer2.Options{Log: log.WithName("layer2"), Metrics: sm})
 	st := &status.L2{Client: mgr.GetClient(), Namespace: o.namespace, NodeName: o.nodeName,
 		Recorder: mgr.GetEventRecorder(compat.SpeakerComponent)}
 	if o.podName != "" {
@@ -162,12 +162,12 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	}
 	alive := []string{o.nodeName}
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
-		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop")}
+		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop"), Metrics: sm}
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
 		st,
 		&watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates},
 		&watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil},
-		&watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: clientMetrics, Log: log.WithName("config")},
+		&watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client, Log: log.WithName("config")},
 	}
 	runnables := []manager.RunnableFunc{announcer.Run, lp.Run}
 	if ml != nil {

@@ -47,6 +47,14 @@ type StatusSink interface {
 	NotAnnouncing(service string)
 }
 
+// Metrics observes what the loop does.
+type Metrics interface {
+	Announced(service string, ips []netip.Addr, on bool)
+	// Takeover: a member's death learned, owners recomputed, announcer set.
+	Takeover(detected, decided, announced time.Time)
+	MembersAlive(n int)
+}
+
 // Loop owns the agent.
 type Loop struct {
 	Agent      *agent.Agent
@@ -57,12 +65,12 @@ type Loop struct {
 	Interfaces func() []string // every usable interface of the node
 	Clock      clock.PassiveClock
 	Log        logr.Logger
-	// OnTakeover observes each Service this node starts announcing after a
-	// member left: when the member left was learned, and when the
-	// announcer had it.
-	OnTakeover func(service string, detected, announced time.Time)
+	// Metrics observes announcements and takeovers; may be nil.
+	Metrics Metrics
 
 	announced map[string][]string // service → interfaces this node announces it on
+	ips       map[string][]netip.Addr
+	alive     int
 }
 
 // Run serves until ctx ends.
@@ -71,6 +79,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		l.Clock = clock.RealClock{}
 	}
 	l.announced = map[string][]string{}
+	l.ips = map[string][]netip.Addr{}
 	memberEvents := make(chan []members.Event)
 	done := make(chan struct{})
 	defer func() { <-done }()
@@ -108,6 +117,10 @@ func (l *Loop) Run(ctx context.Context) error {
 				} else {
 					l.Agent.MemberJoined(e.Node)
 				}
+				l.alive += map[members.EventKind]int{members.Joined: 1, members.Left: -1}[e.Kind]
+			}
+			if l.Metrics != nil {
+				l.Metrics.MembersAlive(l.alive)
 			}
 			l.sync(detected)
 		}
@@ -152,9 +165,11 @@ func (l *Loop) apply(u Update) {
 // to the status sink. detected is when a member's death was learned, zero
 // when this sync is not a failover.
 func (l *Loop) sync(detected time.Time) {
+	decided := l.Clock.Now()
 	anns := l.Agent.Announcements()
 	want := map[netip.Addr][]string{}
 	byService := map[string][]string{}
+	ips := map[string][]netip.Addr{}
 	for _, a := range anns {
 		ifaces := a.Interfaces
 		if ifaces == nil && l.Interfaces != nil {
@@ -162,15 +177,20 @@ func (l *Loop) sync(detected time.Time) {
 		}
 		want[a.IP] = ifaces
 		byService[a.Service] = ifaces
+		ips[a.Service] = append(ips[a.Service], a.IP)
 	}
 	if err := l.Announcer.Set(want); err != nil {
 		l.Log.Error(err, "announcing; the interfaces named are skipped")
 	}
 	announced := l.Clock.Now()
+	tookOver := false
 	for svc, ifaces := range byService {
 		prev, had := l.announced[svc]
-		if !had && !detected.IsZero() && l.OnTakeover != nil {
-			l.OnTakeover(svc, detected, announced)
+		if !had {
+			tookOver = true
+			if l.Metrics != nil {
+				l.Metrics.Announced(svc, ips[svc], true)
+			}
 		}
 		if !had || !slices.Equal(prev, ifaces) {
 			l.Status.Announcing(svc, ifaces)
@@ -179,7 +199,13 @@ func (l *Loop) sync(detected time.Time) {
 	for svc := range l.announced {
 		if _, still := byService[svc]; !still {
 			l.Status.NotAnnouncing(svc)
+			if l.Metrics != nil {
+				l.Metrics.Announced(svc, l.ips[svc], false)
+			}
 		}
 	}
-	l.announced = byService
+	if tookOver && !detected.IsZero() && l.Metrics != nil {
+		l.Metrics.Takeover(detected, decided, announced)
+	}
+	l.announced, l.ips = byService, ips
 }

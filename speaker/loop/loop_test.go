@@ -1,0 +1,135 @@
+package loop
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/members"
+)
+
+// recorder fakes the announcer, the status sink and the metrics, and keeps
+// the order in which they were called.
+type recorder struct {
+	mu             sync.Mutex
+	calls          []string
+	announced      map[netip.Addr][]string
+	takeovers      int
+	statusAfterSet bool // the announcer already had a VIP when status was told
+}
+
+func (r *recorder) log(s string) { r.mu.Lock(); r.calls = append(r.calls, s); r.mu.Unlock() }
+func (r *recorder) Set(want map[netip.Addr][]string) error {
+	r.mu.Lock()
+	r.announced = want
+	r.mu.Unlock()
+	r.log("set")
+	return nil
+}
+func (r *recorder) Announcing(svc string, _ []string) {
+	r.mu.Lock()
+	r.statusAfterSet = len(r.announced) > 0
+	r.mu.Unlock()
+	r.log("status+" + svc)
+}
+func (r *recorder) NotAnnouncing(svc string)             { r.log("status-" + svc) }
+func (r *recorder) Announced(string, []netip.Addr, bool) {}
+func (r *recorder) Takeover(d, decided, a time.Time)     { r.mu.Lock(); r.takeovers++; r.mu.Unlock() }
+func (r *recorder) MembersAlive(int)                     {}
+func (r *recorder) owns(ip netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.announced[ip]
+	return ok
+}
+func (r *recorder) history() []string { r.mu.Lock(); defer r.mu.Unlock(); return slices.Clone(r.calls) }
+
+type fakeMembers struct{ ch chan []members.Event }
+
+func (f fakeMembers) Next(ctx context.Context) ([]members.Event, error) {
+	select {
+	case e := <-f.ch:
+		return e, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestTakeoverAnnouncesBeforeStatus: when the owner dies, this node's
+// announcer is set before the status sink hears of it, and the takeover is
+// observed.
+func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
+	cfg, _, err := config.Parse(config.Resources{
+		Pools:            []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"10.0.0.0/24"}}}},
+		L2Advertisements: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []string{"n1", "n2"}
+	vip := netip.MustParseAddr("10.0.0.7")
+	// Find which node ranks second for the VIP: that one is "me".
+	probe := agent.New("x", nodes)
+	probe.SetConfig(cfg)
+	for _, n := range nodes {
+		probe.SetNode(agent.Node{Name: n})
+	}
+	probe.SetService(agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: nodes})
+	owner := probe.Owner("ns/s")
+	me := nodes[0]
+	if me == owner {
+		me = nodes[1]
+	}
+
+	rec := &recorder{}
+	updates := make(chan Update, 16)
+	fm := fakeMembers{ch: make(chan []members.Event, 1)}
+	l := &Loop{Agent: agent.New(me, nodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
+		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	updates <- Update{Config: cfg}
+	for _, n := range nodes {
+		updates <- Update{Node: &agent.Node{Name: n}}
+	}
+	updates <- Update{Service: &agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: nodes}}
+	time.Sleep(50 * time.Millisecond)
+	if rec.owns(vip) {
+		t.Fatalf("%s announces a VIP %s owns", me, owner)
+	}
+	fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: time.Now()}}
+	eventually(t, "taking over", func() bool { return rec.owns(vip) })
+	eventually(t, "status reported", func() bool { return slices.Contains(rec.history(), "status+ns/s") })
+	rec.mu.Lock()
+	takeovers, ordered := rec.takeovers, rec.statusAfterSet
+	rec.mu.Unlock()
+	if !ordered {
+		t.Errorf("the status sink heard of the takeover before the announcer answered: %v", rec.history())
+	}
+	if takeovers != 1 {
+		t.Errorf("takeovers observed: %d, want 1", takeovers)
+	}
+}
