@@ -35,7 +35,18 @@ type Options struct {
 	// Burst is when announcements are sent after a VIP is gained;
 	// DefaultBurst when nil.
 	Burst []time.Duration
+	// StopLinger is how long Run keeps answering after its context ends.
+	// A stopping speaker leaves memberlist at once, so its successors
+	// announce within milliseconds; answering meanwhile means no client
+	// asks into silence during the handoff. DefaultStopLinger when zero;
+	// negative stops at once.
+	StopLinger time.Duration
 }
+
+// DefaultStopLinger covers the successor's detection of a graceful leave
+// (gossip, tens of milliseconds) and its first announcement with a wide
+// margin, and is far below the pod's termination grace period.
+const DefaultStopLinger = time.Second
 
 // Announcer answers for a set of VIPs on a set of interfaces. Run owns every
 // goroutine it starts; Set changes what is announced.
@@ -68,6 +79,9 @@ func New(o Options) *Announcer {
 	if o.Burst == nil {
 		o.Burst = DefaultBurst
 	}
+	if o.StopLinger == 0 {
+		o.StopLinger = DefaultStopLinger
+	}
 	return &Announcer{opts: o, ifaces: map[string]*responder{}, vips: map[netip.Addr]map[string]bool{}, bursts: map[burstKey]context.CancelFunc{}}
 }
 
@@ -79,9 +93,19 @@ func (a *Announcer) Run(ctx context.Context) error {
 		a.mu.Unlock()
 		return errors.New("layer2: Run called twice")
 	}
-	a.ctx = ctx
+	// Responders and bursts outlive ctx by StopLinger: they run on serve,
+	// which ends StopLinger after ctx.
+	serve, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	a.ctx = serve
 	a.mu.Unlock()
 	<-ctx.Done()
+	if a.opts.StopLinger > 0 {
+		a.opts.Log.Info("stopping: still answering while the successors take over", "for", a.opts.StopLinger)
+		t := a.opts.Clock.NewTimer(a.opts.StopLinger)
+		<-t.C()
+	}
+	stop()
 	a.mu.Lock()
 	for _, r := range a.ifaces {
 		r.close()

@@ -241,6 +241,18 @@ func (c *Cluster) KillNode(node string) {
 	}
 }
 
+// StopSpeaker stops the node's speaker gracefully (SIGTERM, as a rolling
+// restart or a drain does) and waits for it to exit, at most 30 s.
+func (c *Cluster) StopSpeaker(node string) {
+	p := c.speakers[node]
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("the speaker on %s did not stop within 30s of SIGTERM", node)
+	}
+}
+
 // RestartNode brings the link up and starts the speaker again.
 func (c *Cluster) RestartNode(node string) {
 	if out, err := c.Lab.Exec(c.Hosts[node], "ip", "link", "set", "eth0", "up"); err != nil {

@@ -100,14 +100,16 @@ func startProber(client, vip string, interval time.Duration) (*prober, error) {
 
 func (p *prober) close() { close(p.stop); <-p.done }
 
-// outage returns the gap around t0 between the last answer from old and
-// the first answer from any other MAC, and that MAC.
+// outage returns the gap between the last answer from old and the first
+// answer from any other MAC after t0, and that MAC. After a graceful stop
+// the old owner may still answer after the new one did: the gap is then
+// negative.
 func (p *prober) outage(t0 time.Time, old string) (time.Duration, string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var last time.Time
 	for _, s := range p.samples {
-		if s.mac == old && !s.at.After(t0) {
+		if s.mac == old {
 			last = s.at
 		}
 		if s.at.After(t0) && s.mac != old {
@@ -127,6 +129,7 @@ func main() {
 	controller := flag.String("controller", "", "controller binary (default: build IronLB's)")
 	speaker := flag.String("speaker", "", "speaker binary (default: build IronLB's)")
 	speakerArgs := flag.String("speaker-args", "", "extra space-separated speaker arguments (e.g. memberlist timers)")
+	graceful := flag.Bool("graceful", false, "stop the owner's speaker with SIGTERM (a rolling restart) instead of SIGKILL and a cut link")
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
 	flag.Parse()
 
@@ -148,7 +151,11 @@ func main() {
 	defer p.close()
 
 	var outages []time.Duration
-	fmt.Printf("\n| run | killed | new owner | client-observed ARP outage |\n|---|---|---|---|\n")
+	how := "SIGKILL + link cut"
+	if *graceful {
+		how = "SIGTERM"
+	}
+	fmt.Printf("\nowner stopped by %s\n\n| run | stopped | new owner | client-observed ARP outage | probes unanswered |\n|---|---|---|---|---|\n", how)
 	for i := 1; i <= *runs; i++ {
 		time.Sleep(500 * time.Millisecond) // the prober sees the current owner
 		p.mu.Lock()
@@ -162,7 +169,11 @@ func main() {
 			r.Fatalf("no answer for %s before run %d", vip, i)
 		}
 		t0 := time.Now()
-		c.KillNode(victim)
+		if *graceful {
+			go c.StopSpeaker(victim)
+		} else {
+			c.KillNode(victim)
+		}
 		var gap time.Duration
 		var newMAC string
 		c.Eventually("a new owner for "+vip, 30*time.Second, func() string {
@@ -172,8 +183,12 @@ func main() {
 			}
 			return ""
 		})
+		if gap < 0 {
+			gap = 0 // the old owner still answered after the new one did
+		}
 		outages = append(outages, gap)
-		fmt.Printf("| %d | %s | %s | %s |\n", i, victim, c.NodeByMAC(newMAC), gap.Round(time.Millisecond))
+		lost := max(0, int(gap / *interval) - 1)
+		fmt.Printf("| %d | %s | %s | %s | %d |\n", i, victim, c.NodeByMAC(newMAC), gap.Round(time.Millisecond), lost)
 		c.RestartNode(victim)
 		time.Sleep(*settle)
 	}
