@@ -187,7 +187,7 @@ func main() {
 			gap = 0 // the old owner still answered after the new one did
 		}
 		outages = append(outages, gap)
-		lost := max(0, int(gap / *interval) - 1)
+		lost := max(0, int(gap / *interval)-1)
 		fmt.Printf("| %d | %s | %s | %s | %d |\n", i, victim, c.NodeByMAC(newMAC), gap.Round(time.Millisecond), lost)
 		c.RestartNode(victim)
 		time.Sleep(*settle)
