@@ -63,10 +63,10 @@ verify: ## Fail if generated files differ from what generate and manifests produ
 ##@ Test
 
 # Debian packages the tests use, as command → package.
-DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping
+DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests need (etcd, iproute2, arping, ping), if missing.
+deps: ## Install the Debian packages the tests and benchmarks need (etcd, iproute2, arping, ping, iptables), if missing.
 	@missing=""; for d in $(DEB_DEPS); do command -v "$${d%%:*}" >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [[ -n "$$missing" ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 

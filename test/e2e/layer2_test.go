@@ -66,6 +66,26 @@ func TestLayer2SeedAndFailover(t *testing.T) {
 	if got := waitOneStatus(t, c, "svc1", owner); got != next {
 		t.Errorf("ServiceL2Status names %s, but %s answers ARP", got, next)
 	}
+
+	// A rolling restart: SIGTERM to the new owner's speaker. It leaves
+	// memberlist and the last node takes over; the stopped speaker exits
+	// cleanly within its linger.
+	c.StopSpeaker(next)
+	if err := c.Speaker(next).Cmd.ProcessState.ExitCode(); err != 0 {
+		t.Errorf("speaker on %s exited with %d after SIGTERM, want 0", next, err)
+	}
+	var last string
+	c.Eventually("the last node answering "+vip, 30*time.Second, func() string {
+		macs := c.Arping(vip, 1)
+		if len(macs) != 1 || c.NodeByMAC(macs[0]) == next || c.NodeByMAC(macs[0]) == owner {
+			return fmt.Sprintf("answered by %v", macs)
+		}
+		last = c.NodeByMAC(macs[0])
+		return ""
+	})
+	if got := waitOneStatus(t, c, "svc1", next); got != last {
+		t.Errorf("ServiceL2Status names %s, but %s answers ARP", got, last)
+	}
 }
 
 // waitOneStatus waits until exactly one ServiceL2Status for the Service

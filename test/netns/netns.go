@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -78,6 +79,15 @@ func (l *Lab) Host(name string, addrs ...string) string {
 // The link goes with the bridge namespace at teardown.
 func (l *Lab) Gateway(addr string) {
 	l.t.Helper()
+	// Two labs on one subnet would route each other's traffic: refuse.
+	if p, err := netip.ParsePrefix(addr); err == nil {
+		out, _ := exec.Command("ip", "route", "show", "match", p.Masked().Addr().String()).Output()
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[0] != "default" {
+				l.t.Fatalf("the machine already routes %s (%q): another lab is running, or the range is in use; stop it first", p.Masked(), line)
+			}
+		}
+	}
 	host, peer := l.prefix+"gw", "g"+l.prefix[3:]
 	l.must("ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", l.bridge)
 	l.gateway = host

@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -130,6 +132,8 @@ func main() {
 	speaker := flag.String("speaker", "", "speaker binary (default: build IronLB's)")
 	speakerArgs := flag.String("speaker-args", "", "extra space-separated speaker arguments (e.g. memberlist timers)")
 	graceful := flag.Bool("graceful", false, "stop the owner's speaker with SIGTERM (a rolling restart) instead of SIGKILL and a cut link")
+	soak := flag.Duration("soak", 0, "instead of failovers: saturate both cores and drop 5% of packets into every node for this long, and count ownership changes (false alarms)")
+	loss := flag.Float64("loss", 0.05, "with -soak: share of packets into each node dropped")
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
 	flag.Parse()
 
@@ -149,6 +153,11 @@ func main() {
 		r.Fatalf("starting the prober: %v", err)
 	}
 	defer p.close()
+
+	if *soak > 0 {
+		runSoak(r, c, p, *soak, *loss, *interval)
+		return
+	}
 
 	var outages []time.Duration
 	how := "SIGKILL + link cut"
@@ -195,4 +204,48 @@ func main() {
 	slices.Sort(outages)
 	fmt.Printf("\n%d runs, %d nodes, probe every %s: p50 %s, max %s, min %s\n", len(outages), *nodes, *interval,
 		outages[len(outages)/2].Round(time.Millisecond), outages[len(outages)-1].Round(time.Millisecond), outages[0].Round(time.Millisecond))
+}
+
+// runSoak counts ownership changes while both cores are saturated and a
+// share of the packets into every node is dropped: each change is a false
+// alarm, since no node fails.
+func runSoak(r *runner, c *l2lab.Cluster, p *prober, d time.Duration, loss float64, interval time.Duration) {
+	for _, n := range c.Nodes {
+		if out, err := c.Lab.Exec(c.Hosts[n], "iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random",
+			"--probability", fmt.Sprint(loss), "-j", "DROP"); err != nil {
+			r.Fatalf("dropping packets into %s: %v: %s", n, err, out)
+		}
+	}
+	var hogs []*exec.Cmd
+	for range runtime.NumCPU() {
+		h := exec.Command("sh", "-c", "while :; do :; done")
+		if err := h.Start(); err != nil {
+			r.Fatalf("starting a CPU hog: %v", err)
+		}
+		hogs = append(hogs, h)
+	}
+	r.Cleanup(func() {
+		for _, h := range hogs {
+			_ = h.Process.Kill()
+			_ = h.Wait()
+		}
+	})
+	fmt.Printf("• soak: %s with %d busy loops on %d cores and %.0f%% of packets into each node dropped\n", d, len(hogs), runtime.NumCPU(), loss*100)
+	p.mu.Lock()
+	start := len(p.samples)
+	p.mu.Unlock()
+	time.Sleep(d)
+	p.mu.Lock()
+	samples := slices.Clone(p.samples[start:])
+	p.mu.Unlock()
+	changes := 0
+	for i := 1; i < len(samples); i++ {
+		if samples[i].mac != samples[i-1].mac {
+			changes++
+			fmt.Printf("  owner changed at %s: %s → %s\n", samples[i].at.Format("15:04:05.000"), c.NodeByMAC(samples[i-1].mac), c.NodeByMAC(samples[i].mac))
+		}
+	}
+	expected := int(d / interval)
+	fmt.Printf("\nsoak %s, %d nodes, %.0f%% loss, cores saturated: %d ownership changes (false alarms); %d of ~%d ARP probes answered\n",
+		d, len(c.Nodes), loss*100, changes, len(samples), expected)
 }
