@@ -361,3 +361,47 @@ func filteredEnv(prefix string) []string {
 	}
 	return out
 }
+
+// TestSpeakerRefusesUnencryptedMemberlist: memberlist on (--ml-bindaddr)
+// without a key, or with an empty one, is refused with a message naming
+// the problem; without --ml-bindaddr the speaker says it falls back to
+// Node readiness.
+func TestSpeakerRefusesUnencryptedMemberlist(t *testing.T) {
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, "secretkey"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no key path", nil, "--ml-secret-key-path is empty"},
+		{"empty key", []string{"--ml-secret-key-path", empty}, "is empty"},
+		{"missing key file", []string{"--ml-secret-key-path", t.TempDir()}, "reading the memberlist key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--kubeconfig", env.Kubeconfig, "--namespace", namespace, "--node-name", "myk8s-worker",
+				"--ml-bindaddr", "127.0.0.1", "--ml-bindport", strconv.Itoa(freePort(t)), "--port", "0", "--health-probe-port", "0"}, tc.args...)
+			cmd := exec.Command(binary(t, "speaker"), args...)
+			cmd.Env = filteredEnv("METALLB_")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("err %v, want exit status 1\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+		})
+	}
+	p := start(t, binary(t, "speaker"), filteredEnv("METALLB_"), "--kubeconfig", env.Kubeconfig, "--namespace", namespace,
+		"--node-name", "myk8s-worker", "--port", "0", "--health-probe-port", "0")
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.output.String(), "memberlist disabled") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no fallback notice in the log:\n%s", p.output.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
