@@ -46,6 +46,9 @@ type Options struct {
 	Controller, Speaker string
 	// SpeakerArgs are appended to every speaker's command line.
 	SpeakerArgs []string
+	// Pool is the IPAddressPool's addresses; 10.250.0.200-10.250.0.250
+	// (on the lab's subnet, like the walkthrough's) when empty.
+	Pool string
 }
 
 // Cluster is a running lab.
@@ -116,6 +119,9 @@ func Start(t netns.T, o Options) *Cluster {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
+	if o.Pool == "" {
+		o.Pool = poolRange
+	}
 	c := &Cluster{t: t, Hosts: map[string]string{}, speakers: map[string]*Proc{}, opts: o}
 	c.Lab = netns.New(t)
 	c.Lab.Gateway(Gateway + "/24")
@@ -129,7 +135,8 @@ func Start(t netns.T, o Options) *Cluster {
 	}
 	c.Client = c.Lab.Host("client", clientIP+"/24")
 
-	env, err := testenv.Start(testenv.WithListenAddress(Gateway))
+	// A /16 of ClusterIPs, so benchmarks can create thousands of Services.
+	env, err := testenv.Start(testenv.WithListenAddress(Gateway), testenv.WithAPIServerArg("service-cluster-ip-range", "10.96.0.0/16"))
 	if err != nil {
 		t.Fatalf("starting the control plane: %v", err)
 	}
@@ -192,7 +199,7 @@ apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
 metadata: {name: my-l2-advertise, namespace: %[1]s}
 spec: {ipAddressPools: [my-ippool]}
-`, Namespace, poolRange), "apply", "-f", "-")
+`, Namespace, c.opts.Pool), "apply", "-f", "-")
 	c.must(err)
 	for i, name := range c.Nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
@@ -291,6 +298,49 @@ func (c *Cluster) CreateService(name string, readyNodes ...string) string {
 		return ""
 	})
 	return vip
+}
+
+// CreateServices creates n LoadBalancer Services named prefix-0..n-1 with
+// ready endpoints on the given nodes, and returns their VIPs once all have
+// one.
+func (c *Cluster) CreateServices(prefix string, n int, readyNodes ...string) []string {
+	ctx, cl := context.Background(), c.Env.Client
+	ready := true
+	for i := range n {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		no := false
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": name},
+				Ports: []corev1.ServicePort{{Name: "web", Port: 80}}, AllocateLoadBalancerNodePorts: &no},
+		}
+		c.must(cl.Create(ctx, svc))
+		eps := &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: name + "-eps", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+		}
+		for j, node := range readyNodes {
+			eps.Endpoints = append(eps.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.10.%d.10", j+1)},
+				NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+		}
+		c.must(cl.Create(ctx, eps))
+	}
+	var vips []string
+	c.Eventually(fmt.Sprintf("external IPs of %d Services", n), 5*time.Minute, func() string {
+		var list corev1.ServiceList
+		c.must(cl.List(ctx, &list, client.InNamespace("default")))
+		vips = vips[:0]
+		for _, s := range list.Items {
+			if strings.HasPrefix(s.Name, prefix+"-") && len(s.Status.LoadBalancer.Ingress) > 0 {
+				vips = append(vips, s.Status.LoadBalancer.Ingress[0].IP)
+			}
+		}
+		if len(vips) < n {
+			return fmt.Sprintf("%d of %d", len(vips), n)
+		}
+		return ""
+	})
+	return vips
 }
 
 // StatusOwners returns the nodes of the Service's ServiceL2Status objects.

@@ -134,13 +134,23 @@ func main() {
 	graceful := flag.Bool("graceful", false, "stop the owner's speaker with SIGTERM (a rolling restart) instead of SIGKILL and a cut link")
 	soak := flag.Duration("soak", 0, "instead of failovers: saturate both cores and drop 5% of packets into every node for this long, and count ownership changes (false alarms)")
 	loss := flag.Float64("loss", 0.05, "with -soak: share of packets into each node dropped")
+	services := flag.Int("services", 1, "LoadBalancer Services; above 1, one run kills the node owning the most VIPs and reports when each came back")
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
 	flag.Parse()
 
 	r := &runner{}
 	defer r.done()
 	fmt.Printf("• starting the lab: %d speaker nodes, a client, apiserver on the gateway\n", *nodes)
-	c := l2lab.Start(r, l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)})
+	opts := l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)}
+	if *services > 1 {
+		opts.Pool = "10.251.0.0/20" // room for 4,096 VIPs, inside the lab only
+	}
+	c := l2lab.Start(r, opts)
+	if *services > 1 {
+		fmt.Printf("• creating %d Services\n", *services)
+		runMany(r, c, c.CreateServices("svc", *services, c.Nodes...), 10**interval)
+		return
+	}
 	vip := c.CreateService("svc1", c.Nodes...)
 	c.Eventually("a single node answering "+vip, 60*time.Second, func() string {
 		if macs := c.Arping(vip, 1); len(macs) != 1 {
