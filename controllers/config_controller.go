@@ -86,7 +86,7 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 		// Services whose IP left every pool, or came back, hear about it.
 		for _, key := range s.alloc.Orphans() {
 			if !s.orphanWarned[key] {
-				retry = append(retry, nsName(key))
+				retry = append(retry, kube.ServiceKey(key))
 			}
 		}
 		for key, warned := range s.orphanWarned {
@@ -148,13 +148,4 @@ func objectFor(kind string) client.Object {
 		return &v1beta1.BFDProfile{}
 	}
 	return nil
-}
-
-func nsName(key string) types.NamespacedName {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return types.NamespacedName{Namespace: key[:i], Name: key[i+1:]}
-		}
-	}
-	return types.NamespacedName{Name: key}
 }

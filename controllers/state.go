@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -87,7 +88,7 @@ func (s *State) ensureLoaded(ctx context.Context, c client.Reader, namespace, lb
 		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
 			return c
 		}
-		return compareKeys(serviceKey(&a), serviceKey(&b))
+		return strings.Compare(serviceKey(&a), serviceKey(&b))
 	})
 	for i := range items {
 		svc := &items[i]
@@ -106,16 +107,6 @@ func (s *State) ensureLoaded(ctx context.Context, c client.Reader, namespace, lb
 	s.markAllPoolsDirty()
 	s.loaded = true
 	return nil
-}
-
-func compareKeys(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (s *State) markAllPoolsDirty() {

@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/api/v1beta1"
@@ -41,6 +43,16 @@ func ListConfig(ctx context.Context, c client.Reader, namespace string) (config.
 func ConfigObjects() []client.Object {
 	return []client.Object{&v1beta1.IPAddressPool{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPAdvertisement{},
 		&v1beta2.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}}
+}
+
+// ServiceKey parses "namespace/name", the way Services are keyed in
+// messages and in the allocator.
+func ServiceKey(key string) types.NamespacedName {
+	ns, name, ok := strings.Cut(key, "/")
+	if !ok {
+		return types.NamespacedName{Name: key}
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}
 }
 
 // IsOurs reports whether IronLB handles the Service: a LoadBalancer of our

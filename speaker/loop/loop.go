@@ -114,10 +114,11 @@ func (l *Loop) Run(ctx context.Context) error {
 				if e.Kind == members.Left {
 					l.Agent.MemberLeft(e.Node)
 					detected = e.At
+					l.alive--
 				} else {
 					l.Agent.MemberJoined(e.Node)
+					l.alive++
 				}
-				l.alive += map[members.EventKind]int{members.Joined: 1, members.Left: -1}[e.Kind]
 			}
 			if l.Metrics != nil {
 				l.Metrics.MembersAlive(l.alive)

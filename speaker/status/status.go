@@ -25,6 +25,7 @@ import (
 
 	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // L2 keeps this node's ServiceL2Status objects. It implements the loop's
@@ -78,21 +79,11 @@ func (s *L2) NotAnnouncing(service string) {
 // buffer ever be full, the request is dropped and logged; the next change
 // of that Service writes its status.
 func (s *L2) enqueue(service string) {
-	ns, name, _ := cut(service)
 	select {
-	case s.ch <- event.TypedGenericEvent[types.NamespacedName]{Object: types.NamespacedName{Namespace: ns, Name: name}}:
+	case s.ch <- event.TypedGenericEvent[types.NamespacedName]{Object: kube.ServiceKey(service)}:
 	default:
 		ctrl.Log.WithName("l2status").Info("status queue full; this status is written on the Service's next change", "service", service)
 	}
-}
-
-func cut(key string) (string, string, bool) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return key[:i], key[i+1:], true
-		}
-	}
-	return "", key, false
 }
 
 // Reconcile writes one Service's status for this node.
