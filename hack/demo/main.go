@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -176,7 +175,7 @@ func waitIngress(ctx context.Context, env *testenv.Env, names []string) error {
 // startBinary runs an IronLB binary against the demo's apiserver and waits
 // until it is ready.
 func startBinary(env *testenv.Env, path string, extra ...string) (*exec.Cmd, error) {
-	port, err := freePort()
+	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -219,13 +218,4 @@ func stopBinary(cmd *exec.Cmd) error {
 		<-done
 		return fmt.Errorf("%s still running 15s after SIGTERM", filepath.Base(cmd.Path))
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

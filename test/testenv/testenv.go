@@ -159,6 +159,17 @@ func (e *Env) KubectlOutput(stdin string, args ...string) (stdout, stderr string
 	return out.String(), errOut.String(), err
 }
 
+// FreePort returns a TCP port on loopback that was free a moment ago, for
+// the health and webhook ports of the binaries tests start.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
 // AssetsDir returns the folder holding etcd, kube-apiserver and kubectl:
 // $KUBEBUILDER_ASSETS when set (make test sets it), otherwise the cached build
 // of hack/k8s-binaries.sh, built now if missing, so a plain `go test` works too.

@@ -14,7 +14,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -411,7 +410,7 @@ type controllerProc struct {
 }
 
 func startController(env *testenv.Env, bin, extra string) (*controllerProc, error) {
-	port, err := freePort()
+	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -447,13 +446,4 @@ func (p *controllerProc) waitReady(limit time.Duration) (time.Duration, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return 0, fmt.Errorf("controller not ready within %s", limit)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

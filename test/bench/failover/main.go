@@ -63,7 +63,8 @@ type prober struct {
 	done    chan struct{}
 }
 
-func startProber(client, vip string, interval time.Duration) (*prober, error) {
+// dialARP opens an ARP client on eth0 of the client namespace.
+func dialARP(client string) (*arp.Client, error) {
 	var c *arp.Client
 	err := netns.Do(client, func() error {
 		ifi, err := net.InterfaceByName("eth0")
@@ -73,6 +74,11 @@ func startProber(client, vip string, interval time.Duration) (*prober, error) {
 		c, err = arp.Dial(ifi)
 		return err
 	})
+	return c, err
+}
+
+func startProber(client, vip string, interval time.Duration) (*prober, error) {
+	c, err := dialARP(client)
 	if err != nil {
 		return nil, err
 	}

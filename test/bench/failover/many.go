@@ -12,7 +12,6 @@ import (
 	"github.com/mdlayher/arp"
 
 	"github.com/ironlb/ironlb/test/l2lab"
-	"github.com/ironlb/ironlb/test/netns"
 )
 
 // sweeper asks for many VIPs in turn from the client namespace and records,
@@ -28,15 +27,7 @@ type sweeper struct {
 }
 
 func startSweeper(client string) (*sweeper, error) {
-	var c *arp.Client
-	err := netns.Do(client, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		c, err = arp.Dial(ifi)
-		return err
-	})
+	c, err := dialARP(client)
 	if err != nil {
 		return nil, err
 	}
