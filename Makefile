@@ -63,10 +63,13 @@ verify: ## Fail if generated files differ from what generate and manifests produ
 ##@ Test
 
 # Debian packages the tests use, as command → package.
-DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables
+# The lab (test/cluster) runs every node's containerd, runc and CNI plugins;
+# the plugins are not on PATH, so their entry is a path.
+DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables \
+            containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests and benchmarks need (etcd, iproute2, arping, ping, iptables), if missing.
+deps: ## Install the Debian packages the tests, benchmarks and lab need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack), if missing.
 	@missing=""; for d in $(DEB_DEPS); do command -v "$${d%%:*}" >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [[ -n "$$missing" ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
