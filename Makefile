@@ -66,7 +66,7 @@ verify: ## Fail if generated files differ from what generate and manifests produ
 # The lab (test/cluster) runs every node's containerd, runc and CNI plugins;
 # the plugins are not on PATH, so their entry is a path.
 DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables \
-            containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack
+            ndisc6:ndisc6 containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests, benchmarks and lab need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack), if missing.

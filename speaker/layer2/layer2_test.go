@@ -239,6 +239,11 @@ func TestARPAndNDPAnswers(t *testing.T) {
 	// the entry it creates must carry the owner's MAC.
 	_, _ = lab.Exec(client, "ping", "-6", "-c", "1", "-W", "1", vip6.String())
 	waitNeighbour(t, lab, client, vip6, strings.ToLower(mac))
+	// ndisc6 also insists that the answer comes from the VIP itself.
+	out, err = lab.Exec(client, "ndisc6", "-n", "-q", "-r", "3", "-w", "500", vip6.String(), "eth0")
+	if err != nil || !strings.EqualFold(strings.TrimSpace(out), mac) {
+		t.Errorf("ndisc6 %s: %v\n%s\nwant %s", vip6, err, out, mac)
+	}
 	if req, resp, _ := s.stats(t, vip4); req == 0 || resp == 0 {
 		t.Errorf("ARP requests/responses counted: %d/%d", req, resp)
 	}
@@ -254,6 +259,9 @@ func TestARPAndNDPAnswers(t *testing.T) {
 		t.Fatalf("flushing: %v: %s", err, out)
 	}
 	_, _ = lab.Exec(client, "ping", "-6", "-c", "1", "-W", "1", vip6.String())
+	if out, err := lab.Exec(client, "ndisc6", "-n", "-q", "-r", "1", "-w", "300", vip6.String(), "eth0"); err == nil {
+		t.Errorf("ndisc6: a released IPv6 VIP is still answered: %s", out)
+	}
 	if got := neighbour(t, lab, client, vip6); got != "" {
 		t.Errorf("a released IPv6 VIP is still answered: the client learned %s", got)
 	}

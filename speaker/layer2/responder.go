@@ -24,8 +24,11 @@ type responder struct {
 	metrics Metrics
 	arp     *arp.Client // nil when the interface has no IPv4 address
 	ndp     *ndp.Conn   // nil when it has no IPv6 link-local address
-	// ndpSource is what NDP messages are sent from: the interface's
-	// link-local address, as RFC 4861 requires of advertisements.
+	// na sends advertisements from the VIP itself; nil when the kernel
+	// refuses IPV6_FREEBIND, and then they come from ndpSource, the
+	// interface's link-local address (RFC 4861 allows any address of the
+	// interface; the kernel's own choice is the target).
+	na        *naSender
 	ndpSource *ipv6.ControlMessage
 
 	mu   sync.Mutex
@@ -59,6 +62,9 @@ func openResponder(ifi *net.Interface, log logr.Logger, m Metrics) (*responder, 
 	default:
 		r.ndp = conn
 		r.ndpSource = &ipv6.ControlMessage{HopLimit: ndp.HopLimit, Src: ll.AsSlice(), IfIndex: ifi.Index}
+		if r.na, err = openNASender(ifi); err != nil {
+			errs = append(errs, fmt.Errorf("NDP advertisements will come from %s, not from the VIP: %w", ll, err))
+		}
 	}
 	if r.arp == nil && r.ndp == nil {
 		return nil, errors.Join(errs...)
@@ -121,6 +127,9 @@ func (r *responder) close() {
 	}
 	if r.ndp != nil {
 		_ = r.ndp.Close()
+	}
+	if r.na != nil {
+		_ = r.na.close()
 	}
 }
 
@@ -202,6 +211,9 @@ func (r *responder) sendNA(target, dst netip.Addr, solicited bool) error {
 			Direction: ndp.Target,
 			Addr:      r.ifi.HardwareAddr,
 		}},
+	}
+	if r.na != nil {
+		return r.na.send(na, dst)
 	}
 	return r.ndp.WriteTo(na, r.ndpSource, dst)
 }
