@@ -13,13 +13,10 @@ import (
 	"github.com/ironlb/ironlb/test/l2lab"
 )
 
-// TestLayer2SeedAndFailover replays the walkthrough's layer-2 steps on real
-// packets: three speakers elect one owner for svc1's VIP, the client's
-// arping gets exactly that node's MAC, ServiceL2Status and the
-// nodeAssigned Event name it; the owner's speaker is killed (SIGKILL) and
-// its link cut, and another node answers, exactly one, with the status
-// following.
-func TestLayer2SeedAndFailover(t *testing.T) {
+// TestLayer2 runs every layer-2 scenario on one lab: one apiserver,
+// three speakers. Scenarios that take a node down bring it back, except
+// the last.
+func TestLayer2(t *testing.T) {
 	c := l2lab.Start(t, l2lab.Options{Nodes: 3})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -28,6 +25,92 @@ func TestLayer2SeedAndFailover(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ExternalTrafficPolicyLocal", func(t *testing.T) { testExternalTrafficPolicyLocal(t, c) })
+	t.Run("IPv6", func(t *testing.T) { testIPv6(t, c) })
+	t.Run("SeedAndFailover", func(t *testing.T) { testSeedAndFailover(t, c) })
+}
+
+// testExternalTrafficPolicyLocal: with externalTrafficPolicy Local only a
+// node with a ready endpoint announces; when the endpoints move, so does
+// the VIP; with no ready endpoint nobody answers.
+func testExternalTrafficPolicyLocal(t *testing.T, c *l2lab.Cluster) {
+	only := c.Nodes[2]
+	vip := c.CreateServiceWith("local", l2lab.ServiceOptions{Local: true}, only)
+	if got := waitOneStatus(t, c, "local", ""); got != only {
+		t.Errorf("ServiceL2Status on %s, want %s, the only node with an endpoint", got, only)
+	}
+	waitAnsweredBy(t, c, vip, only)
+
+	next := c.Nodes[0]
+	c.SetReadyEndpoints("local", next)
+	waitAnsweredBy(t, c, vip, next)
+	if got := waitOneStatus(t, c, "local", only); got != next {
+		t.Errorf("after the endpoint moved, ServiceL2Status on %s, want %s", got, next)
+	}
+
+	c.SetReadyEndpoints("local")
+	c.Eventually("nobody answering "+vip, 30*time.Second, func() string {
+		if macs := c.Arping(vip, 1); len(macs) > 0 {
+			return fmt.Sprintf("answered by %v", macs)
+		}
+		if nodes := c.StatusOwners("local"); len(nodes) > 0 {
+			return fmt.Sprintf("statuses on %v", nodes)
+		}
+		return ""
+	})
+}
+
+// testIPv6: an IPv6 VIP is answered over NDP (ndisc6) by exactly the node
+// in ServiceL2Status, and by another one after that node is killed.
+func testIPv6(t *testing.T, c *l2lab.Cluster) {
+	vip := c.CreateServiceWith("svc6", l2lab.ServiceOptions{IPv6: true}, c.Nodes...)
+	owner := waitOneStatus(t, c, "svc6", "")
+	waitAnsweredBy(t, c, vip, owner)
+	c.KillNode(owner)
+	var next string
+	c.Eventually("another node answering "+vip, 30*time.Second, func() string {
+		macs := c.NDisc(vip)
+		if len(macs) != 1 || c.NodeByMAC(macs[0]) == owner || c.NodeByMAC(macs[0]) == "" {
+			return fmt.Sprintf("answered by %v", macs)
+		}
+		next = c.NodeByMAC(macs[0])
+		return ""
+	})
+	if got := waitOneStatus(t, c, "svc6", owner); got != next {
+		t.Errorf("ServiceL2Status names %s, but %s answers NDP", got, next)
+	}
+	c.RestartNode(owner)
+	c.Eventually("one node answering "+vip+" after "+owner+" came back", 30*time.Second, func() string {
+		if macs := c.NDisc(vip); len(macs) != 1 {
+			return fmt.Sprintf("answered by %v", macs)
+		}
+		return ""
+	})
+}
+
+// waitAnsweredBy waits until the VIP is answered, over ARP or NDP by its
+// family, by exactly the node.
+func waitAnsweredBy(t *testing.T, c *l2lab.Cluster, vip, node string) {
+	t.Helper()
+	ask := func() []string { return c.Arping(vip, 1) }
+	if strings.Contains(vip, ":") {
+		ask = func() []string { return c.NDisc(vip) }
+	}
+	c.Eventually(vip+" answered by "+node+" alone", 30*time.Second, func() string {
+		if macs := ask(); len(macs) != 1 || c.NodeByMAC(macs[0]) != node {
+			return fmt.Sprintf("answered by %v", macs)
+		}
+		return ""
+	})
+}
+
+// testSeedAndFailover replays the walkthrough's layer-2 steps on real
+// packets: three speakers elect one owner for svc1's VIP, the client's
+// arping gets exactly that node's MAC, ServiceL2Status and the
+// nodeAssigned Event name it; the owner's speaker is killed (SIGKILL) and
+// its link cut, and another node answers, exactly one, with the status
+// following.
+func testSeedAndFailover(t *testing.T, c *l2lab.Cluster) {
 	vip := c.CreateService("svc1", c.Nodes[0], c.Nodes[1])
 	owner := waitOneStatus(t, c, "svc1", "")
 	c.Eventually("arping "+vip+" answered by the owner "+owner, 30*time.Second, func() string {

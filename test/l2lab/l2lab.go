@@ -36,6 +36,10 @@ const (
 	Namespace = "metallb-system"
 	poolRange = "10.250.0.200-10.250.0.250"
 	clientIP  = "10.250.0.100"
+	// The lab is dual-stack: every host also has an address in a ULA
+	// prefix, and the default pool holds IPv6 VIPs beside the IPv4 ones.
+	poolRange6 = "fd00:250::200-fd00:250::250"
+	clientIP6  = "fd00:250::100"
 )
 
 // Options choose the binaries and the size.
@@ -47,7 +51,8 @@ type Options struct {
 	// SpeakerArgs are appended to every speaker's command line.
 	SpeakerArgs []string
 	// Pool is the IPAddressPool's addresses; 10.250.0.200-10.250.0.250
-	// (on the lab's subnet, like the walkthrough's) when empty.
+	// and fd00:250::200-fd00:250::250 (on the lab's subnets, like the
+	// walkthrough's) when empty.
 	Pool string
 }
 
@@ -120,7 +125,7 @@ func Start(t netns.T, o Options) *Cluster {
 		o.Nodes = 3
 	}
 	if o.Pool == "" {
-		o.Pool = poolRange
+		o.Pool = poolRange + ", " + poolRange6
 	}
 	c := &Cluster{t: t, Hosts: map[string]string{}, speakers: map[string]*Proc{}, opts: o}
 	c.Lab = netns.New(t)
@@ -131,12 +136,13 @@ func Start(t netns.T, o Options) *Cluster {
 			name += strconv.Itoa(i + 1)
 		}
 		c.Nodes = append(c.Nodes, name)
-		c.Hosts[name] = c.Lab.Host(strconv.Itoa(i+1), c.NodeIP(name)+"/24")
+		c.Hosts[name] = c.Lab.Host(strconv.Itoa(i+1), c.NodeIP(name)+"/24", fmt.Sprintf("fd00:250::%d/64", i+2))
 	}
-	c.Client = c.Lab.Host("client", clientIP+"/24")
+	c.Client = c.Lab.Host("client", clientIP+"/24", clientIP6+"/64")
 
-	// A /16 of ClusterIPs, so benchmarks can create thousands of Services.
-	env, err := testenv.Start(testenv.WithListenAddress(Gateway), testenv.WithAPIServerArg("service-cluster-ip-range", "10.96.0.0/16"))
+	// A /16 of ClusterIPs, so benchmarks can create thousands of
+	// Services, and IPv6 ones for IPv6 Services.
+	env, err := testenv.Start(testenv.WithListenAddress(Gateway), testenv.WithAPIServerArg("service-cluster-ip-range", "10.96.0.0/16,fd00:96::/112"))
 	if err != nil {
 		t.Fatalf("starting the control plane: %v", err)
 	}
@@ -268,24 +274,40 @@ func (c *Cluster) RestartNode(node string) {
 	c.StartSpeaker(node)
 }
 
+// ServiceOptions vary a Service CreateServiceWith makes.
+type ServiceOptions struct {
+	IPv6  bool // single-stack IPv6 instead of the cluster's default IPv4
+	Local bool // externalTrafficPolicy: Local
+}
+
 // CreateService creates a LoadBalancer Service with ready endpoints on the
 // given nodes and returns its VIP once the controller has assigned it.
 func (c *Cluster) CreateService(name string, readyNodes ...string) string {
+	return c.CreateServiceWith(name, ServiceOptions{}, readyNodes...)
+}
+
+// CreateServiceWith is CreateService with options.
+func (c *Cluster) CreateServiceWith(name string, o ServiceOptions, readyNodes ...string) string {
 	ctx, cl := context.Background(), c.Env.Client
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": name},
 			Ports: []corev1.ServicePort{{Name: "web", Port: 80}}},
 	}
+	addrType := discoveryv1.AddressTypeIPv4
+	if o.IPv6 {
+		single := corev1.IPFamilyPolicySingleStack
+		svc.Spec.IPFamilyPolicy, svc.Spec.IPFamilies = &single, []corev1.IPFamily{corev1.IPv6Protocol}
+		addrType = discoveryv1.AddressTypeIPv6
+	}
+	if o.Local {
+		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	}
 	c.must(cl.Create(ctx, svc))
-	ready := true
 	eps := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: name + "-eps", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-	}
-	for i, n := range readyNodes {
-		eps.Endpoints = append(eps.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.10.%d.10", i+1)},
-			NodeName: &n, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+		AddressType: addrType,
+		Endpoints:   c.endpoints(addrType, readyNodes),
 	}
 	c.must(cl.Create(ctx, eps))
 	var vip string
@@ -300,12 +322,37 @@ func (c *Cluster) CreateService(name string, readyNodes ...string) string {
 	return vip
 }
 
+// SetReadyEndpoints makes the Service's endpoints exactly one ready
+// endpoint on each of the given nodes, as a rollout or a failing readiness
+// probe does.
+func (c *Cluster) SetReadyEndpoints(name string, readyNodes ...string) {
+	ctx, cl := context.Background(), c.Env.Client
+	var eps discoveryv1.EndpointSlice
+	c.must(cl.Get(ctx, types.NamespacedName{Namespace: "default", Name: name + "-eps"}, &eps))
+	eps.Endpoints = c.endpoints(eps.AddressType, readyNodes)
+	c.must(cl.Update(ctx, &eps))
+}
+
+// endpoints returns one ready endpoint per node, addressed in the node's
+// pod range of the family.
+func (c *Cluster) endpoints(family discoveryv1.AddressType, nodes []string) []discoveryv1.Endpoint {
+	ready := true
+	var out []discoveryv1.Endpoint
+	for _, n := range nodes {
+		addr := fmt.Sprintf("10.10.%d.10", indexOf(c.Nodes, n)+1)
+		if family == discoveryv1.AddressTypeIPv6 {
+			addr = fmt.Sprintf("fd00:10:%d::10", indexOf(c.Nodes, n)+1)
+		}
+		out = append(out, discoveryv1.Endpoint{Addresses: []string{addr}, NodeName: &n, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+	}
+	return out
+}
+
 // CreateServices creates n LoadBalancer Services named prefix-0..n-1 with
 // ready endpoints on the given nodes, and returns their VIPs once all have
 // one.
 func (c *Cluster) CreateServices(prefix string, n int, readyNodes ...string) []string {
 	ctx, cl := context.Background(), c.Env.Client
-	ready := true
 	for i := range n {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		no := false
@@ -318,10 +365,7 @@ func (c *Cluster) CreateServices(prefix string, n int, readyNodes ...string) []s
 		eps := &discoveryv1.EndpointSlice{
 			ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: name + "-eps", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
 			AddressType: discoveryv1.AddressTypeIPv4,
-		}
-		for j, node := range readyNodes {
-			eps.Endpoints = append(eps.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.10.%d.10", j+1)},
-				NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+			Endpoints:   c.endpoints(discoveryv1.AddressTypeIPv4, readyNodes),
 		}
 		c.must(cl.Create(ctx, eps))
 	}
@@ -375,6 +419,24 @@ func (c *Cluster) Arping(ip string, count int) []string {
 	seen := map[string]bool{}
 	var macs []string
 	for _, m := range macRe.FindAllStringSubmatch(out, -1) {
+		mac := strings.ToLower(m[1])
+		if !seen[mac] {
+			seen[mac] = true
+			macs = append(macs, mac)
+		}
+	}
+	return macs
+}
+
+var ndiscRe = regexp.MustCompile(`Target link-layer address: ([0-9A-Fa-f:]{17})`)
+
+// NDisc solicits ip once from the client with ndisc6, waits for every
+// advertisement, and returns the distinct MACs that answered, lower case.
+func (c *Cluster) NDisc(ip string) []string {
+	out, _ := c.Lab.Exec(c.Client, "ndisc6", "-n", "-m", "-r", "1", "-w", "500", ip, "eth0")
+	seen := map[string]bool{}
+	var macs []string
+	for _, m := range ndiscRe.FindAllStringSubmatch(out, -1) {
 		mac := strings.ToLower(m[1])
 		if !seen[mac] {
 			seen[mac] = true
