@@ -33,7 +33,17 @@ type Update struct {
 // Membership reports member changes; *members.Members implements it.
 type Membership interface {
 	Next(ctx context.Context) ([]members.Event, error)
+	// Alive returns the live members, this one included.
+	Alive() []string
+	// Settled is closed once this member has tried to join the others
+	// (or found none to join): only then does Alive mean the cluster.
+	Settled() <-chan struct{}
 }
+
+// DefaultSettleTimeout bounds the quiet start when joining never
+// completes (every peer unreachable): the speaker then acts on what it
+// knows. Joining live peers takes one exchange, milliseconds on a LAN.
+const DefaultSettleTimeout = 10 * time.Second
 
 // Announcer answers for VIPs; *layer2.Announcer implements it.
 type Announcer interface {
@@ -63,14 +73,20 @@ type Loop struct {
 	Announcer  Announcer
 	Status     StatusSink
 	Interfaces func() []string // every usable interface of the node
-	Clock      clock.PassiveClock
+	Clock      clock.Clock
 	Log        logr.Logger
 	// Metrics observes announcements and takeovers; may be nil.
 	Metrics Metrics
+	// SettleTimeout: with Members set, the loop announces nothing until
+	// Members has settled, at most this long (DefaultSettleTimeout when
+	// zero). A speaker that starts alone in its own view would otherwise
+	// own every VIP for a moment and send gratuitous announcements for
+	// them all: a node coming back would pull every VIP to itself and
+	// let go again.
+	SettleTimeout time.Duration
 
 	announced map[string][]string // service → interfaces this node announces it on
 	ips       map[string][]netip.Addr
-	alive     int
 }
 
 // Run serves until ctx ends.
@@ -100,32 +116,68 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	// Until membership settles, updates only reach the agent.
+	var settled <-chan struct{}
+	var settleTimeout <-chan time.Time
+	quiet := l.Members != nil
+	if quiet {
+		settled = l.Members.Settled()
+		timeout := l.SettleTimeout
+		if timeout == 0 {
+			timeout = DefaultSettleTimeout
+		}
+		t := l.Clock.NewTimer(timeout)
+		defer t.Stop()
+		settleTimeout = t.C()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-settled:
+			quiet, settled, settleTimeout = false, nil, nil
+			l.settle()
+		case <-settleTimeout:
+			quiet, settled, settleTimeout = false, nil, nil
+			l.Log.Info("memberlist has not joined any peer yet; announcing with the members known so far", "members", l.Members.Alive())
+			l.settle()
 		case u := <-l.Updates:
 			l.apply(u)
 			l.drainUpdates()
-			l.sync(time.Time{})
+			if !quiet {
+				l.sync(time.Time{})
+			}
 		case evs := <-memberEvents:
 			var detected time.Time
 			for _, e := range evs {
 				if e.Kind == members.Left {
 					l.Agent.MemberLeft(e.Node)
 					detected = e.At
-					l.alive--
 				} else {
 					l.Agent.MemberJoined(e.Node)
-					l.alive++
 				}
 			}
 			if l.Metrics != nil {
-				l.Metrics.MembersAlive(l.alive)
+				l.Metrics.MembersAlive(len(l.Members.Alive()))
 			}
-			l.sync(detected)
+			if !quiet {
+				l.sync(detected)
+			}
 		}
 	}
+}
+
+// settle takes in every member known once joining is done, and announces.
+func (l *Loop) settle() {
+	alive := l.Members.Alive()
+	for _, n := range alive {
+		l.Agent.MemberJoined(n)
+	}
+	if l.Metrics != nil {
+		l.Metrics.MembersAlive(len(alive))
+	}
+	l.Log.Info("membership settled", "members", alive)
+	l.sync(time.Time{})
 }
 
 // drainUpdates applies whatever else is already queued, so a burst of

@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -53,7 +54,22 @@ func (r *recorder) owns(ip netip.Addr) bool {
 }
 func (r *recorder) history() []string { r.mu.Lock(); defer r.mu.Unlock(); return slices.Clone(r.calls) }
 
-type fakeMembers struct{ ch chan []members.Event }
+// fakeMembers is settled from the start unless settled is set.
+type fakeMembers struct {
+	ch      chan []members.Event
+	alive   []string
+	settled chan struct{}
+}
+
+func (f fakeMembers) Alive() []string { return f.alive }
+func (f fakeMembers) Settled() <-chan struct{} {
+	if f.settled == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return f.settled
+}
 
 func (f fakeMembers) Next(ctx context.Context) ([]members.Event, error) {
 	select {
@@ -131,5 +147,63 @@ func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
 	}
 	if takeovers != 1 {
 		t.Errorf("takeovers observed: %d, want 1", takeovers)
+	}
+}
+
+// TestQuietUntilMembershipSettles: a speaker that has not joined the others
+// yet sees itself alone and would own every VIP; it announces nothing
+// until joining is done, and then only what is its own.
+func TestQuietUntilMembershipSettles(t *testing.T) {
+	cfg, _, err := config.Parse(config.Resources{
+		Pools:            []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"10.0.0.0/24"}}}},
+		L2Advertisements: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []string{"n1", "n2"}
+	// One VIP each node owns, found by asking an agent that knows both.
+	probe := agent.New("x", nodes)
+	probe.SetConfig(cfg)
+	for _, n := range nodes {
+		probe.SetNode(agent.Node{Name: n})
+	}
+	var services []agent.Service
+	owned := map[string]netip.Addr{}
+	for i := 1; len(owned) < 2 && i < 255; i++ {
+		s := agent.Service{Key: fmt.Sprintf("ns/s%d", i), IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})}, ReadyNodes: nodes}
+		probe.SetService(s)
+		if o := probe.Owner(s.Key); owned[o] == (netip.Addr{}) {
+			owned[o] = s.IPs[0]
+			services = append(services, s)
+		}
+	}
+	me, other := nodes[0], nodes[1]
+
+	rec := &recorder{}
+	updates := make(chan Update, 16)
+	fm := fakeMembers{ch: make(chan []members.Event), alive: []string{me, other}, settled: make(chan struct{})}
+	l := &Loop{Agent: agent.New(me, []string{me}), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
+		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	updates <- Update{Config: cfg}
+	for _, n := range nodes {
+		updates <- Update{Node: &agent.Node{Name: n}}
+	}
+	for _, s := range services {
+		updates <- Update{Service: &s}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if h := rec.history(); len(h) > 0 {
+		t.Fatalf("announced before membership settled: %v", h)
+	}
+	close(fm.settled)
+	eventually(t, "announcing its own VIP", func() bool { return rec.owns(owned[me]) })
+	if rec.owns(owned[other]) {
+		t.Errorf("%s announces %s, which %s owns", me, owned[other], other)
 	}
 }

@@ -159,6 +159,8 @@ type Members struct {
 	alive   map[string]bool
 	notify  chan struct{} // signalled when queue grows
 	started chan struct{}
+	settled chan struct{} // closed after the first Join
+	settle  sync.Once
 }
 
 // New checks the options; nothing runs until Start.
@@ -169,7 +171,7 @@ func New(o Options) (*Members, error) {
 	if len(o.SecretKey) != 32 {
 		return nil, errors.New("members: the memberlist key must be 32 bytes (see LoadSecretKey)")
 	}
-	return &Members{opts: o, alive: map[string]bool{}, notify: make(chan struct{}, 1), started: make(chan struct{})}, nil
+	return &Members{opts: o, alive: map[string]bool{}, notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
 }
 
 // Start joins nothing yet (see Join), serves until ctx ends, then leaves
@@ -214,13 +216,23 @@ func (m *Members) Start(ctx context.Context) error {
 }
 
 // Join contacts the given peers ("host:port"); it returns how many answered.
+// Joining exchanges full state with a peer, so when it returns every live
+// member is known. No peers means there is nobody to join: this member is
+// alone, and that is settled too.
 func (m *Members) Join(peers []string) (int, error) {
+	defer m.settle.Do(func() { close(m.settled) })
+	if len(peers) == 0 {
+		return 0, nil
+	}
 	<-m.started
 	m.mu.Lock()
 	ml := m.ml
 	m.mu.Unlock()
 	return ml.Join(peers)
 }
+
+// Settled is closed once the first Join has returned.
+func (m *Members) Settled() <-chan struct{} { return m.settled }
 
 // Alive returns the live members, sorted, this one included.
 func (m *Members) Alive() []string {

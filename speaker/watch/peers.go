@@ -13,7 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
 
-// Joiner joins memberlist peers; *members.Members implements it.
+// Joiner joins memberlist peers; *members.Members implements it. Join with
+// no peers says there is nobody to join.
 type Joiner interface {
 	Join(peers []string) (int, error)
 }
@@ -54,9 +55,8 @@ func (r *Peers) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, err
 		}
 		addrs = append(addrs, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(r.Port)))
 	}
-	if len(addrs) == 0 {
-		return ctrl.Result{}, nil
-	}
+	// Even with no peer to join: the speaker waits for a first join to
+	// know it is alone.
 	if n, err := r.Members.Join(addrs); err != nil {
 		r.Log.Info("joining speakers", "reached", n, "of", len(addrs), "reason", err.Error())
 	}
