@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // GoBinary says how to compile one static Go program for an image.
@@ -46,6 +48,41 @@ func GoBuild(ctx context.Context, b GoBinary) error {
 		return fmt.Errorf("go build %s in %s: %w\n%s", b.Package, b.Dir, err, out.Bytes())
 	}
 	return nil
+}
+
+// GoImage compiles b and returns an image of the binary at inImage, with the
+// rest of the image from s (s's Files go beside it; its Entrypoint defaults
+// to inImage). An empty b.Output builds into a temporary directory that is
+// removed afterwards: the image holds the bytes, and Go's build cache makes
+// the next build of unchanged sources cheap.
+func GoImage(ctx context.Context, b GoBinary, inImage string, s Spec) (v1.Image, error) {
+	if b.Output == "" {
+		tmp, err := os.MkdirTemp("", "ironlb-gobuild-")
+		if err != nil {
+			return nil, fmt.Errorf("go build %s: %w", b.Package, err)
+		}
+		defer os.RemoveAll(tmp)
+		b.Output = filepath.Join(tmp, filepath.Base(inImage))
+	}
+	if b.Arch == "" {
+		b.Arch = s.Architecture
+	}
+	if s.Architecture == "" {
+		s.Architecture = b.Arch
+	}
+	if err := GoBuild(ctx, b); err != nil {
+		return nil, err
+	}
+	bin := ForBinary(b.Output, inImage)
+	s.Files = append(bin.Files, s.Files...)
+	if s.Entrypoint == nil {
+		s.Entrypoint = bin.Entrypoint
+	}
+	img, err := Build(s)
+	if err != nil {
+		return nil, fmt.Errorf("image of %s: %w", b.Package, err)
+	}
+	return img, nil
 }
 
 // ForBinary returns a Spec for an image that holds only the static binary at

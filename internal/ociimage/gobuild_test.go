@@ -43,10 +43,22 @@ func TestGoBuildIsStaticAndReproducible(t *testing.T) {
 			t.Errorf("%s is dynamically linked", bin)
 		}
 	}
+	img, err := GoImage(context.Background(), GoBinary{Dir: dir, Package: "."}, "/hello", Spec{User: "65532"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	digests = append(digests, d.String())
+	if cfg, _ := img.ConfigFile(); cfg.Config.User != "65532" || cfg.Config.Entrypoint[0] != "/hello" {
+		t.Errorf("GoImage config: user %q, entrypoint %q", cfg.Config.User, cfg.Config.Entrypoint)
+	}
 	if digests[0] != digests[1] {
 		t.Errorf("two builds of the same source gave images %s and %s", digests[0], digests[1])
 	}
-	err := GoBuild(context.Background(), GoBinary{Dir: dir, Package: "./missing", Output: filepath.Join(dir, "x")})
+	if digests[2] == digests[0] {
+		t.Errorf("GoImage with a user gave the same digest as without")
+	}
+	err = GoBuild(context.Background(), GoBinary{Dir: dir, Package: "./missing", Output: filepath.Join(dir, "x")})
 	if err == nil || !strings.Contains(err.Error(), "./missing") {
 		t.Errorf("building a missing package: %v, want an error naming it", err)
 	}
