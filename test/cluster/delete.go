@@ -1,0 +1,167 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// killTimeout bounds the wait for a cgroup to empty after SIGKILL; the
+// kernel needs milliseconds, a stuck process (D state) longer.
+const killTimeout = 5 * time.Second
+
+// Delete tears down the named cluster, whichever process created it.
+func Delete(name string) error {
+	s, err := Load(name)
+	if err != nil {
+		return err
+	}
+	return s.teardown()
+}
+
+// teardown removes, in order, everything the state names and may exist:
+// processes (by cgroup), mounts (deepest first), namespaces, links,
+// cgroups, the host sysctls the kubelets rewrote, the kubeconfig context,
+// the directories. It goes on past errors, so one stuck part does not keep
+// the others alive, and reports them all.
+func (s *State) teardown() error {
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.Cgroups != nil && s.Plan != nil {
+		// Thaw first: a paused node's processes cannot die.
+		_ = s.Cgroups.Freeze(s.labCgroup(), false)
+		keep(s.Cgroups.Kill(s.labCgroup(), killTimeout))
+	}
+	keep(unmountUnder(s.Dir, s.RunDir))
+	if s.Plan != nil {
+		for _, c := range s.Clients {
+			keep(delNetns(c.Name))
+			keep(delLink(c.Link))
+		}
+		for _, n := range s.Plan.Nodes {
+			keep(delNetns(n.Name))
+			keep(delLink(n.Link))
+		}
+		keep(delLink(s.Plan.Bridge))
+	}
+	if s.Cgroups != nil && s.Plan != nil {
+		keep(s.Cgroups.Remove(s.labCgroup()))
+	}
+	for k, v := range s.Sysctls {
+		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {
+			keep(fmt.Errorf("restoring sysctl %s=%s: %w", k, v, err))
+		}
+	}
+	keep(s.unmergeKubeconfig())
+	if len(errs) == 0 {
+		for _, d := range []string{s.RunDir, s.Dir} {
+			if d != "" {
+				keep(os.RemoveAll(d))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("deleting cluster: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// unmountUnder unmounts every mount point below the given directories,
+// deepest first (containers' rootfs, shm, pod network namespaces, the
+// kubelet's volumes). Lazy: a mount a dying process still holds goes
+// once it lets go.
+func unmountUnder(dirs ...string) error {
+	var errs []error
+	for range 3 {
+		points := mountsUnder(dirs...)
+		if len(points) == 0 {
+			return nil
+		}
+		errs = nil
+		for _, p := range points {
+			if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+				errs = append(errs, fmt.Errorf("unmounting %s: %w", p, err))
+			}
+		}
+	}
+	if left := mountsUnder(dirs...); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("still mounted: %s", strings.Join(left, " ")))
+	}
+	return errors.Join(errs...)
+}
+
+// mountsUnder lists mount points below dirs, deepest first.
+func mountsUnder(dirs ...string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		p := unescapeMount(f[4])
+		for _, d := range dirs {
+			if d != "" && (p == d || strings.HasPrefix(p, d+"/")) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	return slices.Compact(out)
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func delNetns(name string) error {
+	if _, err := os.Stat(NetnsPath(name)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return run("ip", "netns", "del", name)
+}
+
+// delLink deletes a link if it exists; a veth usually went with its
+// namespace already.
+func delLink(name string) error {
+	if exec.Command("ip", "link", "show", name).Run() != nil {
+		return nil
+	}
+	// The kernel removes a veth whose peer's namespace went away
+	// asynchronously: "Cannot find device" then means done.
+	if err := run("ip", "link", "del", name); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// run runs a command and returns its error with the command line and its
+// output, which is what anyone debugging a failed step needs.
+func run(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// runAll runs commands in order and stops at the first error.
+func runAll(cmds ...[]string) error {
+	for _, c := range cmds {
+		if err := run(c...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFree refuses a lab whose ranges the machine already routes (another
+// lab, a docker network, a VPN): the lab would steal or lose its traffic.
+func checkFree(p *Plan, names []string) error {
+	out, err := exec.Command("ip", "-j", "-4", "route", "show", "table", "all").Output()
+	if err != nil {
+		return fmt.Errorf("listing routes: %w", err)
+	}
+	var routes []struct {
+		Dst, Dev, Type string
+	}
+	if err := json.Unmarshal(out, &routes); err != nil {
+		return fmt.Errorf("parsing routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == "default" || r.Dst == "" {
+			continue
+		}
+		dst, err := netip.ParsePrefix(r.Dst)
+		if err != nil {
+			a, err := netip.ParseAddr(r.Dst)
+			if err != nil {
+				continue
+			}
+			dst = netip.PrefixFrom(a, a.BitLen())
+		}
+		if o := p.Overlaps(dst); len(o) > 0 {
+			return fmt.Errorf("the machine already routes %s (dev %s), which overlaps the lab's %s: another lab or network uses it; delete it first (ironlab get clusters)", r.Dst, r.Dev, o[0])
+		}
+	}
+	for _, n := range names {
+		if _, err := os.Stat(NetnsPath(n)); err == nil {
+			return fmt.Errorf("network namespace %s exists already: another lab uses the name; delete it first", n)
+		}
+	}
+	return nil
+}
+
+// addBridge makes the host's side of the lab network: kind's docker
+// bridge, gateway address on the host. No forwarding, no NAT: the host
+// answers for itself only, so nothing in the lab reaches past it.
+func addBridge(p *Plan) error {
+	gw := netip.PrefixFrom(p.Gateway, p.Network.Bits()).String()
+	return runAll(
+		[]string{"ip", "link", "add", p.Bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0"},
+		[]string{"ip", "addr", "add", gw, "dev", p.Bridge},
+		[]string{"ip", "link", "set", p.Bridge, "up"},
+	)
+}
+
+// addHost makes a namespace with eth0 on the bridge at ip.
+func addHost(p *Plan, ns, link string, ip netip.Addr) error {
+	addr := netip.PrefixFrom(ip, p.Network.Bits()).String()
+	return runAll(
+		[]string{"ip", "netns", "add", ns},
+		[]string{"ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns},
+		[]string{"ip", "link", "set", link, "master", p.Bridge, "up"},
+		[]string{"ip", "-n", ns, "addr", "add", addr, "dev", "eth0"},
+		[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
+		[]string{"ip", "-n", ns, "link", "set", "eth0", "up"},
+	)
+}
+
+// addNode adds a node namespace with what kindnet and the node's image
+// would set up: forwarding, bridged pod traffic through iptables (for
+// kube-proxy's hairpin), routes to every other node's pods, and a route
+// for the Service range on eth0 so the routing decision for a ClusterIP
+// succeeds before kube-proxy's DNAT rewrites it (there is no default route).
+func addNode(p *Plan, n NodePlan) error {
+	if err := addHost(p, n.Name, n.Link, n.IP); err != nil {
+		return err
+	}
+	cmds := [][]string{
+		{"ip", "netns", "exec", n.Name, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"ip", "-n", n.Name, "route", "add", p.ServiceSubnet.String(), "dev", "eth0", "scope", "link"},
+	}
+	for _, o := range p.Nodes {
+		if o.Name != n.Name {
+			cmds = append(cmds, []string{"ip", "-n", n.Name, "route", "add", o.PodCIDR.String(), "via", o.IP.String()})
+		}
+	}
+	if err := runAll(cmds...); err != nil {
+		return err
+	}
+	// Per-namespace on recent kernels; where it is not, the host's value holds.
+	_ = run("ip", "netns", "exec", n.Name, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+	return nil
+}
+
+// setLink brings a node's link up or down, as a stopped container's
+// network goes away.
+func setLink(link string, up bool) error {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	return run("ip", "link", "set", link, state)
+}
