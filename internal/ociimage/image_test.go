@@ -163,7 +163,7 @@ func TestTarballRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "out", "app.tar")
-	tags := []string{"ghcr.io/ironlb/app:v1", "docker.io/traefik/whoami:latest"}
+	tags := []string{"ghcr.io/ironlb/app:v1", "traefik/whoami"}
 	if err := WriteTarball(path, img, tags...); err != nil {
 		t.Fatalf("WriteTarball: %v", err)
 	}
@@ -205,6 +205,14 @@ func TestTarballRoundTrip(t *testing.T) {
 			}
 		})
 	}
+	first, _ := os.ReadFile(path)
+	again, _ := Build(baseSpec(t))
+	if err := WriteTarball(path, again, tags...); err != nil {
+		t.Fatal(err)
+	}
+	if second, _ := os.ReadFile(path); string(second) != string(first) {
+		t.Error("the same image written twice gave different archives")
+	}
 	if err := WriteTarball(path, img); err == nil {
 		t.Error("WriteTarball without a tag succeeded; want an error")
 	}
@@ -233,7 +241,8 @@ func TestLayoutRoundTrip(t *testing.T) {
 	}
 	wantDigest, _ := img.Digest()
 	if len(m.Manifests) != 1 || m.Manifests[0].Digest != wantDigest ||
-		m.Manifests[0].Annotations[refNameAnnotation] != "registry.k8s.io/pause:3.10" {
+		m.Manifests[0].Annotations[containerdNameAnnotation] != "registry.k8s.io/pause:3.10" ||
+		m.Manifests[0].Annotations[refNameAnnotation] != "3.10" {
 		t.Errorf("index.json manifests = %+v, want one %s named registry.k8s.io/pause:3.10", m.Manifests, wantDigest)
 	}
 }

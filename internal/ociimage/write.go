@@ -11,29 +11,46 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// WriteTarball writes img as a docker-archive tarball (manifest.json with
-// RepoTags), the format `ctr images import`, `kind load image-archive` and
-// `docker load` accept. Each tag is a full reference such as
-// "docker.io/traefik/whoami:latest"; containerd normalizes short names itself.
-// The file appears atomically, so a reader never sees half an archive.
+// WriteTarball writes img as an image archive that `ctr images import`,
+// `kind load image-archive` and `docker load` accept: a docker-archive
+// (manifest.json with RepoTags) that is also an OCI layout, so containerd
+// keeps img's digest (see writeArchive). Each tag is a reference such as
+// "docker.io/traefik/whoami:latest" or "traefik/whoami:latest"; it is stored
+// fully qualified. The file appears atomically, so a reader never sees half
+// an archive.
 func WriteTarball(path string, img v1.Image, tags ...string) error {
 	if len(tags) == 0 {
 		return fmt.Errorf("image tarball %s: at least one tag is needed, or the runtime imports it nameless", path)
 	}
-	refs := make(map[name.Reference]v1.Image, len(tags))
+	parsed, err := parseTags(tags)
+	if err != nil {
+		return fmt.Errorf("image tarball %s: %w", path, err)
+	}
+	return atomically(path, func(tmp string) error {
+		f, err := os.Create(tmp)
+		if err != nil {
+			return err
+		}
+		if err := writeArchive(f, img, parsed); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
+}
+
+func parseTags(tags []string) ([]name.Tag, error) {
+	out := make([]name.Tag, 0, len(tags))
 	for _, t := range tags {
 		tag, err := name.NewTag(t)
 		if err != nil {
-			return fmt.Errorf("image tarball %s: tag %q: %w", path, t, err)
+			return nil, fmt.Errorf("tag %q: %w", t, err)
 		}
-		refs[tag] = img
+		out = append(out, tag)
 	}
-	return atomically(path, func(tmp string) error {
-		return tarball.MultiRefWriteToFile(tmp, refs)
-	})
+	return out, nil
 }
 
 // atomically lets write fill a temporary file next to path, then renames it.
@@ -62,12 +79,8 @@ func atomically(path string, write func(tmp string) error) error {
 	return nil
 }
 
-// refNameAnnotation is the OCI annotation that names an image in a layout's
-// index.json; `ctr images import` reads it, and so does skopeo's oci: transport.
-const refNameAnnotation = "org.opencontainers.image.ref.name"
-
 // WriteLayout adds img to the OCI image layout at dir (created if missing),
-// once per tag, each named by the ref.name annotation.
+// once per tag, named as in WriteTarball's index.json.
 func WriteLayout(dir string, img v1.Image, tags ...string) error {
 	p, err := layout.FromPath(dir)
 	if err != nil {
@@ -75,19 +88,18 @@ func WriteLayout(dir string, img v1.Image, tags ...string) error {
 			return fmt.Errorf("OCI layout %s: %w", dir, err)
 		}
 	}
-	if len(tags) == 0 {
-		tags = []string{""}
+	parsed, err := parseTags(tags)
+	if err != nil {
+		return fmt.Errorf("OCI layout %s: %w", dir, err)
 	}
-	for _, t := range tags {
-		var opts []layout.Option
-		if t != "" {
-			tag, err := name.NewTag(t)
-			if err != nil {
-				return fmt.Errorf("OCI layout %s: tag %q: %w", dir, t, err)
-			}
-			opts = append(opts, layout.WithAnnotations(map[string]string{refNameAnnotation: tag.Name()}))
+	if len(parsed) == 0 {
+		if err := p.AppendImage(img); err != nil {
+			return fmt.Errorf("OCI layout %s: %w", dir, err)
 		}
-		if err := p.AppendImage(img, opts...); err != nil {
+	}
+	for _, t := range parsed {
+		ann := map[string]string{containerdNameAnnotation: fullName(t), refNameAnnotation: t.TagStr()}
+		if err := p.AppendImage(img, layout.WithAnnotations(ann)); err != nil {
 			return fmt.Errorf("OCI layout %s: adding %s: %w", dir, t, err)
 		}
 	}

@@ -70,8 +70,9 @@ func defs() []imageDef {
 
 // Build compiles pause and whoami for this machine's architecture and
 // returns their images, pause first. Tarballs live under
-// cacheDir/images/ (cacheDir "" means CacheDir()), named by image digest:
-// an unchanged image is never rewritten, a changed one gets a new file.
+// cacheDir/images/ (cacheDir "" means CacheDir()), named by image digest and
+// archive format: an unchanged image is never rewritten, a changed one gets
+// a new file.
 // It must run inside an IronLB clone with the go command on PATH.
 func Build(ctx context.Context, cacheDir string) ([]Image, error) {
 	if cacheDir == "" {
@@ -106,7 +107,7 @@ func cache(cacheDir, name, ref string, img v1.Image) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("lab image %s: %w", ref, err)
 	}
-	path := filepath.Join(cacheDir, "images", fmt.Sprintf("%s-%s.tar", name, digest.Hex[:16]))
+	path := filepath.Join(cacheDir, "images", fmt.Sprintf("%s-%s-a%s.tar", name, digest.Hex[:16], ociimage.ArchiveVersion))
 	if _, err := os.Stat(path); err != nil {
 		if err := ociimage.WriteTarball(path, img, ref); err != nil {
 			return Image{}, fmt.Errorf("lab image %s: %w", ref, err)
