@@ -18,7 +18,7 @@ func createCluster(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "cluster name (default: the config's name, else myk8s)")
 	config := fs.String("config", "", "kind.x-k8s.io/v1alpha4 Cluster config (default: 1 control-plane, 3 workers)")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig to merge the cluster's context into (default $KUBECONFIG or ~/.kube/config; - for none)")
-	registry := fs.String("registry", "", "registry HOST:PORT on the gateway that nodes pull docker.io, registry.k8s.io, quay.io and ghcr.io from")
+	withImages := fs.Bool("images", true, "build pause and whoami from this IronLB clone, import them into every node and serve them from a registry on the gateway (172.20.0.1:5000) that nodes pull docker.io, registry.k8s.io, quay.io and ghcr.io from")
 	bin := fs.String("bin-dir", "", "Kubernetes binaries (default: the cache of hack/k8s-binaries.sh)")
 	wait := fs.Duration("wait", 3*time.Minute, "how long to wait for every Node to be Ready")
 	if _, err := parseInterspersed(fs, args); err != nil {
@@ -41,8 +41,18 @@ func createCluster(ctx context.Context, args []string) error {
 		*name = "myk8s"
 	}
 	fmt.Fprintf(os.Stderr, "Creating cluster %q ...\n", *name)
-	s, err := cluster.Create(ctx, *name, cfg, cluster.NewPrinter(os.Stderr),
-		cluster.Options{BinDir: *bin, Kubeconfig: *kubeconfig, Wait: *wait, Registry: *registry})
+	o := cluster.Options{BinDir: *bin, Kubeconfig: *kubeconfig, Wait: *wait}
+	if *withImages {
+		p := cluster.NewPrinter(os.Stderr)
+		done := p.Step("Building the lab images (pause, whoami) and registry 🖼️")
+		var err error
+		o.Images, o.RegistryBinary, err = cluster.LabImages(ctx)
+		done(err)
+		if err != nil {
+			return fmt.Errorf("%w (outside an IronLB clone, use --images=false)", err)
+		}
+	}
+	s, err := cluster.Create(ctx, *name, cfg, cluster.NewPrinter(os.Stderr), o)
 	if err != nil {
 		return err
 	}

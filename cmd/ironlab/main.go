@@ -16,7 +16,7 @@ import (
 
 const usage = `ironlab: kind's clusters as network namespaces on this machine (root).
 
-  ironlab create cluster [--name myk8s] [--config kind.yaml] [--kubeconfig FILE] [--registry HOST:PORT] [--wait 3m]
+  ironlab create cluster [--name myk8s] [--config kind.yaml] [--kubeconfig FILE] [--images=true] [--wait 3m]
   ironlab delete cluster [--name myk8s]
   ironlab get clusters | nodes [--name myk8s] | kubeconfig [--name myk8s]
   ironlab load image-archive FILE [--name myk8s]

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ironlb/ironlb/test/images"
 )
 
 // Options are the knobs of Create beyond the kind config.
@@ -23,11 +26,16 @@ type Options struct {
 	Kubeconfig string
 	// Wait bounds the wait for every Node to be Ready; default 3 minutes.
 	Wait time.Duration
-	// Registry is the address (host:port on the gateway) of an image
-	// registry every node pulls docker.io, registry.k8s.io, quay.io and
-	// ghcr.io images from; empty: no registry, images come from
-	// `load image-archive` only.
-	Registry string
+	// Images are imported into every node before its kubelet starts
+	// (pause must be there: nothing can be pulled from outside) and served
+	// by the registry. LabImages builds them.
+	Images []images.Image
+	// RegistryBinary, when set, runs the lab registry on the gateway
+	// (172.20.0.1:5000); every node's containerd pulls docker.io,
+	// registry.k8s.io, quay.io and ghcr.io images from it, so manifests
+	// with :latest images work. Without it images come only from Images
+	// and `load image-archive`.
+	RegistryBinary string
 }
 
 // hostSysctls are the machine-wide sysctls the kubelet rewrites at start
@@ -80,7 +88,7 @@ func Create(ctx context.Context, name string, cfg *Config, progress Progress, o 
 	if err != nil {
 		return nil, err
 	}
-	s := &State{Plan: plan, Dir: filepath.Join(root, name), RunDir: filepath.Join(runRoot, name), Registry: o.Registry}
+	s := &State{Plan: plan, Dir: filepath.Join(root, name), RunDir: filepath.Join(runRoot, name)}
 	if _, err := os.Stat(s.Dir); err == nil {
 		return nil, fmt.Errorf("cluster %q exists already (state in %s): delete it first", name, s.Dir)
 	}
@@ -115,13 +123,21 @@ func Create(ctx context.Context, name string, cfg *Config, progress Progress, o 
 	if err := step(progress, "Preparing nodes 📦", func() error { return s.prepare() }); err != nil {
 		return nil, err
 	}
+	if o.RegistryBinary != "" {
+		s.Registry = s.registryAddr()
+		if err := step(progress, "Starting the image registry on "+s.Registry+" 🗄️", func() error {
+			return s.startRegistry(ctx, o.RegistryBinary, o.Images)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	if err := step(progress, "Writing configuration 📜", func() error { return s.writeConfig(cfg, o.BinDir) }); err != nil {
 		return nil, err
 	}
 	if err := step(progress, "Starting control-plane 🕹️", func() error { return s.startControlPlane(ctx) }); err != nil {
 		return nil, err
 	}
-	if err := step(progress, "Starting nodes (containerd, kubelet, kube-proxy) 🚜", func() error { return s.startNodes() }); err != nil {
+	if err := step(progress, "Starting nodes (containerd, kubelet, kube-proxy) 🚜", func() error { return s.startNodes(ctx, o.Images) }); err != nil {
 		return nil, err
 	}
 	if err := step(progress, fmt.Sprintf("Waiting ≤ %s for %d nodes Ready ⏳", o.Wait, len(plan.Nodes)), func() error {
@@ -254,11 +270,15 @@ func isControlPlane(daemon string) bool {
 
 // startNodes starts every node's containerd, kubelet and kube-proxy, the
 // nodes in parallel.
-func (s *State) startNodes() error {
+func (s *State) startNodes(ctx context.Context, imgs []images.Image) error {
+	var tarballs []string
+	for _, img := range imgs {
+		tarballs = append(tarballs, img.Tarball)
+	}
 	errs := make([]error, len(s.Plan.Nodes))
 	var wg sync.WaitGroup
 	for i, n := range s.Plan.Nodes {
-		wg.Go(func() { errs[i] = s.startNode(n.Name, false) })
+		wg.Go(func() { errs[i] = s.startNode(ctx, n.Name, false, tarballs) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -266,32 +286,42 @@ func (s *State) startNodes() error {
 
 // startNode starts a node's daemons in order; containerd must answer
 // before the kubelet starts, or the kubelet exits. withControlPlane also
-// starts the control plane on the control-plane node (node start).
-func (s *State) startNode(node string, withControlPlane bool) error {
+// starts the control plane on the control-plane node (node start);
+// tarballs are imported once containerd answers.
+func (s *State) startNode(ctx context.Context, node string, withControlPlane bool, tarballs []string) error {
 	for _, d := range s.Daemons[node] {
 		if isControlPlane(d.Name) && !withControlPlane {
 			continue
+		}
+		if d.Name == "containerd" {
+			// A killed containerd leaves its socket behind.
+			_ = os.Remove(s.ContainerdSocket(node))
 		}
 		if err := s.launch(node, d); err != nil {
 			return err
 		}
 		if d.Name == "containerd" {
-			if err := waitFile(s.ContainerdSocket(node), 20*time.Second); err != nil {
+			if err := waitSocket(s.ContainerdSocket(node), 20*time.Second); err != nil {
 				return fmt.Errorf("containerd on %s: %w; see %s", node, err, filepath.Join(s.nodeDir(node), "logs", "containerd.log"))
+			}
+			if err := s.importImages(ctx, node, tarballs); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-func waitFile(path string, timeout time.Duration) error {
+// waitSocket waits until a unix socket accepts connections.
+func waitSocket(path string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, err := os.Stat(path); err == nil {
-			return nil
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			return c.Close()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not appear within %s", path, timeout)
+			return fmt.Errorf("%s not answering within %s: %w", path, timeout, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -140,6 +140,12 @@ const daemonPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 // session, output to a log file, parent init (setsid --fork), so it
 // outlives the process that started it and is never left a zombie of it.
 func (s *State) launch(node string, d Daemon) error {
+	return s.launchIn(node, NetnsPath(node), d)
+}
+
+// launchIn is launch with another network namespace (the registry runs in
+// the host's, in a cgroup of the lab's).
+func (s *State) launchIn(node, netns string, d Daemon) error {
 	logs := filepath.Join(s.nodeDir(node), "logs")
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return err
@@ -152,7 +158,7 @@ func (s *State) launch(node string, d Daemon) error {
 		"IRONLAB_LOG=" + filepath.Join(logs, d.Name+".log"),
 		"IRONLAB_PROCS=" + strings.Join(s.Cgroups.ProcsFiles(filepath.Join(s.cgroupRel(node), "system")), " "),
 		"IRONLAB_PID=" + pidFile,
-		"IRONLAB_NETNS=" + NetnsPath(node),
+		"IRONLAB_NETNS=" + netns,
 	}, d.Env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("starting %s on %s: %w: %s", d.Name, node, err, out)

@@ -2,13 +2,10 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -55,7 +52,7 @@ func (s *State) StartNode(node string) error {
 	if err := setLink(n.Link, true); err != nil {
 		return err
 	}
-	return s.startNode(node, true)
+	return s.startNode(context.Background(), node, true, nil)
 }
 
 // PauseNode freezes (or thaws) every process of a node, as `docker pause`.
@@ -110,29 +107,4 @@ func (s *State) Command(name string, args ...string) *exec.Cmd {
 			"CONTAINER_RUNTIME_ENDPOINT=unix://"+s.ContainerdSocket(name), "KUBECONFIG="+s.KubeconfigPath())
 	}
 	return cmd
-}
-
-// LoadImageArchive imports an OCI or docker image tarball into every
-// node's containerd, as `kind load image-archive` does.
-func (s *State) LoadImageArchive(ctx context.Context, file string) error {
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return fmt.Errorf("image archive: %w", err)
-	}
-	errs := make([]error, len(s.Plan.Nodes))
-	var wg sync.WaitGroup
-	for i, n := range s.Plan.Nodes {
-		wg.Go(func() {
-			out, err := exec.CommandContext(ctx, "ctr", "--address", s.ContainerdSocket(n.Name), "--namespace", "k8s.io",
-				"images", "import", "--digests", "--snapshotter=overlayfs", abs).CombinedOutput()
-			if err != nil {
-				errs[i] = fmt.Errorf("loading %s into %s: %w: %s", file, n.Name, err, out)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
