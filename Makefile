@@ -38,6 +38,13 @@ bin/%: FORCE
 .PHONY: FORCE
 FORCE:
 
+# Tags `make images` gives ghcr.io/ironlb/{controller,speaker}; comma-separated.
+IMAGE_TAGS ?= $(VERSION)
+
+.PHONY: images
+images: ## Build the controller and speaker images without Docker: bin/images/ironlb-{controller,speaker}.tar, tagged ghcr.io/ironlb/NAME:$(IMAGE_TAGS).
+	go run ./hack/images --version $(VERSION) --tags '$(IMAGE_TAGS)' --out bin/images
+
 ##@ Generation
 
 .PHONY: generate
