@@ -1,8 +1,8 @@
 // Package registry runs the lab's image registry: an OCI distribution server
 // (go-containerregistry's) that every node's containerd uses in place of
 // docker.io, registry.k8s.io, quay.io and ghcr.io, so nothing is pulled from
-// outside the machine. Blobs can live on disk; manifests live in memory, so
-// whoever starts the registry pushes the images it should serve.
+// outside the machine. Given a directory, blobs and manifests live on disk
+// and survive a restart; otherwise everything is in memory.
 package registry
 
 import (
@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
@@ -22,9 +23,8 @@ import (
 
 // Config says where blobs go and where request logs go.
 type Config struct {
-	// Dir holds blobs (created if missing); empty keeps them in memory. On
-	// disk, a restarted registry still has every layer, so re-pushing the
-	// images uploads only their manifests.
+	// Dir holds blobs and manifests (created if missing); a restarted
+	// registry serves what it had. Empty keeps everything in memory.
 	Dir string
 	// Log gets one line per request; nil discards them.
 	Log *log.Logger
@@ -45,16 +45,24 @@ func Handler(cfg Config) (http.Handler, error) {
 	if logger == nil {
 		logger = log.New(io.Discard, "", 0)
 	}
-	opts := []ggcrregistry.Option{ggcrregistry.Logger(logger)}
-	if cfg.Dir != "" {
-		// The disk handler creates the temporary upload files in Dir before
-		// it makes any directory, so Dir must exist first.
-		if err := os.MkdirAll(filepath.Join(cfg.Dir, "sha256"), 0o755); err != nil {
-			return nil, fmt.Errorf("registry blob directory: %w", err)
-		}
-		opts = append(opts, ggcrregistry.WithBlobHandler(ggcrregistry.NewDiskBlobHandler(cfg.Dir)))
+	if cfg.Dir == "" {
+		return ggcrregistry.New(ggcrregistry.Logger(logger)), nil
 	}
-	return ggcrregistry.New(opts...), nil
+	// The disk handler creates the temporary upload files in Dir before it
+	// makes any directory, so Dir must exist first.
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "sha256"), 0o755); err != nil {
+		return nil, fmt.Errorf("registry directory: %w", err)
+	}
+	m := &manifests{
+		next: ggcrregistry.New(ggcrregistry.Logger(logger),
+			ggcrregistry.WithBlobHandler(ggcrregistry.NewDiskBlobHandler(cfg.Dir))),
+		dir: cfg.Dir,
+		log: logger,
+	}
+	if err := m.replay(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Serve listens on addr ("172.20.0.1:5000") and serves the registry until
@@ -75,7 +83,8 @@ func ServeListener(ctx context.Context, ln net.Listener, cfg Config) error {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout}
+	fresh := &freshConns{conns: map[net.Conn]bool{}}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ConnState: fresh.track}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -85,14 +94,50 @@ func ServeListener(ctx context.Context, ln net.Listener, cfg Config) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	shutdownErr := srv.Shutdown(sctx)
+	shutdownErr := make(chan error, 1)
+	go func() { shutdownErr <- srv.Shutdown(sctx) }()
+	fresh.closeAll()
+	stopErr := <-shutdownErr
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("registry on %s: %w", ln.Addr(), err)
 	}
-	if shutdownErr != nil {
-		return fmt.Errorf("registry on %s: stopping: %w", ln.Addr(), shutdownErr)
+	if stopErr != nil {
+		return fmt.Errorf("registry on %s: stopping: %w", ln.Addr(), stopErr)
 	}
 	return nil
+}
+
+// freshConns tracks connections that have not sent a request yet.
+// http.Server.Shutdown waits up to 5 s for such connections, which clients
+// open ahead of need (Go's transport does); nothing is lost by closing them.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	// closing: from now on new connections are closed as they arrive.
+	closing bool
+}
+
+func (f *freshConns) track(c net.Conn, s http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case s == http.StateNew && f.closing:
+		c.Close()
+	case s == http.StateNew:
+		f.conns[c] = true
+	default:
+		delete(f.conns, c)
+	}
+}
+
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closing = true
+	for c := range f.conns {
+		c.Close()
+	}
+	f.conns = map[net.Conn]bool{}
 }
 
 // readyPoll is how often WaitReady asks; a registry starts in milliseconds.

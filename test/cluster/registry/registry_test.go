@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/ironlb/ironlb/internal/ociimage"
@@ -100,37 +100,100 @@ func TestPushPullRoundTrip(t *testing.T) {
 			}
 			if tc.dir {
 				entries, _ := os.ReadDir(filepath.Join(cfg.Dir, "sha256"))
-				if len(entries) != 2 { // config + layer
-					t.Errorf("%d blobs on disk, want 2 (config and layer)", len(entries))
+				if len(entries) != 3 {
+					t.Errorf("%d blobs on disk, want 3 (manifest, config and layer)", len(entries))
 				}
 			}
 		})
 	}
 }
 
-// TestBlobsSurviveRestart: on disk, a restarted registry still has the
-// layers, so the lab re-pushes manifests only.
-func TestBlobsSurviveRestart(t *testing.T) {
+// TestImagesSurviveRestart: with a directory, a restarted registry serves
+// what was pushed before, minus what was deleted, and its journal is compacted.
+func TestImagesSurviveRestart(t *testing.T) {
 	addr, dir := freeAddr(t), t.TempDir()
 	stop := start(t, addr, Config{Dir: dir})
 	img, err := ociimage.Build(testImage())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Push(context.Background(), addr, "ghcr.io/ironlb/x:v1", img); err != nil {
-		t.Fatal(err)
-	}
-	stop()
-	start(t, addr, Config{Dir: dir})
-	layers, _ := img.Layers()
-	d, _ := layers[0].Digest()
-	resp, err := http.Head("http://" + addr + "/v2/ironlb/x/blobs/" + d.String())
+	other, err := ociimage.Build(ociimage.Spec{Files: []ociimage.File{{Path: "/other", Data: []byte("x")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("HEAD layer after restart: %s, want 200", resp.Status)
+	ctx := context.Background()
+	for _, p := range []struct {
+		ref string
+		img v1.Image
+	}{
+		{"ghcr.io/ironlb/x:v1", other}, // overwritten below
+		{"ghcr.io/ironlb/x:v1", img},
+		{"ghcr.io/ironlb/gone:v1", img},
+		{"docker.io/traefik/whoami:latest", img},
+	} {
+		if err := Push(ctx, addr, p.ref, p.img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del, _ := name.ParseReference(addr + "/ironlb/gone:v1")
+	if err := remote.Delete(del); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	stop()
+	// A crash mid-append leaves half a line; the records before it stand.
+	f, err := os.OpenFile(filepath.Join(dir, journalFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"repo":"half`)
+	f.Close()
+
+	start(t, addr, Config{Dir: dir})
+	want, _ := img.Digest()
+	for _, tc := range []struct {
+		ref     string
+		present bool
+	}{
+		{"ironlb/x:v1", true},
+		{"traefik/whoami:latest", true},
+		{"ironlb/gone:v1", false},
+	} {
+		r, _ := name.ParseReference(addr + "/" + tc.ref)
+		desc, err := remote.Head(r)
+		switch {
+		case tc.present && err != nil:
+			t.Errorf("%s after restart: %v", tc.ref, err)
+		case tc.present && desc.Digest != want:
+			t.Errorf("%s after restart is %s, want %s", tc.ref, desc.Digest, want)
+		case !tc.present && err == nil:
+			t.Errorf("%s was deleted but is served after restart", tc.ref)
+		}
+	}
+	recs, err := readJournal(filepath.Join(dir, journalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Errorf("compacted journal has %d records, want 2: %+v", len(recs), recs)
+	}
+}
+
+func TestManifestPath(t *testing.T) {
+	for _, tc := range []struct {
+		path, repo, ref string
+		ok              bool
+	}{
+		{"/v2/traefik/whoami/manifests/latest", "traefik/whoami", "latest", true},
+		{"/v2/pause/manifests/sha256:abc", "pause", "sha256:abc", true},
+		{"/v2/a/b/c/manifests/1", "a/b/c", "1", true},
+		{"/v2/pause/blobs/sha256:abc", "", "", false},
+		{"/v2/manifests/x", "", "", false},
+		{"/v2/", "", "", false},
+	} {
+		repo, ref, ok := manifestPath(tc.path)
+		if repo != tc.repo || ref != tc.ref || ok != tc.ok {
+			t.Errorf("manifestPath(%q) = %q, %q, %v; want %q, %q, %v", tc.path, repo, ref, ok, tc.repo, tc.ref, tc.ok)
+		}
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:5000", "host:port to listen on")
-	dir := flag.String("dir", "", "directory for blobs; empty keeps them in memory")
+	dir := flag.String("dir", "", "directory for blobs and manifests, kept across restarts; empty keeps them in memory")
 	verbose := flag.Bool("v", false, "log every request to stderr")
 	flag.Parse()
 
