@@ -20,8 +20,8 @@ import (
 // The references the lab's nodes ask for. containerd normalizes the seed's
 // short "traefik/whoami" to WhoamiRef itself.
 const (
-	// PauseRef is kubelet 1.36's and containerd's default sandbox image; the
-	// lab's containerd config should name it as sandbox_image as well.
+	// PauseRef is the pod sandbox image: the lab's containerd config must
+	// name it as sandbox_image (containerd 1.6 would ask for pause:3.6).
 	PauseRef  = "registry.k8s.io/pause:3.10"
 	WhoamiRef = "docker.io/traefik/whoami:latest"
 )

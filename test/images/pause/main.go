@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// version is what -v prints; the image is tagged registry.k8s.io/pause:3.10
-// because that is the name kubelet 1.36 and containerd ask for.
+// version is what -v prints; the image is tagged registry.k8s.io/pause:3.10,
+// the sandbox image the lab's containerd is configured with.
 const version = "ironlb-pause 3.10"
 
 func main() {
