@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -107,4 +110,33 @@ func (s *State) Command(name string, args ...string) *exec.Cmd {
 			"CONTAINER_RUNTIME_ENDPOINT=unix://"+s.ContainerdSocket(name), "KUBECONFIG="+s.KubeconfigPath())
 	}
 	return cmd
+}
+
+// PodPID returns a process of the pod with the given UID on node, for
+// entering the pod's namespaces (/proc/PID/ns/net) from the host. It
+// searches the node's cgroup subtree, where the kubelet puts pods in
+// directories named pod<UID>.
+func (s *State) PodPID(node, podUID string) (int, error) {
+	if _, ok := s.Plan.Node(node); !ok {
+		return 0, fmt.Errorf("cluster %s has no node %q", s.Plan.Name, node)
+	}
+	want := "pod" + podUID
+	for _, m := range s.Cgroups.Mounts {
+		root := filepath.Join(m, s.Cgroups.Parent, s.cgroupRel(node))
+		var pid int
+		_ = filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
+			if err != nil || pid != 0 || !e.IsDir() || !strings.Contains(p, "/"+want) {
+				return nil
+			}
+			b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				pid, _ = strconv.Atoi(f[0])
+			}
+			return nil
+		})
+		if pid != 0 {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no process of pod %s on node %s", podUID, node)
 }
