@@ -20,7 +20,9 @@ type GoBinary struct {
 	Package string
 	// Output is the binary's path on the host.
 	Output string
-	// LDFlags are added after "-s -w" (no symbol tables: smaller images).
+	// LDFlags are added after "-s -w -buildid=": no symbol tables (smaller
+	// images) and no build ID, which hashes the source files, comments
+	// included, so an edit that changes no code changes no digest.
 	LDFlags string
 	// Arch is GOARCH; empty means DefaultArchitecture.
 	Arch string
@@ -37,7 +39,7 @@ func GoBuild(ctx context.Context, b GoBinary) error {
 	if err := os.MkdirAll(filepath.Dir(b.Output), 0o755); err != nil {
 		return fmt.Errorf("go build %s: %w", b.Package, err)
 	}
-	ldflags := strings.TrimSpace("-s -w " + b.LDFlags)
+	ldflags := strings.TrimSpace("-s -w -buildid= " + b.LDFlags)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags", ldflags, "-o", b.Output, b.Package)
 	cmd.Dir = b.Dir

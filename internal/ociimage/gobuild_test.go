@@ -58,6 +58,17 @@ func TestGoBuildIsStaticAndReproducible(t *testing.T) {
 	if digests[2] == digests[0] {
 		t.Errorf("GoImage with a user gave the same digest as without")
 	}
+	// A comment changes no code, so it must change no digest.
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(files["main.go"]+"// a comment\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	commented, err := GoImage(context.Background(), GoBinary{Dir: dir, Package: "."}, "/hello", Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := commented.Digest(); d.String() != digests[0] {
+		t.Errorf("adding a comment changed the image from %s to %s", digests[0], d)
+	}
 	err = GoBuild(context.Background(), GoBinary{Dir: dir, Package: "./missing", Output: filepath.Join(dir, "x")})
 	if err == nil || !strings.Contains(err.Error(), "./missing") {
 		t.Errorf("building a missing package: %v, want an error naming it", err)
