@@ -21,6 +21,7 @@ func createCluster(ctx context.Context, args []string) error {
 	withImages := fs.Bool("images", true, "build pause and whoami from this IronLB clone, import them into every node and serve them from a registry on the gateway (172.20.0.1:5000) that nodes pull docker.io, registry.k8s.io, quay.io and ghcr.io from")
 	bin := fs.String("bin-dir", "", "Kubernetes binaries (default: the cache of hack/k8s-binaries.sh)")
 	wait := fs.Duration("wait", 3*time.Minute, "how long to wait for every Node to be Ready")
+	retain := fs.Bool("retain", false, "keep a cluster that failed to come up, for its logs (delete cluster removes it)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func createCluster(ctx context.Context, args []string) error {
 		*name = "myk8s"
 	}
 	fmt.Fprintf(os.Stderr, "Creating cluster %q ...\n", *name)
-	o := cluster.Options{BinDir: *bin, Kubeconfig: *kubeconfig, Wait: *wait}
+	o := cluster.Options{BinDir: *bin, Kubeconfig: *kubeconfig, Wait: *wait, Retain: *retain}
 	if *withImages {
 		p := cluster.NewPrinter(os.Stderr)
 		done := p.Step("Building the lab images (pause, whoami) and registry 🖼️")

@@ -194,7 +194,7 @@ func TestNewPlan(t *testing.T) {
 	if o := p.Overlaps(netip.MustParsePrefix("172.20.255.0/24")); len(o) != 1 {
 		t.Errorf("overlaps %v", o)
 	}
-	for _, bad := range []string{"", "My", "a_b", strings.Repeat("a", 41)} {
+	for _, bad := range []string{"", "My", "a_b", strings.Repeat("a", 21)} {
 		if _, err := NewPlan(bad, c); err == nil {
 			t.Errorf("NewPlan(%q) accepted", bad)
 		}

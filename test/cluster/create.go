@@ -36,6 +36,9 @@ type Options struct {
 	// with :latest images work. Without it images come only from Images
 	// and `load image-archive`.
 	RegistryBinary string
+	// Retain keeps a failed cluster for its logs, as kind's --retain;
+	// `delete cluster` removes it then.
+	Retain bool
 }
 
 // hostSysctls are the machine-wide sysctls the kubelet rewrites at start
@@ -112,6 +115,11 @@ func Create(ctx context.Context, name string, cfg *Config, progress Progress, o 
 		return nil, err
 	}
 	defer func() {
+		if err != nil && o.Retain {
+			err = fmt.Errorf("%w (kept for its logs in %s; ironlab delete cluster --name %s removes it)", err, s.Dir, name)
+			st = nil
+			return
+		}
 		if err != nil {
 			if derr := s.teardown(); derr != nil {
 				err = fmt.Errorf("%w (and cleaning up: %v)", err, derr)

@@ -109,7 +109,9 @@ func (s *State) nodeDaemons(n NodePlan, bin string) []Daemon {
 	kubelet := []string{filepath.Join(bin, "kubelet"),
 		"--config=" + filepath.Join(dir, "kubelet.yaml"),
 		"--kubeconfig=" + filepath.Join(dir, "kubelet.conf"),
-		"--root-dir=" + filepath.Join(dir, "kubelet"),
+		// The kubelet makes unix sockets in its root dir (pod-resources,
+		// plugins): it must be under the short run directory.
+		"--root-dir=" + filepath.Join(s.nodeRun(n.Name), "kubelet"),
 		"--hostname-override=" + n.Name,
 		"--node-ip=" + n.IP.String(),
 	}

@@ -140,3 +140,14 @@ func (s *State) PodPID(node, podUID string) (int, error) {
 	}
 	return 0, fmt.Errorf("no process of pod %s on node %s", podUID, node)
 }
+
+// Memory is what the lab's processes use now, from its cgroup: usage
+// (RSS, page cache, kernel memory) and RSS alone, in bytes; per node, with
+// "" for the whole lab.
+func (s *State) Memory(node string) (usage, rss int64, err error) {
+	rel := s.labCgroup()
+	if node != "" {
+		rel = s.cgroupRel(node)
+	}
+	return s.Cgroups.Memory(rel)
+}

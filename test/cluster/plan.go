@@ -43,8 +43,8 @@ type NodePlan struct {
 // NAME-worker, NAME-worker2, ...; the control plane gets the first node
 // address and the first pod /24.
 func NewPlan(name string, c *Config) (*Plan, error) {
-	if name == "" || len(name) > 40 {
-		return nil, fmt.Errorf("cluster name %q: want 1 to 40 characters", name)
+	if name == "" || len(name) > maxNameLen {
+		return nil, fmt.Errorf("cluster name %q: want 1 to %d characters", name, maxNameLen)
 	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
@@ -129,6 +129,11 @@ func (p *Plan) Overlaps(pfx netip.Prefix) []netip.Prefix {
 }
 
 const apiServerPort = 6443
+
+// maxNameLen keeps the kubelet's deepest unix socket,
+// /run/ironlab/NAME/NAME-control-plane/kubelet/pod-resources/NNNNNNNNNN,
+// within the kernel's 108 bytes.
+const maxNameLen = 20
 
 // linkID is a short stable hash of a name, for link names that must fit
 // in 15 bytes whatever the cluster is called.
