@@ -12,14 +12,18 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/arp"
@@ -55,7 +59,8 @@ type sample struct {
 	mac string
 }
 
-// prober asks for the VIP every interval from the client namespace.
+// prober asks for the VIP every interval from the client namespace; probe
+// returns the MAC of the node that answered.
 type prober struct {
 	mu      sync.Mutex
 	samples []sample
@@ -77,16 +82,55 @@ func dialARP(client string) (*arp.Client, error) {
 	return c, err
 }
 
-func startProber(client, vip string, interval time.Duration) (*prober, error) {
+// startARPProber asks for the VIP's MAC with an ARP request.
+func startARPProber(client, vip string, interval time.Duration) (*prober, error) {
 	c, err := dialARP(client)
 	if err != nil {
 		return nil, err
 	}
-	p := &prober{stop: make(chan struct{}), done: make(chan struct{})}
 	ip := netip.MustParseAddr(vip)
+	return startProber(interval, func(deadline time.Time) (string, bool) {
+		_ = c.SetDeadline(deadline)
+		mac, err := c.Resolve(ip)
+		if err != nil {
+			return "", false
+		}
+		return mac.String(), true
+	}, func() { _ = c.Close() }), nil
+}
+
+// startTCPProber connects to the VIP from the client's own network stack:
+// the client's kernel picks the MAC from its neighbour cache, which only
+// the new owner's unsolicited announcements can correct within the
+// outage. The node's server (startNodeServers) answers with its MAC.
+func startTCPProber(client, vip string, interval time.Duration) *prober {
+	addr := net.JoinHostPort(vip, "80")
+	return startProber(interval, func(deadline time.Time) (string, bool) {
+		var conn net.Conn
+		if err := netns.Do(client, func() error {
+			var err error
+			d := net.Dialer{Deadline: deadline}
+			conn, err = d.Dial("tcp", addr)
+			return err
+		}); err != nil {
+			return "", false
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(deadline.Add(50 * time.Millisecond))
+		buf := make([]byte, 32)
+		n, err := conn.Read(buf)
+		if err != nil || n == 0 {
+			return "", false
+		}
+		return strings.TrimSpace(string(buf[:n])), true
+	}, func() {})
+}
+
+func startProber(interval time.Duration, probe func(deadline time.Time) (string, bool), closeFn func()) *prober {
+	p := &prober{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		defer c.Close()
+		defer closeFn()
 		for {
 			select {
 			case <-p.stop:
@@ -94,19 +138,117 @@ func startProber(client, vip string, interval time.Duration) (*prober, error) {
 			default:
 			}
 			next := time.Now().Add(interval)
-			_ = c.SetDeadline(next)
-			if mac, err := c.Resolve(ip); err == nil {
+			if mac, ok := probe(next); ok {
 				p.mu.Lock()
-				p.samples = append(p.samples, sample{at: time.Now(), mac: mac.String()})
+				p.samples = append(p.samples, sample{at: time.Now(), mac: mac})
 				p.mu.Unlock()
 			}
 			time.Sleep(time.Until(next))
 		}
 	}()
-	return p, nil
+	return p
+}
+
+// startNodeServers stands in for kube-proxy and a backend on every node:
+// TCP to any VIP on port 80 is redirected to a server in the node's
+// namespace that writes the node's MAC and closes.
+func startNodeServers(r *runner, c *l2lab.Cluster, pool string) {
+	for _, n := range c.Nodes {
+		ns := c.Hosts[n]
+		if out, err := c.Lab.Exec(ns, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "-d", pool, "--dport", "80",
+			"-j", "REDIRECT", "--to-ports", "8080"); err != nil {
+			r.Fatalf("redirecting VIP traffic on %s: %v: %s", n, err, out)
+		}
+		var ln net.Listener
+		if err := netns.Do(ns, func() error {
+			var err error
+			ln, err = net.Listen("tcp4", ":8080")
+			return err
+		}); err != nil {
+			r.Fatalf("listening on %s: %v", n, err)
+		}
+		mac := c.Lab.MAC(ns).String()
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = conn.Write([]byte(mac + "\n"))
+				_ = conn.Close()
+			}
+		}()
+		r.Cleanup(func() { _ = ln.Close() })
+	}
 }
 
 func (p *prober) close() { close(p.stop); <-p.done }
+
+// longestGap returns the longest time without an answer in [from, to],
+// counting from the last answer before from.
+func (p *prober) longestGap(from, to time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var prev time.Time
+	var longest time.Duration
+	for _, s := range p.samples {
+		if s.at.Before(from) {
+			prev = s.at
+			continue
+		}
+		if s.at.After(to) {
+			break
+		}
+		if !prev.IsZero() {
+			longest = max(longest, s.at.Sub(prev))
+		}
+		prev = s.at
+	}
+	if !prev.IsZero() {
+		longest = max(longest, to.Sub(prev))
+	}
+	return longest
+}
+
+// lastMAC returns who answered last.
+func (p *prober) lastMAC() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.samples); n > 0 {
+		return p.samples[n-1].mac
+	}
+	return ""
+}
+
+// speakerRSS returns the resident memory of every running speaker.
+func speakerRSS(c *l2lab.Cluster) map[string]int64 {
+	out := map[string]int64{}
+	for _, n := range c.Nodes {
+		p := c.Speaker(n)
+		if p == nil || !p.Running() {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				out[n] = kb * 1024
+			}
+		}
+	}
+	return out
+}
+
+func formatRSS(m map[string]int64) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f MiB", n, float64(m[n])/(1<<20)))
+	}
+	return strings.Join(parts, ", ")
+}
 
 // outage returns the gap between the last answer from old and the first
 // answer from any other MAC after t0, and that MAC. After a graceful stop
@@ -141,20 +283,31 @@ func main() {
 	soak := flag.Duration("soak", 0, "instead of failovers: saturate both cores and drop 5% of packets into every node for this long, and count ownership changes (false alarms)")
 	loss := flag.Float64("loss", 0.05, "with -soak: share of packets into each node dropped")
 	services := flag.Int("services", 1, "LoadBalancer Services; above 1, one run kills the node owning the most VIPs and reports when each came back")
+	sweep := flag.Duration("sweep", 0, "with -services: ask for every missing VIP this often after the kill; 0 listens for the new owners' announcements only, then confirms")
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
 	flag.Parse()
 
 	r := &runner{}
 	defer r.done()
+	// Interrupted (Ctrl-C): tear the lab down before exiting.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sigs; r.Fatalf("interrupted") }()
+
 	fmt.Printf("• starting the lab: %d speaker nodes, a client, apiserver on the gateway\n", *nodes)
 	opts := l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)}
+	vipRange := "10.250.0.192/26" // holds the lab's default IPv4 pool
 	if *services > 1 {
 		opts.Pool = "10.251.0.0/20" // room for 4,096 VIPs, inside the lab only
+		vipRange = opts.Pool
 	}
 	c := l2lab.Start(r, opts)
+	startNodeServers(r, c, vipRange)
 	if *services > 1 {
+		start := time.Now()
 		fmt.Printf("• creating %d Services\n", *services)
-		runMany(r, c, c.CreateServices("svc", *services, c.Nodes...), 10**interval)
+		defer func() { fmt.Printf("• done after %s\n", time.Since(start).Round(time.Second)) }()
+		runMany(r, c, c.CreateServices("svc", *services, c.Nodes...), *runs, *sweep, *settle)
 		return
 	}
 	vip := c.CreateService("svc1", c.Nodes...)
@@ -164,34 +317,37 @@ func main() {
 		}
 		return ""
 	})
-	p, err := startProber(c.Client, vip, *interval)
+	time.Sleep(time.Second)
+	fmt.Printf("• speaker RSS with one Service: %s\n", formatRSS(speakerRSS(c)))
+	arpP, err := startARPProber(c.Client, vip, *interval)
 	if err != nil {
 		r.Fatalf("starting the prober: %v", err)
 	}
-	defer p.close()
+	defer arpP.close()
+	tcpP := startTCPProber(c.Client, vip, *interval)
+	defer tcpP.close()
 
 	if *soak > 0 {
-		runSoak(r, c, p, *soak, *loss, *interval)
+		runSoak(r, c, arpP, *soak, *loss, *interval)
 		return
 	}
 
-	var outages []time.Duration
+	var arpOut, tcpOut, backARP, backTCP []time.Duration
 	how := "SIGKILL + link cut"
 	if *graceful {
 		how = "SIGTERM"
 	}
-	fmt.Printf("\nowner stopped by %s\n\n| run | stopped | new owner | client-observed ARP outage | probes unanswered |\n|---|---|---|---|---|\n", how)
+	fmt.Printf("\nowner stopped by %s; then the node comes back\n\n", how)
+	fmt.Printf("| run | stopped | new owner | ARP outage | TCP outage | back: owner | back: longest ARP gap | back: longest TCP gap |\n|---|---|---|---|---|---|---|---|\n")
 	for i := 1; i <= *runs; i++ {
-		time.Sleep(500 * time.Millisecond) // the prober sees the current owner
-		p.mu.Lock()
-		old := ""
-		if n := len(p.samples); n > 0 {
-			old = p.samples[n-1].mac
-		}
-		p.mu.Unlock()
+		time.Sleep(500 * time.Millisecond) // the probers see the current owner
+		old := arpP.lastMAC()
 		victim := c.NodeByMAC(old)
 		if victim == "" {
 			r.Fatalf("no answer for %s before run %d", vip, i)
+		}
+		if tcp := tcpP.lastMAC(); tcp != old {
+			r.Fatalf("before run %d the TCP client reaches %s but ARP says %s", i, c.NodeByMAC(tcp), victim)
 		}
 		t0 := time.Now()
 		if *graceful {
@@ -199,27 +355,43 @@ func main() {
 		} else {
 			c.KillNode(victim)
 		}
-		var gap time.Duration
+		var gapARP, gapTCP time.Duration
 		var newMAC string
 		c.Eventually("a new owner for "+vip, 30*time.Second, func() string {
 			var ok bool
-			if gap, newMAC, ok = p.outage(t0, old); !ok {
-				return "no answer from another node yet"
+			if gapARP, newMAC, ok = arpP.outage(t0, old); !ok {
+				return "no ARP answer from another node yet"
+			}
+			if gapTCP, _, ok = tcpP.outage(t0, old); !ok {
+				return "no TCP answer from another node yet"
 			}
 			return ""
 		})
-		if gap < 0 {
-			gap = 0 // the old owner still answered after the new one did
+		// After a graceful stop the old owner may still answer after the
+		// new one did: no outage.
+		gapARP, gapTCP = max(gapARP, 0), max(gapTCP, 0)
+		arpOut, tcpOut = append(arpOut, gapARP), append(tcpOut, gapTCP)
+		if *graceful {
+			c.StopSpeaker(victim) // waits for the exit started above
 		}
-		outages = append(outages, gap)
-		lost := max(0, int(gap / *interval)-1)
-		fmt.Printf("| %d | %s | %s | %s | %d |\n", i, victim, c.NodeByMAC(newMAC), gap.Round(time.Millisecond), lost)
+		back := time.Now()
 		c.RestartNode(victim)
 		time.Sleep(*settle)
+		end := time.Now()
+		gARP, gTCP := arpP.longestGap(back, end), tcpP.longestGap(back, end)
+		backARP, backTCP = append(backARP, gARP), append(backTCP, gTCP)
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s |\n", i, victim, c.NodeByMAC(newMAC), gapARP.Round(time.Millisecond), gapTCP.Round(time.Millisecond),
+			c.NodeByMAC(arpP.lastMAC()), gARP.Round(time.Millisecond), gTCP.Round(time.Millisecond))
 	}
-	slices.Sort(outages)
-	fmt.Printf("\n%d runs, %d nodes, probe every %s: p50 %s, max %s, min %s\n", len(outages), *nodes, *interval,
-		outages[len(outages)/2].Round(time.Millisecond), outages[len(outages)-1].Round(time.Millisecond), outages[0].Round(time.Millisecond))
+	summary := func(d []time.Duration) string {
+		slices.Sort(d)
+		return fmt.Sprintf("p50 %s, max %s, min %s", d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond), d[0].Round(time.Millisecond))
+	}
+	fmt.Printf("\n%d runs, %d nodes, probes every %s\n", len(arpOut), *nodes, *interval)
+	fmt.Printf("  outage seen by ARP requests:             %s\n", summary(arpOut))
+	fmt.Printf("  outage seen by TCP connects:             %s\n", summary(tcpOut))
+	fmt.Printf("  node back, longest gap between answers:  ARP %s; TCP %s (one probe interval = no probe lost)\n", summary(backARP), summary(backTCP))
+	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
 }
 
 // runSoak counts ownership changes while both cores are saturated and a

@@ -21,9 +21,13 @@ type sweeper struct {
 	mu    sync.Mutex
 	last  map[netip.Addr]sample // latest answer per VIP
 	first map[netip.Addr]sample // first answer after mark from a MAC other than exclude
-	mark  time.Time
-	excl  string
-	done  chan struct{}
+	// firstAnnounced: first gratuitous ARP after mark from a MAC other
+	// than exclude, which is when a client's cache learns the new owner.
+	firstAnnounced map[netip.Addr]sample
+	mark           time.Time
+	excl           string
+	done           chan struct{}
+	closing        chan struct{} // closed before the socket, so Read errors end the reader
 }
 
 func startSweeper(client string) (*sweeper, error) {
@@ -31,21 +35,36 @@ func startSweeper(client string) (*sweeper, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sweeper{c: c, last: map[netip.Addr]sample{}, first: map[netip.Addr]sample{}, done: make(chan struct{})}
+	s := &sweeper{c: c, last: map[netip.Addr]sample{}, first: map[netip.Addr]sample{}, firstAnnounced: map[netip.Addr]sample{}, done: make(chan struct{}), closing: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		for {
 			p, _, err := c.Read()
 			if err != nil {
+				select {
+				case <-s.closing:
+					return
+				default:
+				}
 				if errors.Is(err, net.ErrClosed) {
 					return
 				}
 				continue
 			}
+			now, mac := time.Now(), p.SenderHardwareAddr.String()
+			if p.Operation == arp.OperationRequest && p.SenderIP == p.TargetIP {
+				s.mu.Lock()
+				if !s.mark.IsZero() && now.After(s.mark) && mac != s.excl {
+					if _, seen := s.firstAnnounced[p.SenderIP]; !seen {
+						s.firstAnnounced[p.SenderIP] = sample{at: now, mac: mac}
+					}
+				}
+				s.mu.Unlock()
+				continue
+			}
 			if p.Operation != arp.OperationReply {
 				continue
 			}
-			now, mac := time.Now(), p.SenderHardwareAddr.String()
 			s.mu.Lock()
 			s.last[p.SenderIP] = sample{at: now, mac: mac}
 			if !s.mark.IsZero() && now.After(s.mark) && mac != s.excl {
@@ -59,21 +78,23 @@ func startSweeper(client string) (*sweeper, error) {
 	return s, nil
 }
 
-func (s *sweeper) close() { _ = s.c.Close(); <-s.done }
+func (s *sweeper) close() { close(s.closing); _ = s.c.Close(); <-s.done }
 
-// sweep sends one request per VIP, spaced so a sweep of n VIPs takes
-// about every.
+// sweep sends one request per VIP back to back, then waits every: each
+// VIP is asked for once per every plus the time to send the batch
+// (microseconds per request). Spacing requests with a sleep each would
+// cost a timer tick per VIP and make the sweep, not the failover, the
+// slowest part.
 func (s *sweeper) sweep(vips []netip.Addr, every time.Duration) {
-	gap := every / time.Duration(max(1, len(vips)))
 	for _, ip := range vips {
 		_ = s.c.Request(ip)
-		time.Sleep(gap)
 	}
+	time.Sleep(every)
 }
 
-// runMany kills the node owning the most VIPs and reports when its VIPs
-// came back, first to last.
-func runMany(r *runner, c *l2lab.Cluster, vipStrings []string, sweepEvery time.Duration) {
+// runMany kills, runs times, the node owning the most VIPs and reports
+// when each of its VIPs came back, then brings the node back.
+func runMany(r *runner, c *l2lab.Cluster, vipStrings []string, runs int, sweepEvery, settle time.Duration) {
 	s, err := startSweeper(c.Client)
 	if err != nil {
 		r.Fatalf("starting the sweeper: %v", err)
@@ -83,7 +104,35 @@ func runMany(r *runner, c *l2lab.Cluster, vipStrings []string, sweepEvery time.D
 	for _, v := range vipStrings {
 		vips = append(vips, netip.MustParseAddr(v))
 	}
-	// Learn every VIP's owner: sweep until all answered.
+	fmt.Printf("• speaker RSS with %d Services: %s\n", len(vips), formatRSS(speakerRSS(c)))
+	fmt.Printf("\n%d Services, %d nodes; times from SIGKILL of the node owning the most VIPs until each of its VIPs\n\n", len(vips), len(c.Nodes))
+	fmt.Printf("| run | killed | its VIPs | first gratuitous ARP: first / median / last | answers a request: first / median / last |\n|---|---|---|---|---|\n")
+	var lastAnnounced, lastAnswered []time.Duration
+	for i := 1; i <= runs; i++ {
+		victimMAC, mine := s.learnOwners(r, vips)
+		victim := c.NodeByMAC(victimMAC)
+		ann, ans := s.killAndWait(r, c, victimMAC, mine, sweepEvery)
+		fmt.Printf("| %d | %s | %d | %s | %s |\n", i, victim, len(mine), spread(ann), spread(ans))
+		if len(ann) > 0 {
+			lastAnnounced = append(lastAnnounced, ann[len(ann)-1])
+		}
+		lastAnswered = append(lastAnswered, ans[len(ans)-1])
+		c.RestartNode(victim)
+		time.Sleep(settle)
+	}
+	slices.Sort(lastAnnounced)
+	slices.Sort(lastAnswered)
+	fmt.Printf("\nlast VIP back over %d runs: announced p50 %s, max %s; answering requests p50 %s, max %s\n", runs,
+		pick(lastAnnounced, 50), pick(lastAnnounced, 100), pick(lastAnswered, 50), pick(lastAnswered, 100))
+	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
+}
+
+// learnOwners sweeps until every VIP answered and returns the node owning
+// the most, with its VIPs.
+func (s *sweeper) learnOwners(r *runner, vips []netip.Addr) (string, []netip.Addr) {
+	s.mu.Lock()
+	s.last, s.mark = map[netip.Addr]sample{}, time.Time{}
+	s.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		s.sweep(vips, 200*time.Millisecond)
@@ -109,15 +158,37 @@ func runMany(r *runner, c *l2lab.Cluster, vipStrings []string, sweepEvery time.D
 			victimMAC = mac
 		}
 	}
+	return victimMAC, owned[victimMAC]
+}
+
+// killAndWait kills the node with the MAC and returns, sorted, when each
+// of its VIPs was first announced by another node and first answered a
+// request from another node.
+func (s *sweeper) killAndWait(r *runner, c *l2lab.Cluster, victimMAC string, mine []netip.Addr, sweepEvery time.Duration) (announced, answered []time.Duration) {
 	victim := c.NodeByMAC(victimMAC)
-	mine := owned[victimMAC]
-	fmt.Printf("• %d VIPs over %d nodes; killing %s, which owns %d\n", len(vips), len(owned), victim, len(mine))
 	s.mu.Lock()
+	s.first, s.firstAnnounced = map[netip.Addr]sample{}, map[netip.Addr]sample{}
 	s.mark, s.excl = time.Now(), victimMAC
 	t0 := s.mark
 	s.mu.Unlock()
 	c.KillNode(victim)
-	deadline = time.Now().Add(60 * time.Second)
+	if sweepEvery == 0 {
+		// Passive: only listen for the new owners' announcements, so the
+		// measurement adds no load (hundreds of broadcast requests every
+		// few milliseconds reach every speaker); then ask to confirm.
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			s.mu.Lock()
+			n := len(s.firstAnnounced)
+			s.mu.Unlock()
+			if n >= len(mine) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		sweepEvery = 100 * time.Millisecond
+	}
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		s.mu.Lock()
 		var missing []netip.Addr
@@ -131,18 +202,35 @@ func runMany(r *runner, c *l2lab.Cluster, vipStrings []string, sweepEvery time.D
 			break
 		}
 		if time.Now().After(deadline) {
-			r.Fatalf("%d of the dead node's VIPs still unanswered after 60s", len(missing))
+			r.Fatalf("%d of %s's VIPs still unanswered after 60s", len(missing), victim)
 		}
 		s.sweep(missing, sweepEvery)
 	}
-	var back []time.Duration
 	s.mu.Lock()
 	for _, ip := range mine {
-		back = append(back, s.first[ip].at.Sub(t0))
+		answered = append(answered, s.first[ip].at.Sub(t0))
+		if a, ok := s.firstAnnounced[ip]; ok {
+			announced = append(announced, a.at.Sub(t0))
+		}
 	}
 	s.mu.Unlock()
-	slices.Sort(back)
-	fmt.Printf("\n%d Services, %d nodes: the %d VIPs of the killed node answered again after: first %s, median %s, last %s\n",
-		len(vips), len(c.Nodes), len(back), back[0].Round(time.Millisecond), back[len(back)/2].Round(time.Millisecond), back[len(back)-1].Round(time.Millisecond))
-	fmt.Printf("(times from SIGKILL; each VIP is asked for again every ~%s while it is missing)\n", sweepEvery)
+	slices.Sort(announced)
+	slices.Sort(answered)
+	return announced, answered
+}
+
+// spread formats first / median / last of sorted durations.
+func spread(d []time.Duration) string {
+	if len(d) == 0 {
+		return "none seen"
+	}
+	return fmt.Sprintf("%s / %s / %s", pick(d, 0), pick(d, 50), pick(d, 100))
+}
+
+// pick returns the p-th percentile of sorted durations, rounded.
+func pick(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, len(d)*p/100)].Round(time.Millisecond)
 }
