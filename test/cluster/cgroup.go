@@ -35,8 +35,18 @@ func detectCgroups() (*Cgroups, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading mountinfo: %w", err)
 	}
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("reading /proc/self/cgroup: %w", err)
+	}
+	return parseCgroups(string(mi), string(own))
+}
+
+// parseCgroups finds the hierarchies in mountinfo and the lab's parent
+// cgroup in /proc/self/cgroup.
+func parseCgroups(mountinfo, self string) (*Cgroups, error) {
 	cg := &Cgroups{}
-	for _, line := range strings.Split(string(mi), "\n") {
+	for _, line := range strings.Split(mountinfo, "\n") {
 		// "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - FSTYPE SOURCE SUPER"
 		pre, post, ok := strings.Cut(line, " - ")
 		if !ok {
@@ -59,14 +69,14 @@ func detectCgroups() (*Cgroups, error) {
 	if len(cg.Mounts) == 0 {
 		return nil, errors.New("no cgroup hierarchy mounted under /sys/fs/cgroup")
 	}
-	slices.Sort(cg.Mounts)
-	own, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("reading /proc/self/cgroup: %w", err)
+	if cg.V2 {
+		// Pure v2: only the unified hierarchy counts.
+		cg.Mounts = []string{"/sys/fs/cgroup"}
 	}
+	slices.Sort(cg.Mounts)
 	// On v1 the deepest path wins: here only the memory hierarchy is
 	// nested (/process_api/ID), and that is the one the machine watches.
-	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(self), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 || (cg.V2 && parts[0] != "0") {
 			continue
@@ -77,6 +87,13 @@ func detectCgroups() (*Cgroups, error) {
 	}
 	if cg.Parent == "" {
 		cg.Parent = "/"
+	}
+	if cg.V2 && cg.Parent != "/" {
+		// v2 passes controllers down only from a cgroup without processes
+		// of its own, and the caller's cgroup holds the caller: the lab
+		// goes beside it, in the same parent (a systemd slice, which holds
+		// no processes), so it is still accounted where the caller is.
+		cg.Parent = filepath.Dir(cg.Parent)
 	}
 	return cg, nil
 }
@@ -146,12 +163,19 @@ func (c *Cgroups) delegate(dir string) error {
 		return fmt.Errorf("reading %s/cgroup.controllers: %w", dir, err)
 	}
 	for _, ctl := range strings.Fields(string(avail)) {
-		if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+ctl), 0o644); err != nil {
+		err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+ctl), 0o644)
+		if err != nil && !slices.Contains(neededControllers, ctl) {
+			continue // rdma, misc, ...: nothing the kubelet needs
+		}
+		if err != nil {
 			return fmt.Errorf("enabling %s below %s (on cgroup v2 start the lab from a cgroup of its own, e.g. systemd-run --scope --property=Delegate=yes): %w", ctl, dir, err)
 		}
 	}
 	return nil
 }
+
+// neededControllers are the v2 controllers the kubelet checks for.
+var neededControllers = []string{"cpu", "cpuset", "memory", "pids"}
 
 // ProcsFiles are the cgroup.procs files a process writes its PID into to
 // join rel in every hierarchy.

@@ -63,7 +63,9 @@ func DefaultBinDir() string {
 }
 
 // Create brings the cluster up and returns once every Node is Ready. On
-// failure it removes whatever it made.
+// failure it removes whatever it made and, if it got that far, still
+// returns the state, so a caller can check with Leftovers that nothing
+// stayed.
 func Create(ctx context.Context, name string, cfg *Config, progress Progress, o Options) (st *State, err error) {
 	if cfg == nil {
 		cfg = DefaultConfig()
@@ -105,28 +107,28 @@ func Create(ctx context.Context, name string, cfg *Config, progress Progress, o 
 	if s.Cgroups, err = detectCgroups(); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{s.Dir, s.RunDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", d, err)
-		}
-	}
 	s.Sysctls = readSysctls()
-	if err := s.save(); err != nil {
-		return nil, err
-	}
 	defer func() {
 		if err != nil && o.Retain {
 			err = fmt.Errorf("%w (kept for its logs in %s; ironlab delete cluster --name %s removes it)", err, s.Dir, name)
-			st = nil
+			st = s
 			return
 		}
 		if err != nil {
 			if derr := s.teardown(); derr != nil {
 				err = fmt.Errorf("%w (and cleaning up: %v)", err, derr)
 			}
-			st = nil
+			st = s
 		}
 	}()
+	for _, d := range []string{s.Dir, s.RunDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	if err := s.save(); err != nil {
+		return nil, err
+	}
 
 	if err := step(progress, "Preparing nodes 📦", func() error { return s.prepare() }); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,18 @@ func TestNodesReadyWithSeedLabels(t *testing.T) {
 	row := regexp.MustCompile(`(?m)^(\S+)\s+Ready\s.*\s(172\.20\.0\.\d+)\s+<none>\s.*\scontainerd://\S+$`)
 	if got := row.FindAllStringSubmatch(out, -1); len(got) != len(want) {
 		t.Errorf("kubectl get nodes -o wide: want %d Ready rows with INTERNAL-IP 172.20.0.x and containerd://, got:\n%s", len(want), out)
+	}
+}
+
+// TestCreateRefusesTakenNetwork: a second lab would share 172.20.0.0/16
+// with the first; create refuses before making anything.
+func TestCreateRefusesTakenNetwork(t *testing.T) {
+	_, err := cluster.Create(context.Background(), "ironlab-e2e2", cluster.DefaultConfig(), nil, cluster.Options{Kubeconfig: "-"})
+	if err == nil || !strings.Contains(err.Error(), "already routes") {
+		t.Fatalf("second cluster on the same network: err = %v, want a refusal naming the route", err)
+	}
+	if _, err := cluster.Load("ironlab-e2e2"); !errors.Is(err, cluster.ErrNoCluster) {
+		t.Errorf("refused create left state: %v", err)
 	}
 }
 

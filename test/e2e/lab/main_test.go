@@ -62,10 +62,13 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building the lab images: %v\n", err)
 		return 1
 	}
+	opts := cluster.Options{Kubeconfig: "-", Images: imgs, RegistryBinary: registryBin}
+	if err := failedCreateCleansUp(ctx, cfg, opts); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		return 1
+	}
 	start := time.Now()
-	st, err := cluster.Create(ctx, clusterName, cfg, cluster.NewPrinter(os.Stderr), cluster.Options{
-		Kubeconfig: "-", Images: imgs, RegistryBinary: registryBin,
-	})
+	st, err := cluster.Create(ctx, clusterName, cfg, cluster.NewPrinter(os.Stderr), opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "creating the lab: %v\n", err)
 		return 1
@@ -96,4 +99,22 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return code
+}
+
+// failedCreateCleansUp makes a create fail at its last step, with every
+// daemon of every node running, and checks that it removed all it made.
+// It runs before the package's cluster exists: both need the lab network.
+func failedCreateCleansUp(ctx context.Context, cfg *cluster.Config, o cluster.Options) error {
+	o.Wait = time.Millisecond
+	st, err := cluster.Create(ctx, clusterName, cfg, cluster.Quiet{}, o)
+	if err == nil {
+		return errors.New("create with a 1 ms wait for Ready succeeded; want it to fail")
+	}
+	if st == nil {
+		return fmt.Errorf("failed create returned no state to check: %v", err)
+	}
+	if left := st.Leftovers(); len(left) > 0 {
+		return fmt.Errorf("a failed create (%v) left:\n  %s", err, strings.Join(left, "\n  "))
+	}
+	return nil
 }
