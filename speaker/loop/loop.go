@@ -223,10 +223,17 @@ func (l *Loop) sync(detected time.Time) {
 	want := map[netip.Addr][]string{}
 	byService := map[string][]string{}
 	ips := map[string][]netip.Addr{}
+	// Every usable interface, listed once per sync: listing them is a
+	// netlink dump, too dear to repeat per VIP.
+	var all []string
+	listed := false
 	for _, a := range anns {
 		ifaces := a.Interfaces
 		if ifaces == nil && l.Interfaces != nil {
-			ifaces = l.Interfaces()
+			if !listed {
+				all, listed = l.Interfaces(), true
+			}
+			ifaces = all
 		}
 		want[a.IP] = ifaces
 		byService[a.Service] = ifaces
