@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -43,7 +45,13 @@ func (s *State) teardown() error {
 		_ = s.Cgroups.Freeze(s.labCgroup(), false)
 		keep(s.Cgroups.Kill(s.labCgroup(), killTimeout))
 	}
+	shimSockets := s.shimSockets()
 	keep(unmountUnder(s.Dir, s.RunDir))
+	for _, sock := range shimSockets {
+		if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+			keep(err)
+		}
+	}
 	if s.Plan != nil {
 		for _, c := range s.Clients {
 			keep(delNetns(c.Name))
@@ -164,4 +172,27 @@ func delLink(name string) error {
 		return err
 	}
 	return nil
+}
+
+// shimRoot is where containerd 1.6 puts every shim's socket, whatever the
+// daemon's own state dir: a killed shim leaves its socket there.
+const shimRoot = "/run/containerd/s"
+
+// shimSockets names the sockets the nodes' shims made: containerd 1.6
+// names each sha256(grpc address/namespace/id), for the task ids found in
+// the node's runtime state.
+func (s *State) shimSockets() []string {
+	if s.Plan == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range s.Plan.Nodes {
+		tasks, _ := filepath.Glob(filepath.Join(s.nodeRun(n.Name), "containerd", "io.containerd.runtime.v2.task", "*", "*"))
+		for _, t := range tasks {
+			ns, id := filepath.Base(filepath.Dir(t)), filepath.Base(t)
+			sum := sha256.Sum256([]byte(filepath.Join(s.ContainerdSocket(n.Name), ns, id)))
+			out = append(out, filepath.Join(shimRoot, hex.EncodeToString(sum[:])))
+		}
+	}
+	return out
 }

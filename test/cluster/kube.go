@@ -70,7 +70,14 @@ func (s *State) waitNodes(ctx context.Context, timeout time.Duration) error {
 	for {
 		notReady, err := s.reconcileNodes(ctx, cs, patched)
 		if err == nil && len(notReady) == 0 {
-			return nil
+			// Pods are refused until the controller manager has made the
+			// namespace's default ServiceAccount: a cluster that says it is
+			// ready must take `kubectl apply` of a pod at once.
+			_, err = cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+			if err == nil {
+				return nil
+			}
+			err = fmt.Errorf("no default ServiceAccount yet: %w", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -34,6 +34,11 @@ func (s *State) Leftovers() []string {
 			add("process %d: %s", pid, cmd)
 		}
 	}
+	for _, sock := range s.shimSockets() {
+		if _, err := os.Stat(sock); err == nil {
+			add("shim socket %s", sock)
+		}
+	}
 	for _, m := range mountsUnder(s.Dir, s.RunDir) {
 		add("mount %s", m)
 	}
