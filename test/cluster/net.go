@@ -104,6 +104,12 @@ func addNode(p *Plan, n NodePlan) error {
 		{"ip", "netns", "exec", n.Name, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		{"ip", "-n", n.Name, "route", "add", p.ServiceSubnet.String(), "dev", "eth0", "scope", "link"},
 	}
+	// What kindnet's masquerading does: pods reach the lab network (a
+	// client, the gateway) as their node, since nothing there routes
+	// back to pod addresses. Pod-to-pod traffic keeps its addresses.
+	cmds = append(cmds, []string{"ip", "netns", "exec", n.Name, "iptables", "-t", "nat", "-A", "POSTROUTING",
+		"-s", n.PodCIDR.String(), "!", "-d", p.PodSubnet.String(), "-m", "comment", "--comment", "ironlab: pods leave as their node",
+		"-j", "MASQUERADE"})
 	for _, o := range p.Nodes {
 		if o.Name != n.Name {
 			cmds = append(cmds, []string{"ip", "-n", n.Name, "route", "add", o.PodCIDR.String(), "via", o.IP.String()})

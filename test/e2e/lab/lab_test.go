@@ -119,6 +119,18 @@ func TestServices(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl logs and exec go through the kubelets", func(t *testing.T) {
+		out, err := kubectl("logs", pods[0].Name)
+		if err != nil || !strings.Contains(out, "listening on") {
+			t.Errorf("kubectl logs %s: %v\n%s", pods[0].Name, err, out)
+		}
+		// whoami has no shell; its own usage text proves the exec ran.
+		out, _ = kubectl("exec", pods[0].Name, "--", "/whoami", "--help")
+		if !strings.Contains(out, "Usage of whoami") {
+			t.Errorf("kubectl exec %s -- /whoami --help:\n%s", pods[0].Name, out)
+		}
+	})
+
 	t.Run("ClusterIP from inside another pod", func(t *testing.T) {
 		svc, err := theLab.cs.CoreV1().Services("default").Get(ctx, "whoami", metav1.GetOptions{})
 		if err != nil {
