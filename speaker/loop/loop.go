@@ -84,9 +84,27 @@ type Loop struct {
 	// them all: a node coming back would pull every VIP to itself and
 	// let go again.
 	SettleTimeout time.Duration
+	// HandoffLinger: a VIP this node loses to another live node (a node
+	// coming back, a changed selector or endpoint) is still answered this
+	// long after the new owner took it (DefaultHandoffLinger when zero;
+	// negative: not at all). Make before break: the new owner announces at
+	// once, and a client that asks meanwhile is never met with silence.
+	HandoffLinger time.Duration
 
 	announced map[string][]string // service → interfaces this node announces it on
 	ips       map[string][]netip.Addr
+	lingering map[netip.Addr]linger
+	lingerT   clock.Timer // fires when the first lingering VIP expires
+}
+
+// DefaultHandoffLinger matches the graceful stop's linger: far longer than
+// the new owner needs to announce, and the client's kernel ignores the old
+// owner's answers for its 1 s locktime after the new owner's announcement.
+const DefaultHandoffLinger = time.Second
+
+type linger struct {
+	interfaces []string
+	until      time.Time
 }
 
 // Run serves until ctx ends.
@@ -94,8 +112,17 @@ func (l *Loop) Run(ctx context.Context) error {
 	if l.Clock == nil {
 		l.Clock = clock.RealClock{}
 	}
+	if l.HandoffLinger == 0 {
+		l.HandoffLinger = DefaultHandoffLinger
+	}
 	l.announced = map[string][]string{}
 	l.ips = map[string][]netip.Addr{}
+	l.lingering = map[netip.Addr]linger{}
+	defer func() {
+		if l.lingerT != nil {
+			l.lingerT.Stop()
+		}
+	}()
 	memberEvents := make(chan []members.Event)
 	done := make(chan struct{})
 	defer func() { <-done }()
@@ -137,6 +164,9 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-settled:
 			quiet, settled, settleTimeout = false, nil, nil
 			l.settle()
+		case <-l.lingerExpired():
+			l.lingerT = nil
+			l.sync(time.Time{})
 		case <-settleTimeout:
 			quiet, settled, settleTimeout = false, nil, nil
 			l.Log.Info("memberlist has not joined any peer yet; announcing with the members known so far", "members", l.Members.Alive())
@@ -178,6 +208,51 @@ func (l *Loop) settle() {
 	}
 	l.Log.Info("membership settled", "members", alive)
 	l.sync(time.Time{})
+}
+
+// handOff keeps answering, for HandoffLinger, the VIPs of Services this
+// node announced and another live node now owns, and adds every lingering
+// VIP still due to want. Caller: sync, before the announcer is set.
+func (l *Loop) handOff(byService map[string][]string, want map[netip.Addr][]string) {
+	now := l.Clock.Now()
+	for svc, ips := range l.ips {
+		if _, still := byService[svc]; still || l.HandoffLinger < 0 {
+			continue
+		}
+		if owner := l.Agent.Owner(svc); owner == "" {
+			continue // nobody announces it any more: stop at once
+		}
+		for _, ip := range ips {
+			l.lingering[ip] = linger{interfaces: l.announced[svc], until: now.Add(l.HandoffLinger)}
+		}
+	}
+	var next time.Time
+	for ip, lg := range l.lingering {
+		if _, owned := want[ip]; owned || !now.Before(lg.until) {
+			delete(l.lingering, ip)
+			continue
+		}
+		want[ip] = lg.interfaces
+		if next.IsZero() || lg.until.Before(next) {
+			next = lg.until
+		}
+	}
+	if l.lingerT != nil {
+		l.lingerT.Stop()
+		l.lingerT = nil
+	}
+	if !next.IsZero() {
+		l.lingerT = l.Clock.NewTimer(next.Sub(now))
+	}
+}
+
+// lingerExpired fires when a lingering VIP is due to be released; nil
+// (never) when none lingers.
+func (l *Loop) lingerExpired() <-chan time.Time {
+	if l.lingerT == nil {
+		return nil
+	}
+	return l.lingerT.C()
 }
 
 // drainUpdates applies whatever else is already queued, so a burst of
@@ -239,6 +314,7 @@ func (l *Loop) sync(detected time.Time) {
 		byService[a.Service] = ifaces
 		ips[a.Service] = append(ips[a.Service], a.IP)
 	}
+	l.handOff(byService, want)
 	if err := l.Announcer.Set(want); err != nil {
 		l.Log.Error(err, "announcing; the interfaces named are skipped")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
@@ -206,4 +207,58 @@ func TestQuietUntilMembershipSettles(t *testing.T) {
 	if rec.owns(owned[other]) {
 		t.Errorf("%s announces %s, which %s owns", me, owned[other], other)
 	}
+}
+
+// TestHandoffToReturningNodeLingers: when a node that outranks this one
+// comes back, this node keeps answering the VIP for HandoffLinger (make
+// before break), tells the status sink at once, and then lets go.
+func TestHandoffToReturningNodeLingers(t *testing.T) {
+	cfg, _, err := config.Parse(config.Resources{
+		Pools:            []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"10.0.0.0/24"}}}},
+		L2Advertisements: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []string{"n1", "n2"}
+	vip := netip.MustParseAddr("10.0.0.7")
+	probe := agent.New("x", nodes)
+	probe.SetConfig(cfg)
+	for _, n := range nodes {
+		probe.SetNode(agent.Node{Name: n})
+	}
+	svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: nodes}
+	probe.SetService(svc)
+	returning := probe.Owner("ns/s")
+	me := nodes[0]
+	if me == returning {
+		me = nodes[1]
+	}
+
+	clk := testclock.NewFakeClock(time.Now())
+	rec := &recorder{}
+	updates := make(chan Update, 16)
+	fm := fakeMembers{ch: make(chan []members.Event, 1), alive: []string{me}}
+	l := &Loop{Agent: agent.New(me, []string{me}), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
+		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard(), Clock: clk}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	updates <- Update{Config: cfg}
+	for _, n := range nodes {
+		updates <- Update{Node: &agent.Node{Name: n}}
+	}
+	updates <- Update{Service: &svc}
+	eventually(t, "announcing while alone", func() bool { return rec.owns(vip) })
+
+	fm.ch <- []members.Event{{Kind: members.Joined, Node: returning, At: clk.Now()}}
+	eventually(t, "status told of the handoff", func() bool { return slices.Contains(rec.history(), "status-ns/s") })
+	if !rec.owns(vip) {
+		t.Fatalf("stopped answering %s the moment %s came back: no make before break", vip, returning)
+	}
+	eventually(t, "a timer for the linger", func() bool { return clk.HasWaiters() })
+	clk.Step(DefaultHandoffLinger)
+	eventually(t, "letting go after the linger", func() bool { return !rec.owns(vip) })
 }
