@@ -127,19 +127,24 @@ func (c *Cgroups) Ensure(rel string) error {
 				return err
 			}
 		}
-		for _, p := range parts {
+		for i, p := range parts {
 			parent := dir
 			dir = filepath.Join(dir, p)
 			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("creating cgroup %s: %w", dir, err)
 			}
 			if c.V2 {
-				if err := c.delegate(dir); err != nil {
-					return err
+				// Not the leaf: a v2 cgroup that passes controllers
+				// down cannot hold the processes the leaf is for.
+				if i < len(parts)-1 {
+					if err := c.delegate(dir); err != nil {
+						return err
+					}
 				}
+				continue
 			}
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil && !c.V2 {
+				if b, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
 					cur, _ := os.ReadFile(filepath.Join(dir, f))
 					if strings.TrimSpace(string(cur)) == "" {
 						if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {

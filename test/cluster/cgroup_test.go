@@ -1,7 +1,13 @@
 package cluster
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -51,5 +57,76 @@ func TestParseCgroups(t *testing.T) {
 	}
 	if _, err := parseCgroups("35 25 0:31 / /proc rw - proc proc rw", "0::/"); err == nil {
 		t.Error("no hierarchy mounted: want an error")
+	}
+}
+
+// TestCgroupsLifecycle runs a process tree in a cgroup subtree of the
+// test's own, freezes it, kills it at once and removes the subtree: on the
+// machine's hierarchies as detected, and on its cgroup2 hierarchy alone
+// as a v2 machine would use it (where one is mounted).
+func TestCgroupsLifecycle(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root: the lab's cgroups are made by root")
+	}
+	detected, err := detectCgroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]*Cgroups{"detected": detected}
+	if !detected.V2 && slices.Contains(detected.Mounts, "/sys/fs/cgroup/unified") {
+		own, _ := os.ReadFile("/proc/self/cgroup")
+		v2, err := parseCgroups("1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw", string(own))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2.Mounts = []string{"/sys/fs/cgroup/unified"}
+		cases["v2 on the unified hierarchy"] = v2
+	}
+	for name, cg := range cases {
+		t.Run(name, func(t *testing.T) {
+			rel := fmt.Sprintf("ironlab-test-%d/node/system", os.Getpid())
+			top := strings.SplitN(rel, "/", 2)[0]
+			t.Cleanup(func() { _ = cg.Kill(top, time.Second); _ = cg.Remove(top) })
+			if err := cg.Ensure(rel); err != nil {
+				t.Fatal(err)
+			}
+			// A shell that joins, then forks a child: both must die.
+			cmd := exec.Command("sh", "-c", `for f in $PROCS; do echo $$ > "$f" || exit 1; done; sleep 60 & wait`)
+			cmd.Env = []string{"PROCS=" + strings.Join(cg.ProcsFiles(rel), " "), "PATH=/usr/bin:/bin"}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			deadline := time.Now().Add(5 * time.Second)
+			for len(cg.PIDs(top)) < 2 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := len(cg.PIDs(top)); n < 2 {
+				t.Fatalf("%d processes in the subtree, want the shell and its sleep", n)
+			}
+			if err := cg.Freeze(top, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := cg.Freeze(top, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := cg.Kill(top, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the shell outlived Kill")
+			}
+			if err := cg.Remove(top); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range cg.dirs(top) {
+				if _, err := os.Stat(d); err == nil {
+					t.Errorf("%s still exists", d)
+				}
+			}
+		})
 	}
 }
