@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		fmt.Fprintf(os.Stderr, "Deleting cluster %q ...\n", name)
 		return cluster.Delete(name)
 	case "get clusters":
 		names, err := cluster.List()

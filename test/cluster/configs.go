@@ -206,7 +206,7 @@ func flags(defaults, extra map[string]string) []string {
 	for k, v := range extra {
 		m[k] = v
 	}
-	keys := sortedKeys(toAny(m))
+	keys := sortedKeys(m)
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, "--"+k+"="+m[k])
@@ -214,26 +214,10 @@ func flags(defaults, extra map[string]string) []string {
 	return out
 }
 
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func featureGateFlag(g map[string]bool) string {
 	var parts []string
-	for _, k := range sortedKeys(toAnyB(g)) {
+	for _, k := range sortedKeys(g) {
 		parts = append(parts, fmt.Sprintf("%s=%t", k, g[k]))
 	}
 	return strings.Join(parts, ",")
-}
-
-func toAnyB(m map[string]bool) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -103,7 +103,7 @@ func etcdPath(bin string) string {
 func (s *State) nodeDaemons(n NodePlan, bin string) []Daemon {
 	dir := s.nodeDir(n.Name)
 	var labels []string
-	for _, k := range sortedKeys(toAny(n.Labels)) {
+	for _, k := range sortedKeys(n.Labels) {
 		labels = append(labels, k+"="+n.Labels[k])
 	}
 	kubelet := []string{filepath.Join(bin, "kubelet"),

@@ -51,6 +51,11 @@ func NewPlan(name string, c *Config) (*Plan, error) {
 			return nil, fmt.Errorf("cluster name %q: only lower-case letters, digits and '-'", name)
 		}
 	}
+	for _, r := range []netip.Prefix{c.PodSubnet, c.ServiceSubnet} {
+		if r.Overlaps(labNetwork) {
+			return nil, fmt.Errorf("%s overlaps the lab network %s, where the nodes are", r, labNetwork)
+		}
+	}
 	id := linkID(name)
 	p := &Plan{
 		Name: name, Network: labNetwork, Gateway: labGateway, Bridge: "ilab" + id,
