@@ -45,9 +45,21 @@ func (s *State) waitAPIServer(ctx context.Context, timeout time.Duration) error 
 		if err == nil {
 			return nil
 		}
-		last = fmt.Errorf("%w %s", err, strings.TrimSpace(string(body)))
+		last = err
+		var failed []string // readyz lists every check; "[-]" marks the failing ones
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(l, "[-]") {
+				failed = append(failed, l)
+			}
+		}
+		if len(failed) > 0 {
+			last = fmt.Errorf("%w: %s", err, strings.Join(failed, "; "))
+		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("waiting for kube-apiserver: %w", ctx.Err())
+			}
 			return fmt.Errorf("kube-apiserver not ready within %s (last: %v); see %s", timeout, last,
 				filepath.Join(s.nodeDir(s.Plan.ControlPlane().Name), "logs", "kube-apiserver.log"))
 		case <-time.After(pollInterval):
