@@ -169,9 +169,10 @@ func (s *State) kubeProxyConfig(n NodePlan, cfg *Config) (string, error) {
 	return string(b), err
 }
 
-// writeKubeconfig writes a kubeconfig for one token user.
-func writeKubeconfig(path, server string, ca []byte, token string) error {
-	return clientcmd.WriteToFile(*kubeconfig("ironlab", server, ca, token), path)
+// writeKubeconfig writes a kubeconfig for one token user, its cluster,
+// user and context all called name.
+func writeKubeconfig(path, name, server string, ca []byte, token string) error {
+	return clientcmd.WriteToFile(*kubeconfig(name, server, ca, token), path)
 }
 
 func kubeconfig(name, server string, ca []byte, token string) *clientcmdapi.Config {

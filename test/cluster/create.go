@@ -212,7 +212,7 @@ func (s *State) writeConfig(cfg *Config, bin string) error {
 		"kubeconfig": "kubernetes-admin", "controller-manager.conf": "system:kube-controller-manager",
 		"scheduler.conf": "system:kube-scheduler", "kube-proxy.conf": "system:kube-proxy",
 	} {
-		if err := writeKubeconfig(filepath.Join(s.Dir, file), server, p.caBytes, p.tokens[user]); err != nil {
+		if err := writeKubeconfig(filepath.Join(s.Dir, file), s.contextName(), server, p.caBytes, p.tokens[user]); err != nil {
 			return err
 		}
 	}
@@ -226,7 +226,7 @@ func (s *State) writeConfig(cfg *Config, bin string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := writeKubeconfig(filepath.Join(dir, "kubelet.conf"), server, p.caBytes, p.tokens["system:node:"+n.Name]); err != nil {
+		if err := writeKubeconfig(filepath.Join(dir, "kubelet.conf"), s.contextName(), server, p.caBytes, p.tokens["system:node:"+n.Name]); err != nil {
 			return err
 		}
 		kubelet, err := s.kubeletConfig(n, cfg)

@@ -187,8 +187,11 @@ func (s *State) mergeKubeconfig(path string) error {
 		return fmt.Errorf("merging into kubeconfig %s: %w", path, err)
 	}
 	name := s.contextName()
-	cfg.Clusters[name] = own.Clusters["ironlab"]
-	cfg.AuthInfos[name] = own.AuthInfos["ironlab"]
+	if own.Clusters[name] == nil || own.AuthInfos[name] == nil {
+		return fmt.Errorf("kubeconfig %s has no context %s", s.KubeconfigPath(), name)
+	}
+	cfg.Clusters[name] = own.Clusters[name]
+	cfg.AuthInfos[name] = own.AuthInfos[name]
 	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
 	cfg.CurrentContext = name
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
