@@ -142,6 +142,14 @@ func TestServices(t *testing.T) {
 			t.Fatal(err)
 		}
 		podNetns := fmt.Sprintf("/proc/%d/ns/net", pid)
+		// That node's kube-proxy may program the Service a moment later
+		// than the worker's the client used.
+		if err := poll(30*time.Second, func() error {
+			_, err := get(podNetns, svc.Spec.ClusterIP+":80")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
 		seen := map[string]bool{}
 		for i := range 30 {
 			page, err := get(podNetns, svc.Spec.ClusterIP+":80")
