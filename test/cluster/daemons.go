@@ -155,8 +155,11 @@ func (s *State) launchIn(node, netns string, d Daemon) error {
 	pidFile := filepath.Join(s.nodeRun(node), d.Name+".pid")
 	_ = os.Remove(pidFile)
 	cmd := exec.Command("setsid", append([]string{"--fork", "sh", "-c", launchScript, "sh"}, d.Args...)...)
+	home, _ := os.UserHomeDir()
+	// A clean environment: nothing of the caller's (KUBECONFIG, proxies)
+	// reaches the daemons.
 	cmd.Env = append([]string{
-		"PATH=" + daemonPath, "HOME=/root",
+		"PATH=" + daemonPath, "HOME=" + home,
 		"IRONLAB_LOG=" + filepath.Join(logs, d.Name+".log"),
 		"IRONLAB_PROCS=" + strings.Join(s.Cgroups.ProcsFiles(filepath.Join(s.cgroupRel(node), "system")), " "),
 		"IRONLAB_PID=" + pidFile,

@@ -41,7 +41,11 @@ func (s *State) teardown() error {
 		}
 	}
 	if s.Cgroups != nil && s.Plan != nil {
-		// Thaw first: a paused node's processes cannot die.
+		// Thaw first: a paused node's processes cannot die, and on v1
+		// thawing the lab's cgroup leaves a node frozen by itself frozen.
+		for _, n := range s.Plan.Nodes {
+			_ = s.Cgroups.Freeze(s.cgroupRel(n.Name), false)
+		}
 		_ = s.Cgroups.Freeze(s.labCgroup(), false)
 		keep(s.Cgroups.Kill(s.labCgroup(), killTimeout))
 	}
