@@ -83,6 +83,9 @@ func Create(ctx context.Context, name string, cfg *Config, progress Progress, o 
 	if err != nil {
 		return nil, err
 	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the lab makes network namespaces, links and cgroups: run it as root")
+	}
 	if w := cfg.Warning(); w != "" {
 		progress.Warn(w)
 	}
