@@ -163,17 +163,16 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	alive := []string{o.nodeName}
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
 		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop"), Metrics: sm}
-	setups := []interface{ SetupWithManager(ctrl.Manager) error }{
-		st,
-		&watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates},
-		&watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil},
-		&watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client, Log: log.WithName("config")},
-	}
-	runnables := []manager.RunnableFunc{announcer.Run, lp.Run}
+	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}
+	nodes := &watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil}
+	cfgWatch := &watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client, Log: log.WithName("config")}
+	initial := watch.NewInitial(mgr.GetCache(), mgr.GetClient(), services, nodes, cfgWatch)
+	setups := []interface{ SetupWithManager(ctrl.Manager) error }{st, services, nodes, cfgWatch}
+	runnables := []manager.RunnableFunc{announcer.Run, lp.Run, initial.Start}
 	if ml != nil {
 		lp.Members = ml
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,
-			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers")})
+			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done()})
 		runnables = append(runnables, ml.Start)
 	}
 	for _, s := range setups {

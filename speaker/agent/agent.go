@@ -66,6 +66,11 @@ func New(me string, alive []string) *Agent {
 // Owner returns the node announcing the Service, "" if none.
 func (a *Agent) Owner(service string) string { return a.plan.Owner(service) }
 
+// Eligible reports whether this node may announce the Service: its
+// advertisements select this node and, for externalTrafficPolicy Local, it
+// holds a ready endpoint.
+func (a *Agent) Eligible(service string) bool { return a.plan.Candidate(service, a.me) }
+
 // SetConfig replaces the configuration and re-elects every Service.
 func (a *Agent) SetConfig(cfg *config.Config) []election.Change {
 	a.cfg = cfg

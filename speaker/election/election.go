@@ -98,6 +98,13 @@ func NewPlan(alive []string) *Plan {
 // Owner returns the node announcing the Service, "" if none.
 func (p *Plan) Owner(service string) string { return p.owner[service] }
 
+// Candidate reports whether the node may announce the Service (it is
+// ranked for it), alive or not.
+func (p *Plan) Candidate(service, node string) bool {
+	_, ok := p.rankedIn[node][service]
+	return ok
+}
+
 // Owned returns the Services the node announces, sorted.
 func (p *Plan) Owned(node string) []string {
 	out := make([]string, 0, len(p.owned[node]))

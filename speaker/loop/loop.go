@@ -97,10 +97,13 @@ type Loop struct {
 	lingerT   clock.Timer // fires when the first lingering VIP expires
 }
 
-// DefaultHandoffLinger matches the graceful stop's linger: far longer than
-// the new owner needs to announce, and the client's kernel ignores the old
-// owner's answers for its 1 s locktime after the new owner's announcement.
-const DefaultHandoffLinger = time.Second
+// DefaultHandoffLinger covers the new owner's first announcement (it joins
+// with its state loaded and announces within milliseconds of the others
+// learning of it) with a wide margin, and is short because while both
+// answer, a client that asks may take either: the new owner's later
+// announcements correct it, but every switch of MAC resets the
+// connections a node's conntrack held.
+const DefaultHandoffLinger = 250 * time.Millisecond
 
 type linger struct {
 	interfaces []string
@@ -163,6 +166,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			return nil
 		case <-settled:
 			quiet, settled, settleTimeout = false, nil, nil
+			// What was sent before the join (the initial state) is
+			// buffered: take it all before announcing.
+			l.drainUpdates()
 			l.settle()
 		case <-l.lingerExpired():
 			l.lingerT = nil
@@ -219,8 +225,12 @@ func (l *Loop) handOff(byService map[string][]string, want map[netip.Addr][]stri
 		if _, still := byService[svc]; still || l.HandoffLinger < 0 {
 			continue
 		}
-		if owner := l.Agent.Owner(svc); owner == "" {
-			continue // nobody announces it any more: stop at once
+		// Only a VIP lost to a better-ranked node lingers: one this node
+		// may no longer announce (no local endpoint for
+		// externalTrafficPolicy Local, a selector that leaves it out) or
+		// that nobody announces any more stops at once.
+		if owner := l.Agent.Owner(svc); owner == "" || !l.Agent.Eligible(svc) {
+			continue
 		}
 		for _, ip := range ips {
 			l.lingering[ip] = linger{interfaces: l.announced[svc], until: now.Add(l.HandoffLinger)}

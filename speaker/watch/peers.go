@@ -30,6 +30,9 @@ type Peers struct {
 	Port      int
 	Members   Joiner
 	Log       logr.Logger
+	// Ready, when set, holds the first join back until it is closed
+	// (Initial.Done): the others hand VIPs over the moment this node joins.
+	Ready <-chan struct{}
 }
 
 // SetupWithManager registers the reconciler.
@@ -44,6 +47,13 @@ func (r *Peers) SetupWithManager(mgr ctrl.Manager) error {
 // Reconcile joins every running speaker's address; joining a member again
 // costs one exchange and heals a partition.
 func (r *Peers) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	if r.Ready != nil {
+		select {
+		case <-r.Ready:
+		case <-ctx.Done():
+			return ctrl.Result{}, ctx.Err()
+		}
+	}
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.InNamespace(r.Namespace), client.MatchingLabelsSelector{Selector: r.Selector}); err != nil {
 		return ctrl.Result{}, err

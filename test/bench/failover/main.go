@@ -64,6 +64,7 @@ type sample struct {
 type prober struct {
 	mu      sync.Mutex
 	samples []sample
+	failed  []time.Time // probes nobody answered in time
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -90,6 +91,17 @@ func startARPProber(client, vip string, interval time.Duration) (*prober, error)
 	}
 	ip := netip.MustParseAddr(vip)
 	return startProber(interval, func(deadline time.Time) (string, bool) {
+		// Drop answers still queued from earlier probes (during a handoff
+		// two nodes answer one request): Resolve returns the first reply
+		// it reads, which would otherwise be an old one.
+		// (A deadline already past fails a read without reading: give it a
+		// moment.)
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
+		for {
+			if _, _, err := c.Read(); err != nil {
+				break
+			}
+		}
 		_ = c.SetDeadline(deadline)
 		mac, err := c.Resolve(ip)
 		if err != nil {
@@ -103,27 +115,71 @@ func startARPProber(client, vip string, interval time.Duration) (*prober, error)
 // the client's kernel picks the MAC from its neighbour cache, which only
 // the new owner's unsolicited announcements can correct within the
 // outage. The node's server (startNodeServers) answers with its MAC.
+// A connect starts every interval, each in its own goroutine with
+// tcpProbeTimeout to finish: a slow answer on a busy machine is late, not
+// lost; a SYN sent to a dead node's MAC is. Samples are stamped with the
+// connect's start.
 func startTCPProber(client, vip string, interval time.Duration) *prober {
 	addr := net.JoinHostPort(vip, "80")
-	return startProber(interval, func(deadline time.Time) (string, bool) {
-		var conn net.Conn
-		if err := netns.Do(client, func() error {
-			var err error
-			d := net.Dialer{Deadline: deadline}
-			conn, err = d.Dial("tcp", addr)
-			return err
-		}); err != nil {
-			return "", false
+	p := &prober{stop: make(chan struct{}), done: make(chan struct{})}
+	probe := func(start time.Time) {
+		mac, ok := tcpProbe(client, addr, start.Add(tcpProbeTimeout))
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if ok {
+			p.samples = insertSorted(p.samples, sample{at: start, mac: mac})
+		} else {
+			p.failed = append(p.failed, start)
 		}
-		defer conn.Close()
-		_ = conn.SetDeadline(deadline.Add(50 * time.Millisecond))
-		buf := make([]byte, 32)
-		n, err := conn.Read(buf)
-		if err != nil || n == 0 {
-			return "", false
+	}
+	go func() {
+		defer close(p.done)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case start := <-tick.C:
+				wg.Add(1)
+				go func() { defer wg.Done(); probe(start) }()
+			}
 		}
-		return strings.TrimSpace(string(buf[:n])), true
-	}, func() {})
+	}()
+	return p
+}
+
+// tcpProbeTimeout is far above a connect's time on the lab (well under a
+// millisecond) and far below the kernel's first SYN retransmission (1 s).
+const tcpProbeTimeout = 100 * time.Millisecond
+
+func tcpProbe(client, addr string, deadline time.Time) (string, bool) {
+	var conn net.Conn
+	if err := netns.Do(client, func() error {
+		var err error
+		d := net.Dialer{Deadline: deadline}
+		conn, err = d.Dial("tcp", addr)
+		return err
+	}); err != nil {
+		return "", false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(deadline)
+	buf := make([]byte, 32)
+	n, err := conn.Read(buf)
+	if err != nil || n == 0 {
+		return "", false
+	}
+	return strings.TrimSpace(string(buf[:n])), true
+}
+
+// insertSorted keeps samples ordered by time when probes finish out of
+// order.
+func insertSorted(ss []sample, s sample) []sample {
+	i, _ := slices.BinarySearchFunc(ss, s, func(a, b sample) int { return a.at.Compare(b.at) })
+	return slices.Insert(ss, i, s)
 }
 
 func startProber(interval time.Duration, probe func(deadline time.Time) (string, bool), closeFn func()) *prober {
@@ -138,11 +194,14 @@ func startProber(interval time.Duration, probe func(deadline time.Time) (string,
 			default:
 			}
 			next := time.Now().Add(interval)
-			if mac, ok := probe(next); ok {
-				p.mu.Lock()
+			mac, ok := probe(next)
+			p.mu.Lock()
+			if ok {
 				p.samples = append(p.samples, sample{at: time.Now(), mac: mac})
-				p.mu.Unlock()
+			} else {
+				p.failed = append(p.failed, time.Now())
 			}
+			p.mu.Unlock()
 			time.Sleep(time.Until(next))
 		}
 	}()
@@ -208,6 +267,19 @@ func (p *prober) longestGap(from, to time.Time) time.Duration {
 		longest = max(longest, to.Sub(prev))
 	}
 	return longest
+}
+
+// lost counts the probes nobody answered in [from, to].
+func (p *prober) lost(from, to time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, at := range p.failed {
+		if !at.Before(from) && !at.After(to) {
+			n++
+		}
+	}
+	return n
 }
 
 // lastMAC returns who answered last.
@@ -284,6 +356,7 @@ func main() {
 	loss := flag.Float64("loss", 0.05, "with -soak: share of packets into each node dropped")
 	services := flag.Int("services", 1, "LoadBalancer Services; above 1, one run kills the node owning the most VIPs and reports when each came back")
 	sweep := flag.Duration("sweep", 0, "with -services: ask for every missing VIP this often after the kill; 0 listens for the new owners' announcements only, then confirms")
+	verbose := flag.Bool("v", false, "print, per run, every lost probe and every change of answering node after the node came back")
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
 	flag.Parse()
 
@@ -333,12 +406,13 @@ func main() {
 	}
 
 	var arpOut, tcpOut, backARP, backTCP []time.Duration
+	var lostARP, lostTCP int
 	how := "SIGKILL + link cut"
 	if *graceful {
 		how = "SIGTERM"
 	}
 	fmt.Printf("\nowner stopped by %s; then the node comes back\n\n", how)
-	fmt.Printf("| run | stopped | new owner | ARP outage | TCP outage | back: owner | back: longest ARP gap | back: longest TCP gap |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| run | stopped | new owner | ARP outage | TCP outage | back: owner | back: ARP probes lost (longest gap) | back: TCP probes lost (longest gap) |\n|---|---|---|---|---|---|---|---|\n")
 	for i := 1; i <= *runs; i++ {
 		time.Sleep(500 * time.Millisecond) // the probers see the current owner
 		old := arpP.lastMAC()
@@ -379,9 +453,28 @@ func main() {
 		time.Sleep(*settle)
 		end := time.Now()
 		gARP, gTCP := arpP.longestGap(back, end), tcpP.longestGap(back, end)
+		lARP, lTCP := arpP.lost(back, end), tcpP.lost(back, end)
+		if *verbose {
+			for name, pp := range map[string]*prober{"ARP": arpP, "TCP": tcpP} {
+				pp.mu.Lock()
+				for _, f := range pp.failed {
+					if f.After(back) && f.Before(end) {
+						fmt.Printf("    %s probe lost at node start +%s\n", name, f.Sub(back).Round(time.Millisecond))
+					}
+				}
+				for i := 1; i < len(pp.samples); i++ {
+					a, b := pp.samples[i-1], pp.samples[i]
+					if b.at.After(back) && b.at.Before(end) && a.mac != b.mac {
+						fmt.Printf("    %s answered by %s, then %s at node start +%s\n", name, c.NodeByMAC(a.mac), c.NodeByMAC(b.mac), b.at.Sub(back).Round(time.Millisecond))
+					}
+				}
+				pp.mu.Unlock()
+			}
+		}
 		backARP, backTCP = append(backARP, gARP), append(backTCP, gTCP)
-		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s |\n", i, victim, c.NodeByMAC(newMAC), gapARP.Round(time.Millisecond), gapTCP.Round(time.Millisecond),
-			c.NodeByMAC(arpP.lastMAC()), gARP.Round(time.Millisecond), gTCP.Round(time.Millisecond))
+		lostARP, lostTCP = lostARP+lARP, lostTCP+lTCP
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %d (%s) | %d (%s) |\n", i, victim, c.NodeByMAC(newMAC), gapARP.Round(time.Millisecond), gapTCP.Round(time.Millisecond),
+			c.NodeByMAC(arpP.lastMAC()), lARP, gARP.Round(time.Millisecond), lTCP, gTCP.Round(time.Millisecond))
 	}
 	summary := func(d []time.Duration) string {
 		slices.Sort(d)
@@ -390,7 +483,7 @@ func main() {
 	fmt.Printf("\n%d runs, %d nodes, probes every %s\n", len(arpOut), *nodes, *interval)
 	fmt.Printf("  outage seen by ARP requests:             %s\n", summary(arpOut))
 	fmt.Printf("  outage seen by TCP connects:             %s\n", summary(tcpOut))
-	fmt.Printf("  node back, longest gap between answers:  ARP %s; TCP %s (one probe interval = no probe lost)\n", summary(backARP), summary(backTCP))
+	fmt.Printf("  node back: probes lost ARP %d, TCP %d; longest gap between answers ARP %s; TCP %s\n", lostARP, lostTCP, summary(backARP), summary(backTCP))
 	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
 }
 
