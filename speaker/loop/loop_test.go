@@ -93,10 +93,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestTakeoverAnnouncesBeforeStatus: when the owner dies, this node's
-// announcer is set before the status sink hears of it, and the takeover is
-// observed.
-func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
+var testNodes = []string{"n1", "n2"}
+
+// testConfig is one pool of 10.0.0.0/24 announced by every node.
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
 	cfg, _, err := config.Parse(config.Resources{
 		Pools:            []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"10.0.0.0/24"}}}},
 		L2Advertisements: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}},
@@ -104,36 +105,58 @@ func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes := []string{"n1", "n2"}
-	vip := netip.MustParseAddr("10.0.0.7")
-	// Find which node ranks second for the VIP: that one is "me".
-	probe := agent.New("x", nodes)
+	return cfg
+}
+
+// ownerOf returns which of testNodes owns the Service when both are alive.
+func ownerOf(cfg *config.Config, svc agent.Service) string {
+	probe := agent.New("x", testNodes)
 	probe.SetConfig(cfg)
-	for _, n := range nodes {
+	for _, n := range testNodes {
 		probe.SetNode(agent.Node{Name: n})
 	}
-	probe.SetService(agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: nodes})
-	owner := probe.Owner("ns/s")
-	me := nodes[0]
-	if me == owner {
-		me = nodes[1]
+	probe.SetService(svc)
+	return probe.Owner(svc.Key)
+}
+
+// other returns the test node that is not n.
+func other(n string) string {
+	if n == testNodes[0] {
+		return testNodes[1]
 	}
+	return testNodes[0]
+}
+
+// runLoop runs l until the test ends, after sending it the configuration
+// and both Nodes.
+func runLoop(t *testing.T, l *Loop, updates chan<- Update, cfg *config.Config) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	updates <- Update{Config: cfg}
+	for _, n := range testNodes {
+		updates <- Update{Node: &agent.Node{Name: n}}
+	}
+}
+
+// TestTakeoverAnnouncesBeforeStatus: when the owner dies, this node's
+// announcer is set before the status sink hears of it, and the takeover is
+// observed.
+func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
+	cfg := testConfig(t)
+	vip := netip.MustParseAddr("10.0.0.7")
+	svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
+	owner := ownerOf(cfg, svc)
+	me := other(owner) // ranks second
 
 	rec := &recorder{}
 	updates := make(chan Update, 16)
 	fm := fakeMembers{ch: make(chan []members.Event, 1)}
-	l := &Loop{Agent: agent.New(me, nodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
+	l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
 		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard()}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	updates <- Update{Config: cfg}
-	for _, n := range nodes {
-		updates <- Update{Node: &agent.Node{Name: n}}
-	}
-	updates <- Update{Service: &agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: nodes}}
+	runLoop(t, l, updates, cfg)
+	updates <- Update{Service: &svc}
 	time.Sleep(50 * time.Millisecond)
 	if rec.owns(vip) {
 		t.Fatalf("%s announces a VIP %s owns", me, owner)
@@ -156,46 +179,25 @@ func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
 // yet sees itself alone and would own every VIP; it announces nothing
 // until joining is done, and then only what is its own.
 func TestQuietUntilMembershipSettles(t *testing.T) {
-	cfg, _, err := config.Parse(config.Resources{
-		Pools:            []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"10.0.0.0/24"}}}},
-		L2Advertisements: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := []string{"n1", "n2"}
-	// One VIP each node owns, found by asking an agent that knows both.
-	probe := agent.New("x", nodes)
-	probe.SetConfig(cfg)
-	for _, n := range nodes {
-		probe.SetNode(agent.Node{Name: n})
-	}
+	cfg := testConfig(t)
+	// One VIP each node owns.
 	var services []agent.Service
 	owned := map[string]netip.Addr{}
 	for i := 1; len(owned) < 2 && i < 255; i++ {
-		s := agent.Service{Key: fmt.Sprintf("ns/s%d", i), IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})}, ReadyNodes: nodes}
-		probe.SetService(s)
-		if o := probe.Owner(s.Key); owned[o] == (netip.Addr{}) {
+		s := agent.Service{Key: fmt.Sprintf("ns/s%d", i), IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})}, ReadyNodes: testNodes}
+		if o := ownerOf(cfg, s); owned[o] == (netip.Addr{}) {
 			owned[o] = s.IPs[0]
 			services = append(services, s)
 		}
 	}
-	me, other := nodes[0], nodes[1]
+	me := testNodes[0]
 
 	rec := &recorder{}
 	updates := make(chan Update, 16)
-	fm := fakeMembers{ch: make(chan []members.Event), alive: []string{me, other}, settled: make(chan struct{})}
+	fm := fakeMembers{ch: make(chan []members.Event), alive: testNodes, settled: make(chan struct{})}
 	l := &Loop{Agent: agent.New(me, []string{me}), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
 		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard()}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	updates <- Update{Config: cfg}
-	for _, n := range nodes {
-		updates <- Update{Node: &agent.Node{Name: n}}
-	}
+	runLoop(t, l, updates, cfg)
 	for _, s := range services {
 		updates <- Update{Service: &s}
 	}
@@ -205,8 +207,8 @@ func TestQuietUntilMembershipSettles(t *testing.T) {
 	}
 	close(fm.settled)
 	eventually(t, "announcing its own VIP", func() bool { return rec.owns(owned[me]) })
-	if rec.owns(owned[other]) {
-		t.Errorf("%s announces %s, which %s owns", me, owned[other], other)
+	if rec.owns(owned[other(me)]) {
+		t.Errorf("%s announces %s, which %s owns", me, owned[other(me)], other(me))
 	}
 }
 
@@ -218,42 +220,18 @@ func TestHandoffToReturningNodeLingers(t *testing.T) {
 }
 
 func testHandoff(t *testing.T, clk clock.Clock) {
-	cfg, _, err := config.Parse(config.Resources{
-		Pools:            []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"10.0.0.0/24"}}}},
-		L2Advertisements: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := []string{"n1", "n2"}
+	cfg := testConfig(t)
 	vip := netip.MustParseAddr("10.0.0.7")
-	probe := agent.New("x", nodes)
-	probe.SetConfig(cfg)
-	for _, n := range nodes {
-		probe.SetNode(agent.Node{Name: n})
-	}
-	svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: nodes}
-	probe.SetService(svc)
-	returning := probe.Owner("ns/s")
-	me := nodes[0]
-	if me == returning {
-		me = nodes[1]
-	}
+	svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
+	returning := ownerOf(cfg, svc)
+	me := other(returning)
 
 	rec := &recorder{}
 	updates := make(chan Update, 16)
 	fm := fakeMembers{ch: make(chan []members.Event, 1), alive: []string{me}}
 	l := &Loop{Agent: agent.New(me, []string{me}), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
 		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard(), Clock: clk}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	updates <- Update{Config: cfg}
-	for _, n := range nodes {
-		updates <- Update{Node: &agent.Node{Name: n}}
-	}
+	runLoop(t, l, updates, cfg)
 	updates <- Update{Service: &svc}
 	eventually(t, "announcing while alone", func() bool { return rec.owns(vip) })
 

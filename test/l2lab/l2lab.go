@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -410,36 +411,31 @@ func (c *Cluster) NodeByMAC(mac string) string {
 	return ""
 }
 
-var macRe = regexp.MustCompile(`\[([0-9A-Fa-f:]{17})\]`)
+var (
+	arpingMAC = regexp.MustCompile(`\[([0-9A-Fa-f:]{17})\]`)
+	ndiscMAC  = regexp.MustCompile(`Target link-layer address: ([0-9A-Fa-f:]{17})`)
+)
 
 // Arping asks for ip count times from the client and returns the distinct
 // MACs that answered, lower case.
 func (c *Cluster) Arping(ip string, count int) []string {
 	out, _ := c.Lab.Exec(c.Client, "arping", "-c", strconv.Itoa(count), "-w", strconv.Itoa(count+1), "-I", "eth0", ip)
-	seen := map[string]bool{}
-	var macs []string
-	for _, m := range macRe.FindAllStringSubmatch(out, -1) {
-		mac := strings.ToLower(m[1])
-		if !seen[mac] {
-			seen[mac] = true
-			macs = append(macs, mac)
-		}
-	}
-	return macs
+	return distinctMACs(arpingMAC, out)
 }
-
-var ndiscRe = regexp.MustCompile(`Target link-layer address: ([0-9A-Fa-f:]{17})`)
 
 // NDisc solicits ip once from the client with ndisc6, waits for every
 // advertisement, and returns the distinct MACs that answered, lower case.
 func (c *Cluster) NDisc(ip string) []string {
 	out, _ := c.Lab.Exec(c.Client, "ndisc6", "-n", "-m", "-r", "1", "-w", "500", ip, "eth0")
-	seen := map[string]bool{}
+	return distinctMACs(ndiscMAC, out)
+}
+
+// distinctMACs returns the MACs re's first group finds in a tool's output,
+// lower case, each once, in order.
+func distinctMACs(re *regexp.Regexp, out string) []string {
 	var macs []string
-	for _, m := range ndiscRe.FindAllStringSubmatch(out, -1) {
-		mac := strings.ToLower(m[1])
-		if !seen[mac] {
-			seen[mac] = true
+	for _, m := range re.FindAllStringSubmatch(out, -1) {
+		if mac := strings.ToLower(m[1]); !slices.Contains(macs, mac) {
 			macs = append(macs, mac)
 		}
 	}
