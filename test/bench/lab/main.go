@@ -38,6 +38,7 @@ func main() {
 
 type sample struct {
 	create, delete time.Duration
+	steps          []step
 	usage, rss     int64
 	nodes          map[string][2]int64
 }
@@ -64,8 +65,12 @@ func run(name, config string, runs int, rest time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
-		fmt.Printf("run %d: create %.1fs, memory at rest %s (RSS %s), delete %.1fs\n",
-			i+1, s.create.Seconds(), mib(s.usage), mib(s.rss), s.delete.Seconds())
+		var steps []string
+		for _, st := range s.steps {
+			steps = append(steps, fmt.Sprintf("%s %.1fs", st.title, st.took.Seconds()))
+		}
+		fmt.Printf("run %d: create %.1fs (%s), memory at rest %s (RSS %s), delete %.1fs\n",
+			i+1, s.create.Seconds(), strings.Join(steps, ", "), mib(s.usage), mib(s.rss), s.delete.Seconds())
 		samples = append(samples, s)
 	}
 	report(samples)
@@ -75,7 +80,9 @@ func run(name, config string, runs int, rest time.Duration) error {
 func once(ctx context.Context, name string, cfg *cluster.Config, o cluster.Options, rest time.Duration) (sample, error) {
 	var s sample
 	start := time.Now()
-	st, err := cluster.Create(ctx, name, cfg, cluster.Quiet{}, o)
+	rec := &recorder{}
+	st, err := cluster.Create(ctx, name, cfg, rec, o)
+	s.steps = rec.steps
 	if err != nil {
 		return s, err
 	}
@@ -144,3 +151,25 @@ func verdict(ok bool) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// step is one of create's progress steps and how long it took.
+type step struct {
+	title string
+	took  time.Duration
+}
+
+// recorder is a cluster.Progress that keeps each step's duration.
+type recorder struct{ steps []step }
+
+func (r *recorder) Step(title string) func(error) {
+	start := time.Now()
+	// Titles end in an emoji, which a table does without.
+	f := strings.Fields(title)
+	if n := len(f); n > 1 && f[n-1][0] >= 0x80 {
+		f = f[:n-1]
+	}
+	short := strings.Join(f, " ")
+	return func(error) { r.steps = append(r.steps, step{short, time.Since(start)}) }
+}
+
+func (r *recorder) Warn(string) {}
