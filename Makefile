@@ -19,9 +19,14 @@ LDFLAGS        := -s -w -X main.version=$(VERSION)
 BINARIES       := controller speaker
 GO_TEST_FLAGS  ?= -race -count=1 -timeout 30m
 
+# The Helm chart; its appVersion is the image tag it runs by default.
+CHART             := charts/ironlb
+CHART_APP_VERSION := $(shell sed -n 's/^appVersion: *//p' $(CHART)/Chart.yaml)
+
 # Files `make generate manifests` owns; `make verify` fails when they are stale.
 GENERATED := api/v1beta1/zz_generated.deepcopy.go api/v1beta2/zz_generated.deepcopy.go \
-             config/crd/bases config/rbac/controller config/rbac/speaker config/webhook/manifests.yaml
+             config/crd/bases config/rbac/controller config/rbac/speaker config/webhook/manifests.yaml \
+             $(CHART)/files
 
 .PHONY: help
 help: ## Show the targets.
@@ -39,7 +44,12 @@ bin/%: FORCE
 FORCE:
 
 # Tags `make images` gives ghcr.io/ironlb/{controller,speaker}; comma-separated.
-IMAGE_TAGS ?= $(VERSION)
+# The chart's appVersion is always one of them, so `helm install` of this
+# tree runs these images without overrides.
+comma := ,
+empty :=
+space := $(empty) $(empty)
+IMAGE_TAGS ?= $(subst $(space),$(comma),$(sort $(VERSION) $(CHART_APP_VERSION)))
 
 .PHONY: images
 images: ## Build the controller and speaker images without Docker: bin/images/ironlb-{controller,speaker}.tar, tagged ghcr.io/ironlb/NAME:$(IMAGE_TAGS).
@@ -57,6 +67,12 @@ manifests: ## Generate CRDs (config/crd/bases), RBAC roles (config/rbac/{control
 	$(CONTROLLER_GEN) rbac:roleName=ironlb-controller paths=./controllers/... output:rbac:dir=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=ironlb-speaker paths=./speaker/... output:rbac:dir=config/rbac/speaker
 	$(CONTROLLER_GEN) webhook paths=./controllers/... output:webhook:dir=config/webhook
+	@# The chart renders these copies (templates/crds.yaml, rbac.yaml, webhooks.yaml).
+	rm -rf $(CHART)/files && mkdir -p $(CHART)/files/crds $(CHART)/files/rbac
+	cp config/crd/bases/*.yaml $(CHART)/files/crds/
+	cp config/rbac/controller/role.yaml $(CHART)/files/rbac/controller.yaml
+	cp config/rbac/speaker/role.yaml $(CHART)/files/rbac/speaker.yaml
+	cp config/webhook/manifests.yaml $(CHART)/files/webhooks.yaml
 
 .PHONY: verify
 verify: ## Fail if generated files differ from what generate and manifests produce.
