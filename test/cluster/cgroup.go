@@ -27,6 +27,10 @@ type Cgroups struct {
 	// Parent is the creator's own cgroup path, e.g. /process_api/ID; the
 	// lab lives in Parent/ironlab-NAME.
 	Parent string
+	// Made are the directories of Parent's path the lab created in
+	// hierarchies that did not nest the caller (v1): removed with the lab
+	// when nothing else uses them.
+	Made []string `json:",omitempty"`
 }
 
 // detectCgroups reads the mounted hierarchies and the caller's place in them.
@@ -130,8 +134,12 @@ func (c *Cgroups) Ensure(rel string) error {
 		for i, p := range parts {
 			parent := dir
 			dir = filepath.Join(dir, p)
-			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			err := os.Mkdir(dir, 0o755)
+			if err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("creating cgroup %s: %w", dir, err)
+			}
+			if err == nil && !c.V2 && i < strings.Count(strings.Trim(c.Parent, "/"), "/")+1 && c.Parent != "/" {
+				c.Made = append(c.Made, dir)
 			}
 			if c.V2 {
 				// Not the leaf: a v2 cgroup that passes controllers
@@ -292,6 +300,16 @@ func (c *Cgroups) Remove(rel string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RemoveMade removes the parent directories the lab made, deepest first;
+// one that another lab still uses is not empty and stays.
+func (c *Cgroups) RemoveMade() {
+	made := slices.Clone(c.Made)
+	slices.SortFunc(made, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, d := range made {
+		_ = syscall.Rmdir(d)
+	}
 }
 
 // retryBusy retries an rmdir the kernel refuses for a moment after the

@@ -86,7 +86,7 @@ func TestCgroupsLifecycle(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rel := fmt.Sprintf("ironlab-test-%d/node/system", os.Getpid())
 			top := strings.SplitN(rel, "/", 2)[0]
-			t.Cleanup(func() { _ = cg.Kill(top, time.Second); _ = cg.Remove(top) })
+			t.Cleanup(func() { _ = cg.Kill(top, time.Second); _ = cg.Remove(top); cg.RemoveMade() })
 			if err := cg.Ensure(rel); err != nil {
 				t.Fatal(err)
 			}

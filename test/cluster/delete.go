@@ -68,7 +68,11 @@ func (s *State) teardown() error {
 		keep(delLink(s.Plan.Bridge))
 	}
 	if s.Cgroups != nil && s.Plan != nil {
-		keep(s.Cgroups.Remove(s.labCgroup()))
+		if err := s.Cgroups.Remove(s.labCgroup()); err != nil {
+			keep(err)
+		} else {
+			s.Cgroups.RemoveMade()
+		}
 	}
 	for k, v := range s.Sysctls {
 		if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {

@@ -73,6 +73,11 @@ func (s *State) Leftovers() []string {
 				add("cgroup %s", d)
 			}
 		}
+		for _, d := range s.Cgroups.Made {
+			if _, err := os.Stat(d); err == nil {
+				add("cgroup %s (made for the lab's parent)", d)
+			}
+		}
 	}
 	for k, v := range s.Sysctls {
 		b, _ := os.ReadFile(filepath.Join("/proc/sys", k))
