@@ -111,6 +111,10 @@ test-go: deps ## Run every Go test, integration tests against a real kube-apiser
 	assets=$$(hack/k8s-binaries.sh); \
 	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: chart-test
+chart-test: ## The chart and config/default: helm lint --strict, helm-unittest, kubeconform (K8s 1.36 + our CRDs, offline), Pod Security levels, RBAC = config/rbac (also part of test-go).
+	go test -count=1 ./test/chart
+
 .PHONY: test
 test: verify lint test-go ## Everything CI checks: generated files current, lint, all tests.
 
