@@ -147,10 +147,18 @@ func Create(ctx context.Context, name string, cfg *Config, progress Progress, o 
 	if err := step(progress, "Writing configuration 📜", func() error { return s.writeConfig(cfg, o.BinDir) }); err != nil {
 		return nil, err
 	}
-	if err := step(progress, "Starting control-plane 🕹️", func() error { return s.startControlPlane(ctx) }); err != nil {
+	var tarballs []string
+	for _, img := range o.Images {
+		tarballs = append(tarballs, img.Tarball)
+	}
+	if err := step(progress, "Starting control-plane and every node's containerd 🕹️", func() error {
+		return s.startControlPlane(ctx, tarballs)
+	}); err != nil {
 		return nil, err
 	}
-	if err := step(progress, "Starting nodes (containerd, kubelet, kube-proxy) 🚜", func() error { return s.startNodes(ctx, o.Images) }); err != nil {
+	if err := step(progress, "Starting kubelets and kube-proxies 🚜", func() error {
+		return s.onNodes(func(node string) error { return s.startNode(ctx, node, isKubeletOrProxy, nil) })
+	}); err != nil {
 		return nil, err
 	}
 	if err := step(progress, fmt.Sprintf("Waiting ≤ %s for %d nodes Ready ⏳", o.Wait, len(plan.Nodes)), func() error {
@@ -259,9 +267,10 @@ func (s *State) writeConfig(cfg *Config, bin string) error {
 	return s.save()
 }
 
-// startControlPlane starts the control-plane node's control-plane daemons
-// and waits until the apiserver is ready.
-func (s *State) startControlPlane(ctx context.Context) error {
+// startControlPlane starts the control plane and, while the apiserver
+// comes up, every node's containerd with the lab's images imported: the
+// kubelets, started next, find their runtime and the pause image ready.
+func (s *State) startControlPlane(ctx context.Context, tarballs []string) error {
 	cp := s.Plan.ControlPlane()
 	for _, d := range s.Daemons[cp.Name] {
 		if isControlPlane(d.Name) {
@@ -270,7 +279,13 @@ func (s *State) startControlPlane(ctx context.Context) error {
 			}
 		}
 	}
-	return s.waitAPIServer(ctx, 90*time.Second)
+	runtimes := make(chan error, 1)
+	go func() {
+		runtimes <- s.onNodes(func(node string) error {
+			return s.startNode(ctx, node, func(d string) bool { return d == "containerd" }, tarballs)
+		})
+	}()
+	return errors.Join(s.waitAPIServer(ctx, 90*time.Second), <-runtimes)
 }
 
 func isControlPlane(daemon string) bool {
@@ -281,29 +296,25 @@ func isControlPlane(daemon string) bool {
 	return false
 }
 
-// startNodes starts every node's containerd, kubelet and kube-proxy, the
-// nodes in parallel.
-func (s *State) startNodes(ctx context.Context, imgs []images.Image) error {
-	var tarballs []string
-	for _, img := range imgs {
-		tarballs = append(tarballs, img.Tarball)
-	}
+func isKubeletOrProxy(daemon string) bool { return daemon == "kubelet" || daemon == "kube-proxy" }
+
+// onNodes runs f for every node in parallel.
+func (s *State) onNodes(f func(node string) error) error {
 	errs := make([]error, len(s.Plan.Nodes))
 	var wg sync.WaitGroup
 	for i, n := range s.Plan.Nodes {
-		wg.Go(func() { errs[i] = s.startNode(ctx, n.Name, false, tarballs) })
+		wg.Go(func() { errs[i] = f(n.Name) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// startNode starts a node's daemons in order; containerd must answer
-// before the kubelet starts, or the kubelet exits. withControlPlane also
-// starts the control plane on the control-plane node (node start);
+// startNode starts the node's daemons that want names, in order;
+// containerd must answer before the kubelet starts, or the kubelet exits.
 // tarballs are imported once containerd answers.
-func (s *State) startNode(ctx context.Context, node string, withControlPlane bool, tarballs []string) error {
+func (s *State) startNode(ctx context.Context, node string, want func(daemon string) bool, tarballs []string) error {
 	for _, d := range s.Daemons[node] {
-		if isControlPlane(d.Name) && !withControlPlane {
+		if !want(d.Name) {
 			continue
 		}
 		if d.Name == "containerd" {

@@ -55,7 +55,7 @@ func (s *State) StartNode(node string) error {
 	if err := setLink(n.Link, true); err != nil {
 		return err
 	}
-	return s.startNode(context.Background(), node, true, nil)
+	return s.startNode(context.Background(), node, func(string) bool { return true }, nil)
 }
 
 // PauseNode freezes (or thaws) every process of a node, as `docker pause`.
