@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -117,15 +116,15 @@ func nodeCmd(args []string) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("node %s NAME", op)
 	}
+	if *sig != 9 && *sig != 15 {
+		return fmt.Errorf("--signal %d: want 9 or 15", *sig)
+	}
 	s, err := nodeCluster(pos[0])
 	if err != nil {
 		return err
 	}
 	switch op {
 	case "stop":
-		if *sig != 9 && *sig != 15 {
-			return fmt.Errorf("--signal %s: want 9 or 15", strconv.Itoa(*sig))
-		}
 		return s.StopNode(pos[0], syscall.Signal(*sig))
 	case "start":
 		return s.StartNode(pos[0])

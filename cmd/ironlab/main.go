@@ -21,7 +21,7 @@ const usage = `ironlab: kind's clusters as network namespaces on this machine (r
   ironlab get clusters | nodes [--name myk8s] | kubeconfig [--name myk8s]
   ironlab load image-archive FILE [--name myk8s]
   ironlab exec NODE -- CMD [ARG...]
-  ironlab client add NAME --ip IP [--name myk8s]
+  ironlab client add NAME --ip IP [--name myk8s] | client delete NAME [--name myk8s]
   ironlab node stop NAME [--signal 9|15] | start NAME | pause NAME | unpause NAME
 `
 
@@ -111,6 +111,16 @@ func run(ctx context.Context, args []string) error {
 		return s.LoadImageArchive(ctx, pos[0])
 	case "client add":
 		return clientAdd(rest[1:])
+	case "client delete":
+		name, pos, err := nameFlag("client delete", rest[1:], 1)
+		if err != nil {
+			return err
+		}
+		s, err := cluster.Load(name)
+		if err != nil {
+			return err
+		}
+		return s.RemoveClient(pos[0])
 	}
 	switch verb {
 	case "exec":

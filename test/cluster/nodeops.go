@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,6 +98,19 @@ func (s *State) AddClient(name, ip string) error {
 		return err
 	}
 	return addHost(s.Plan, name, c.Link, a)
+}
+
+// RemoveClient removes a client namespace, as `docker rm -f NAME`.
+func (s *State) RemoveClient(name string) error {
+	i := slices.IndexFunc(s.Clients, func(c Client) bool { return c.Name == name })
+	if i < 0 {
+		return fmt.Errorf("cluster %s has no client %q", s.Plan.Name, name)
+	}
+	if err := errors.Join(delNetns(name), delLink(s.Clients[i].Link)); err != nil {
+		return err
+	}
+	s.Clients = slices.Delete(s.Clients, i, i+1)
+	return s.save()
 }
 
 // Command is a command in a node's or client's network namespace, like
