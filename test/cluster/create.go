@@ -198,6 +198,9 @@ func (s *State) prepare() error {
 	if err := addBridge(s.Plan); err != nil {
 		return err
 	}
+	if err := s.allowBridged(); err != nil {
+		return err
+	}
 	for _, n := range s.Plan.Nodes {
 		if err := addNode(s.Plan, n); err != nil {
 			return err

@@ -67,6 +67,7 @@ func (s *State) teardown() error {
 		}
 		keep(delLink(s.Plan.Bridge))
 	}
+	keep(s.delHostRules())
 	if s.Cgroups != nil && s.Plan != nil {
 		if err := s.Cgroups.Remove(s.labCgroup()); err != nil {
 			keep(err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -131,4 +132,46 @@ func setLink(link string, up bool) error {
 		state = "up"
 	}
 	return run("ip", "link", "set", link, state)
+}
+
+// allowBridged lets frames between the lab's own ports through the host's
+// FORWARD chain. With br_netfilter on (bridge-nf-call-iptables=1) bridged
+// frames pass the host's iptables, and a host whose FORWARD policy is DROP
+// (any host running Docker) would cut nodes off from each other. The rule
+// matches only the lab's bridge, in and out: it forwards nothing off it.
+func (s *State) allowBridged() error {
+	b, err := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
+	if err != nil || strings.TrimSpace(string(b)) != "1" {
+		return nil
+	}
+	r := HostRule{Chain: "FORWARD", Spec: []string{"-i", s.Plan.Bridge, "-o", s.Plan.Bridge,
+		"-m", "comment", "--comment", "ironlab " + s.Plan.Name, "-j", "ACCEPT"}}
+	// Recorded before it exists: a delete after a crash removes it too.
+	s.HostRules = append(s.HostRules, r)
+	if err := s.save(); err != nil {
+		return err
+	}
+	return run(append([]string{"iptables", "-w", "-I", r.Chain}, r.Spec...)...)
+}
+
+// delHostRules removes the rules allowBridged added, each as often as it
+// is there.
+func (s *State) delHostRules() error {
+	var errs []error
+	for _, r := range s.HostRules {
+		for range 10 {
+			if !hostRuleExists(r) {
+				break
+			}
+			if err := run(append([]string{"iptables", "-w", "-D", r.Chain}, r.Spec...)...); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hostRuleExists(r HostRule) bool {
+	return exec.Command("iptables", append([]string{"-w", "-C", r.Chain}, r.Spec...)...).Run() == nil
 }

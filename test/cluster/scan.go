@@ -30,7 +30,7 @@ func (s *State) Leftovers() []string {
 		cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
 		cg, _ := os.ReadFile(filepath.Join(p, "cgroup"))
 		cmd := strings.ReplaceAll(string(cmdline), "\x00", " ")
-		if strings.Contains(cmd, s.Dir+"/") || strings.Contains(cmd, s.RunDir+"/") || strings.Contains(string(cg), "/"+s.labCgroup()+"/") {
+		if mentions(cmd, s.Dir) || mentions(cmd, s.RunDir) || strings.Contains(string(cg), "/"+s.labCgroup()+"/") {
 			add("process %d: %s", pid, cmd)
 		}
 	}
@@ -79,6 +79,11 @@ func (s *State) Leftovers() []string {
 			}
 		}
 	}
+	for _, r := range s.HostRules {
+		if hostRuleExists(r) {
+			add("iptables rule in the host's %s chain: %s", r.Chain, strings.Join(r.Spec, " "))
+		}
+	}
 	for k, v := range s.Sysctls {
 		b, _ := os.ReadFile(filepath.Join("/proc/sys", k))
 		if got := strings.TrimSpace(string(b)); got != v {
@@ -100,3 +105,6 @@ func zombie(stat []byte) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && strings.HasPrefix(s[i+1:], " Z")
 }
+
+// mentions reports whether a command line names something below dir.
+func mentions(cmd, dir string) bool { return dir != "" && strings.Contains(cmd, dir+"/") }

@@ -30,6 +30,15 @@ type State struct {
 	Kubeconfig string
 	// Registry is the image registry's address on the gateway ("" if none).
 	Registry string
+	// HostRules are iptables rules (as given to -A/-I after the chain)
+	// added in the host's namespace; delete removes each with -D.
+	HostRules []HostRule `json:",omitempty"`
+}
+
+// HostRule is one rule in a chain of the host's filter table.
+type HostRule struct {
+	Chain string
+	Spec  []string
 }
 
 // Daemon is one long-running process of a node.
