@@ -148,6 +148,7 @@ func TestChart(t *testing.T) {
 		t.Errorf("EXTERNAL-IPs %v, want the seed's %v", got, want)
 	}
 	owner := checkAnnounced(t, ctx, "svc1", ips["svc1"])
+	webhookRejects(t)
 
 	key := memberlistKey(t, ctx)
 
@@ -184,6 +185,66 @@ func TestChart(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("helm uninstall: everything but the CRDs gone in %.1fs", time.Since(start).Seconds())
+
+	// The same installation without Helm, on the configuration and
+	// Services the release left: config/default.
+	t.Run("config/default", func(t *testing.T) {
+		start := time.Now()
+		if out, err := kubectl("-n", releaseNS, "create", "secret", "generic", "memberlist", "--from-literal=secretkey="+strings.Repeat("k8s-e2e-", 8)); err != nil {
+			t.Fatalf("creating the memberlist Secret: %v\n%s", err, out)
+		}
+		if out, err := kubectl("apply", "-k", filepath.Join(root, "config", "default")); err != nil {
+			t.Fatalf("kubectl apply -k config/default: %v\n%s", err, out)
+		}
+		if err := poll(2*time.Minute, func() error { return workloadsReady(ctx) }); err != nil {
+			t.Fatalf("after kubectl apply -k: %v", err)
+		}
+		t.Logf("kubectl apply -k config/default: Ready in %.1fs", time.Since(start).Seconds())
+		again := waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
+		for svc, ip := range ips {
+			if again[svc] != ip {
+				t.Errorf("%s: EXTERNAL-IP %s under the chart, %s under config/default", svc, ip, again[svc])
+			}
+		}
+		checkAnnounced(t, ctx, "svc1", ips["svc1"])
+		webhookRejects(t)
+		if out, err := kubectl("delete", "-k", filepath.Join(root, "config", "default"), "--wait", "--timeout=2m"); err != nil {
+			t.Errorf("kubectl delete -k config/default: %v\n%s", err, out)
+		}
+	})
+}
+
+// webhookRejects: the controller's webhook is called (its caBundle in
+// place) and refuses an invalid pool.
+func webhookRejects(t *testing.T) {
+	t.Helper()
+	bad := `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: e2e-bad
+  namespace: ` + releaseNS + `
+spec:
+  addresses:
+  - 172.20.255.250-172.20.255.200
+`
+	var out string
+	err := poll(30*time.Second, func() error {
+		cmd := exec.Command(filepath.Join(cluster.DefaultBinDir(), "kubectl"), "--kubeconfig", theLab.st.KubeconfigPath(), "apply", "-f", "-")
+		cmd.Stdin = strings.NewReader(bad)
+		b, err := cmd.CombinedOutput()
+		out = string(b)
+		if err == nil {
+			_, _ = kubectl("delete", "-n", releaseNS, "ipaddresspool", "e2e-bad")
+			return fmt.Errorf("an invalid pool was accepted: %s", out)
+		}
+		if !strings.Contains(out, "denied the request") {
+			return fmt.Errorf("not refused by the webhook: %s", out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 }
 
 // workloadsReady: the controller Deployment and the speaker DaemonSet have
