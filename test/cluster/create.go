@@ -96,7 +96,7 @@ func Create(ctx context.Context, name string, cfg *Config, progress Progress, o 
 	if err != nil {
 		return nil, err
 	}
-	s := &State{Plan: plan, Dir: filepath.Join(root, name), RunDir: filepath.Join(runRoot, name)}
+	s := &State{Plan: plan, Dir: filepath.Join(root, name), RunDir: filepath.Join(runRoot, name), Creator: self()}
 	if _, err := os.Stat(s.Dir); err == nil {
 		return nil, fmt.Errorf("cluster %q exists already (state in %s): delete it first", name, s.Dir)
 	}

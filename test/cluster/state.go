@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // State is what a cluster's creator leaves on disk so that any process can
@@ -30,6 +31,10 @@ type State struct {
 	Kubeconfig string
 	// Registry is the image registry's address on the gateway ("" if none).
 	Registry string
+	// Creator is the process that created the cluster, with its start
+	// time (PIDs are reused): a test suite tells its own cluster, still in
+	// use by a concurrent run, from one a killed run left behind.
+	Creator Process
 	// HostRules are iptables rules (as given to -A/-I after the chain)
 	// added in the host's namespace; delete removes each with -D.
 	HostRules []HostRule `json:",omitempty"`
@@ -153,3 +158,38 @@ func (s *State) KubeconfigPath() string { return filepath.Join(s.Dir, "kubeconfi
 
 // NetnsPath is the node's (or client's) network namespace, as `ip netns` names it.
 func NetnsPath(name string) string { return filepath.Join("/run/netns", name) }
+
+// Process names a process across PID reuse.
+type Process struct {
+	PID int
+	// Start is field 22 of /proc/PID/stat: clock ticks after boot.
+	Start string
+}
+
+func self() Process {
+	return Process{PID: os.Getpid(), Start: procStart(os.Getpid())}
+}
+
+// Alive reports whether the process still runs (and is the same one).
+func (p Process) Alive() bool {
+	return p.PID > 0 && p.Start != "" && procStart(p.PID) == p.Start
+}
+
+func procStart(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name in parentheses may hold spaces: count after it.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); the start time is field 22.
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19]
+}

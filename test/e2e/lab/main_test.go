@@ -40,9 +40,19 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// A run killed by the test timeout leaves its cluster; the next run
-	// removes it instead of failing on the taken network.
-	if err := cluster.Delete(clusterName); err != nil && !errors.Is(err, cluster.ErrNoCluster) {
-		fmt.Fprintf(os.Stderr, "removing a previous run's cluster: %v\n", err)
+	// removes it instead of failing on the taken network. A concurrent
+	// run's cluster is not ours to remove.
+	if old, err := cluster.Load(clusterName); err == nil {
+		if old.Creator.Alive() {
+			fmt.Fprintf(os.Stderr, "FAIL: cluster %s is in use by another test run (pid %d); wait for it to end\n", clusterName, old.Creator.PID)
+			return 1
+		}
+		if err := cluster.Delete(clusterName); err != nil {
+			fmt.Fprintf(os.Stderr, "removing a previous run's cluster: %v\n", err)
+			return 1
+		}
+	} else if !errors.Is(err, cluster.ErrNoCluster) {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	seed, err := os.ReadFile("../../seed/kind-svc-2w.yaml")
