@@ -152,7 +152,9 @@ func TestChart(t *testing.T) {
 
 	key := memberlistKey(t, ctx)
 
-	// An upgrade that restarts every pod keeps the key and every IP.
+	// An upgrade that restarts every pod keeps the key and every IP; a
+	// client requests svc1 every 50 ms meanwhile.
+	probe := startProbe(clientNetns(t), ips["svc1"]+":80")
 	start = time.Now()
 	if out, err := helm(t, "upgrade", releaseName, "charts/ironlb", "-n", releaseNS, "--wait", "--timeout", "3m",
 		"--set", "controller.logLevel=debug", "--set", "speaker.logLevel=debug"); err != nil {
@@ -162,6 +164,8 @@ func TestChart(t *testing.T) {
 		t.Fatalf("after helm upgrade: %v", err)
 	}
 	t.Logf("helm upgrade: rolled and Ready in %.1fs", time.Since(start).Seconds())
+	ok, failed, gap := probe()
+	t.Logf("during helm upgrade: %d of %d requests to svc1 answered, longest gap %v", ok, ok+failed, gap.Round(time.Millisecond))
 	if k := memberlistKey(t, ctx); k != key {
 		t.Error("helm upgrade changed the memberlist key")
 	}
@@ -212,6 +216,43 @@ func TestChart(t *testing.T) {
 			t.Errorf("kubectl delete -k config/default: %v\n%s", err, out)
 		}
 	})
+}
+
+// startProbe requests http://addr/ from a client every 50 ms until the
+// returned function is called, which reports the answered and failed
+// requests and the longest time without an answer.
+func startProbe(nsPath, addr string) func() (ok, failed int, gap time.Duration) {
+	var (
+		answered, refused int
+		longest           time.Duration
+	)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := get(nsPath, addr); err != nil {
+				refused++
+				continue
+			}
+			answered++
+			if d := time.Since(last); d > longest {
+				longest = d
+			}
+			last = time.Now()
+		}
+	}()
+	return func() (int, int, time.Duration) {
+		close(stop)
+		<-done
+		return answered, refused, longest
+	}
 }
 
 // webhookRejects: the controller's webhook is called (its caBundle in
