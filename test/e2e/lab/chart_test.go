@@ -151,6 +151,7 @@ func TestChart(t *testing.T) {
 	webhookRejects(t)
 
 	key := memberlistKey(t, ctx)
+	ca := webhookCA(t, ctx)
 
 	// An upgrade that restarts every pod keeps the key and every IP; a
 	// client requests svc1 every 50 ms meanwhile.
@@ -169,6 +170,10 @@ func TestChart(t *testing.T) {
 	if k := memberlistKey(t, ctx); k != key {
 		t.Error("helm upgrade changed the memberlist key")
 	}
+	if webhookCA(t, ctx) != ca {
+		t.Error("helm upgrade changed the webhook CA (the chart's empty Secret overwrote the controller's?)")
+	}
+	webhookRejects(t)
 	after := waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
 	for svc, ip := range ips {
 		if after[svc] != ip {
@@ -501,6 +506,37 @@ func memberlistKey(t *testing.T, ctx context.Context) string {
 		t.Fatalf("memberlist key of %d bytes", len(k))
 	}
 	return k
+}
+
+// webhookCA is the CA the controller keeps in the chart's webhook Secret,
+// and checks it is the caBundle of the webhook configuration.
+func webhookCA(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	var ca string
+	err := poll(30*time.Second, func() error {
+		s, err := theLab.cs.CoreV1().Secrets(releaseNS).Get(ctx, releaseName+"-webhook-cert", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		ca = string(s.Data["ca.crt"])
+		if ca == "" {
+			return fmt.Errorf("webhook Secret has no ca.crt yet")
+		}
+		vwc, err := theLab.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, releaseName+"-webhook-configuration", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, w := range vwc.Webhooks {
+			if !strings.Contains(string(w.ClientConfig.CABundle), strings.TrimSpace(ca)) {
+				return fmt.Errorf("webhook %s: caBundle does not hold the Secret's CA", w.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }
 
 // releaseGone: no object of the release is left in the namespace or the
