@@ -37,6 +37,7 @@ const (
 	Namespace = "metallb-system"
 	poolRange = "10.250.0.200-10.250.0.250"
 	clientIP  = "10.250.0.100"
+	client2IP = "10.250.0.101"
 	// The lab is dual-stack: every host also has an address in a ULA
 	// prefix, and the default pool holds IPv6 VIPs beside the IPv4 ones.
 	poolRange6 = "fd00:250::200-fd00:250::250"
@@ -59,12 +60,15 @@ type Options struct {
 
 // Cluster is a running lab.
 type Cluster struct {
-	t        netns.T
-	Lab      *netns.Lab
-	Env      *testenv.Env
-	Nodes    []string          // node names, myk8s-worker...
-	Hosts    map[string]string // node name → namespace
-	Client   string            // the client's namespace
+	t      netns.T
+	Lab    *netns.Lab
+	Env    *testenv.Env
+	Nodes  []string          // node names, myk8s-worker...
+	Hosts  map[string]string // node name → namespace
+	Client string            // the client's namespace (the seed's mypc)
+	// Client2 is a second client (the seed's mypc2), so a client whose
+	// neighbour cache is measured hears no answers to another's requests.
+	Client2  string
 	speakers map[string]*Proc
 	opts     Options
 	keyDir   string
@@ -140,6 +144,7 @@ func Start(t netns.T, o Options) *Cluster {
 		c.Hosts[name] = c.Lab.Host(strconv.Itoa(i+1), c.NodeIP(name)+"/24", fmt.Sprintf("fd00:250::%d/64", i+2))
 	}
 	c.Client = c.Lab.Host("client", clientIP+"/24", clientIP6+"/64")
+	c.Client2 = c.Lab.Host("client2", client2IP+"/24")
 
 	// A /16 of ClusterIPs, so benchmarks can create thousands of
 	// Services, and IPv6 ones for IPv6 Services.

@@ -397,7 +397,7 @@ func main() {
 		r.Fatalf("starting the prober: %v", err)
 	}
 	defer arpP.close()
-	tcpP := startTCPProber(c.Client, vip, *interval)
+	tcpP := startTCPProber(c.Client2, vip, *interval)
 	defer tcpP.close()
 
 	if *soak > 0 {
