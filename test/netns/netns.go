@@ -120,9 +120,14 @@ func (l *Lab) Do(ns string, f func() error) {
 	}
 }
 
-// Do runs f on an OS thread switched into the named namespace, and
-// switches the thread back before releasing it.
-func Do(ns string, f func() error) error {
+// Do runs f on an OS thread switched into the named namespace (as `ip
+// netns` names them), and switches the thread back before releasing it. A
+// socket f opens stays in that namespace.
+func Do(ns string, f func() error) error { return DoPath("/var/run/netns/"+ns, f) }
+
+// DoPath is Do for the namespace file at nsPath.
+func DoPath(nsPath string, f func() error) error {
+	ns := nsPath
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := os.Open("/proc/thread-self/ns/net")
@@ -130,7 +135,7 @@ func Do(ns string, f func() error) error {
 		return err
 	}
 	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + ns)
+	target, err := os.Open(nsPath)
 	if err != nil {
 		return err
 	}

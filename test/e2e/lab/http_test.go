@@ -6,11 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"runtime"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ironlb/ironlb/test/netns"
 )
 
 // requestTimeout bounds one request; the lab answers in milliseconds.
@@ -24,7 +22,7 @@ func get(nsPath, addr string) (string, error) {
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 			var c net.Conn
-			err := inNetns(nsPath, func() error {
+			err := netns.DoPath(nsPath, func() error {
 				var err error
 				c, err = (&net.Dialer{Timeout: requestTimeout}).DialContext(ctx, network, a)
 				return err
@@ -46,31 +44,4 @@ func get(nsPath, addr string) (string, error) {
 		return "", fmt.Errorf("GET http://%s/: %s\n%s", addr, resp.Status, b)
 	}
 	return string(b), nil
-}
-
-// inNetns runs f on an OS thread switched into the namespace; a socket f
-// opens stays in that namespace.
-func inNetns(nsPath string, f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open(nsPath)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("entering %s: %w", nsPath, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// A thread left in the wrong namespace must never run Go code again.
-			panic(fmt.Sprintf("leaving %s: %v", nsPath, err))
-		}
-	}()
-	return f()
 }
