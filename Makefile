@@ -121,8 +121,8 @@ test: verify lint test-go ## Everything CI checks: generated files current, lint
 ##@ Demo
 
 .PHONY: demo
-demo: deps build ## Replay the seed walkthrough as far as IronLB goes today, on a real apiserver.
-	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) IRONLB_BIN=$(CURDIR)/bin go run ./hack/demo
+demo: deps k8s-binaries images bin/ironlab ## The seed walkthrough, verbatim, on the lab (root): helm install, svc1..3, arping, curl, failover. DEMO_ARGS=--keep leaves the lab up.
+	go run ./hack/demo --images bin/images $(DEMO_ARGS)
 
 ##@ Lab
 

@@ -1,33 +1,104 @@
-// Command demo is what `make demo` runs while IronLB is being built: it
-// replays as much of the seed walkthrough as exists today, on a real
-// kube-apiserver with IronLB's real binaries, and prints what is still to
-// come. It grows with every issue until it is the full walkthrough on the lab.
+// Command demo is what `make demo` runs: the seed walkthrough
+// (test/seed/walkthrough.md), verbatim, on the lab. It creates the seed's
+// 4-node cluster myk8s from the seed's own kind config with ironlab's Go
+// API, loads IronLB's images, installs the chart with helm into
+// metallb-system, applies the seed's YAML unchanged and shows what the
+// seed shows: EXTERNAL-IPs, ServiceL2Status, events, arping and curl from
+// the client mypc; then it kills the node announcing svc1 with signal 9
+// while mypc requests svc1 every 50 ms, prints the outage the client saw
+// and the new owner, and starts the node again.
+//
+// The lab is deleted at the end, on failure and on Ctrl-C, unless --keep.
+// Run from the repository root, as root (make demo).
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"github.com/ironlb/ironlb/test/cluster"
+)
 
-	"github.com/ironlb/ironlb/test/testenv"
+const (
+	labName   = "myk8s" // the seed's cluster
+	namespace = "metallb-system"
+	release   = "ironlb"
+	client    = "mypc"
+	clientIP  = "172.20.0.6" // mypc's address in the seed's note
+	seedDir   = "test/seed"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "✗ %v\n", err)
+	keep := flag.Bool("keep", false, "leave the lab up at the end and print how to use it")
+	imageDir := flag.String("images", "bin/images", "folder with ironlb-controller.tar and ironlb-speaker.tar (make images)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	err := run(ctx, *imageDir, *keep)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "\n✗ %v\n", err)
+	}
+	fmt.Printf("\nmake demo: %s in %.0fs\n", map[bool]string{true: "done", false: "failed"}[err == nil], time.Since(start).Seconds())
+	if err != nil {
 		os.Exit(1)
 	}
+}
+
+// demo is one run: the lab and how to talk to it.
+type demo struct {
+	st   *cluster.State
+	root string // the clone
+}
+
+func run(ctx context.Context, imageDir string, keep bool) (err error) {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, seedDir, "walkthrough.md")); err != nil {
+		return fmt.Errorf("run from the repository root (make demo): %w", err)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root (network namespaces, cgroups)")
+	}
+	if _, err := cluster.Load(labName); err == nil {
+		return fmt.Errorf("a lab %s is up already (make demo --keep or make lab?); delete it first: make lab-delete", labName)
+	}
+	fmt.Println("IronLB demo — the seed walkthrough (test/seed/walkthrough.md), verbatim, on the lab:")
+	fmt.Println("4 nodes in network namespaces with real kubelets and kube-proxies, IronLB installed with its Helm chart")
+	fmt.Println()
+
+	d := &demo{root: root}
+	defer func() {
+		if d.st == nil {
+			return
+		}
+		if keep {
+			d.printKeep()
+			return
+		}
+		// Interrupted or not, the lab goes; ctx may be cancelled already.
+		e := step("Deleting cluster \""+labName+"\"", func() error { return cluster.Delete(labName) })
+		err = errors.Join(err, e)
+	}()
+	if err := d.setUp(ctx, imageDir, keep); err != nil {
+		return err
+	}
+	if err := d.walkthrough(ctx); err != nil {
+		return err
+	}
+	return d.failover(ctx)
 }
 
 // step prints one kind-style progress line with its duration.
@@ -45,177 +116,66 @@ func step(name string, f func() error) error {
 	return nil
 }
 
-func run() error {
-	binDir := os.Getenv("IRONLB_BIN")
-	if binDir == "" {
-		return fmt.Errorf("IRONLB_BIN must name the folder with the controller and speaker binaries (make demo sets it)")
-	}
-	fmt.Println("IronLB demo — the seed walkthrough as far as IronLB goes today, on a real kube-apiserver v1.36.3 + etcd")
-	var env *testenv.Env
-	if err := step("Starting control plane (etcd, kube-apiserver; Services 10.200.1.0/24 as in the seed) with IronLB's CRDs", func() (err error) {
-		env, err = testenv.Start(testenv.WithAPIServerArg("service-cluster-ip-range", "10.200.1.0/24"))
-		return err
-	}); err != nil {
-		return err
-	}
-	defer func() { _ = env.Stop() }()
-
-	// kubectl shows the walkthrough's command line and runs args.
-	kubectl := func(shown, stdin string, args ...string) error {
-		fmt.Printf("\n$ kubectl %s\n", shown)
-		out, err := env.Kubectl(stdin, args...)
-		fmt.Print(out)
-		return err
-	}
-	ctx := context.Background()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metallb-system"}}); err != nil {
-		return err
-	}
-	var controller *exec.Cmd
-	if err := step("Starting IronLB's controller (namespace metallb-system)", func() (err error) {
-		controller, err = startBinary(env, filepath.Join(binDir, "controller"), "--webhook-mode", "disabled")
-		return err
-	}); err != nil {
-		return err
-	}
-	defer stopBinary(controller)
-
-	out, err := env.Kubectl("", "get", "crd", "-o", "name")
+// show prints "$ shown" and the output of the command, as typed in the
+// walkthrough.
+func show(shown string, cmd *exec.Cmd) error {
+	fmt.Printf("\n$ %s\n", shown)
+	out, err := cmd.CombinedOutput()
+	fmt.Print(string(out))
 	if err != nil {
-		return err
-	}
-	fmt.Println("\n$ kubectl get crd | grep metallb")
-	for _, l := range strings.Fields(out) {
-		if strings.Contains(l, "metallb.io") {
-			fmt.Println(strings.TrimPrefix(l, "customresourcedefinition.apiextensions.k8s.io/"))
-		}
-	}
-	seed := func(name string) (string, error) {
-		data, err := os.ReadFile(filepath.Join(env.Root, "test", "seed", name))
-		return string(data), err
-	}
-	config, err := seed("metallb-config.yaml")
-	if err != nil {
-		return err
-	}
-	services, err := seed("services.yaml")
-	if err != nil {
-		return err
-	}
-	if err := kubectl("apply -f metallb-config.yaml", config, "apply", "-f", "-"); err != nil {
-		return err
-	}
-	for _, args := range [][]string{
-		{"get", "ipaddresspools", "-n", "metallb-system"},
-		{"get", "l2advertisements", "-n", "metallb-system"},
-	} {
-		if err := kubectl(strings.Join(args, " "), "", args...); err != nil {
-			return err
-		}
-	}
-	if err := kubectl("apply -f services.yaml", services, "apply", "-f", "-"); err != nil {
-		return err
-	}
-	fmt.Println()
-	if err := step("Waiting for svc1..3 to get their external IPs", func() error {
-		return waitIngress(ctx, env, []string{"svc1", "svc2", "svc3"})
-	}); err != nil {
-		return err
-	}
-	for _, args := range [][]string{
-		{"get", "svc"},
-		{"describe", "svc", "svc1"},
-		{"get", "ipaddresspools", "my-ippool", "-n", "metallb-system", "-o", "jsonpath={.status}"},
-	} {
-		if err := kubectl(strings.Join(args, " "), "", args...); err != nil {
-			return err
-		}
-	}
-	fmt.Println()
-	fmt.Println()
-	if err := step("Running the speaker against it: healthy, then SIGTERM", func() error {
-		sp, err := startBinary(env, filepath.Join(binDir, "speaker"), "--node-name", "myk8s-worker")
-		if err != nil {
-			return err
-		}
-		return stopBinary(sp)
-	}); err != nil {
-		return err
-	}
-	fmt.Print(`
-Still to come (see the project's issues):
-  - speakers elect an owner per VIP and answer ARP/NDP; nodeAssigned events,
-    ServiceL2Status; failover in < 300 ms (issue 10)
-  - ironlab: the seed's 4-node cluster in network namespaces, real kubelets (issue 11)
-  - Helm chart, images, and this demo as the full seed walkthrough (issue 12)
-`)
-	return nil
-}
-
-func waitIngress(ctx context.Context, env *testenv.Env, names []string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for _, name := range names {
-		for {
-			var svc corev1.Service
-			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "default", Name: name}, &svc); err != nil {
-				return err
-			}
-			if len(svc.Status.LoadBalancer.Ingress) > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s has no external IP after 60s", name)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		return fmt.Errorf("%s: %w", shown, err)
 	}
 	return nil
 }
 
-// startBinary runs an IronLB binary against the demo's apiserver and waits
-// until it is ready.
-func startBinary(env *testenv.Env, path string, extra ...string) (*exec.Cmd, error) {
-	port, err := testenv.FreePort()
-	if err != nil {
-		return nil, err
+// kubectl is the lab's kubectl with the lab's kubeconfig.
+func (d *demo) kubectl(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(cluster.DefaultBinDir(), "kubectl"), append([]string{"--kubeconfig", d.st.KubeconfigPath()}, args...)...)
+	cmd.Dir = filepath.Join(d.root, seedDir)
+	return cmd
+}
+
+// showKubectl runs and shows `kubectl ARGS`.
+func (d *demo) showKubectl(ctx context.Context, args ...string) error {
+	return show("kubectl "+strings.Join(args, " "), d.kubectl(ctx, args...))
+}
+
+// output runs kubectl and returns its trimmed stdout.
+func (d *demo) output(ctx context.Context, args ...string) (string, error) {
+	out, err := d.kubectl(ctx, args...).Output()
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		err = fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(ee.Stderr)))
 	}
-	args := append([]string{"--kubeconfig", env.Kubeconfig, "--namespace", "metallb-system",
-		"--port", "0", "--health-probe-port", strconv.Itoa(port), "--log-level", "error"}, extra...)
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", port)
-	deadline := time.Now().Add(30 * time.Second)
+	return strings.TrimSpace(string(out)), err
+}
+
+func (d *demo) printKeep() {
+	fmt.Printf(`
+The lab stays up (--keep). Use it as the seed does:
+  export KUBECONFIG=%s    # or: kubectl --context ironlab-%s
+  kubectl get svc; kubectl get servicel2status -n %s
+  bin/ironlab exec %s -- arping -I eth0 -c 1 172.20.255.200
+  bin/ironlab exec %s -- curl -s 172.20.255.200
+  bin/ironlab node stop myk8s-worker --signal 9; bin/ironlab node start myk8s-worker
+Delete it with: make lab-delete   (bin/ironlab delete cluster --name %s)
+`, d.st.KubeconfigPath(), labName, namespace, client, client, labName)
+}
+
+// poll calls f every 100 ms until it succeeds, ctx ends or timeout
+// passes, and returns f's last error then.
+func poll(ctx context.Context, timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(url)
+		err := f()
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd, nil
-			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return nil, fmt.Errorf("%s not ready after 30s", filepath.Base(path))
+			return fmt.Errorf("after %s: %w", timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// stopBinary sends SIGTERM and waits at most 15 s for a clean exit.
-func stopBinary(cmd *exec.Cmd) error {
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("%s still running 15s after SIGTERM", filepath.Base(cmd.Path))
 	}
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ironlb/ironlb/test/cluster"
+)
+
+var macRE = regexp.MustCompile(`\[([0-9a-fA-F:]{17})\]`)
+
+// arping shows `arping -I eth0 -c 1 IP` from mypc and which node owns the
+// MAC that answered; it returns that node.
+func (d *demo) arping(ctx context.Context, ip string) error {
+	_, err := d.arpingOwner(ctx, ip)
+	return err
+}
+
+func (d *demo) arpingOwner(ctx context.Context, ip string) (string, error) {
+	fmt.Printf("\n%s$ arping -I eth0 -c 1 %s\n", client, ip)
+	var out []byte
+	err := poll(ctx, 10*time.Second, func() (err error) {
+		out, err = d.st.Command(client, "arping", "-I", "eth0", "-c", "1", "-w", "2", ip).CombinedOutput()
+		return err
+	})
+	fmt.Print(string(out))
+	if err != nil {
+		return "", fmt.Errorf("arping %s: %w", ip, err)
+	}
+	m := macRE.FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("arping %s: no MAC in the reply", ip)
+	}
+	macs, err := d.nodeMACs()
+	if err != nil {
+		return "", err
+	}
+	mac := strings.ToLower(string(m[1]))
+	node, ok := macs[mac]
+	if !ok {
+		return "", fmt.Errorf("arping %s: %s is no node's MAC (%v)", ip, mac, macs)
+	}
+	fmt.Printf("→ %s is %s's eth0\n", strings.ToUpper(mac), node)
+	return node, nil
+}
+
+// nodeMACs maps each node's eth0 MAC to the node (netlink: /sys under
+// nsenter --net is still the host's).
+func (d *demo) nodeMACs() (map[string]string, error) {
+	re := regexp.MustCompile(`link/ether ([0-9a-f:]{17})`)
+	macs := map[string]string{}
+	for _, n := range d.st.Plan.Nodes {
+		out, err := d.st.Command(n.Name, "ip", "-o", "link", "show", "eth0").Output()
+		if err != nil {
+			return nil, fmt.Errorf("MAC of %s: %w", n.Name, err)
+		}
+		if m := re.FindSubmatch(out); m != nil {
+			macs[string(m[1])] = n.Name
+		}
+	}
+	return macs, nil
+}
+
+// curls shows one page and the Hostname spread of n requests from mypc,
+// each on a new connection so kube-proxy picks a webpod anew.
+func (d *demo) curls(ctx context.Context, ip string, n int) error {
+	nsPath := cluster.NetnsPath(client)
+	fmt.Printf("\n%s$ curl -s %s\n", client, ip)
+	page, err := get(ctx, nsPath, ip+":80", 3*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Print(page)
+	fmt.Printf("\n%s$ for i in $(seq %d); do curl -s %s | grep Hostname; done | sort | uniq -c\n", client, n, ip)
+	count := map[string]int{}
+	for range n {
+		page, err := get(ctx, nsPath, ip+":80", 3*time.Second)
+		if err != nil {
+			return err
+		}
+		count["Hostname: "+field(page, "Hostname")]++
+	}
+	var keys []string
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("%7d %s\n", count[k], k)
+	}
+	return nil
+}
+
+// field returns the value of the first "Key: value" line of a whoami page.
+func field(page, key string) string {
+	for _, line := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(line, key+": "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// get fetches http://addr/ from inside the network namespace at nsPath
+// on a new connection and returns the body.
+func get(ctx context.Context, nsPath, addr string, timeout time.Duration) (string, error) {
+	tr := &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+			var c net.Conn
+			err := inNetns(nsPath, func() error {
+				var err error
+				c, err = (&net.Dialer{}).DialContext(ctx, network, a)
+				return err
+			})
+			return c, err
+		},
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET http://%s/: %s", addr, resp.Status)
+	}
+	return string(b), nil
+}
+
+// inNetns runs f on an OS thread switched into the namespace; a socket f
+// opens stays in that namespace.
+func inNetns(nsPath string, f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	target, err := os.Open(nsPath)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("entering %s: %w", nsPath, err)
+	}
+	defer func() {
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// A thread left in the wrong namespace must never run Go code again.
+			panic(fmt.Sprintf("leaving %s: %v", nsPath, err))
+		}
+	}()
+	return f()
+}

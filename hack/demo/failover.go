@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ironlb/ironlb/test/cluster"
+)
+
+// probeEvery is how often mypc requests svc1 during the failover.
+const probeEvery = 50 * time.Millisecond
+
+// request is one of the probe's requests.
+type request struct {
+	start, end time.Time
+	ok         bool
+}
+
+// probe requests http://addr/ from mypc every 50 ms, each request on its
+// own (timeout 1 s), so one lost request does not delay the next.
+type probe struct {
+	mu   sync.Mutex
+	reqs []request
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startProbe(ctx context.Context, addr string) *probe {
+	p := &probe{stop: make(chan struct{})}
+	nsPath := cluster.NetnsPath(client)
+	p.wg.Go(func() {
+		t := time.NewTicker(probeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			p.wg.Go(func() {
+				r := request{start: time.Now()}
+				_, err := get(ctx, nsPath, addr, time.Second)
+				r.end, r.ok = time.Now(), err == nil
+				p.mu.Lock()
+				p.reqs = append(p.reqs, r)
+				p.mu.Unlock()
+			})
+		}
+	})
+	return p
+}
+
+// answeredSince reports whether a request started at or after t was answered.
+func (p *probe) answeredSince(t time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.ContainsFunc(p.reqs, func(r request) bool { return r.ok && !r.start.Before(t) })
+}
+
+// finish stops the probe and returns its requests in start order.
+func (p *probe) finish() []request {
+	close(p.stop)
+	p.wg.Wait()
+	slices.SortFunc(p.reqs, func(a, b request) int { return a.start.Compare(b.start) })
+	return p.reqs
+}
+
+// outage is the client's view of an event at t: the last answer that
+// came before t and the first answer to a request sent at or after t.
+func outage(reqs []request, t time.Time) (last, first time.Time) {
+	for _, r := range reqs {
+		if r.ok && r.end.Before(t) && r.end.After(last) {
+			last = r.end
+		}
+		if r.ok && !r.start.Before(t) && (first.IsZero() || r.end.Before(first)) {
+			first = r.end
+		}
+	}
+	return last, first
+}
+
+// failed counts the requests sent in [from, to) and those not answered.
+func failed(reqs []request, from, to time.Time) (n, bad int) {
+	for _, r := range reqs {
+		if !r.start.Before(from) && r.start.Before(to) {
+			n++
+			if !r.ok {
+				bad++
+			}
+		}
+	}
+	return n, bad
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+// failover is step 7: the node announcing svc1 is killed (docker stop
+// --signal 9) while mypc requests svc1 every 50 ms, then started again.
+func (d *demo) failover(ctx context.Context) error {
+	const vip = "172.20.255.200"
+	owners, err := d.owners(ctx)
+	if err != nil {
+		return err
+	}
+	owner := owners["svc1"]
+	fmt.Printf("\n--- Failover: svc1 (%s) is announced from %s; %s requests it every %s while that node is killed\n",
+		vip, owner, client, probeEvery)
+	p := startProbe(ctx, vip+":80")
+	time.Sleep(2 * time.Second)
+
+	fmt.Printf("\n$ ironlab node stop %s --signal 9   # docker stop %s --signal 9\n", owner, owner)
+	killed := time.Now()
+	if err := d.st.StopNode(owner, syscall.SIGKILL); err != nil {
+		p.finish()
+		return err
+	}
+	// Started again however the demo ends, so delete (or --keep) finds a
+	// whole cluster.
+	started := false
+	defer func() {
+		if !started {
+			_ = d.st.StartNode(owner)
+		}
+	}()
+	var newOwner string
+	if err := step("Waiting for another node to announce svc1 and "+client+" to be answered", func() error {
+		return poll(ctx, time.Minute, func() error {
+			o, err := d.owners(ctx)
+			if err != nil {
+				return err
+			}
+			if newOwner = o["svc1"]; newOwner == "" || newOwner == owner {
+				return fmt.Errorf("svc1 announced from %q", newOwner)
+			}
+			if !p.answeredSince(killed) {
+				return fmt.Errorf("no answer since the kill")
+			}
+			return nil
+		})
+	}); err != nil {
+		p.finish()
+		return err
+	}
+	// A webpod on the killed node stays in svc1's endpoints until the
+	// node controller marks the node NotReady (node-monitor-grace-period);
+	// until then kube-proxy still sends some requests there.
+	hadPod := false
+	if err := step("Waiting for "+owner+" NotReady and svc1's endpoints on it gone (node-monitor-grace-period)", func() error {
+		return poll(ctx, 2*time.Minute, func() error {
+			eps, err := d.output(ctx, "get", "endpointslices", "-l", "kubernetes.io/service-name=svc1",
+				"-o", `jsonpath={range .items[*].endpoints[*]}{.nodeName}={.conditions.ready} {end}`)
+			if err != nil {
+				return err
+			}
+			if strings.Contains(eps, owner+"=") {
+				hadPod = true
+			}
+			if strings.Contains(eps, owner+"=true") {
+				return fmt.Errorf("svc1 endpoints: %s", eps)
+			}
+			return nil
+		})
+	}); err != nil {
+		p.finish()
+		return err
+	}
+	settled := time.Now()
+	time.Sleep(time.Second)
+	for _, args := range [][]string{{"get", "nodes"}, {"get", "servicel2status", "-n", namespace}} {
+		if err := d.showKubectl(ctx, args...); err != nil {
+			p.finish()
+			return err
+		}
+	}
+	if _, err := d.arpingOwner(ctx, vip); err != nil {
+		p.finish()
+		return err
+	}
+	reqs := p.finish()
+	last, first := outage(reqs, killed)
+	if last.IsZero() || first.IsZero() {
+		return fmt.Errorf("the probe saw no answer before or after the kill")
+	}
+	fmt.Printf("\n%s, requesting svc1 every %s: last answer %s before the kill, first answer %s after it\n",
+		client, probeEvery, ms(killed.Sub(last)), ms(first.Sub(killed)))
+	fmt.Printf("⇒ outage seen by the client: %s; svc1 now announced from %s\n", ms(first.Sub(last)), newOwner)
+	if n, bad := failed(reqs, first, settled); hadPod {
+		fmt.Printf("  then, until %s's webpod left svc1's endpoints %.0fs after the kill: %d of %d requests failed\n"+
+			"  (kube-proxy still picked the webpod on the dead node; the seed's \"unstable\" phase)\n",
+			owner, settled.Sub(killed).Seconds(), bad, n)
+	} else {
+		fmt.Printf("  then %d of %d requests failed until %s was NotReady (%.0fs after the kill)\n", bad, n, owner, settled.Sub(killed).Seconds())
+	}
+	started = true
+	return d.restart(ctx, owner, newOwner, vip)
+}
+
+// restart starts the killed node again (docker start) and shows where the
+// VIP goes and what the client saw meanwhile.
+func (d *demo) restart(ctx context.Context, node, during, vip string) error {
+	fmt.Printf("\n--- %s comes back; %s keeps requesting svc1 every %s\n", node, client, probeEvery)
+	p := startProbe(ctx, vip+":80")
+	fmt.Printf("\n$ ironlab node start %s   # docker start %s\n", node, node)
+	started := time.Now()
+	if err := d.st.StartNode(node); err != nil {
+		p.finish()
+		return err
+	}
+	if err := step("Waiting for "+node+" Ready, its speaker and pods Ready", func() error {
+		return poll(ctx, 2*time.Minute, func() error {
+			out, err := d.output(ctx, "get", "pods", "-A", "--field-selector", "spec.nodeName="+node,
+				"-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}`)
+			if err != nil {
+				return err
+			}
+			for _, f := range strings.Fields(out) {
+				if !strings.HasSuffix(f, "=True") {
+					return fmt.Errorf("pods on %s: %s", node, out)
+				}
+			}
+			if out == "" {
+				return fmt.Errorf("no pods on %s yet", node)
+			}
+			ready, err := d.output(ctx, "get", "node", node, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+			if err == nil && ready != "True" {
+				err = fmt.Errorf("node %s Ready=%s", node, ready)
+			}
+			return err
+		})
+	}); err != nil {
+		p.finish()
+		return err
+	}
+	// The owner may move once the speaker is back; give it a moment.
+	var owner string
+	_ = step("Watching svc1's announcement settle (5 s)", func() error {
+		time.Sleep(5 * time.Second)
+		o, err := d.owners(ctx)
+		owner = o["svc1"]
+		return err
+	})
+	if err := d.showKubectl(ctx, "get", "servicel2status", "-n", namespace); err != nil {
+		p.finish()
+		return err
+	}
+	if _, err := d.arpingOwner(ctx, vip); err != nil {
+		p.finish()
+		return err
+	}
+	reqs := p.finish()
+	n, bad := failed(reqs, started, time.Now())
+	var gap time.Duration
+	var prev time.Time
+	for _, r := range reqs {
+		if r.ok {
+			if !prev.IsZero() && r.end.Sub(prev) > gap {
+				gap = r.end.Sub(prev)
+			}
+			prev = r.end
+		}
+	}
+	move := "stayed on " + owner
+	if owner == node {
+		move = "moved back to " + node
+	} else if owner != during {
+		move = "moved to " + owner
+	}
+	fmt.Printf("\n⇒ after %s started again the VIP %s (announced from %s while it was down);\n"+
+		"  %d of %d requests to svc1 failed meanwhile, longest time without an answer %s\n",
+		node, move, during, bad, n, ms(gap))
+	return nil
+}
