@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -174,4 +175,39 @@ func inNetns(nsPath string, f func() error) error {
 		}
 	}()
 	return f()
+}
+
+// neigh shows mypc's neighbour table once it has talked to every VIP:
+// each VIP maps to the MAC of the node announcing it.
+func (d *demo) neigh(ctx context.Context, vips ...string) error {
+	for _, ip := range vips {
+		if _, err := get(ctx, cluster.NetnsPath(client), ip+":80", 3*time.Second); err != nil {
+			return err
+		}
+	}
+	macs, err := d.nodeMACs()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n%s$ ip neigh | grep 172.20.255   # after a curl to each VIP\n", client)
+	out, err := d.st.Command(client, "ip", "neigh").Output()
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "172.20.255.") {
+			continue // the nodes' own addresses
+		}
+		if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
+			if node, ok := macs[f[i+1]]; ok {
+				l = fmt.Sprintf("%-60s ← %s", l, node)
+			}
+		}
+		lines = append(lines, l)
+	}
+	slices.Sort(lines)
+	fmt.Println(strings.Join(lines, "\n"))
+	return nil
 }

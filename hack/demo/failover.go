@@ -111,7 +111,7 @@ func (d *demo) failover(ctx context.Context) error {
 	}
 	owner := owners["svc1"]
 	fmt.Printf("\n--- Failover: svc1 (%s) is announced from %s; %s requests it every %s while that node is killed\n",
-		vip, owner, client, probeEvery)
+		vip, owner, client, ms(probeEvery))
 	p := startProbe(ctx, vip+":80")
 	time.Sleep(2 * time.Second)
 
@@ -148,12 +148,20 @@ func (d *demo) failover(ctx context.Context) error {
 		p.finish()
 		return err
 	}
-	// A webpod on the killed node stays in svc1's endpoints until the
-	// node controller marks the node NotReady (node-monitor-grace-period);
-	// until then kube-proxy still sends some requests there.
+	// The node controller marks the node NotReady after
+	// node-monitor-grace-period (50 s by default; the seed's config keeps
+	// it). Until then a webpod on the killed node stays in svc1's
+	// endpoints and kube-proxy still sends some requests there.
 	hadPod := false
 	if err := step("Waiting for "+owner+" NotReady and svc1's endpoints on it gone (node-monitor-grace-period)", func() error {
 		return poll(ctx, 2*time.Minute, func() error {
+			ready, err := d.output(ctx, "get", "node", owner, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+			if err != nil {
+				return err
+			}
+			if ready == "True" {
+				return fmt.Errorf("node %s still Ready", owner)
+			}
 			eps, err := d.output(ctx, "get", "endpointslices", "-l", "kubernetes.io/service-name=svc1",
 				"-o", `jsonpath={range .items[*].endpoints[*]}{.nodeName}={.conditions.ready} {end}`)
 			if err != nil {
@@ -189,15 +197,14 @@ func (d *demo) failover(ctx context.Context) error {
 		return fmt.Errorf("the probe saw no answer before or after the kill")
 	}
 	fmt.Printf("\n%s, requesting svc1 every %s: last answer %s before the kill, first answer %s after it\n",
-		client, probeEvery, ms(killed.Sub(last)), ms(first.Sub(killed)))
+		client, ms(probeEvery), ms(killed.Sub(last)), ms(first.Sub(killed)))
 	fmt.Printf("⇒ outage seen by the client: %s; svc1 now announced from %s\n", ms(first.Sub(last)), newOwner)
-	if n, bad := failed(reqs, first, settled); hadPod {
-		fmt.Printf("  then, until %s's webpod left svc1's endpoints %.0fs after the kill: %d of %d requests failed\n"+
-			"  (kube-proxy still picked the webpod on the dead node; the seed's \"unstable\" phase)\n",
-			owner, settled.Sub(killed).Seconds(), bad, n)
-	} else {
-		fmt.Printf("  then %d of %d requests failed until %s was NotReady (%.0fs after the kill)\n", bad, n, owner, settled.Sub(killed).Seconds())
+	n, bad := failed(reqs, first, settled)
+	fmt.Printf("  then, until %s was NotReady %.0fs after the kill: %d of %d requests failed", owner, settled.Sub(killed).Seconds(), bad, n)
+	if hadPod {
+		fmt.Printf(",\n  those kube-proxy sent to the webpod on the dead node (the seed's \"unstable\" phase)")
 	}
+	fmt.Println()
 	started = true
 	return d.restart(ctx, owner, newOwner, vip)
 }
@@ -205,7 +212,7 @@ func (d *demo) failover(ctx context.Context) error {
 // restart starts the killed node again (docker start) and shows where the
 // VIP goes and what the client saw meanwhile.
 func (d *demo) restart(ctx context.Context, node, during, vip string) error {
-	fmt.Printf("\n--- %s comes back; %s keeps requesting svc1 every %s\n", node, client, probeEvery)
+	fmt.Printf("\n--- %s comes back; %s keeps requesting svc1 every %s\n", node, client, ms(probeEvery))
 	p := startProbe(ctx, vip+":80")
 	fmt.Printf("\n$ ironlab node start %s   # docker start %s\n", node, node)
 	started := time.Now()

@@ -151,7 +151,10 @@ func (d *demo) walkthrough(ctx context.Context) error {
 	if err := d.arping(ctx, "172.20.255.200"); err != nil {
 		return err
 	}
-	return d.curls(ctx, "172.20.255.200", 100)
+	if err := d.curls(ctx, "172.20.255.200", 100); err != nil {
+		return err
+	}
+	return d.neigh(ctx, "172.20.255.201", "172.20.255.202")
 }
 
 // owners maps each Service to the node its ServiceL2Status names.
