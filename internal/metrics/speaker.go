@@ -8,7 +8,9 @@ import (
 )
 
 // Speaker holds the speaker's collectors: MetalLB's names for what it
-// announces and the layer-2 packets, IronLB's for failover timing.
+// announces, the layer-2 packets and BGP sessions (registered ahead of the
+// BGP speaker, so dashboards and alerts may name them; no series until a
+// session exists), IronLB's for failover timing.
 type Speaker struct {
 	node string
 
@@ -18,9 +20,16 @@ type Speaker struct {
 	gratuitous *prometheus.CounterVec
 
 	takeover        *prometheus.HistogramVec
+	failover        prometheus.Histogram
+	lastFailover    *prometheus.GaugeVec
 	ownershipChange *prometheus.CounterVec
 	membersAlive    prometheus.Gauge
-	Client          *Client
+
+	bgpSessionUp *prometheus.GaugeVec
+	bgpUpdates   *prometheus.CounterVec
+	bgpPrefixes  *prometheus.GaugeVec
+
+	Client *Client
 }
 
 // takeoverBuckets resolve the range that matters for a LAN failover: tens
@@ -50,10 +59,22 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 		}, []string{"ip"}),
 		takeover: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "ironlb", Subsystem: "layer2", Name: "takeover_seconds",
-			Help: "Time this node took to take over a Service after a member died, by phase: " +
-				"decision (death learned → owners recomputed) and announce (→ the announcer answers and the first announcement is on its way).",
+			Help: "Time this node took to take over Services after a member died, by phase: " +
+				"detection (the member's last answer to a probe → its death learned; observed when this node had probed it), " +
+				"decision (→ owners recomputed) and announce (→ the announcer answers and the first announcement is on its way).",
 			Buckets: takeoverBuckets,
 		}, []string{"phase"}),
+		failover: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "ironlb", Subsystem: "layer2", Name: "failover_seconds",
+			Help: "Time from a member's failure to this node announcing the Services it took over: " +
+				"from the member's last answer to a probe, or from its death being learned when this node had not probed it.",
+			Buckets: takeoverBuckets,
+		}),
+		lastFailover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "ironlb", Subsystem: "layer2", Name: "last_failover_timestamp_seconds",
+			Help: "Unix time at which this node announced a Service it took over from a member that died; " +
+				"removed when this node stops announcing the Service.",
+		}, []string{"service"}),
 		ownershipChange: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ironlb", Subsystem: "layer2", Name: "ownership_changes_total",
 			Help: "Times this node started or stopped announcing a Service.",
@@ -62,8 +83,22 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 			Namespace: "ironlb", Subsystem: "speaker", Name: "members_alive",
 			Help: "Speakers this node sees alive, itself included.",
 		}),
+		bgpSessionUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "metallb", Subsystem: "bgp", Name: "session_up",
+			Help: "1 while the BGP session with the peer is established.",
+		}, []string{"peer"}),
+		bgpUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "metallb", Subsystem: "bgp", Name: "updates_total",
+			Help: "BGP UPDATE messages sent to the peer.",
+		}, []string{"peer"}),
+		bgpPrefixes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "metallb", Subsystem: "bgp", Name: "announced_prefixes_total",
+			Help: "Prefixes currently advertised to the peer.",
+		}, []string{"peer"}),
 	}
-	for _, c := range []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous, s.takeover, s.ownershipChange, s.membersAlive} {
+	for _, c := range []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous,
+		s.takeover, s.failover, s.lastFailover, s.ownershipChange, s.membersAlive,
+		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -95,14 +130,53 @@ func (s *Speaker) Announced(service string, ips []netip.Addr, on bool) {
 			s.announced.DeleteLabelValues(ip.String(), s.node, "layer2", service)
 		}
 	}
+	if !on {
+		s.lastFailover.DeleteLabelValues(service)
+	}
 	s.ownershipChange.WithLabelValues(service).Inc()
 }
 
-// Takeover records the phases of one takeover.
-func (s *Speaker) Takeover(detected, decided, announced time.Time) {
+// Takeover records one takeover of services from a member that died: the
+// member's last answer to a probe (zero when unknown), its death learned,
+// owners recomputed, the announcer set.
+func (s *Speaker) Takeover(services []string, lastContact, detected, decided, announced time.Time) {
+	start := detected
+	if !lastContact.IsZero() && lastContact.Before(detected) {
+		start = lastContact
+		s.takeover.WithLabelValues("detection").Observe(detected.Sub(lastContact).Seconds())
+	}
 	s.takeover.WithLabelValues("decision").Observe(decided.Sub(detected).Seconds())
 	s.takeover.WithLabelValues("announce").Observe(announced.Sub(decided).Seconds())
+	s.failover.Observe(announced.Sub(start).Seconds())
+	at := float64(announced.UnixNano()) / 1e9
+	for _, svc := range services {
+		s.lastFailover.WithLabelValues(svc).Set(at)
+	}
 }
 
 // MembersAlive sets how many speakers are alive.
 func (s *Speaker) MembersAlive(n int) { s.membersAlive.Set(float64(n)) }
+
+// BGPSession records whether the session with peer is established.
+func (s *Speaker) BGPSession(peer string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	s.bgpSessionUp.WithLabelValues(peer).Set(v)
+}
+
+// BGPUpdateSent counts an UPDATE sent to peer.
+func (s *Speaker) BGPUpdateSent(peer string) { s.bgpUpdates.WithLabelValues(peer).Inc() }
+
+// BGPAnnouncedPrefixes sets how many prefixes peer is sent.
+func (s *Speaker) BGPAnnouncedPrefixes(peer string, n int) {
+	s.bgpPrefixes.WithLabelValues(peer).Set(float64(n))
+}
+
+// BGPPeerRemoved drops the series of a peer that is no longer configured.
+func (s *Speaker) BGPPeerRemoved(peer string) {
+	s.bgpSessionUp.DeleteLabelValues(peer)
+	s.bgpUpdates.DeleteLabelValues(peer)
+	s.bgpPrefixes.DeleteLabelValues(peer)
+}

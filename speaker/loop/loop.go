@@ -60,8 +60,10 @@ type StatusSink interface {
 // Metrics observes what the loop does.
 type Metrics interface {
 	Announced(service string, ips []netip.Addr, on bool)
-	// Takeover: a member's death learned, owners recomputed, announcer set.
-	Takeover(detected, decided, announced time.Time)
+	// Takeover: this node took the services over from a member that died:
+	// its last answer to a probe (zero when unknown), its death learned,
+	// owners recomputed, announcer set.
+	Takeover(services []string, lastContact, detected, decided, announced time.Time)
 	MembersAlive(n int)
 }
 
@@ -172,7 +174,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.settle()
 		case <-l.lingerExpired():
 			l.lingerT = nil
-			l.sync(time.Time{})
+			l.sync(failure{})
 		case <-settleTimeout:
 			quiet, settled, settleTimeout = false, nil, nil
 			l.Log.Info("memberlist has not joined any peer yet; announcing with the members known so far", "members", l.Members.Alive())
@@ -181,14 +183,14 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.apply(u)
 			l.drainUpdates()
 			if !quiet {
-				l.sync(time.Time{})
+				l.sync(failure{})
 			}
 		case evs := <-memberEvents:
-			var detected time.Time
+			var f failure
 			for _, e := range evs {
 				if e.Kind == members.Left {
 					l.Agent.MemberLeft(e.Node)
-					detected = e.At
+					f = failure{lastContact: e.LastContact, detected: e.At}
 				} else {
 					l.Agent.MemberJoined(e.Node)
 				}
@@ -197,7 +199,7 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.Metrics.MembersAlive(len(l.Members.Alive()))
 			}
 			if !quiet {
-				l.sync(detected)
+				l.sync(f)
 			}
 		}
 	}
@@ -213,7 +215,7 @@ func (l *Loop) settle() {
 		l.Metrics.MembersAlive(len(alive))
 	}
 	l.Log.Info("membership settled", "members", alive)
-	l.sync(time.Time{})
+	l.sync(failure{})
 }
 
 // handOff keeps answering, for HandoffLinger, the VIPs of Services this
@@ -299,10 +301,16 @@ func (l *Loop) apply(u Update) {
 	}
 }
 
+// failure is a member's death that a sync answers: when the member last
+// answered a probe (zero when unknown) and when its death was learned
+// (zero when the sync is not a failover).
+type failure struct {
+	lastContact, detected time.Time
+}
+
 // sync makes the announcer match the agent, then reports the differences
-// to the status sink. detected is when a member's death was learned, zero
-// when this sync is not a failover.
-func (l *Loop) sync(detected time.Time) {
+// to the status sink.
+func (l *Loop) sync(f failure) {
 	decided := l.Clock.Now()
 	anns := l.Agent.Announcements()
 	want := map[netip.Addr][]string{}
@@ -329,11 +337,11 @@ func (l *Loop) sync(detected time.Time) {
 		l.Log.Error(err, "announcing; the interfaces named are skipped")
 	}
 	announced := l.Clock.Now()
-	tookOver := false
+	var tookOver []string
 	for svc, ifaces := range byService {
 		prev, had := l.announced[svc]
 		if !had {
-			tookOver = true
+			tookOver = append(tookOver, svc)
 			if l.Metrics != nil {
 				l.Metrics.Announced(svc, ips[svc], true)
 			}
@@ -350,8 +358,9 @@ func (l *Loop) sync(detected time.Time) {
 			}
 		}
 	}
-	if tookOver && !detected.IsZero() && l.Metrics != nil {
-		l.Metrics.Takeover(detected, decided, announced)
+	if len(tookOver) > 0 && !f.detected.IsZero() && l.Metrics != nil {
+		slices.Sort(tookOver)
+		l.Metrics.Takeover(tookOver, f.lastContact, f.detected, decided, announced)
 	}
 	l.announced, l.ips = byService, ips
 }

@@ -46,8 +46,12 @@ func (r *recorder) Announcing(svc string, _ []string) {
 }
 func (r *recorder) NotAnnouncing(svc string)             { r.log("status-" + svc) }
 func (r *recorder) Announced(string, []netip.Addr, bool) {}
-func (r *recorder) Takeover(d, decided, a time.Time)     { r.mu.Lock(); r.takeovers++; r.mu.Unlock() }
-func (r *recorder) MembersAlive(int)                     {}
+func (r *recorder) Takeover(_ []string, _, _, _, _ time.Time) {
+	r.mu.Lock()
+	r.takeovers++
+	r.mu.Unlock()
+}
+func (r *recorder) MembersAlive(int) {}
 func (r *recorder) owns(ip netip.Addr) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

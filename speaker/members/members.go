@@ -146,18 +146,23 @@ type Event struct {
 	Kind EventKind
 	Node string
 	At   time.Time
+	// LastContact, for Left, is when this member last had an answer to a
+	// probe of the node: the start of failure detection. Zero when it never
+	// probed the node (another member's word, or too early).
+	LastContact time.Time
 }
 
 // Members is this speaker's membership. Start owns memberlist's goroutines.
 type Members struct {
 	opts Options
 
-	mu      sync.Mutex // guards ml, crashed, queue, alive
+	mu      sync.Mutex // guards ml, crashed, queue, alive, acked
 	ml      *memberlist.Memberlist
 	crashed bool // memberlist was stopped without leaving (tests simulate a crash)
 	queue   []Event
 	alive   map[string]bool
-	notify  chan struct{} // signalled when queue grows
+	acked   map[string]time.Time // node → when a probe of it was last answered
+	notify  chan struct{}        // signalled when queue grows
 	started chan struct{}
 	settled chan struct{} // closed after the first Join
 	settle  sync.Once
@@ -171,7 +176,7 @@ func New(o Options) (*Members, error) {
 	if len(o.SecretKey) != 32 {
 		return nil, errors.New("members: the memberlist key must be 32 bytes (see LoadSecretKey)")
 	}
-	return &Members{opts: o, alive: map[string]bool{}, notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
+	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
 }
 
 // Start joins nothing yet (see Join), serves until ctx ends, then leaves
@@ -194,6 +199,7 @@ func (m *Members) Start(ctx context.Context) error {
 	// A node that comes back under the same name is accepted at once.
 	c.DeadNodeReclaimTime = time.Nanosecond
 	c.Events = (*eventDelegate)(m)
+	c.Ping = (*eventDelegate)(m)
 	c.LogOutput = logWriter{o.Log}
 	ml, err := memberlist.Create(c)
 	if err != nil {
@@ -272,13 +278,16 @@ type eventDelegate Members
 
 func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 	m := (*Members)(d)
+	e := Event{Kind: kind, Node: n.Name, At: time.Now()}
 	m.mu.Lock()
 	if kind == Joined {
 		m.alive[n.Name] = true
 	} else {
 		delete(m.alive, n.Name)
+		e.LastContact = m.acked[n.Name]
+		delete(m.acked, n.Name)
 	}
-	m.queue = append(m.queue, Event{Kind: kind, Node: n.Name, At: time.Now()})
+	m.queue = append(m.queue, e)
 	m.mu.Unlock()
 	select {
 	case m.notify <- struct{}{}:
@@ -289,6 +298,21 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 func (d *eventDelegate) NotifyJoin(n *memberlist.Node)  { d.push(Joined, n) }
 func (d *eventDelegate) NotifyLeave(n *memberlist.Node) { d.push(Left, n) }
 func (d *eventDelegate) NotifyUpdate(*memberlist.Node)  {}
+
+// NotifyPingComplete records when a probe of a node was answered: the last
+// contact before a failure, from which the takeover's detection phase is
+// measured.
+func (d *eventDelegate) NotifyPingComplete(n *memberlist.Node, _ time.Duration, _ []byte) {
+	m := (*Members)(d)
+	m.mu.Lock()
+	if m.alive[n.Name] {
+		m.acked[n.Name] = time.Now()
+	}
+	m.mu.Unlock()
+}
+
+// AckPayload adds nothing to this member's acks.
+func (d *eventDelegate) AckPayload() []byte { return nil }
 
 // logWriter routes memberlist's log lines into logr.
 type logWriter struct{ log logr.Logger }

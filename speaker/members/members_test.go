@@ -118,6 +118,18 @@ func TestDetectsCrashAndLeave(t *testing.T) {
 	}
 	waitAlive(t, a, "node-a", "node-b", "node-c")
 	waitAlive(t, c, "node-a", "node-b", "node-c")
+	// a has had an answer from b, so the crash has a last contact.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		a.m.mu.Lock()
+		_, acked := a.m.acked["node-b"]
+		a.m.mu.Unlock()
+		if acked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node-a never had a probe of node-b answered")
+		}
+	}
 
 	// A crash: memberlist stops without telling anyone.
 	b.m.mu.Lock()
@@ -137,6 +149,8 @@ func TestDetectsCrashAndLeave(t *testing.T) {
 	}
 	if last := evs[len(evs)-1]; last.Kind != Left || last.Node != "node-b" || last.At.Before(crashed) {
 		t.Errorf("last event %+v, want node-b left after the crash", last)
+	} else if last.LastContact.IsZero() || last.LastContact.After(crashed) {
+		t.Errorf("last contact %v, want the last answer before the crash at %v", last.LastContact, crashed)
 	}
 
 	c.stop()

@@ -1,0 +1,160 @@
+package metrics
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func newSpeaker(t *testing.T) (*Speaker, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	s, err := NewSpeaker(reg, "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, reg
+}
+
+func TestTakeoverPhasesAndLastFailover(t *testing.T) {
+	s, reg := newSpeaker(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	svcs := []string{"default/svc1", "default/svc2"}
+	for _, svc := range svcs {
+		s.Announced(svc, []netip.Addr{netip.MustParseAddr("192.0.2.1")}, true)
+	}
+	s.Takeover(svcs, t0, t0.Add(300*time.Millisecond), t0.Add(301*time.Millisecond), t0.Add(303*time.Millisecond))
+
+	want := `
+# HELP ironlb_layer2_last_failover_timestamp_seconds Unix time at which this node announced a Service it took over from a member that died; removed when this node stops announcing the Service.
+# TYPE ironlb_layer2_last_failover_timestamp_seconds gauge
+ironlb_layer2_last_failover_timestamp_seconds{service="default/svc1"} 1.800000000303e+09
+ironlb_layer2_last_failover_timestamp_seconds{service="default/svc2"} 1.800000000303e+09
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ironlb_layer2_last_failover_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+	for phase, sum := range map[string]float64{"detection": .3, "decision": .001, "announce": .002} {
+		h := s.takeover.WithLabelValues(phase).(prometheus.Histogram)
+		if n := testutil.CollectAndCount(h); n != 1 {
+			t.Fatalf("phase %s: %d series", phase, n)
+		}
+		if got := histogramSum(t, h); !near(got, sum) {
+			t.Errorf("phase %s: sum %v, want %v", phase, got, sum)
+		}
+	}
+	if got := histogramSum(t, s.failover); !near(got, .303) {
+		t.Errorf("failover: sum %v, want 0.303 (last contact → announced)", got)
+	}
+
+	// Without a last contact, no detection phase; the failover is measured
+	// from the death being learned.
+	s.Takeover([]string{"default/svc1"}, time.Time{}, t0.Add(time.Second), t0.Add(time.Second+time.Millisecond), t0.Add(time.Second+2*time.Millisecond))
+	if got := histogramCount(t, s.takeover.WithLabelValues("detection").(prometheus.Histogram)); got != 1 {
+		t.Errorf("detection observed %d times, want 1", got)
+	}
+	if got := histogramSum(t, s.failover); !near(got, .305) {
+		t.Errorf("failover: sum %v, want 0.305", got)
+	}
+
+	// Stopping to announce removes the Service's timestamp and counts an
+	// ownership change.
+	s.Announced("default/svc1", []netip.Addr{netip.MustParseAddr("192.0.2.1")}, false)
+	if got := testutil.CollectAndCount(s.lastFailover); got != 1 {
+		t.Errorf("%d last-failover series, want 1 (svc2)", got)
+	}
+	if got := testutil.ToFloat64(s.ownershipChange.WithLabelValues("default/svc1")); got != 2 {
+		t.Errorf("ownership changes of svc1 = %v, want 2", got)
+	}
+}
+
+func TestAnnouncedMetalLBNames(t *testing.T) {
+	s, reg := newSpeaker(t)
+	ip := netip.MustParseAddr("2001:db8::1")
+	s.Announced("ns/web", []netip.Addr{ip}, true)
+	s.RequestReceived(ip)
+	s.ResponseSent(ip)
+	s.GratuitousSent(ip)
+	s.MembersAlive(3)
+	want := `
+# HELP metallb_speaker_announced Services being announced from this node; 1 per service, IP and protocol.
+# TYPE metallb_speaker_announced gauge
+metallb_speaker_announced{ip="2001:db8::1",node="node-a",protocol="layer2",service="ns/web"} 1
+# HELP ironlb_speaker_members_alive Speakers this node sees alive, itself included.
+# TYPE ironlb_speaker_members_alive gauge
+ironlb_speaker_members_alive 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "metallb_speaker_announced", "ironlb_speaker_members_alive"); err != nil {
+		t.Error(err)
+	}
+	for _, c := range []*prometheus.CounterVec{s.requests, s.responses, s.gratuitous} {
+		if got := testutil.ToFloat64(c.WithLabelValues("2001:db8::1")); got != 1 {
+			t.Errorf("counter = %v, want 1", got)
+		}
+	}
+	s.Announced("ns/web", []netip.Addr{ip}, false)
+	if got := testutil.CollectAndCount(s.announced); got != 0 {
+		t.Errorf("%d announced series after stopping, want 0", got)
+	}
+}
+
+func TestBGPSeries(t *testing.T) {
+	s, reg := newSpeaker(t)
+	if n, err := testutil.GatherAndCount(reg, "metallb_bgp_session_up"); err != nil || n != 0 {
+		t.Fatalf("BGP series before any session: %d, %v", n, err)
+	}
+	s.BGPSession("192.0.2.9", true)
+	s.BGPUpdateSent("192.0.2.9")
+	s.BGPAnnouncedPrefixes("192.0.2.9", 4)
+	if got := testutil.ToFloat64(s.bgpSessionUp.WithLabelValues("192.0.2.9")); got != 1 {
+		t.Errorf("session_up = %v", got)
+	}
+	if got := testutil.ToFloat64(s.bgpPrefixes.WithLabelValues("192.0.2.9")); got != 4 {
+		t.Errorf("announced_prefixes_total = %v", got)
+	}
+	s.BGPPeerRemoved("192.0.2.9")
+	if n, err := testutil.GatherAndCount(reg, "metallb_bgp_session_up", "metallb_bgp_updates_total", "metallb_bgp_announced_prefixes_total"); err != nil || n != 0 {
+		t.Errorf("BGP series after the peer is removed: %d, %v", n, err)
+	}
+}
+
+func TestControllerAndClientNames(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	c, err := NewController(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AddressesInUse.WithLabelValues("pool-a").Set(3)
+	c.AddressesTotal.WithLabelValues("pool-a").Set(51)
+	c.Client.Updates.Add(2)
+	c.Client.UpdateErrors.Inc()
+	c.Client.ConfigLoaded.Set(1)
+	c.Client.ConfigStale.Set(1)
+	for name, want := range map[string]int{
+		"metallb_allocator_addresses_in_use_total": 1, "metallb_allocator_addresses_total": 1,
+		"metallb_k8s_client_updates_total": 1, "metallb_k8s_client_update_errors_total": 1,
+		"metallb_k8s_client_config_loaded_bool": 1, "metallb_k8s_client_config_stale_bool": 1,
+	} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != want {
+			t.Errorf("%s: %d series (%v), want %d", name, n, err, want)
+		}
+	}
+	// Registering twice on one registry fails instead of hiding a clash.
+	if _, err := NewController(reg); err == nil {
+		t.Error("a second controller registered on the same registry")
+	}
+}
+
+func histogramSum(t *testing.T, h prometheus.Histogram) float64 {
+	t.Helper()
+	return collectHistogram(t, h).GetSampleSum()
+}
+
+func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	return collectHistogram(t, h).GetSampleCount()
+}
