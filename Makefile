@@ -23,10 +23,10 @@ GO_TEST_FLAGS  ?= -race -count=1 -timeout 30m
 CHART             := charts/ironlb
 CHART_APP_VERSION := $(shell sed -n 's/^appVersion: *//p' $(CHART)/Chart.yaml)
 
-# Files `make generate manifests` owns; `make verify` fails when they are stale.
+# Files `make generate manifests dashboards` owns; `make verify` fails when they are stale.
 GENERATED := api/v1beta1/zz_generated.deepcopy.go api/v1beta2/zz_generated.deepcopy.go \
              config/crd/bases config/rbac/controller config/rbac/speaker config/webhook/manifests.yaml \
-             $(CHART)/files
+             $(CHART)/files $(CHART)/dashboards
 
 .PHONY: help
 help: ## Show the targets.
@@ -74,25 +74,31 @@ manifests: ## Generate CRDs (config/crd/bases), RBAC roles (config/rbac/{control
 	cp config/rbac/speaker/role.yaml $(CHART)/files/rbac/speaker.yaml
 	cp config/webhook/manifests.yaml $(CHART)/files/webhooks.yaml
 
+.PHONY: dashboards
+dashboards: ## Write the Grafana dashboards (typed Go in hack/dashboards) to charts/ironlb/dashboards.
+	go run ./hack/dashboards --out $(CHART)/dashboards
+
 .PHONY: verify
-verify: ## Fail if generated files differ from what generate and manifests produce.
+verify: ## Fail if generated files differ from what generate, manifests and dashboards produce.
 	@snap=$$(mktemp -d); trap 'rm -rf "$$snap"' EXIT; \
 	for p in $(GENERATED); do mkdir -p "$$snap/$$(dirname $$p)"; cp -r "$$p" "$$snap/$$p"; done; \
-	$(MAKE) --no-print-directory generate manifests >/dev/null; \
+	$(MAKE) --no-print-directory generate manifests dashboards >/dev/null; \
 	stale=0; for p in $(GENERATED); do diff -ru "$$snap/$$p" "$$p" || stale=1; done; \
-	if [[ $$stale == 1 ]]; then echo "generated files are stale: run 'make generate manifests' and commit the result" >&2; exit 1; fi; \
+	if [[ $$stale == 1 ]]; then echo "generated files are stale: run 'make generate manifests dashboards' and commit the result" >&2; exit 1; fi; \
 	echo "generated files are current"
 
 ##@ Test
 
 # Debian packages the tests use, as command → package.
 # The lab (test/cluster) runs every node's containerd, runc and CNI plugins;
-# the plugins are not on PATH, so their entry is a path.
+# the plugins are not on PATH, so their entry is a path. promtool checks the
+# chart's alert rules (test/dashboards).
 DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables \
-            ndisc6:ndisc6 containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack
+            ndisc6:ndisc6 containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack \
+            promtool:prometheus
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests, benchmarks and lab need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack), if missing.
+deps: ## Install the Debian packages the tests, benchmarks and lab need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack, promtool), if missing.
 	@missing=""; for d in $(DEB_DEPS); do command -v "$${d%%:*}" >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [[ -n "$$missing" ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 

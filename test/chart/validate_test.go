@@ -15,8 +15,9 @@ type kubeconformResult struct {
 }
 
 // monitorKinds are the Prometheus operator's; its CRDs are not available
-// offline, so kubeconform skips them and helm-unittest checks their fields.
-const monitorKinds = "ServiceMonitor,PodMonitor"
+// offline, so kubeconform skips them and helm-unittest checks their fields
+// (test/dashboards checks the PrometheusRule's rules with promtool).
+const monitorKinds = "ServiceMonitor,PodMonitor,PrometheusRule"
 
 var (
 	schemaDirs    []string

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+)
+
+// Panel sizes on Grafana's 24-column grid.
+const (
+	fullWidth = 24
+	halfWidth = 12
+	height    = 8
+)
+
+func failoverTiming() *dashboard.DashboardBuilder {
+	return newDashboard("ironlb-failover-timing", "IronLB failover timing",
+		"Layer-2 failovers as the speakers measure them: how many, how long each phase of a takeover took, who owns each VIP now.").
+		WithRow(dashboard.NewRowBuilder("Failovers")).
+		WithPanel(stat.NewPanelBuilder().
+			Title("Failovers").
+			Description("Takeovers after a speaker died, in the dashboard's time range (each takeover by the node that took the Services over).").
+			Datasource(datasource).Span(6).Height(height).
+			WithTarget(query(`sum(increase(ironlb_layer2_failover_seconds_count[$__range]))`, "failovers")).
+			Decimals(0).
+			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Takeover latency p50 / p99").
+			Description("From the failed speaker's last answer to a probe to the new owner announcing: the outage a client sees, minus its own ARP cache.").
+			Datasource(datasource).Span(9).Height(height).Unit("s").
+			WithTarget(query(`histogram_quantile(0.5, sum by (le) (rate(ironlb_layer2_failover_seconds_bucket[$__rate_interval])))`, "p50")).
+			WithTarget(query(`histogram_quantile(0.99, sum by (le) (rate(ironlb_layer2_failover_seconds_bucket[$__rate_interval])))`, "p99")).
+			SpanNulls(common.BoolOrFloat64{Bool: boolPtr(true)})).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Takeover latency p99 by phase").
+			Description("detection: last answer to a probe → declared dead; decision: → owners recomputed; announce: → the first gratuitous ARP / unsolicited NA on its way.").
+			Datasource(datasource).Span(9).Height(height).Unit("s").
+			WithTarget(query(`histogram_quantile(0.99, sum by (le, phase) (rate(ironlb_layer2_takeover_seconds_bucket[$__rate_interval])))`, "{{phase}}")).
+			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
+			SpanNulls(common.BoolOrFloat64{Bool: boolPtr(true)})).
+		WithRow(dashboard.NewRowBuilder("Owners")).
+		WithPanel(table.NewPanelBuilder().
+			Title("Current owner per VIP").
+			Description("The node announcing each Service IP (two rows for one IP: a handoff in progress).").
+			Datasource(datasource).Span(halfWidth).Height(height).
+			WithTarget(tableQuery(`max by (ip, service, node, protocol) (metallb_speaker_announced)`)).
+			WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
+				"excludeByName": map[string]bool{"Time": true, "Value": true},
+			}})).
+		WithPanel(table.NewPanelBuilder().
+			Title("Time since last failover per Service").
+			Description("Services whose current owner took them over from a speaker that died.").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("s").
+			WithTarget(tableQuery(`time() - max by (service) (ironlb_layer2_last_failover_timestamp_seconds)`))).
+		WithPanel(statetimeline.NewPanelBuilder().
+			Title("Ownership timeline").
+			Description("Which node announced each Service, over time.").
+			Datasource(datasource).Span(fullWidth).Height(height).
+			WithTarget(query(`max by (service, node) (metallb_speaker_announced)`, "{{service}} on {{node}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Ownership changes").
+			Description("Times a node started or stopped announcing a Service.").
+			Datasource(datasource).Span(halfWidth).Height(height).
+			WithTarget(query(`sum by (service) (increase(ironlb_layer2_ownership_changes_total[$__rate_interval]))`, "{{service}}")).
+			DrawStyle(common.GraphDrawStyleBars)).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Members alive").
+			Description("Speakers each speaker sees alive in memberlist, itself included.").
+			Datasource(datasource).Span(halfWidth).Height(height).Decimals(0).
+			WithTarget(query(`ironlb_speaker_members_alive`, "{{instance}}")))
+}
+
+func overview() *dashboard.DashboardBuilder {
+	return newDashboard("ironlb-overview", "IronLB overview",
+		"Address pools, what each node announces, layer-2 traffic, BGP sessions and configuration health.").
+		WithRow(dashboard.NewRowBuilder("Address pools")).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Pool utilisation").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("percentunit").Min(0).Max(1).
+			WithTarget(query(`max by (pool) (metallb_allocator_addresses_in_use_total) / max by (pool) (metallb_allocator_addresses_total > 0)`, "{{pool}}"))).
+		WithPanel(table.NewPanelBuilder().
+			Title("Addresses in use").
+			Datasource(datasource).Span(halfWidth).Height(height).
+			WithTarget(tableQuery(`max by (pool) (metallb_allocator_addresses_in_use_total)`).RefId("in use")).
+			WithTarget(tableQuery(`max by (pool) (metallb_allocator_addresses_total)`).RefId("total")).
+			WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}})).
+		WithRow(dashboard.NewRowBuilder("Announcements")).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Announcements per node").
+			Datasource(datasource).Span(halfWidth).Height(height).Decimals(0).
+			WithTarget(query(`count by (node, protocol) (metallb_speaker_announced)`, "{{node}} ({{protocol}})"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Layer-2 requests and responses").
+			Description("ARP requests / neighbour solicitations received for announced IPs, answers and gratuitous announcements sent.").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("pps").
+			WithTarget(query(`sum by (ip) (rate(metallb_layer2_requests_received[$__rate_interval]))`, "requests {{ip}}")).
+			WithTarget(query(`sum by (ip) (rate(metallb_layer2_responses_sent[$__rate_interval]))`, "responses {{ip}}")).
+			WithTarget(query(`sum by (ip) (rate(metallb_layer2_gratuitous_sent[$__rate_interval]))`, "gratuitous {{ip}}"))).
+		WithRow(dashboard.NewRowBuilder("BGP")).
+		WithPanel(statetimeline.NewPanelBuilder().
+			Title("BGP session state").
+			Description("1: established. Empty until BGP peers are configured.").
+			Datasource(datasource).Span(halfWidth).Height(height).
+			WithTarget(query(`max by (instance, peer) (metallb_bgp_session_up)`, "{{instance}} → {{peer}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("BGP updates and prefixes").
+			Datasource(datasource).Span(halfWidth).Height(height).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_updates_total[$__rate_interval]))`, "updates/s {{peer}}")).
+			WithTarget(query(`sum by (peer) (metallb_bgp_announced_prefixes_total)`, "prefixes {{peer}}"))).
+		WithRow(dashboard.NewRowBuilder("Configuration")).
+		WithPanel(stat.NewPanelBuilder().
+			Title("Configuration stale").
+			Description("Components running on their last valid configuration because the newest is invalid (see their logs and Events).").
+			Datasource(datasource).Span(6).Height(height).Decimals(0).
+			WithTarget(query(`sum(metallb_k8s_client_config_stale_bool)`, "stale")).
+			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
+		WithPanel(stat.NewPanelBuilder().
+			Title("Configuration not loaded").
+			Description("Components that have not loaded a valid configuration yet.").
+			Datasource(datasource).Span(6).Height(height).Decimals(0).
+			WithTarget(query(`count(metallb_k8s_client_config_loaded_bool == 0) or vector(0)`, "not loaded")).
+			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Configuration reloads").
+			Description("Configuration updates processed and failed, per component.").
+			Datasource(datasource).Span(halfWidth).Height(height).
+			WithTarget(query(`sum by (instance) (increase(metallb_k8s_client_updates_total[$__rate_interval]))`, "reloads {{instance}}")).
+			WithTarget(query(`sum by (instance) (increase(metallb_k8s_client_update_errors_total[$__rate_interval]))`, "failed {{instance}}")).
+			DrawStyle(common.GraphDrawStyleBars))
+}
+
+func boolPtr(b bool) *bool { return &b }
