@@ -111,11 +111,17 @@ lint: ## gofmt, go vet and staticcheck.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "not gofmt'ed: $$unformatted" >&2; exit 1; fi
 	go vet ./...
 	$(STATICCHECK) ./...
+	cd test/dashboards && go vet ./... && $(STATICCHECK) ./...
 
 .PHONY: test-go
 test-go: deps ## Run every Go test, integration tests against a real kube-apiserver and etcd, the lab e2e on real kubelets.
 	assets=$$(hack/k8s-binaries.sh); \
 	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory dashboards-test
+
+.PHONY: dashboards-test
+dashboards-test: deps ## Dashboards and alerts, offline: every query parses and reads only metrics the code exports; promtool check/test rules (a module of its own: test/dashboards; also part of test-go).
+	cd test/dashboards && go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: chart-test
 chart-test: ## The chart and config/default: helm lint --strict, helm-unittest, kubeconform (K8s 1.36 + our CRDs, offline), Pod Security levels, RBAC = config/rbac (also part of test-go).
