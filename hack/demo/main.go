@@ -46,6 +46,9 @@ func main() {
 	defer stop()
 	start := time.Now()
 	err := run(ctx, *imageDir, *keep)
+	if err != nil && ctx.Err() != nil {
+		err = errors.New("interrupted")
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "\n✗ %v\n", err)
 	}
@@ -153,12 +156,13 @@ func (d *demo) printKeep() {
 	fmt.Printf(`
 The lab stays up (--keep). Use it as the seed does:
   export KUBECONFIG=%s    # or: kubectl --context ironlab-%s
+  export PATH=%s:$PATH    # kubectl %s
   kubectl get svc; kubectl get servicel2status -n %s
   bin/ironlab exec %s -- arping -I eth0 -c 1 172.20.255.200
   bin/ironlab exec %s -- curl -s 172.20.255.200
   bin/ironlab node stop myk8s-worker --signal 9; bin/ironlab node start myk8s-worker
 Delete it with: make lab-delete   (bin/ironlab delete cluster --name %s)
-`, d.st.KubeconfigPath(), labName, namespace, client, client, labName)
+`, d.st.KubeconfigPath(), labName, cluster.DefaultBinDir(), filepath.Base(filepath.Dir(cluster.DefaultBinDir())), namespace, client, client, labName)
 }
 
 // poll calls f every 100 ms until it succeeds, ctx ends or timeout
