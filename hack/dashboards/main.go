@@ -74,7 +74,7 @@ func newDashboard(uid, title, description string) *dashboard.DashboardBuilder {
 		Uid(uid).
 		Description(description).
 		Tags([]string{"ironlb", "metallb", "load-balancer"}).
-		Editable().
+		Readonly().
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
 		Refresh("30s").
 		Time("now-1h", "now").

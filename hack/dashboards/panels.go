@@ -23,7 +23,7 @@ func failoverTiming() *dashboard.DashboardBuilder {
 		WithPanel(stat.NewPanelBuilder().
 			Title("Failovers").
 			Description("Takeovers after a speaker died, in the dashboard's time range (each takeover by the node that took the Services over).").
-			Datasource(datasource).Span(6).Height(height).
+			Datasource(datasource).Span(6).Height(height).Unit("short").
 			WithTarget(query(`sum(increase(ironlb_layer2_failover_seconds_count[$__range]))`, "failovers")).
 			Decimals(0).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
@@ -45,7 +45,7 @@ func failoverTiming() *dashboard.DashboardBuilder {
 		WithPanel(table.NewPanelBuilder().
 			Title("Current owner per VIP").
 			Description("The node announcing each Service IP (two rows for one IP: a handoff in progress).").
-			Datasource(datasource).Span(halfWidth).Height(height).
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("none").
 			WithTarget(tableQuery(`max by (ip, service, node, protocol) (metallb_speaker_announced)`)).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
 				"excludeByName": map[string]bool{"Time": true, "Value": true},
@@ -63,13 +63,13 @@ func failoverTiming() *dashboard.DashboardBuilder {
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Ownership changes").
 			Description("Times a node started or stopped announcing a Service.").
-			Datasource(datasource).Span(halfWidth).Height(height).
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
 			WithTarget(query(`sum by (service) (increase(ironlb_layer2_ownership_changes_total[$__rate_interval]))`, "{{service}}")).
 			DrawStyle(common.GraphDrawStyleBars)).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Members alive").
 			Description("Speakers each speaker sees alive in memberlist, itself included.").
-			Datasource(datasource).Span(halfWidth).Height(height).Decimals(0).
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").Decimals(0).
 			WithTarget(query(`ironlb_speaker_members_alive`, "{{instance}}")))
 }
 
@@ -79,18 +79,21 @@ func overview() *dashboard.DashboardBuilder {
 		WithRow(dashboard.NewRowBuilder("Address pools")).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Pool utilisation").
+			Description("Share of each IPAddressPool's usable addresses assigned to Services.").
 			Datasource(datasource).Span(halfWidth).Height(height).Unit("percentunit").Min(0).Max(1).
 			WithTarget(query(`max by (pool) (metallb_allocator_addresses_in_use_total) / max by (pool) (metallb_allocator_addresses_total > 0)`, "{{pool}}"))).
 		WithPanel(table.NewPanelBuilder().
 			Title("Addresses in use").
-			Datasource(datasource).Span(halfWidth).Height(height).
+			Description("Addresses assigned and usable, per IPAddressPool (huge IPv6 pools saturate).").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
 			WithTarget(tableQuery(`max by (pool) (metallb_allocator_addresses_in_use_total)`).RefId("in use")).
 			WithTarget(tableQuery(`max by (pool) (metallb_allocator_addresses_total)`).RefId("total")).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}})).
 		WithRow(dashboard.NewRowBuilder("Announcements")).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Announcements per node").
-			Datasource(datasource).Span(halfWidth).Height(height).Decimals(0).
+			Description("Service IPs each node announces, per protocol.").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").Decimals(0).
 			WithTarget(query(`count by (node, protocol) (metallb_speaker_announced)`, "{{node}} ({{protocol}})"))).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Layer-2 requests and responses").
@@ -107,26 +110,27 @@ func overview() *dashboard.DashboardBuilder {
 			WithTarget(query(`max by (instance, peer) (metallb_bgp_session_up)`, "{{instance}} → {{peer}}"))).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("BGP updates and prefixes").
-			Datasource(datasource).Span(halfWidth).Height(height).
+			Description("UPDATE messages sent and prefixes advertised, per peer. Empty until BGP peers are configured.").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
 			WithTarget(query(`sum by (peer) (rate(metallb_bgp_updates_total[$__rate_interval]))`, "updates/s {{peer}}")).
 			WithTarget(query(`sum by (peer) (metallb_bgp_announced_prefixes_total)`, "prefixes {{peer}}"))).
 		WithRow(dashboard.NewRowBuilder("Configuration")).
 		WithPanel(stat.NewPanelBuilder().
 			Title("Configuration stale").
 			Description("Components running on their last valid configuration because the newest is invalid (see their logs and Events).").
-			Datasource(datasource).Span(6).Height(height).Decimals(0).
+			Datasource(datasource).Span(6).Height(height).Unit("short").Decimals(0).
 			WithTarget(query(`sum(metallb_k8s_client_config_stale_bool)`, "stale")).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
 		WithPanel(stat.NewPanelBuilder().
 			Title("Configuration not loaded").
 			Description("Components that have not loaded a valid configuration yet.").
-			Datasource(datasource).Span(6).Height(height).Decimals(0).
+			Datasource(datasource).Span(6).Height(height).Unit("short").Decimals(0).
 			WithTarget(query(`count(metallb_k8s_client_config_loaded_bool == 0) or vector(0)`, "not loaded")).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Configuration reloads").
 			Description("Configuration updates processed and failed, per component.").
-			Datasource(datasource).Span(halfWidth).Height(height).
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
 			WithTarget(query(`sum by (instance) (increase(metallb_k8s_client_updates_total[$__rate_interval]))`, "reloads {{instance}}")).
 			WithTarget(query(`sum by (instance) (increase(metallb_k8s_client_update_errors_total[$__rate_interval]))`, "failed {{instance}}")).
 			DrawStyle(common.GraphDrawStyleBars))
