@@ -27,7 +27,9 @@ type recorder struct {
 	calls          []string
 	announced      map[netip.Addr][]string
 	takeovers      int
-	statusAfterSet bool // the announcer already had a VIP when status was told
+	tookOver       []string  // services of the last takeover
+	lastContact    time.Time // and the failed member's last contact
+	statusAfterSet bool      // the announcer already had a VIP when status was told
 }
 
 func (r *recorder) log(s string) { r.mu.Lock(); r.calls = append(r.calls, s); r.mu.Unlock() }
@@ -46,9 +48,10 @@ func (r *recorder) Announcing(svc string, _ []string) {
 }
 func (r *recorder) NotAnnouncing(svc string)             { r.log("status-" + svc) }
 func (r *recorder) Announced(string, []netip.Addr, bool) {}
-func (r *recorder) Takeover(_ []string, _, _, _, _ time.Time) {
+func (r *recorder) Takeover(services []string, lastContact, _, _, _ time.Time) {
 	r.mu.Lock()
 	r.takeovers++
+	r.tookOver, r.lastContact = services, lastContact
 	r.mu.Unlock()
 }
 func (r *recorder) MembersAlive(int) {}
@@ -165,12 +168,17 @@ func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
 	if rec.owns(vip) {
 		t.Fatalf("%s announces a VIP %s owns", me, owner)
 	}
-	fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: time.Now()}}
+	lastContact := time.Now().Add(-300 * time.Millisecond)
+	fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: time.Now(), LastContact: lastContact}}
 	eventually(t, "taking over", func() bool { return rec.owns(vip) })
 	eventually(t, "status reported", func() bool { return slices.Contains(rec.history(), "status+ns/s") })
 	rec.mu.Lock()
 	takeovers, ordered := rec.takeovers, rec.statusAfterSet
+	tookOver, gotContact := rec.tookOver, rec.lastContact
 	rec.mu.Unlock()
+	if !slices.Equal(tookOver, []string{"ns/s"}) || !gotContact.Equal(lastContact) {
+		t.Errorf("takeover observed for %v, last contact %v; want [ns/s], %v", tookOver, gotContact, lastContact)
+	}
 	if !ordered {
 		t.Errorf("the status sink heard of the takeover before the announcer answered: %v", rec.history())
 	}
