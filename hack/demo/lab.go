@@ -147,7 +147,6 @@ func (d *demo) walkthrough(ctx context.Context) error {
 			return err
 		}
 	}
-	fmt.Println()
 	if err := d.arping(ctx, "172.20.255.200"); err != nil {
 		return err
 	}

@@ -125,6 +125,9 @@ func show(shown string, cmd *exec.Cmd) error {
 	fmt.Printf("\n$ %s\n", shown)
 	out, err := cmd.CombinedOutput()
 	fmt.Print(string(out))
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		fmt.Println()
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", shown, err)
 	}
