@@ -78,6 +78,10 @@ func run(ctx context.Context, imageDir string, keep bool) (err error) {
 	if _, err := cluster.Load(labName); err == nil {
 		return fmt.Errorf("a lab %s is up already (make demo --keep or make lab?); delete it first: make lab-delete", labName)
 	}
+	// One lab at a time: they all use the seed's 172.20.0.0/16.
+	if others, err := cluster.List(); err == nil && len(others) > 0 {
+		return fmt.Errorf("lab %s is up (bin/ironlab get clusters) and holds the lab network 172.20.0.0/16; wait for it to go or delete it", strings.Join(others, ", "))
+	}
 	fmt.Println("IronLB demo — the seed walkthrough (test/seed/walkthrough.md), verbatim, on the lab:")
 	fmt.Println("4 nodes in network namespaces with real kubelets and kube-proxies, IronLB installed with its Helm chart")
 	fmt.Println()
