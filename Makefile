@@ -92,13 +92,13 @@ verify: ## Fail if generated files differ from what generate, manifests and dash
 # Debian packages the tests use, as command → package.
 # The lab (test/cluster) runs every node's containerd, runc and CNI plugins;
 # the plugins are not on PATH, so their entry is a path. promtool checks the
-# chart's alert rules (test/dashboards).
+# chart's alert rules (test/dashboards); curl is make demo's client.
 DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables \
             ndisc6:ndisc6 containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack \
-            promtool:prometheus
+            promtool:prometheus curl:curl
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests, benchmarks and lab need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack, promtool), if missing.
+deps: ## Install the Debian packages the tests, benchmarks, lab and demo need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack, promtool, curl), if missing.
 	@missing=""; for d in $(DEB_DEPS); do command -v "$${d%%:*}" >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [[ -n "$$missing" ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 

@@ -73,20 +73,26 @@ func (d *demo) nodeMACs() (map[string]string, error) {
 	return macs, nil
 }
 
-// curls shows one page and the Hostname spread of n requests from mypc,
-// each on a new connection so kube-proxy picks a webpod anew.
+// curls shows one page and the Hostname spread of n requests with curl
+// from mypc, each a new connection so kube-proxy picks a webpod anew.
 func (d *demo) curls(ctx context.Context, ip string, n int) error {
-	nsPath := cluster.NetnsPath(client)
+	curl := func() (string, error) {
+		out, err := d.st.Command(client, "curl", "-s", "-m", "3", ip).Output()
+		if err != nil {
+			return "", fmt.Errorf("curl %s from %s: %w", ip, client, err)
+		}
+		return string(out), nil
+	}
 	fmt.Printf("\n%s$ curl -s %s\n", client, ip)
-	page, err := get(ctx, nsPath, ip+":80", 3*time.Second)
+	page, err := curl()
 	if err != nil {
 		return err
 	}
-	fmt.Print(page)
+	fmt.Println(strings.TrimSpace(page))
 	fmt.Printf("\n%s$ for i in $(seq %d); do curl -s %s | grep Hostname; done | sort | uniq -c\n", client, n, ip)
 	count := map[string]int{}
 	for range n {
-		page, err := get(ctx, nsPath, ip+":80", 3*time.Second)
+		page, err := curl()
 		if err != nil {
 			return err
 		}
