@@ -6,17 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ironlb/ironlb/test/cluster"
+	"github.com/ironlb/ironlb/test/netns"
 )
 
 var macRE = regexp.MustCompile(`\[([0-9a-fA-F:]{17})\]`)
@@ -126,7 +123,7 @@ func get(ctx context.Context, nsPath, addr string, timeout time.Duration) (strin
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 			var c net.Conn
-			err := inNetns(nsPath, func() error {
+			err := netns.DoPath(nsPath, func() error {
 				var err error
 				c, err = (&net.Dialer{}).DialContext(ctx, network, a)
 				return err
@@ -156,32 +153,6 @@ func get(ctx context.Context, nsPath, addr string, timeout time.Duration) (strin
 	return string(b), nil
 }
 
-// inNetns runs f on an OS thread switched into the namespace; a socket f
-// opens stays in that namespace.
-func inNetns(nsPath string, f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open(nsPath)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("entering %s: %w", nsPath, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// A thread left in the wrong namespace must never run Go code again.
-			panic(fmt.Sprintf("leaving %s: %v", nsPath, err))
-		}
-	}()
-	return f()
-}
 
 // neigh shows mypc's neighbour table once it has talked to every VIP:
 // each VIP maps to the MAC of the node announcing it.
