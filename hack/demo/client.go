@@ -153,7 +153,6 @@ func get(ctx context.Context, nsPath, addr string, timeout time.Duration) (strin
 	return string(b), nil
 }
 
-
 // neigh shows mypc's neighbour table once it has talked to every VIP:
 // each VIP maps to the MAC of the node announcing it.
 func (d *demo) neigh(ctx context.Context, vips ...string) error {
