@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"regexp"
 	"slices"
 	"sort"
@@ -119,38 +116,7 @@ func field(page, key string) string {
 // get fetches http://addr/ from inside the network namespace at nsPath
 // on a new connection and returns the body.
 func get(ctx context.Context, nsPath, addr string, timeout time.Duration) (string, error) {
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-			var c net.Conn
-			err := netns.DoPath(nsPath, func() error {
-				var err error
-				c, err = (&net.Dialer{}).DialContext(ctx, network, a)
-				return err
-			})
-			return c, err
-		},
-	}
-	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET http://%s/: %s", addr, resp.Status)
-	}
-	return string(b), nil
+	return netns.Get(ctx, nsPath, addr, timeout)
 }
 
 // neigh shows mypc's neighbour table once it has talked to every VIP:
