@@ -1,0 +1,58 @@
+// Package bgpspec is what one node wants from BGP, as plain values: the
+// sessions it keeps and the paths it sends on each. The agent computes it
+// from the cluster's state; speaker/bgp makes an embedded BGP server match
+// it. Neither side needs the other to be tested.
+package bgpspec
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/ironlb/ironlb/internal/config"
+)
+
+// Desired is everything this node should be doing over BGP. Applying the
+// same Desired twice changes nothing; applying a new one touches only the
+// sessions and paths that differ.
+type Desired struct {
+	Sessions []Session
+	Paths    []Path
+}
+
+// Session is one BGP session this node keeps, from a BGPPeer whose node
+// selectors match the node.
+type Session struct {
+	// Peer is the BGPPeer's name: metric label, status entry, log key.
+	Peer string
+	// MyASN, PeerASN: PeerASN is 0 when DynamicASN is set.
+	MyASN, PeerASN uint32
+	DynamicASN     string // "", "internal" or "external"
+	Address        netip.Addr
+	Port           uint16
+	SourceAddress  netip.Addr // zero: the kernel chooses
+	RouterID       netip.Addr // zero: the node's address
+	HoldTime       time.Duration
+	KeepaliveTime  time.Duration
+	ConnectTime    time.Duration
+	// Password is the MD5 password, inline or resolved from the Secret
+	// the BGPPeer names before it reaches the agent.
+	Password              string
+	EBGPMultiHop          bool
+	EnableGracefulRestart bool
+	// BFDProfile is named by the peer; the speaker reports it cannot run
+	// BFD rather than ignoring it.
+	BFDProfile string
+}
+
+// Path is one prefix sent on some sessions, with its attributes.
+type Path struct {
+	// Prefix is the VIP masked to the advertisement's aggregation length.
+	Prefix netip.Prefix
+	// Services are the Services whose VIPs the prefix covers ("ns/name").
+	Services []string
+	// Peers are the sessions (by Peer name) the path is sent on.
+	Peers []string
+	// LocalPref is sent to iBGP peers only; 0 means unset.
+	LocalPref   uint32
+	Communities []config.Community
+}
