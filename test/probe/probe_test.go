@@ -1,0 +1,199 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ironlb/ironlb/test/netns"
+)
+
+// syncBuffer is a bytes.Buffer the prober writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestProbeSeesAVIPMove moves a VIP between two hosts with a real gap and
+// a gratuitous ARP, as a failover does, and checks the prober saw the old
+// owner, then an outage, then the new owner, over ARP and HTTP.
+func TestProbeSeesAVIPMove(t *testing.T) {
+	lab := netns.New(t)
+	client := lab.Host("client", "10.77.0.100/24")
+	hosts := map[string]string{"a": lab.Host("a", "10.77.0.2/24"), "b": lab.Host("b", "10.77.0.3/24")}
+	const vip = "10.77.0.200"
+	for name, ns := range hosts {
+		var ln net.Listener
+		lab.Do(ns, func() error {
+			var err error
+			// Bound to any address, so it serves the VIP once the
+			// host holds it.
+			ln, err = net.Listen("tcp4", ":80")
+			return err
+		})
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("host " + name + "\n"))
+		})}
+		go func() { _ = srv.Serve(ln) }()
+		t.Cleanup(func() { _ = srv.Close() })
+	}
+	hold := func(name string) {
+		if out, err := lab.Exec(hosts[name], "ip", "addr", "add", vip+"/32", "dev", "eth0"); err != nil {
+			t.Fatalf("adding the VIP to %s: %v: %s", name, err, out)
+		}
+		// Unsolicited ARP, as a new owner sends: the client's neighbour
+		// cache follows at once.
+		if out, err := lab.Exec(hosts[name], "arping", "-U", "-c", "2", "-w", "1", "-I", "eth0", "-s", vip, vip); err != nil {
+			t.Fatalf("gratuitous ARP from %s: %v: %s", name, err, out)
+		}
+	}
+	release := func(name string) {
+		if out, err := lab.Exec(hosts[name], "ip", "addr", "del", vip+"/32", "dev", "eth0"); err != nil {
+			t.Fatalf("removing the VIP from %s: %v: %s", name, err, out)
+		}
+	}
+	hold("a")
+
+	reg := prometheus.NewRegistry()
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- Run(ctx, Options{
+			NetNS:    "/var/run/netns/" + client,
+			Interval: 10 * time.Millisecond,
+			Targets: func(context.Context) ([]Target, error) {
+				return []Target{{Service: "default/svc1", IP: netip.MustParseAddr(vip), Port: 80}}, nil
+			},
+			Registerer: reg,
+			CSV:        &out,
+			Log:        testr.New(t),
+		})
+	}()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+	defer stop()
+
+	answered := func(kind Kind) float64 {
+		return sum(t, reg, "ironlab_probe_requests_total", map[string]string{"probe": string(kind), "result": "ok"})
+	}
+	waitFor(t, "answers from a", func() bool { return answered(ARP) >= 5 && answered(HTTP) >= 5 })
+	release("a")
+	// The gap is what the prober must see: nobody holds the VIP.
+	time.Sleep(300 * time.Millisecond)
+	hold("b")
+	waitFor(t, "outages counted over ARP and HTTP", func() bool {
+		return histogramCount(t, reg) >= 2
+	})
+	stop()
+
+	for _, kind := range []string{"arp", "http"} {
+		gap := sum(t, reg, "ironlab_probe_last_outage_seconds", map[string]string{"probe": kind})
+		if gap < 0.3 {
+			t.Errorf("%s: last outage %.3fs, want at least the 0.3s the VIP was held by nobody", kind, gap)
+		}
+	}
+	rows, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil {
+		t.Fatalf("reading the CSV: %v", err)
+	}
+	if len(rows) < 2 || !slices.Equal(rows[0], csvHeader) {
+		t.Fatalf("CSV has no header or no rows: %q", out.String())
+	}
+	macA, macB := lab.MAC(hosts["a"]).String(), lab.MAC(hosts["b"]).String()
+	var arpOwners, pages []string
+	for _, r := range rows[1:] {
+		if r[4] != "true" {
+			continue
+		}
+		list := &pages
+		if r[3] == "arp" {
+			list = &arpOwners
+		}
+		if n := len(*list); n == 0 || (*list)[n-1] != r[5] {
+			*list = append(*list, r[5])
+		}
+	}
+	if !slices.Equal(arpOwners, []string{macA, macB}) {
+		t.Errorf("ARP answers came from %v, want a (%s) then b (%s)", arpOwners, macA, macB)
+	}
+	// HTTP probes finish out of order; the CSV keeps finishing order, so
+	// compare the set of pages.
+	slices.Sort(pages)
+	if !slices.Equal(slices.Compact(pages), []string{"host a", "host b"}) {
+		t.Errorf("pages %v, want host a and host b", pages)
+	}
+}
+
+// sum adds the values of a counter's or gauge's series whose labels
+// include match.
+func sum(t *testing.T, reg *prometheus.Registry, name string, match map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range match {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return total
+}
+
+// waitFor polls cond for at most ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
