@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -144,6 +145,53 @@ const daemonPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 func (s *State) launch(node string, d Daemon) error {
 	return s.launchIn(node, NetnsPath(node), d)
 }
+
+// Launch starts an add-on daemon (a lab Prometheus, say) in the node's
+// namespace and cgroup, as the node's own daemons are started: it goes
+// when the node is stopped or the cluster deleted. `node start` does not
+// start it again.
+func (s *State) Launch(node string, d Daemon) error {
+	if _, ok := s.Plan.Node(node); !ok {
+		return fmt.Errorf("cluster %s has no node %q", s.Plan.Name, node)
+	}
+	return s.launch(node, d)
+}
+
+// StopDaemon ends a daemon Launch started: SIGTERM, then SIGKILL after
+// grace.
+func (s *State) StopDaemon(node, daemon string, grace time.Duration) error {
+	b, err := os.ReadFile(filepath.Join(s.nodeRun(node), daemon+".pid"))
+	if err != nil {
+		return fmt.Errorf("stopping %s on %s: %w", daemon, node, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("stopping %s on %s: bad PID file: %q", daemon, node, b)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		return fmt.Errorf("stopping %s on %s: %w", daemon, node, err)
+	}
+	deadline := time.Now().Add(grace)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// LogFile is where a daemon launched on the node writes its output.
+func (s *State) LogFile(node, daemon string) string {
+	return filepath.Join(s.nodeDir(node), "logs", daemon+".log")
+}
+
+// CAFile is the cluster CA's certificate, which signs the apiserver's.
+func (s *State) CAFile() string { return filepath.Join(s.Dir, "pki", "ca.crt") }
 
 // launchIn is launch with another network namespace (the registry runs in
 // the host's, in a cgroup of the lab's).
