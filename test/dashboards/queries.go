@@ -15,6 +15,7 @@ import (
 type Query struct {
 	Where string // file: panel "title" / alert NAME
 	Expr  string
+	Alert bool // an alerting rule's expression
 }
 
 // grafanaVariables are the built-in variables the dashboards use, with a
@@ -95,7 +96,7 @@ func Rules(path string) ([]Query, error) {
 			if name == "" {
 				name = r.Record
 			}
-			out = append(out, Query{Where: fmt.Sprintf("%s: rule %s", filepath.Base(path), name), Expr: r.Expr})
+			out = append(out, Query{Where: fmt.Sprintf("%s: rule %s", filepath.Base(path), name), Expr: r.Expr, Alert: r.Alert != ""})
 		}
 	}
 	return out, nil
@@ -147,4 +148,33 @@ func Check(queries []Query, registered map[string]bool) []error {
 		}
 	}
 	return errs
+}
+
+// Evaluable is a query as it can be sent to Prometheus' HTTP API: Grafana's
+// built-in variables substituted, and for an alert the final comparison
+// with a threshold taken off, so that it returns the series the alert
+// watches whether or not it fires (`x > 0.9` → `x`). An alert whose
+// expression is not `<expr> <comparison> <number>` keeps its expression.
+func Evaluable(q Query) (string, error) {
+	expr := grafanaVariables.Replace(q.Expr)
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return "", fmt.Errorf("%s: %q: %w", q.Where, q.Expr, err)
+	}
+	if !q.Alert {
+		return strings.TrimSpace(expr), nil
+	}
+	for {
+		p, ok := e.(*parser.ParenExpr)
+		if !ok {
+			break
+		}
+		e = p.Expr
+	}
+	if b, ok := e.(*parser.BinaryExpr); ok && b.Op.IsComparisonOperator() {
+		if _, isNumber := b.RHS.(*parser.NumberLiteral); isNumber {
+			return b.LHS.String(), nil
+		}
+	}
+	return e.String(), nil
 }
