@@ -152,9 +152,9 @@ func Check(queries []Query, registered map[string]bool) []error {
 
 // Evaluable is a query as it can be sent to Prometheus' HTTP API: Grafana's
 // built-in variables substituted, and for an alert the final comparison
-// with a threshold taken off, so that it returns the series the alert
-// watches whether or not it fires (`x > 0.9` → `x`). An alert whose
-// expression is not `<expr> <comparison> <number>` keeps its expression.
+// taken off, so that it returns the series the alert watches whether or
+// not it fires (`x > 0.9` → `x`, `in_use >= total` → `in_use`). An alert
+// whose expression is no comparison keeps its expression.
 func Evaluable(q Query) (string, error) {
 	expr := grafanaVariables.Replace(q.Expr)
 	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
@@ -172,9 +172,7 @@ func Evaluable(q Query) (string, error) {
 		e = p.Expr
 	}
 	if b, ok := e.(*parser.BinaryExpr); ok && b.Op.IsComparisonOperator() {
-		if _, isNumber := b.RHS.(*parser.NumberLiteral); isNumber {
-			return b.LHS.String(), nil
-		}
+		return b.LHS.String(), nil
 	}
 	return e.String(), nil
 }
