@@ -1,0 +1,222 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+)
+
+// onEvent receives GoBGP's session state changes, on GoBGP's goroutine.
+func (s *Speaker) onEvent(r *api.WatchEventResponse) {
+	st := r.GetPeer().GetPeer().GetState()
+	if st == nil {
+		return
+	}
+	addr, err := netip.ParseAddr(st.NeighborAddress)
+	if err != nil {
+		return
+	}
+	up := st.SessionState == api.PeerState_ESTABLISHED
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	s.stateMu.Lock()
+	name, ok := s.byAddr[addr.Unmap()]
+	if !ok || s.closed || s.up[name] == up {
+		s.stateMu.Unlock()
+		return
+	}
+	s.up[name] = up
+	if !up {
+		// Nothing more will be sent on this session: a withdrawal
+		// still queued dies with it, and the peer drops our paths.
+		s.pending = slices.DeleteFunc(s.pending, func(w withdrawal) bool { return w.peer == name })
+	}
+	s.stateMu.Unlock()
+	if up {
+		s.opts.Log.Info("BGP session established", "peer", name, "address", addr, "peerASN", st.PeerAsn, "localASN", st.LocalAsn)
+	} else {
+		s.opts.Log.Info("BGP session down", "peer", name, "address", addr, "state", st.SessionState.String())
+	}
+	s.opts.Metrics.BGPSession(name, up)
+	if s.opts.OnSessionChange != nil {
+		s.opts.OnSessionChange(name, up)
+	}
+}
+
+// poll reads every neighbour's UPDATE counter: it feeds the updates
+// metric and completes the withdrawals whose UPDATEs have been written.
+func (s *Speaker) poll() {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	counts := map[netip.Addr]uint64{}
+	err := s.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		st := p.GetState()
+		if a, err := netip.ParseAddr(st.GetNeighborAddress()); err == nil && st.GetMessages().GetSent() != nil {
+			counts[a.Unmap()] = st.GetMessages().GetSent().GetUpdate()
+		}
+	})
+	if err != nil {
+		s.opts.Log.V(1).Info("reading BGP message counters", "error", err.Error())
+		return
+	}
+	now := s.opts.Clock.Now()
+	type done struct {
+		peer string
+		d    time.Duration
+	}
+	var finished []done
+	sent := map[string]uint64{}
+	s.stateMu.Lock()
+	if s.closed {
+		s.stateMu.Unlock()
+		return
+	}
+	byPeer := map[string]uint64{}
+	for a, n := range counts {
+		name, ok := s.byAddr[a]
+		if !ok {
+			continue
+		}
+		byPeer[name] = n
+		last := s.sent[name]
+		if n < last {
+			last = 0 // a new connection counts from zero
+		}
+		if n > last {
+			sent[name] = n - last
+		}
+		s.sent[name] = n
+	}
+	s.pending = slices.DeleteFunc(s.pending, func(w withdrawal) bool {
+		if n, ok := byPeer[w.peer]; ok && n >= w.target {
+			finished = append(finished, done{w.peer, now.Sub(w.decided)})
+			return true
+		}
+		return false
+	})
+	s.stateMu.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(sent)) {
+		for range sent[name] {
+			s.opts.Metrics.BGPUpdateSent(name)
+		}
+	}
+	for _, f := range finished {
+		s.opts.Metrics.BGPWithdrawn(f.peer, f.d)
+	}
+}
+
+func (s *Speaker) pendingPeers() []string {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	var out []string
+	for _, w := range s.pending {
+		out = append(out, w.peer)
+	}
+	return out
+}
+
+// waitWithdrawn polls until every pending withdrawal has been written or
+// its session went down, or ctx ends.
+func (s *Speaker) waitWithdrawn(ctx context.Context) error {
+	for {
+		s.poll()
+		waiting := s.pendingPeers()
+		if len(waiting) == 0 {
+			return nil
+		}
+		t := s.opts.Clock.NewTimer(s.opts.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			s.opts.Log.Info("stopped waiting for withdrawals to be sent", "peers", slices.Compact(slices.Sorted(slices.Values(waiting))))
+			return ctx.Err()
+		case <-t.C():
+		}
+	}
+}
+
+// stop withdraws everything, waits until the withdrawals are sent (or ctx
+// ends) and closes every session with a Cease. Later calls wait for the
+// first to finish.
+func (s *Speaker) stop(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.running {
+		srv := s.srv
+		s.mu.Unlock()
+		if srv != nil {
+			<-s.done
+		}
+		return nil
+	}
+	s.running = false
+	close(s.stopping)
+	defer close(s.done)
+	defer s.mu.Unlock()
+
+	var errs []error
+	if s.started {
+		if s.opts.GracefulShutdown && s.anyEstablished() {
+			for _, ss := range sortedByName(s.sessions) {
+				if err := s.applyRoutes(ctx, ss.n.Peer, maps.Clone(ss.routes), true); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			s.opts.Log.Info("graceful shutdown: paths marked, waiting before withdrawing them", "for", s.opts.GracefulShutdownWait)
+			t := s.opts.Clock.NewTimer(s.opts.GracefulShutdownWait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C():
+			}
+		}
+		for _, ss := range sortedByName(s.sessions) {
+			if err := s.applyRoutes(ctx, ss.n.Peer, nil, false); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := s.waitWithdrawn(ctx); err != nil {
+			errs = append(errs, errors.New("bgp: closing the sessions before every withdrawal was sent: "+err.Error()))
+		}
+		// StopBgp closes every session with a Cease.
+		if err := s.srv.StopBgp(context.Background(), &api.StopBgpRequest{}); err != nil {
+			errs = append(errs, err)
+		}
+		s.started = false
+	}
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	s.stateMu.Lock()
+	s.closed = true
+	var wasUp []string
+	for name, up := range s.up {
+		if up {
+			wasUp = append(wasUp, name)
+		}
+	}
+	s.stateMu.Unlock()
+	slices.Sort(wasUp)
+	for _, name := range wasUp {
+		s.opts.Metrics.BGPSession(name, false)
+		if s.opts.OnSessionChange != nil {
+			s.opts.OnSessionChange(name, false)
+		}
+	}
+	s.opts.Log.Info("BGP speaker stopped")
+	return errors.Join(errs...)
+}
+
+func (s *Speaker) anyEstablished() bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	for _, up := range s.up {
+		if up {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,498 @@
+package bgp
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"k8s.io/utils/clock"
+
+	"github.com/ironlb/ironlb/speaker/bgpspec"
+)
+
+// Metrics receives what the speaker observes per peer (the BGPPeer's
+// name); *metrics.Speaker implements it.
+type Metrics interface {
+	BGPSession(peer string, up bool)
+	BGPUpdateSent(peer string)
+	BGPAnnouncedPrefixes(peer string, n int)
+	// BGPWithdrawn is the time from deciding to withdraw a path to the
+	// UPDATE carrying the withdrawal being written to the peer's socket.
+	BGPWithdrawn(peer string, d time.Duration)
+	BGPPeerRemoved(peer string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) BGPSession(string, bool)            {}
+func (noMetrics) BGPUpdateSent(string)               {}
+func (noMetrics) BGPAnnouncedPrefixes(string, int)   {}
+func (noMetrics) BGPWithdrawn(string, time.Duration) {}
+func (noMetrics) BGPPeerRemoved(string)              {}
+
+// Options configure a Speaker.
+type Options struct {
+	Log     logr.Logger
+	Clock   clock.WithTicker
+	Metrics Metrics
+	// NodeAddresses are the node's own addresses: the first IPv4 one is
+	// the router ID when no session names one, and the first of a family
+	// is the next hop of that family's paths on sessions of the other
+	// family (an IPv6 VIP over an IPv4 session). Without one, such paths
+	// are not sent and Set reports it.
+	NodeAddresses []netip.Addr
+	// OnSessionChange is told when a session becomes established or stops
+	// being so (also when it is removed, and at stop). It is called from
+	// GoBGP's or Set's goroutine, must not block for long nor call Set,
+	// and is not called after Run returns.
+	OnSessionChange func(peer string, established bool)
+	// WithdrawTimeout bounds how long stopping waits for the withdrawals
+	// to be sent before closing the sessions. A healthy session sends
+	// them within milliseconds; a peer that stopped reading must not hold
+	// the pod's termination past its grace period (30 s by default).
+	// DefaultWithdrawTimeout when zero.
+	WithdrawTimeout time.Duration
+	// GracefulShutdown, when set, makes stopping first re-send every path
+	// with the GRACEFUL_SHUTDOWN community (RFC 8326) and wait
+	// GracefulShutdownWait, so routers move traffic to other nodes before
+	// the paths are withdrawn. DefaultGracefulShutdownWait when zero.
+	GracefulShutdown     bool
+	GracefulShutdownWait time.Duration
+	// PollInterval is how often the per-peer message counters are read
+	// for the updates metric and for pending withdrawals. GoBGP has no
+	// event for a message sent, so counters are the only witness.
+	// DefaultPollInterval when zero.
+	PollInterval time.Duration
+}
+
+// Defaults of Options' timers.
+const (
+	DefaultWithdrawTimeout = 5 * time.Second
+	// RFC 8326 leaves the wait to the operator; a few seconds cover a
+	// router's best-path run and its FIB update.
+	DefaultGracefulShutdownWait = 5 * time.Second
+	// DefaultPollInterval makes the withdraw latency metric precise to
+	// a few milliseconds; a read is one round trip on GoBGP's loop.
+	DefaultPollInterval = 5 * time.Millisecond
+)
+
+var (
+	errNotRunning = errors.New("bgp: the speaker is not running (Set before Run, or after it stopped)")
+	errRunTwice   = errors.New("bgp: Run called twice")
+)
+
+// session is one configured GoBGP neighbour, its VRF and what it sends.
+type session struct {
+	n      neighbor
+	vrf    uint16
+	routes map[netip.Prefix]route
+}
+
+// Speaker owns one embedded GoBGP server. It does not listen for
+// connections (port -1): it always opens the sessions itself.
+//
+// mu serialises Set and stopping and guards the fields below it; it is
+// held across GoBGP calls. stateMu guards session states and counters
+// and is taken by GoBGP's event goroutine, so it is never held while
+// calling GoBGP.
+type Speaker struct {
+	opts Options
+
+	mu       sync.Mutex
+	srv      *server.BgpServer
+	running  bool // Run has started and stopping has not begun
+	started  bool // StartBgp done
+	routerID netip.Addr
+	sessions map[string]*session
+	nextVRF  uint16
+
+	pollMu sync.Mutex // one counter read at a time, so deltas stay right
+	// cbMu orders the session callbacks: an event, a removal and the
+	// final "down" at stop never overtake each other.
+	cbMu sync.Mutex
+	kick chan struct{} // a withdrawal is pending: poll fast
+
+	stateMu  sync.Mutex
+	closed   bool
+	byAddr   map[netip.Addr]string // neighbour address → peer
+	up       map[string]bool
+	sent     map[string]uint64 // last UPDATE count read per peer
+	pending  []withdrawal
+	stopping chan struct{} // closed when stopping begins
+	done     chan struct{} // closed when stopped
+}
+
+// withdrawal is a batch of withdrawals sent to an established peer,
+// done once the peer's UPDATE counter reaches target.
+type withdrawal struct {
+	peer    string
+	target  uint64
+	decided time.Time
+}
+
+// New returns a Speaker; nothing runs until Run.
+func New(o Options) *Speaker {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
+	if o.WithdrawTimeout == 0 {
+		o.WithdrawTimeout = DefaultWithdrawTimeout
+	}
+	if o.GracefulShutdownWait == 0 {
+		o.GracefulShutdownWait = DefaultGracefulShutdownWait
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	return &Speaker{
+		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{},
+		up: map[string]bool{}, sent: map[string]uint64{},
+		stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
+	}
+}
+
+// Run serves until ctx ends or Shutdown is called, then withdraws every
+// path, waits (at most WithdrawTimeout) until the withdrawals have been
+// sent and closes the sessions with a Cease.
+//
+// GoBGP's main loop (BgpServer.Serve) has no way to end: one goroutine per
+// Speaker outlives Run, idle, with every session and listener closed.
+func (s *Speaker) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.srv != nil {
+		s.mu.Unlock()
+		return errRunTwice
+	}
+	s.srv = server.NewBgpServer(server.LoggerOption(logAdapter{log: s.opts.Log.WithName("gobgp")}))
+	go s.srv.Serve()
+	s.running = true
+	s.mu.Unlock()
+
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	if err := s.srv.WatchEvent(watchCtx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onEvent); err != nil {
+		s.stop(context.Background())
+		return fmt.Errorf("bgp: watching session states: %w", err)
+	}
+
+	t := s.opts.Clock.NewTimer(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stopCtx, cancel := s.withdrawDeadline(context.WithoutCancel(ctx))
+			err := s.stop(stopCtx)
+			cancel()
+			<-s.done
+			return err
+		case <-s.stopping:
+			<-s.done
+			return nil
+		case <-s.kick:
+		case <-t.C():
+			s.poll()
+		}
+		next := countersInterval
+		if len(s.pendingPeers()) > 0 {
+			next = s.opts.PollInterval
+		}
+		t.Reset(next)
+	}
+}
+
+// countersInterval is how often the UPDATE counters are read when no
+// withdrawal is pending, for the updates metric: a scrape interval is
+// 15 s or more, so a second is fresh enough and costs nothing.
+const countersInterval = time.Second
+
+// Shutdown stops the speaker as Run does when its context ends, bounded
+// by ctx and WithdrawTimeout, and returns once the sessions are closed.
+func (s *Speaker) Shutdown(ctx context.Context) error {
+	ctx, cancel := s.withdrawDeadline(ctx)
+	defer cancel()
+	return s.stop(ctx)
+}
+
+// withdrawDeadline ends ctx WithdrawTimeout from now on the injected clock.
+func (s *Speaker) withdrawDeadline(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	t := s.opts.Clock.NewTimer(s.opts.WithdrawTimeout)
+	stopped := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-t.C():
+			cancel()
+		case <-stopped:
+		}
+	}()
+	return ctx, func() {
+		t.Stop()
+		close(stopped)
+		wg.Wait()
+		cancel()
+	}
+}
+
+// Established reports whether the session of peer is established.
+func (s *Speaker) Established(peer string) bool {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	return s.up[peer]
+}
+
+// Set makes the server's sessions and paths match d, changing only what
+// differs: a session whose settings change is updated in place when GoBGP
+// can (timers, multi-hop), else only that session is reset; paths are
+// added, replaced or withdrawn per session. The returned error joins a
+// *PeerError per session that is refused or runs with a limitation (see
+// PeerErrors) and any failure of GoBGP itself, after which a later Set
+// retries what is still missing.
+func (s *Speaker) Set(d bgpspec.Desired) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return errNotRunning
+	}
+	p := compile(d, s.opts.NodeAddresses)
+	var errs []error
+	for _, pe := range p.problems {
+		errs = append(errs, pe)
+	}
+	if len(p.ignored) > 0 {
+		s.opts.Log.Info("sessions ask for different router IDs; one server has one", "routerID", p.routerID,
+			"from", p.routerIDFrom, "ignoredFor", p.ignored)
+	}
+	ctx := context.Background()
+	if len(p.neighbors) > 0 && (!s.started || p.routerID != s.routerID) {
+		if err := s.start(ctx, p); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
+		if n, ok := p.neighbors[name]; !ok || n.Address != s.sessions[name].n.Address {
+			if err := s.removeSession(ctx, name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.neighbors)) {
+		if err := s.applySession(ctx, p.neighbors[name]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := s.applyRoutes(ctx, name, p.routes[name], false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// start (re)starts GoBGP with p's router ID. A running server is stopped
+// first, which resets every session: GoBGP cannot change its router ID in
+// place.
+func (s *Speaker) start(ctx context.Context, p plan) error {
+	if s.started {
+		s.opts.Log.Info("router ID changes: restarting every BGP session", "from", s.routerID, "to", p.routerID)
+		for _, name := range slices.Sorted(maps.Keys(s.sessions)) {
+			s.forget(name)
+		}
+		s.sessions = map[string]*session{}
+		if err := s.srv.StopBgp(ctx, &api.StopBgpRequest{}); err != nil {
+			return fmt.Errorf("bgp: stopping GoBGP to change its router ID: %w", err)
+		}
+		s.started = false
+	}
+	err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
+		Asn: p.asn, RouterId: p.routerID.String(), ListenPort: -1,
+	}})
+	if err != nil {
+		return fmt.Errorf("bgp: starting GoBGP with router ID %s: %w", p.routerID, err)
+	}
+	s.started, s.routerID = true, p.routerID
+	s.opts.Log.Info("BGP speaker started", "routerID", p.routerID, "asn", p.asn)
+	return nil
+}
+
+// applySession adds the session or updates it when it changed.
+func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
+	ss := s.sessions[n.Peer]
+	if ss != nil {
+		if ss.n == n {
+			return nil
+		}
+		if _, err := s.srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: apiPeer(n, vrfName(ss.vrf))}); err != nil {
+			return fmt.Errorf("bgp: updating session %q: %w", n.Peer, err)
+		}
+		s.opts.Log.Info("BGP session updated", "peer", n.Peer, "address", n.Address)
+		ss.n = n
+		return nil
+	}
+	id := s.nextVRF
+	s.nextVRF++
+	vrf, err := apiVRF(id)
+	if err != nil {
+		return fmt.Errorf("bgp: session %q: %w", n.Peer, err)
+	}
+	if err := s.srv.AddVrf(ctx, &api.AddVrfRequest{Vrf: vrf}); err != nil {
+		return fmt.Errorf("bgp: adding the table of session %q: %w", n.Peer, err)
+	}
+	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(n, vrf.Name)}); err != nil {
+		_ = s.srv.DeleteVrf(ctx, &api.DeleteVrfRequest{Name: vrf.Name})
+		return fmt.Errorf("bgp: adding session %q: %w", n.Peer, err)
+	}
+	s.sessions[n.Peer] = &session{n: n, vrf: id, routes: map[netip.Prefix]route{}}
+	s.stateMu.Lock()
+	s.byAddr[n.Address] = n.Peer
+	s.stateMu.Unlock()
+	s.opts.Log.Info("BGP session added", "peer", n.Peer, "address", n.Address, "port", n.Port)
+	return nil
+}
+
+// removeSession closes the session (Cease) and drops its table.
+func (s *Speaker) removeSession(ctx context.Context, name string) error {
+	ss := s.sessions[name]
+	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: ss.n.Address.String()}); err != nil {
+		return fmt.Errorf("bgp: removing session %q: %w", name, err)
+	}
+	if err := s.srv.DeleteVrf(ctx, &api.DeleteVrfRequest{Name: vrfName(ss.vrf)}); err != nil {
+		s.opts.Log.Error(err, "dropping the table of a removed session", "peer", name)
+	}
+	delete(s.sessions, name)
+	s.forget(name)
+	s.opts.Log.Info("BGP session removed", "peer", name)
+	return nil
+}
+
+// forget drops a removed session's state and metric series.
+func (s *Speaker) forget(name string) {
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	s.stateMu.Lock()
+	wasUp := s.up[name]
+	for a, p := range s.byAddr {
+		if p == name {
+			delete(s.byAddr, a)
+		}
+	}
+	delete(s.up, name)
+	delete(s.sent, name)
+	s.pending = slices.DeleteFunc(s.pending, func(w withdrawal) bool { return w.peer == name })
+	closed := s.closed
+	s.stateMu.Unlock()
+	if wasUp && !closed && s.opts.OnSessionChange != nil {
+		s.opts.OnSessionChange(name, false)
+	}
+	s.opts.Metrics.BGPPeerRemoved(name)
+}
+
+// applyRoutes makes the session's table hold want: withdrawals first, so
+// they leave as early as possible, then new and changed paths. A path
+// replaced in place is one UPDATE to this peer only.
+func (s *Speaker) applyRoutes(ctx context.Context, name string, want map[netip.Prefix]route, gshut bool) error {
+	ss := s.sessions[name]
+	vrf := vrfName(ss.vrf)
+	var errs []error
+	var gone []route
+	for _, pfx := range slices.SortedFunc(maps.Keys(ss.routes), netip.Prefix.Compare) {
+		if _, ok := want[pfx]; !ok {
+			gone = append(gone, ss.routes[pfx])
+		}
+	}
+	if len(gone) > 0 {
+		track := s.beginWithdraw(ctx, name)
+		sent := 0
+		for _, r := range gone {
+			path, err := apiPath(r, true, false)
+			if err == nil {
+				err = s.srv.DeletePath(ctx, &api.DeletePathRequest{VrfId: vrf, Path: path})
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("bgp: withdrawing %s from %q: %w", r.Prefix, name, err))
+				continue
+			}
+			delete(ss.routes, r.Prefix)
+			sent++
+		}
+		track(sent)
+	}
+	for _, pfx := range slices.SortedFunc(maps.Keys(want), netip.Prefix.Compare) {
+		r := want[pfx]
+		if old, ok := ss.routes[pfx]; ok && old.equal(r) && !gshut {
+			continue
+		}
+		path, err := apiPath(r, false, gshut)
+		if err == nil {
+			_, err = s.srv.AddPath(ctx, &api.AddPathRequest{VrfId: vrf, Path: path})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("bgp: advertising %s to %q: %w", r.Prefix, name, err))
+			continue
+		}
+		ss.routes[pfx] = r
+	}
+	s.opts.Metrics.BGPAnnouncedPrefixes(name, len(ss.routes))
+	return errors.Join(errs...)
+}
+
+// beginWithdraw reads the peer's UPDATE counter before withdrawals and
+// returns the function that records the batch once n of them are queued.
+// Each withdrawal of a single path is one UPDATE. Messages queued before
+// the read and not yet written (a session's initial table, just after it
+// came up) are indistinguishable from ours in the count, so the wait can
+// end early by that many messages; GoBGP offers no per-message event.
+func (s *Speaker) beginWithdraw(ctx context.Context, name string) func(n int) {
+	decided := s.opts.Clock.Now()
+	if !s.Established(name) {
+		return func(int) {}
+	}
+	base, ok := s.sentUpdates(ctx, s.sessions[name].n.Address)
+	if !ok {
+		return func(int) {}
+	}
+	return func(n int) {
+		if n == 0 {
+			return
+		}
+		s.stateMu.Lock()
+		s.pending = append(s.pending, withdrawal{peer: name, target: base + uint64(n), decided: decided})
+		s.stateMu.Unlock()
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sentUpdates reads how many UPDATEs GoBGP has written to the neighbour.
+func (s *Speaker) sentUpdates(ctx context.Context, addr netip.Addr) (uint64, bool) {
+	var n uint64
+	found := false
+	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+		if p.State != nil && p.State.Messages != nil && p.State.Messages.Sent != nil {
+			n, found = p.State.Messages.Sent.Update, true
+		}
+	})
+	return n, err == nil && found
+}
+
+// sortedByName orders sessions for deterministic logs and calls.
+func sortedByName(m map[string]*session) []*session {
+	out := slices.Collect(maps.Values(m))
+	slices.SortFunc(out, func(a, b *session) int { return cmp.Compare(a.n.Peer, b.n.Peer) })
+	return out
+}
