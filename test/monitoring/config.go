@@ -38,7 +38,7 @@ type ConfigOptions struct {
 
 // Config renders prometheus.yml: IronLB's pods come from the targets
 // file, are scraped over HTTPS with the token (secureMetrics) and carry
-// the namespace, pod, node and component labels the file gives them;
+// the namespace, pod and component labels the file gives them;
 // probers are static targets.
 func Config(o ConfigOptions) ([]byte, error) {
 	if o.TargetsFile == "" || o.TokenFile == "" {

@@ -83,8 +83,8 @@ func TestTargetGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `[{"targets":["172.20.0.3:9120"],"labels":{"component":"speaker","namespace":"metallb-system","node":"worker","pod":"speaker-a"}},` +
-		`{"targets":["172.20.0.4:9120"],"labels":{"component":"speaker","namespace":"metallb-system","node":"worker2","pod":"speaker-b"}}]`
+	want := `[{"targets":["172.20.0.3:9120"],"labels":{"component":"speaker","namespace":"metallb-system","pod":"speaker-a"}},` +
+		`{"targets":["172.20.0.4:9120"],"labels":{"component":"speaker","namespace":"metallb-system","pod":"speaker-b"}}]`
 	if string(got) != want {
 		t.Errorf("targets\n got %s\nwant %s", got, want)
 	}

@@ -38,7 +38,9 @@ func targetGroups(pods []corev1.Pod) []targetGroup {
 				out = append(out, targetGroup{
 					Targets: []string{net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(port.ContainerPort)))},
 					Labels: map[string]string{
-						"namespace": p.Namespace, "pod": p.Name, "node": p.Spec.NodeName,
+						// No node label: the speakers' series carry
+						// their own, which a target label would rename.
+						"namespace": p.Namespace, "pod": p.Name,
 						"component": p.Labels["app.kubernetes.io/component"],
 					},
 				})
