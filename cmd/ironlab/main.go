@@ -22,6 +22,7 @@ const usage = `ironlab: kind's clusters as network namespaces on this machine (r
   ironlab load image-archive FILE [--name myk8s]
   ironlab exec NODE -- CMD [ARG...]
   ironlab client add NAME --ip IP [--name myk8s] | client delete NAME [--name myk8s]
+  ironlab client probe NAME [--name myk8s] [--interval 20ms] [--metrics-port 9200] [--csv FILE]
   ironlab node stop NAME [--signal 9|15] | start NAME | pause NAME | unpause NAME
 `
 
@@ -111,6 +112,8 @@ func run(ctx context.Context, args []string) error {
 		return s.LoadImageArchive(ctx, pos[0])
 	case "client add":
 		return clientAdd(rest[1:])
+	case "client probe":
+		return clientProbe(ctx, rest[1:])
 	case "client delete":
 		name, pos, err := nameFlag("client delete", rest[1:], 1)
 		if err != nil {

@@ -71,7 +71,10 @@ type Options struct {
 	// CSV, when set, receives one line per probe:
 	// unix_ms,service,ip,probe,ok,answer,latency_ms.
 	CSV io.Writer
-	Log logr.Logger
+	// OnOutage, when set, hears of every outage as it ends (with the
+	// recorder's lock held: keep it short).
+	OnOutage func(t Target, k Kind, length time.Duration)
+	Log      logr.Logger
 }
 
 // Result is one probe's outcome.
@@ -101,7 +104,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Refresh <= 0 {
 		o.Refresh = DefaultRefresh
 	}
-	r := &recorder{metrics: newMetrics(o.Registerer), outages: map[outageKey]*outage{}}
+	r := &recorder{metrics: newMetrics(o.Registerer), outages: map[outageKey]*outage{}, onOutage: o.OnOutage}
 	if o.CSV != nil {
 		r.csv = newCSV(o.CSV)
 		if err := r.csv.Write(csvHeader); err != nil {
@@ -163,10 +166,11 @@ func newCSV(w io.Writer) *csv.Writer { return csv.NewWriter(w) }
 
 // recorder turns results into metrics, outages and CSV lines.
 type recorder struct {
-	metrics *metrics
-	mu      sync.Mutex
-	csv     *csv.Writer
-	outages map[outageKey]*outage
+	metrics  *metrics
+	onOutage func(Target, Kind, time.Duration)
+	mu       sync.Mutex
+	csv      *csv.Writer
+	outages  map[outageKey]*outage
 }
 
 type outageKey struct {
@@ -206,6 +210,9 @@ func (r *recorder) record(res Result) {
 		// bracket the unanswered ones: what a client saw, overstated by
 		// at most one interval.
 		r.metrics.outageEnded(res, res.Start.Sub(o.lastOK))
+		if r.onOutage != nil {
+			r.onOutage(res.Target, res.Kind, res.Start.Sub(o.lastOK))
+		}
 		o.lastOK, o.failingSince = res.Start, time.Time{}
 	}
 	if r.csv != nil {

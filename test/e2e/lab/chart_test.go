@@ -49,28 +49,52 @@ func repoRoot(t *testing.T) string {
 	return p
 }
 
-// helm runs the helm pinned in tools/go.mod against the lab.
-func helm(t *testing.T, args ...string) (string, error) {
+// applySeed runs the seed's walkthrough on an installed release: two
+// webpods, its pool and L2Advertisement (through the controller's
+// webhook), svc1..3 as the seed writes them; it returns their IPs.
+func applySeed(t *testing.T, ctx context.Context, root string) map[string]string {
 	t.Helper()
-	root := repoRoot(t)
-	bin, err := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "tools", "go.mod"), "-n", "helm").Output()
-	if err != nil {
-		t.Fatalf("building helm: %v", err)
+	deployWhoami(t, ctx, "webpod", 2)
+	for _, f := range []string{"metallb-config.yaml", "services.yaml"} {
+		var out string
+		err := poll(30*time.Second, func() error { // the webhook may still be getting its caBundle
+			var err error
+			out, err = kubectl("apply", "-f", filepath.Join(root, "test", "seed", f))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("kubectl apply -f %s: %v\n%s", f, err, out)
+		}
 	}
-	cmd := exec.Command(strings.TrimSpace(string(bin)), append(args, "--kubeconfig", theLab.st.KubeconfigPath())...)
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
 }
 
-// TestChart installs IronLB with its Helm chart as a user would, runs the
-// seed's configuration and Services on it, upgrades and uninstalls it.
-func TestChart(t *testing.T) {
-	ctx := context.Background()
-	root := repoRoot(t)
+// removeSeedAndRelease deletes what a test installed: the release (when
+// uninstall), the seed's Services, webpods and configuration, and the
+// release's namespace (without waiting: the next test waits for it).
+func removeSeedAndRelease(t *testing.T, root string, uninstall bool) {
+	if uninstall {
+		if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--ignore-not-found"); err != nil {
+			t.Logf("helm uninstall: %v\n%s", err, out)
+		}
+	}
+	_, _ = kubectl("delete", "--ignore-not-found", "--wait=false", "-f", filepath.Join(root, "test", "seed", "services.yaml"))
+	_, _ = kubectl("delete", "--ignore-not-found", "deployment", "webpod")
+	_, _ = kubectl("delete", "--ignore-not-found", "-f", filepath.Join(root, "test", "seed", "metallb-config.yaml"))
+	_, _ = kubectl("delete", "--ignore-not-found", "--wait=false", "namespace", releaseNS)
+}
 
-	// The images `make images` builds, tagged with the chart's appVersion,
-	// loaded as `ironlab load image-archive` loads them.
+// imagesLoaded: the images are built and loaded once per lab.
+var imagesLoaded bool
+
+// loadImages builds the images `make images` builds, tagged with the
+// chart's appVersion, and loads them as `ironlab load image-archive` does.
+func loadImages(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if imagesLoaded {
+		return
+	}
+	root := repoRoot(t)
 	chartYAML, err := os.ReadFile(filepath.Join(root, "charts", "ironlb", "Chart.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -91,22 +115,36 @@ func TestChart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	imagesLoaded = true
 	t.Logf("images built and loaded in %.1fs", time.Since(start).Seconds())
+}
+
+// helm runs the helm pinned in tools/go.mod against the lab.
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := repoRoot(t)
+	bin, err := exec.Command("go", "tool", "-modfile="+filepath.Join(root, "tools", "go.mod"), "-n", "helm").Output()
+	if err != nil {
+		t.Fatalf("building helm: %v", err)
+	}
+	cmd := exec.Command(strings.TrimSpace(string(bin)), append(args, "--kubeconfig", theLab.st.KubeconfigPath())...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestChart installs IronLB with its Helm chart as a user would, runs the
+// seed's configuration and Services on it, upgrades and uninstalls it.
+func TestChart(t *testing.T) {
+	ctx := context.Background()
+	root := repoRoot(t)
+
+	loadImages(t, ctx)
 
 	cleanupDone := false
-	t.Cleanup(func() {
-		if !cleanupDone {
-			if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--ignore-not-found"); err != nil {
-				t.Logf("helm uninstall: %v\n%s", err, out)
-			}
-		}
-		_, _ = kubectl("delete", "--ignore-not-found", "--wait=false", "-f", filepath.Join(root, "test", "seed", "services.yaml"))
-		_, _ = kubectl("delete", "--ignore-not-found", "deployment", "webpod")
-		_, _ = kubectl("delete", "--ignore-not-found", "-f", filepath.Join(root, "test", "seed", "metallb-config.yaml"))
-		_, _ = kubectl("delete", "--ignore-not-found", "--wait=false", "namespace", releaseNS)
-	})
+	t.Cleanup(func() { removeSeedAndRelease(t, root, !cleanupDone) })
 
-	start = time.Now()
+	start := time.Now()
 	if out, err := helm(t, "install", releaseName, "charts/ironlb", "-n", releaseNS, "--create-namespace", "--wait", "--timeout", "3m"); err != nil {
 		t.Fatalf("helm install: %v\n%s\n%s", err, out, workloadStates(ctx))
 	}
@@ -127,19 +165,7 @@ func TestChart(t *testing.T) {
 
 	// The seed's walkthrough: its pool and L2Advertisement (through the
 	// controller's webhook), two webpods, svc1..3 as the seed writes them.
-	deployWhoami(t, ctx, "webpod", 2)
-	for _, f := range []string{"metallb-config.yaml", "services.yaml"} {
-		var out string
-		err := poll(30*time.Second, func() error { // the webhook may still be getting its caBundle
-			var err error
-			out, err = kubectl("apply", "-f", filepath.Join(root, "test", "seed", f))
-			return err
-		})
-		if err != nil {
-			t.Fatalf("kubectl apply -f %s: %v\n%s", f, err, out)
-		}
-	}
-	ips := waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
+	ips := applySeed(t, ctx, root)
 	t.Logf("EXTERNAL-IPs %v", ips)
 	want := []string{"172.20.255.200", "172.20.255.201", "172.20.255.202"}
 	got := []string{ips["svc1"], ips["svc2"], ips["svc3"]}

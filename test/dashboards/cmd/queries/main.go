@@ -15,9 +15,10 @@ import (
 )
 
 type query struct {
-	Where string `json:"where"`
-	Expr  string `json:"expr"`
-	Alert bool   `json:"alert,omitempty"`
+	Where   string   `json:"where"`
+	Expr    string   `json:"expr"`
+	Alert   bool     `json:"alert,omitempty"`
+	Metrics []string `json:"metrics"` // the metrics it reads
 }
 
 func main() {
@@ -56,7 +57,11 @@ func run(chart string) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, query{Where: q.Where, Expr: e, Alert: q.Alert})
+		names, err := dashboards.Metrics(q)
+		if err != nil {
+			return err
+		}
+		out = append(out, query{Where: q.Where, Expr: e, Alert: q.Alert, Metrics: names})
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

@@ -1,0 +1,389 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"gonum.org/v1/plot/vg"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ironlb/ironlb/test/monitoring"
+	"github.com/ironlb/ironlb/test/probe"
+	"github.com/ironlb/ironlb/test/timeline"
+)
+
+// proberPort is where the lab prober serves its metrics, on the client.
+const proberPort = 9200
+
+// notInTheLab are metrics no lab run produces, with the reason; a query
+// reading only such metrics is listed, not evaluated.
+var notInTheLab = map[string]string{
+	"metallb_bgp_": "BGP series need a BGP peer; this lab announces over layer 2 (BGP is checked against FRR in test/e2e)",
+	"kube_":        "kube-state-metrics is not part of the lab",
+}
+
+// TestDashboardsAgainstPrometheus installs the chart with Prometheus'
+// ServiceAccount authorized, runs the lab prober and Debian's Prometheus
+// scraping controller, speakers and prober, kills the node announcing a
+// VIP, and then evaluates every query of every shipped dashboard panel and
+// every alert (without its threshold) against that Prometheus: each must
+// return data, and the takeover the speakers recorded must match the
+// outage the client saw.
+func TestDashboardsAgainstPrometheus(t *testing.T) {
+	ctx := context.Background()
+	root := repoRoot(t)
+	loadImages(t, ctx)
+	if err := poll(2*time.Minute, func() error { return namespaceGone(ctx, releaseNS) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeSeedAndRelease(t, root, true) })
+	start := time.Now()
+	if out, err := helm(t, "install", releaseName, "charts/ironlb", "-n", releaseNS, "--create-namespace", "--wait", "--timeout", "3m",
+		"--set", "prometheus.serviceAccount="+monitoring.ServiceAccount, "--set", "prometheus.namespace="+monitoring.Namespace); err != nil {
+		t.Fatalf("helm install: %v\n%s\n%s", err, out, workloadStates(ctx))
+	}
+	if err := poll(2*time.Minute, func() error { return workloadsReady(ctx) }); err != nil {
+		t.Fatalf("after helm install: %v", err)
+	}
+	t.Logf("helm install with Prometheus authorized: Ready in %.1fs", time.Since(start).Seconds())
+	token, err := monitoring.Grant(ctx, theLab.cs, releaseNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = kubectl("delete", "--ignore-not-found", "--wait=false", "namespace", monitoring.Namespace)
+	})
+	ips := applySeed(t, ctx, root)
+
+	// The victim: a node announcing one of the seed's VIPs that is
+	// neither the control plane (the apiserver and Prometheus run there)
+	// nor the controller's (its series would go with it).
+	victimSvc, victim := pickVictim(t, ctx, ips)
+	vip := ips[victimSvc]
+	service := "default/" + victimSvc
+	t.Logf("failover of %s (%s): killing %s", victimSvc, vip, victim)
+
+	// The prober, in a client namespace, every 20 ms per VIP.
+	nsPath := clientNetns(t)
+	reg := prometheus.NewRegistry()
+	csvPath := filepath.Join(t.TempDir(), "probes.csv")
+	csvFile, err := os.Create(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stopProber := context.WithCancel(ctx)
+	var probers sync.WaitGroup
+	probers.Go(func() {
+		err := probe.Run(pctx, probe.Options{NetNS: nsPath, Targets: probe.ServiceTargets(theLab.cs), Registerer: reg, CSV: csvFile, Log: testr.New(t).V(1)})
+		if err != nil {
+			t.Errorf("prober: %v", err)
+		}
+	})
+	probers.Go(func() {
+		if err := probe.ServeMetrics(pctx, nsPath, fmt.Sprintf("%s:%d", chartClientIP, proberPort), reg); err != nil {
+			t.Errorf("prober metrics: %v", err)
+		}
+	})
+	proberStopped := false
+	stopProbing := func() {
+		if !proberStopped {
+			proberStopped = true
+			stopProber()
+			probers.Wait()
+			_ = csvFile.Close()
+		}
+	}
+	t.Cleanup(stopProbing)
+
+	prom, err := monitoring.Start(ctx, theLab.st, theLab.cs, monitoring.Options{
+		Token: token, IronLBNamespace: releaseNS,
+		Probers:   []string{fmt.Sprintf("%s:%d", chartClientIP, proberPort)},
+		RuleFiles: []string{filepath.Join(root, "charts", "ironlb", "rules", "ironlb.rules.yaml")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := prom.Stop(); err != nil {
+			t.Logf("stopping prometheus: %v", err)
+		}
+	})
+	want := 1 + len(theLab.st.Plan.Nodes) + 1 // controller, speakers, prober
+	if err := poll(time.Minute, func() error { return prom.TargetsUp(ctx, want) }); err != nil {
+		t.Fatalf("prometheus targets: %v (log %s)", err, prom.LogFile())
+	}
+	t.Logf("prometheus at %s scrapes %d targets", prom.URL, want)
+	upQuery := fmt.Sprintf(`min(ironlab_probe_up{ip=%q})`, vip)
+	if err := poll(time.Minute, func() error { return hasValue(ctx, prom, upQuery, 1) }); err != nil {
+		t.Fatalf("prober before the failover: %v", err)
+	}
+	var before monitoring.PhaseSums
+	if err := poll(30*time.Second, func() error {
+		var err error
+		before, err = prom.Phases(ctx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	kill := time.Now()
+	if err := theLab.st.StopNode(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	restart := func() {
+		if started {
+			return
+		}
+		started = true
+		if err := theLab.st.StartNode(victim); err != nil {
+			t.Errorf("starting %s again: %v", victim, err)
+			return
+		}
+		if err := poll(2*time.Minute, func() error { return workloadsReady(ctx) }); err != nil {
+			t.Errorf("after starting %s again: %v", victim, err)
+		}
+	}
+	t.Cleanup(restart)
+
+	// The failover, as the new owner's metrics and the client see it.
+	var tk monitoring.Takeover
+	if err := poll(time.Minute, func() error {
+		var err error
+		tk, err = prom.LastTakeover(ctx, service, before)
+		return err
+	}); err != nil {
+		t.Fatalf("takeover of %s in prometheus: %v", service, err)
+	}
+	outageQuery := fmt.Sprintf(`ironlab_probe_last_outage_seconds{ip=%q,probe="arp"}`, vip)
+	var outage time.Duration
+	if err := poll(time.Minute, func() error {
+		v, err := scalar(ctx, prom, outageQuery)
+		outage = time.Duration(v * float64(time.Second))
+		return err
+	}); err != nil {
+		t.Fatalf("prober's outage: %v", err)
+	}
+	takeover := tk.Announced.Sub(tk.LastContact)
+	t.Logf("takeover by %s: detection %v, decision %v, announce %v (from last contact %v: %v); client ARP outage %v",
+		tk.Pod, tk.Detected.Sub(tk.LastContact).Round(time.Millisecond), tk.Decided.Sub(tk.Detected).Round(time.Millisecond),
+		tk.Announced.Sub(tk.Decided).Round(time.Millisecond), tk.LastContact.Sub(kill).Round(time.Millisecond),
+		takeover.Round(time.Millisecond), outage.Round(time.Millisecond))
+	// The speaker's clock starts at the dead member's last answer to
+	// memberlist, before the kill; the client's at its last ARP answer,
+	// within a probe interval of the kill. So the takeover may exceed
+	// the client's outage by the memberlist probe spacing, and fall short
+	// of it by the client's probe interval and a reply's way back.
+	if takeover < outage-100*time.Millisecond || takeover > outage+500*time.Millisecond {
+		t.Errorf("takeover latency %v recorded by the speaker does not match the client's outage %v", takeover, outage)
+	}
+
+	// Every panel and every alert returns data.
+	for _, q := range shippedQueries(t, root) {
+		if reason := skipReason(q); reason != "" {
+			t.Logf("not evaluated: %s: %s", q.Where, reason)
+			continue
+		}
+		var shown string
+		err := poll(30*time.Second, func() error {
+			v, err := prom.Query(ctx, q.Expr)
+			if err != nil {
+				return err
+			}
+			shown, err = summary(v)
+			return err
+		})
+		if err != nil {
+			t.Errorf("%s: %s: %v", q.Where, q.Expr, err)
+			continue
+		}
+		t.Logf("%s: %s", q.Where, shown)
+	}
+
+	// The picture of this failover.
+	stopProbing()
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes, err := timeline.ReadCSV(f, vip)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	in := timelineInput(t, fmt.Sprintf("%s (%s): %s killed", victimSvc, vip, victim), kill, probes, tk)
+	if err := timeline.WritePNG(&b, in, 10*vg.Inch, 4*vg.Inch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(b.Bytes())); err != nil {
+		t.Fatalf("timeline: %v", err)
+	}
+	if dir := os.Getenv("IRONLB_E2E_ARTIFACTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "failover-timeline.png"), b.Bytes(), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	restart()
+}
+
+// pickVictim returns a seed Service and the node announcing it, the node
+// being neither the control plane nor the controller's.
+func pickVictim(t *testing.T, ctx context.Context, ips map[string]string) (string, string) {
+	t.Helper()
+	pods, err := theLab.cs.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=controller"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("the controller pod: %v (%d pods)", err, len(pods.Items))
+	}
+	avoid := []string{theLab.st.Plan.ControlPlane().Name, pods.Items[0].Spec.NodeName}
+	var owners []string
+	for _, svc := range []string{"svc1", "svc2", "svc3"} {
+		owner := checkAnnounced(t, ctx, svc, ips[svc])
+		if !slices.Contains(avoid, owner) {
+			return svc, owner
+		}
+		owners = append(owners, svc+"@"+owner)
+	}
+	t.Fatalf("every seed VIP is announced from the control plane or the controller's node (%v): no node to kill", owners)
+	return "", ""
+}
+
+type shippedQuery struct {
+	Where   string   `json:"where"`
+	Expr    string   `json:"expr"`
+	Alert   bool     `json:"alert"`
+	Metrics []string `json:"metrics"`
+}
+
+// shippedQueries are the chart's dashboard and alert queries, as
+// test/dashboards (which has the PromQL parser) makes them evaluable.
+func shippedQueries(t *testing.T, root string) []shippedQuery {
+	t.Helper()
+	cmd := exec.Command("go", "run", "./cmd/queries", "--chart", filepath.Join(root, "charts", "ironlb"))
+	cmd.Dir = filepath.Join(root, "test", "dashboards")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("listing the dashboards' queries: %v\n%s", err, stderr.String())
+	}
+	var qs []shippedQuery
+	if err := json.Unmarshal(out, &qs); err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) < 20 {
+		t.Fatalf("only %d queries listed", len(qs))
+	}
+	return qs
+}
+
+// skipReason says why a query is not evaluated: every metric it reads is
+// one no lab run produces.
+func skipReason(q shippedQuery) string {
+	var reasons []string
+	for _, m := range q.Metrics {
+		reason := ""
+		for prefix, r := range notInTheLab {
+			if strings.HasPrefix(m, prefix) {
+				reason = r
+			}
+		}
+		if reason == "" {
+			return ""
+		}
+		reasons = append(reasons, reason)
+	}
+	return strings.Join(slices.Compact(reasons), "; ")
+}
+
+// summary describes a query's result briefly, or fails if it is empty.
+func summary(v model.Value) (string, error) {
+	switch r := v.(type) {
+	case model.Vector:
+		if len(r) == 0 {
+			return "", fmt.Errorf("no data")
+		}
+		parts := make([]string, 0, len(r))
+		for _, s := range r {
+			parts = append(parts, fmt.Sprintf("%s=%.4g", s.Metric, float64(s.Value)))
+		}
+		slices.Sort(parts)
+		if len(parts) > 4 {
+			parts = append(parts[:4], fmt.Sprintf("… %d series", len(r)))
+		}
+		return strings.Join(parts, " "), nil
+	case *model.Scalar:
+		return fmt.Sprintf("%.4g", float64(r.Value)), nil
+	default:
+		return "", fmt.Errorf("unexpected result type %s", v.Type())
+	}
+}
+
+func scalar(ctx context.Context, prom *monitoring.Prometheus, q string) (float64, error) {
+	v, err := prom.Query(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	vec, ok := v.(model.Vector)
+	if !ok || len(vec) != 1 {
+		return 0, fmt.Errorf("%s: want one series, got %v", q, v)
+	}
+	return float64(vec[0].Value), nil
+}
+
+func hasValue(ctx context.Context, prom *monitoring.Prometheus, q string, want float64) error {
+	got, err := scalar(ctx, prom, q)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("%s = %v, want %v", q, got, want)
+	}
+	return nil
+}
+
+func namespaceGone(ctx context.Context, name string) error {
+	_, err := theLab.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("namespace %s still there", name)
+}
+
+// timelineInput marks the takeover's moments and names the owners' MACs.
+func timelineInput(t *testing.T, title string, kill time.Time, probes []timeline.Probe, tk monitoring.Takeover) timeline.Input {
+	names := map[string]string{}
+	for _, n := range theLab.st.Plan.Nodes {
+		names[nodeMAC(t, n.Name)] = n.Name
+	}
+	return timeline.Input{
+		Title: title, Zero: kill, Probes: probes, Names: names,
+		From: -300 * time.Millisecond, To: tk.Announced.Sub(kill) + 400*time.Millisecond,
+		Marks: []timeline.Mark{
+			{Label: "node killed", At: kill},
+			{Label: "last answer to memberlist", At: tk.LastContact},
+			{Label: "declared dead", At: tk.Detected},
+			{Label: "new owner elected", At: tk.Decided},
+			{Label: "announced", At: tk.Announced},
+		},
+	}
+}
