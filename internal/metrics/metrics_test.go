@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,31 @@ func histogramSum(t *testing.T, h prometheus.Histogram) float64 {
 func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
 	t.Helper()
 	return collectHistogram(t, h).GetSampleCount()
+}
+
+// TestTakeoverPhasesExistBeforeTheFirstTakeover: a series born with the
+// first takeover would hide it from rate() and increase().
+func TestTakeoverPhasesExistBeforeTheFirstTakeover(t *testing.T) {
+	_, reg := newSpeaker(t)
+	want := ""
+	for _, phase := range []string{"announce", "decision", "detection"} {
+		want += `ironlb_layer2_takeover_seconds_count{phase="` + phase + `"} 0` + "\n"
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, mf := range mfs {
+		if mf.GetName() != "ironlb_layer2_takeover_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got += `ironlb_layer2_takeover_seconds_count{phase="` + m.GetLabel()[0].GetValue() + `"} ` +
+				strconv.FormatUint(m.GetHistogram().GetSampleCount(), 10) + "\n"
+		}
+	}
+	if got != want {
+		t.Errorf("before any takeover:\n%s\nwant\n%s", got, want)
+	}
 }

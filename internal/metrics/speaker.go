@@ -36,6 +36,10 @@ type Speaker struct {
 // of milliseconds to a few seconds.
 var takeoverBuckets = []float64{.005, .01, .025, .05, .1, .15, .2, .25, .3, .4, .5, .75, 1, 2, 5, 10}
 
+// takeoverPhases are the values of ironlb_layer2_takeover_seconds' phase
+// label, in order.
+var takeoverPhases = [...]string{"detection", "decision", "announce"}
+
 // NewSpeaker creates the speaker's collectors for the named node and
 // registers them.
 func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
@@ -95,6 +99,12 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 			Namespace: "metallb", Subsystem: "bgp", Name: "announced_prefixes_total",
 			Help: "Prefixes currently advertised to the peer.",
 		}, []string{"peer"}),
+	}
+	// Every phase's series exists from the start: a series born with
+	// the first takeover would hide that takeover from rate() and
+	// increase(), and the phase panel would show nothing.
+	for _, phase := range takeoverPhases {
+		s.takeover.WithLabelValues(phase)
 	}
 	for _, c := range []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous,
 		s.takeover, s.failover, s.lastFailover, s.ownershipChange, s.membersAlive,
