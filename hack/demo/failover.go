@@ -3,73 +3,25 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/ironlb/ironlb/test/cluster"
+	"github.com/ironlb/ironlb/test/monitoring"
+	"github.com/ironlb/ironlb/test/probe"
 )
 
-// probeEvery is how often mypc requests svc1 during the failover.
-const probeEvery = 50 * time.Millisecond
-
-// request is one of the probe's requests.
+// request is one of the prober's HTTP requests to svc1.
 type request struct {
 	start, end time.Time
 	ok         bool
 }
 
-// probe requests http://addr/ from mypc every 50 ms, each request on its
-// own (timeout 1 s), so one lost request does not delay the next.
-type probe struct {
-	mu   sync.Mutex
-	reqs []request
-	stop chan struct{}
-	wg   sync.WaitGroup
-}
-
-func startProbe(ctx context.Context, addr string) *probe {
-	p := &probe{stop: make(chan struct{})}
-	nsPath := cluster.NetnsPath(client)
-	p.wg.Go(func() {
-		t := time.NewTicker(probeEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			p.wg.Go(func() {
-				r := request{start: time.Now()}
-				_, err := get(ctx, nsPath, addr, time.Second)
-				r.end, r.ok = time.Now(), err == nil
-				p.mu.Lock()
-				p.reqs = append(p.reqs, r)
-				p.mu.Unlock()
-			})
-		}
-	})
-	return p
-}
-
-// answeredSince reports whether a request started at or after t was answered.
-func (p *probe) answeredSince(t time.Time) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.ContainsFunc(p.reqs, func(r request) bool { return r.ok && !r.start.Before(t) })
-}
-
-// finish stops the probe and returns its requests in start order.
-func (p *probe) finish() []request {
-	close(p.stop)
-	p.wg.Wait()
-	slices.SortFunc(p.reqs, func(a, b request) int { return a.start.Compare(b.start) })
-	return p.reqs
+func sortRequests(rs []request) {
+	slices.SortFunc(rs, func(a, b request) int { return a.start.Compare(b.start) })
 }
 
 // outage is the client's view of an event at t: the last answer that
@@ -102,7 +54,9 @@ func failed(reqs []request, from, to time.Time) (n, bad int) {
 func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
 
 // failover is step 7: the node announcing svc1 is killed (docker stop
-// --signal 9) while mypc requests svc1 every 50 ms, then started again.
+// --signal 9) while mypc's prober asks svc1 over ARP and HTTP every 20 ms
+// and Prometheus scrapes controller, speakers and prober; then the node is
+// started again. The picture of the failover goes to bin/demo.
 func (d *demo) failover(ctx context.Context) error {
 	const vip = "172.20.255.200"
 	owners, err := d.owners(ctx)
@@ -110,10 +64,23 @@ func (d *demo) failover(ctx context.Context) error {
 		return err
 	}
 	owner := owners["svc1"]
-	fmt.Printf("\n--- Failover: svc1 (%s) is announced from %s; %s requests it every %s while that node is killed\n",
-		vip, owner, client, ms(probeEvery))
-	p := startProbe(ctx, vip+":80")
+	var m *monitor
+	if err := step("Starting Prometheus (Debian's) on the lab and a prober in "+client+" (ARP and HTTP to svc1 every 20 ms)", func() error {
+		var err error
+		m, err = d.startMonitor(ctx, netip.MustParseAddr(vip))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer m.close()
+	fmt.Printf("  Prometheus at %s scrapes the controller, the 4 speakers and the prober; the chart's dashboards read it\n", m.prom.URL)
+	fmt.Printf("\n--- Failover: svc1 (%s) is announced from %s; %s probes it every %s while that node is killed\n",
+		vip, owner, client, ms(probe.DefaultInterval))
 	time.Sleep(2 * time.Second)
+	before, err := m.prom.Phases(ctx)
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("\n$ ironlab node stop %s --signal 9   # docker stop %s --signal 9\n", owner, owner)
 	// The outage counts from the moment the node is gone: its processes
@@ -122,7 +89,6 @@ func (d *demo) failover(ctx context.Context) error {
 	// container's would until Docker removes its network.
 	stopStart := time.Now()
 	if err := d.st.StopNode(owner, syscall.SIGKILL); err != nil {
-		p.finish()
 		return err
 	}
 	killed := time.Now()
@@ -145,13 +111,12 @@ func (d *demo) failover(ctx context.Context) error {
 			if newOwner = o["svc1"]; newOwner == "" || newOwner == owner {
 				return fmt.Errorf("svc1 announced from %q", newOwner)
 			}
-			if !p.answeredSince(killed) {
+			if !m.answeredSince(killed) {
 				return fmt.Errorf("no answer since the kill")
 			}
 			return nil
 		})
 	}); err != nil {
-		p.finish()
 		return err
 	}
 	// The node controller marks the node NotReady after
@@ -182,28 +147,25 @@ func (d *demo) failover(ctx context.Context) error {
 			return nil
 		})
 	}); err != nil {
-		p.finish()
 		return err
 	}
 	settled := time.Now()
 	time.Sleep(time.Second)
 	for _, args := range [][]string{{"get", "nodes"}, {"get", "servicel2status", "-n", namespace}} {
 		if err := d.showKubectl(ctx, args...); err != nil {
-			p.finish()
 			return err
 		}
 	}
 	if _, err := d.arpingOwner(ctx, vip); err != nil {
-		p.finish()
 		return err
 	}
-	reqs := p.finish()
+	reqs := m.requests(time.Time{})
 	last, first := outage(reqs, killed)
 	if last.IsZero() || first.IsZero() {
 		return fmt.Errorf("the probe saw no answer before or after the kill")
 	}
 	fmt.Printf("\n%s, requesting svc1 every %s: last answer %s before the node was gone, first answer %s after\n",
-		client, ms(probeEvery), ms(killed.Sub(last)), ms(first.Sub(killed)))
+		client, ms(probe.DefaultInterval), ms(killed.Sub(last)), ms(first.Sub(killed)))
 	fmt.Printf("⇒ outage seen by the client: %s; svc1 now announced from %s\n", ms(first.Sub(last)), newOwner)
 	n, bad := failed(reqs, first, settled)
 	fmt.Printf("  then, until %s was NotReady %.0fs after the kill: %d of %d requests failed", owner, settled.Sub(killed).Seconds(), bad, n)
@@ -211,19 +173,52 @@ func (d *demo) failover(ctx context.Context) error {
 		fmt.Printf(",\n  those kube-proxy sent to the webpod on the dead node (the seed's \"unstable\" phase)")
 	}
 	fmt.Println()
+	if err := d.showTakeover(ctx, m, before, owner, killed); err != nil {
+		return err
+	}
 	started = true
-	return d.restart(ctx, owner, newOwner, vip)
+	return d.restart(ctx, m, owner, newOwner, vip)
+}
+
+// showTakeover prints the takeover as the new owner's metrics recorded it
+// (what the failover dashboard shows) and draws the picture.
+func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.PhaseSums, owner string, killed time.Time) error {
+	var tk monitoring.Takeover
+	if err := poll(ctx, 30*time.Second, func() error {
+		var err error
+		tk, err = m.prom.LastTakeover(ctx, "default/svc1", before)
+		return err
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("\nThe new owner's metrics, from Prometheus (the \"IronLB failover timing\" dashboard):\n")
+	fmt.Printf("  %s last answered memberlist %s after the kill; declared dead %s later (detection),\n",
+		owner, ms(tk.LastContact.Sub(killed)), ms(tk.Detected.Sub(tk.LastContact)))
+	fmt.Printf("  owners recomputed in %s (decision), announcing %s later (announce): takeover %s\n",
+		ms(tk.Decided.Sub(tk.Detected)), ms(tk.Announced.Sub(tk.Decided)), ms(tk.Announced.Sub(tk.LastContact)))
+	names, err := d.nodeMACs()
+	if err != nil {
+		return err
+	}
+	byMAC := map[string]string{}
+	for node, mac := range names {
+		byMAC[mac] = node
+	}
+	path := filepath.Join(d.root, "bin", "demo", "failover-timeline.png")
+	if err := m.drawTimeline(path, "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), killed, tk, byMAC); err != nil {
+		return err
+	}
+	fmt.Printf("  the failover drawn from these numbers and every probe: %s\n", path)
+	return nil
 }
 
 // restart starts the killed node again (docker start) and shows where the
 // VIP goes and what the client saw meanwhile.
-func (d *demo) restart(ctx context.Context, node, during, vip string) error {
-	fmt.Printf("\n--- %s comes back; %s keeps requesting svc1 every %s\n", node, client, ms(probeEvery))
-	p := startProbe(ctx, vip+":80")
+func (d *demo) restart(ctx context.Context, m *monitor, node, during, vip string) error {
+	fmt.Printf("\n--- %s comes back; %s keeps probing svc1 every %s\n", node, client, ms(probe.DefaultInterval))
 	fmt.Printf("\n$ ironlab node start %s   # docker start %s\n", node, node)
 	started := time.Now()
 	if err := d.st.StartNode(node); err != nil {
-		p.finish()
 		return err
 	}
 	if err := step("Waiting for "+node+" Ready, its speaker and pods Ready", func() error {
@@ -248,7 +243,6 @@ func (d *demo) restart(ctx context.Context, node, during, vip string) error {
 			return err
 		})
 	}); err != nil {
-		p.finish()
 		return err
 	}
 	// The owner may move once the speaker is back; give it a moment.
@@ -260,14 +254,12 @@ func (d *demo) restart(ctx context.Context, node, during, vip string) error {
 		return err
 	})
 	if err := d.showKubectl(ctx, "get", "servicel2status", "-n", namespace); err != nil {
-		p.finish()
 		return err
 	}
 	if _, err := d.arpingOwner(ctx, vip); err != nil {
-		p.finish()
 		return err
 	}
-	reqs := p.finish()
+	reqs := m.requests(started)
 	n, bad := failed(reqs, started, time.Now())
 	var gap time.Duration
 	var prev time.Time

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/test/cluster"
+	"github.com/ironlb/ironlb/test/monitoring"
 )
 
 // setUp is the walkthrough's setup and step 1: the seed's kind cluster,
@@ -75,11 +76,14 @@ func (d *demo) setUp(ctx context.Context, imageDir string, keep bool) error {
 	}
 
 	// Step 1 of the walkthrough: install into metallb-system.
-	helm := exec.CommandContext(ctx, helmBin, "install", release, "charts/ironlb", "-n", namespace, "--create-namespace",
-		"--wait", "--timeout", "3m", "--kubeconfig", d.st.KubeconfigPath())
+	// Prometheus' ServiceAccount may read /metrics (the lab's Prometheus
+	// scrapes controller and speakers for the failover step).
+	promValues := []string{"--set", "prometheus.serviceAccount=" + monitoring.ServiceAccount, "--set", "prometheus.namespace=" + monitoring.Namespace}
+	helm := exec.CommandContext(ctx, helmBin, append([]string{"install", release, "charts/ironlb", "-n", namespace, "--create-namespace",
+		"--wait", "--timeout", "3m", "--kubeconfig", d.st.KubeconfigPath()}, promValues...)...)
 	helm.Dir = d.root
 	start := time.Now()
-	if err := show("helm install ironlb charts/ironlb -n metallb-system --create-namespace --wait", helm); err != nil {
+	if err := show("helm install ironlb charts/ironlb -n metallb-system --create-namespace --wait "+strings.Join(promValues, " "), helm); err != nil {
 		return err
 	}
 	fmt.Printf("(%.1fs)\n", time.Since(start).Seconds())

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/ironlb/ironlb/test/timeline"
 )
 
-// Takeover is one failover as the new owner's metrics record it.
+// Takeover is one failover as the new owner's metrics record it: the
+// announcing pod and the takeover's moments.
 type Takeover struct {
 	Pod string
-	// LastContact is the failed member's last answer to a probe;
-	// Detected, its death learned; Decided, owners recomputed;
-	// Announced, the first announcements sent.
-	LastContact, Detected, Decided, Announced time.Time
+	timeline.Takeover
 }
 
 // PhaseSums are the speakers' cumulative takeover phase times, by pod and

@@ -71,9 +71,11 @@ type Options struct {
 	// CSV, when set, receives one line per probe:
 	// unix_ms,service,ip,probe,ok,answer,latency_ms.
 	CSV io.Writer
-	// OnOutage, when set, hears of every outage as it ends (with the
-	// recorder's lock held: keep it short).
+	// OnOutage, when set, hears of every outage as it ends, and
+	// OnResult of every probe (with the recorder's lock held: keep them
+	// short).
 	OnOutage func(t Target, k Kind, length time.Duration)
+	OnResult func(Result)
 	Log      logr.Logger
 }
 
@@ -104,7 +106,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Refresh <= 0 {
 		o.Refresh = DefaultRefresh
 	}
-	r := &recorder{metrics: newMetrics(o.Registerer), outages: map[outageKey]*outage{}, onOutage: o.OnOutage}
+	r := &recorder{metrics: newMetrics(o.Registerer), outages: map[outageKey]*outage{}, onOutage: o.OnOutage, onResult: o.OnResult}
 	if o.CSV != nil {
 		r.csv = newCSV(o.CSV)
 		if err := r.csv.Write(csvHeader); err != nil {
@@ -168,6 +170,7 @@ func newCSV(w io.Writer) *csv.Writer { return csv.NewWriter(w) }
 type recorder struct {
 	metrics  *metrics
 	onOutage func(Target, Kind, time.Duration)
+	onResult func(Result)
 	mu       sync.Mutex
 	csv      *csv.Writer
 	outages  map[outageKey]*outage
@@ -189,6 +192,9 @@ func (r *recorder) record(res Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.metrics.observe(res)
+	if r.onResult != nil {
+		r.onResult(res)
+	}
 	k := outageKey{res.Target, res.Kind}
 	o := r.outages[k]
 	if o == nil {

@@ -48,6 +48,29 @@ type Input struct {
 	From, To time.Duration
 }
 
+// Takeover are the moments of one takeover, as the new owner recorded
+// them: the dead member's last answer to a probe, its death learned, the
+// owners recomputed, the first announcements sent.
+type Takeover struct {
+	LastContact, Detected, Decided, Announced time.Time
+}
+
+// Failover lays out one failover: from 300 ms before the kill to 400 ms
+// after the new owner announced, its moments marked.
+func Failover(title string, kill time.Time, probes []Probe, names map[string]string, tk Takeover) Input {
+	return Input{
+		Title: title, Zero: kill, Probes: probes, Names: names,
+		From: -300 * time.Millisecond, To: tk.Announced.Sub(kill) + 400*time.Millisecond,
+		Marks: []Mark{
+			{Label: "node killed", At: kill},
+			{Label: "last answer to memberlist", At: tk.LastContact},
+			{Label: "declared dead", At: tk.Detected},
+			{Label: "new owner elected", At: tk.Decided},
+			{Label: "announced", At: tk.Announced},
+		},
+	}
+}
+
 // ReadCSV reads the probes of one VIP from a test/probe CSV.
 func ReadCSV(r io.Reader, ip string) ([]Probe, error) {
 	rows, err := csv.NewReader(r).ReadAll()

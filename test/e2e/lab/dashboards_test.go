@@ -228,7 +228,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	in := timelineInput(t, fmt.Sprintf("%s (%s): %s killed", victimSvc, vip, victim), kill, probes, tk)
+	in := timeline.Failover(fmt.Sprintf("%s (%s): %s killed", victimSvc, vip, victim), kill, probes, macNames(t), tk.Takeover)
 	if err := timeline.WritePNG(&b, in, 10*vg.Inch, 4*vg.Inch); err != nil {
 		t.Fatal(err)
 	}
@@ -369,21 +369,11 @@ func namespaceGone(ctx context.Context, name string) error {
 	return fmt.Errorf("namespace %s still there", name)
 }
 
-// timelineInput marks the takeover's moments and names the owners' MACs.
-func timelineInput(t *testing.T, title string, kill time.Time, probes []timeline.Probe, tk monitoring.Takeover) timeline.Input {
+// macNames names every node's MAC, for the timeline's legend.
+func macNames(t *testing.T) map[string]string {
 	names := map[string]string{}
 	for _, n := range theLab.st.Plan.Nodes {
 		names[nodeMAC(t, n.Name)] = n.Name
 	}
-	return timeline.Input{
-		Title: title, Zero: kill, Probes: probes, Names: names,
-		From: -300 * time.Millisecond, To: tk.Announced.Sub(kill) + 400*time.Millisecond,
-		Marks: []timeline.Mark{
-			{Label: "node killed", At: kill},
-			{Label: "last answer to memberlist", At: tk.LastContact},
-			{Label: "declared dead", At: tk.Detected},
-			{Label: "new owner elected", At: tk.Decided},
-			{Label: "announced", At: tk.Announced},
-		},
-	}
+	return names
 }
