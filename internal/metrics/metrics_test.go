@@ -31,7 +31,7 @@ func TestTakeoverPhasesAndLastFailover(t *testing.T) {
 	s.Takeover(svcs, t0, t0.Add(300*time.Millisecond), t0.Add(301*time.Millisecond), t0.Add(303*time.Millisecond))
 
 	want := `
-# HELP ironlb_layer2_last_failover_timestamp_seconds Unix time at which this node announced a Service it took over from a member that died; removed when this node stops announcing the Service.
+# HELP ironlb_layer2_last_failover_timestamp_seconds Unix time at which this node announced a Service it took over from a member that died; kept when the Service moves on (the time since its last failover stays visible), removed with the Service.
 # TYPE ironlb_layer2_last_failover_timestamp_seconds gauge
 ironlb_layer2_last_failover_timestamp_seconds{service="default/svc1"} 1.800000000303e+09
 ironlb_layer2_last_failover_timestamp_seconds{service="default/svc2"} 1.800000000303e+09
@@ -62,14 +62,36 @@ ironlb_layer2_last_failover_timestamp_seconds{service="default/svc2"} 1.80000000
 		t.Errorf("failover: sum %v, want 0.305", got)
 	}
 
-	// Stopping to announce removes the Service's timestamp and counts an
-	// ownership change.
+	// Stopping to announce counts an ownership change and keeps the time
+	// of the last failover; the Service going drops both.
 	s.Announced("default/svc1", []netip.Addr{netip.MustParseAddr("192.0.2.1")}, false)
-	if got := testutil.CollectAndCount(s.lastFailover); got != 1 {
-		t.Errorf("%d last-failover series, want 1 (svc2)", got)
+	if got := testutil.CollectAndCount(s.lastFailover); got != 2 {
+		t.Errorf("%d last-failover series, want 2 (svc1 handed on, svc2)", got)
 	}
 	if got := testutil.ToFloat64(s.ownershipChange.WithLabelValues("default/svc1")); got != 2 {
 		t.Errorf("ownership changes of svc1 = %v, want 2", got)
+	}
+	s.ServiceGone("default/svc1")
+	if got := testutil.CollectAndCount(s.lastFailover); got != 1 {
+		t.Errorf("%d last-failover series after svc1 went, want 1 (svc2)", got)
+	}
+	if got := testutil.CollectAndCount(s.ownershipChange); got != 1 {
+		t.Errorf("%d ownership-change series after svc1 went, want 1 (svc2)", got)
+	}
+}
+
+// TestOwnershipChangesStartAtZero: a Service's series exists before its
+// first change, so increase() counts that change.
+func TestOwnershipChangesStartAtZero(t *testing.T) {
+	s, reg := newSpeaker(t)
+	s.ServiceSeen("default/svc1")
+	want := `
+# HELP ironlb_layer2_ownership_changes_total Times this node started or stopped announcing a Service.
+# TYPE ironlb_layer2_ownership_changes_total counter
+ironlb_layer2_ownership_changes_total{service="default/svc1"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ironlb_layer2_ownership_changes_total"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -77,7 +77,7 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 		lastFailover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "ironlb", Subsystem: "layer2", Name: "last_failover_timestamp_seconds",
 			Help: "Unix time at which this node announced a Service it took over from a member that died; " +
-				"removed when this node stops announcing the Service.",
+				"kept when the Service moves on (the time since its last failover stays visible), removed with the Service.",
 		}, []string{"service"}),
 		ownershipChange: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ironlb", Subsystem: "layer2", Name: "ownership_changes_total",
@@ -140,10 +140,19 @@ func (s *Speaker) Announced(service string, ips []netip.Addr, on bool) {
 			s.announced.DeleteLabelValues(ip.String(), s.node, "layer2", service)
 		}
 	}
-	if !on {
-		s.lastFailover.DeleteLabelValues(service)
-	}
 	s.ownershipChange.WithLabelValues(service).Inc()
+}
+
+// ServiceSeen creates the Service's ownership-change series at 0: a
+// series born with the first change would hide that change from
+// increase(). One series per Service on every node, as MetalLB's per-IP
+// layer-2 counters are per node.
+func (s *Speaker) ServiceSeen(service string) { s.ownershipChange.WithLabelValues(service) }
+
+// ServiceGone drops the Service's series: it was deleted or lost its IPs.
+func (s *Speaker) ServiceGone(service string) {
+	s.ownershipChange.DeleteLabelValues(service)
+	s.lastFailover.DeleteLabelValues(service)
 }
 
 // Takeover records one takeover of services from a member that died: the

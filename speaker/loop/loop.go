@@ -65,6 +65,11 @@ type Metrics interface {
 	// owners recomputed, announcer set.
 	Takeover(services []string, lastContact, detected, decided, announced time.Time)
 	MembersAlive(n int)
+	// ServiceSeen and ServiceGone bound a Service's per-service series:
+	// they exist from the moment the Service is known, so the first
+	// change of owner is a change, not the birth of a series.
+	ServiceSeen(service string)
+	ServiceGone(service string)
 }
 
 // Loop owns the agent.
@@ -290,8 +295,14 @@ func (l *Loop) apply(u Update) {
 		l.Agent.RemoveNode(u.RemoveNode)
 	case u.Service != nil:
 		l.Agent.SetService(*u.Service)
+		if l.Metrics != nil {
+			l.Metrics.ServiceSeen(u.Service.Key)
+		}
 	case u.RemoveService != "":
 		l.Agent.RemoveService(u.RemoveService)
+		if l.Metrics != nil {
+			l.Metrics.ServiceGone(u.RemoveService)
+		}
 	case u.Member != nil:
 		if u.Member.Kind == members.Left {
 			l.Agent.MemberLeft(u.Member.Node)

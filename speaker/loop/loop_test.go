@@ -54,7 +54,9 @@ func (r *recorder) Takeover(services []string, lastContact, _, _, _ time.Time) {
 	r.tookOver, r.lastContact = services, lastContact
 	r.mu.Unlock()
 }
-func (r *recorder) MembersAlive(int) {}
+func (r *recorder) MembersAlive(int)   {}
+func (r *recorder) ServiceSeen(string) {}
+func (r *recorder) ServiceGone(string) {}
 func (r *recorder) owns(ip netip.Addr) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
