@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,8 +207,17 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			shown, err = summary(v)
-			return err
+			if shown, err = summary(v); err != nil {
+				return err
+			}
+			for panel, check := range failoverPanels {
+				if strings.HasSuffix(q.Where, panel) {
+					if err := check(v.(model.Vector), service); err != nil {
+						return fmt.Errorf("does not show the failover: %w (%s)", err, shown)
+					}
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			t.Errorf("%s: %s: %v", q.Where, q.Expr, err)
@@ -312,7 +322,34 @@ func skipReason(q shippedQuery) string {
 	return strings.Join(slices.Compact(reasons), "; ")
 }
 
-// summary describes a query's result briefly, or fails if it is empty.
+// failoverPanels must show the failover of service that just happened.
+var failoverPanels = map[string]func(v model.Vector, service string) error{
+	`panel "Failovers"`: func(v model.Vector, _ string) error {
+		if len(v) != 1 || v[0].Value < 1 {
+			return fmt.Errorf("want at least 1 failover")
+		}
+		return nil
+	},
+	`panel "Ownership changes"`: func(v model.Vector, service string) error {
+		for _, s := range v {
+			if string(s.Metric["service"]) == service && s.Value > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no change of owner for %s", service)
+	},
+	`panel "Time since last failover per Service"`: func(v model.Vector, service string) error {
+		for _, s := range v {
+			if string(s.Metric["service"]) == service {
+				return nil
+			}
+		}
+		return fmt.Errorf("no failover of %s", service)
+	},
+}
+
+// summary describes a query's result briefly, or fails if it is empty or
+// holds a NaN (a panel would show nothing).
 func summary(v model.Value) (string, error) {
 	switch r := v.(type) {
 	case model.Vector:
@@ -321,6 +358,9 @@ func summary(v model.Value) (string, error) {
 		}
 		parts := make([]string, 0, len(r))
 		for _, s := range r {
+			if math.IsNaN(float64(s.Value)) {
+				return "", fmt.Errorf("NaN for %s", s.Metric)
+			}
 			parts = append(parts, fmt.Sprintf("%s=%.4g", s.Metric, float64(s.Value)))
 		}
 		slices.Sort(parts)
