@@ -198,6 +198,7 @@ func (s *Speaker) stop(ctx context.Context) error {
 			wasUp = append(wasUp, name)
 		}
 	}
+	clear(s.up)
 	s.stateMu.Unlock()
 	slices.Sort(wasUp)
 	for _, name := range wasUp {

@@ -367,17 +367,24 @@ func TestShutdownWithdrawsBeforeClosing(t *testing.T) {
 			if err := l.speaker.Shutdown(context.Background()); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
-			eventually(t, "the router sees the session close", func() bool { return !l.ibgp.established(me) })
 			// The router's events in order: every prefix withdrawn, then
 			// the session leaving Established.
 			var withdrawn []netip.Prefix
 			closedAfter := -1
-			for _, ev := range rec.snapshot() {
-				withdrawn = append(withdrawn, ev.withdrawn...)
-				if ev.state != api.PeerState_UNKNOWN && ev.state != api.PeerState_ESTABLISHED && closedAfter < 0 && len(withdrawn) > 0 {
-					closedAfter = len(withdrawn)
+			eventually(t, "the router sees the session close", func() bool {
+				withdrawn, closedAfter = nil, -1
+				wasUp := false
+				for _, ev := range rec.snapshot() {
+					withdrawn = append(withdrawn, ev.withdrawn...)
+					switch {
+					case ev.state == api.PeerState_ESTABLISHED:
+						wasUp = true
+					case ev.state != api.PeerState_UNKNOWN && wasUp && closedAfter < 0:
+						closedAfter = len(withdrawn)
+					}
 				}
-			}
+				return closedAfter >= 0
+			})
 			slices.SortFunc(withdrawn, netip.Prefix.Compare)
 			if closedAfter != len(prefixes) || !slices.Equal(withdrawn, prefixes) {
 				t.Errorf("withdrawn %v, session closed after %d withdrawals; want %v all before the close", withdrawn, closedAfter, prefixes)
