@@ -114,6 +114,12 @@ func overview() *dashboard.DashboardBuilder {
 			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
 			WithTarget(query(`sum by (peer) (rate(metallb_bgp_updates_total[$__rate_interval]))`, "updates/s {{peer}}")).
 			WithTarget(query(`sum by (peer) (metallb_bgp_announced_prefixes_total)`, "prefixes {{peer}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("BGP withdraw latency").
+			Description("Time from a speaker deciding to withdraw paths (a Service or node change, or the speaker stopping) to the UPDATE being sent, p50 and p99 per peer. Empty until paths are withdrawn from an established session.").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("s").
+			WithTarget(query(`histogram_quantile(0.5, sum by (le, peer) (rate(ironlb_bgp_withdraw_seconds_bucket[$__rate_interval])))`, "p50 {{peer}}")).
+			WithTarget(query(`histogram_quantile(0.99, sum by (le, peer) (rate(ironlb_bgp_withdraw_seconds_bucket[$__rate_interval])))`, "p99 {{peer}}"))).
 		WithRow(dashboard.NewRowBuilder("Configuration")).
 		WithPanel(stat.NewPanelBuilder().
 			Title("Configuration stale").

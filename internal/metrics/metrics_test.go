@@ -145,6 +145,22 @@ func TestBGPSeries(t *testing.T) {
 	}
 }
 
+func TestBGPWithdrawLatencyIsObservedPerPeerAndDroppedWithIt(t *testing.T) {
+	s, reg := newSpeaker(t)
+	s.BGPWithdrawn("peer-a", 3*time.Millisecond)
+	s.BGPWithdrawn("peer-a", 2*time.Second)
+	s.BGPWithdrawn("peer-b", time.Millisecond)
+	h := s.bgpWithdraw.WithLabelValues("peer-a").(prometheus.Histogram)
+	got := collectHistogram(t, h)
+	if got.GetSampleCount() != 2 || !near(got.GetSampleSum(), 2.003) {
+		t.Errorf("peer-a: %d samples summing to %v, want 2 summing to 2.003", got.GetSampleCount(), got.GetSampleSum())
+	}
+	s.BGPPeerRemoved("peer-a")
+	if n, err := testutil.GatherAndCount(reg, "ironlb_bgp_withdraw_seconds"); err != nil || n != 1 {
+		t.Errorf("withdraw series after peer-a is removed: %d, %v; want peer-b's only", n, err)
+	}
+}
+
 func TestControllerAndClientNames(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	c, err := NewController(reg)

@@ -28,6 +28,7 @@ type Speaker struct {
 	bgpSessionUp *prometheus.GaugeVec
 	bgpUpdates   *prometheus.CounterVec
 	bgpPrefixes  *prometheus.GaugeVec
+	bgpWithdraw  *prometheus.HistogramVec
 
 	Client *Client
 }
@@ -35,6 +36,11 @@ type Speaker struct {
 // takeoverBuckets resolve the range that matters for a LAN failover: tens
 // of milliseconds to a few seconds.
 var takeoverBuckets = []float64{.005, .01, .025, .05, .1, .15, .2, .25, .3, .4, .5, .75, 1, 2, 5, 10}
+
+// withdrawBuckets span a withdrawal written at once (sub-millisecond, on
+// GoBGP's queue) to one stuck behind a full TCP window until the stop
+// timeout (seconds).
+var withdrawBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // takeoverPhases are the values of ironlb_layer2_takeover_seconds' phase
 // label, in order.
@@ -99,6 +105,12 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 			Namespace: "metallb", Subsystem: "bgp", Name: "announced_prefixes_total",
 			Help: "Prefixes currently advertised to the peer.",
 		}, []string{"peer"}),
+		bgpWithdraw: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "ironlb", Subsystem: "bgp", Name: "withdraw_seconds",
+			Help: "Time from the speaker deciding to withdraw paths from an established peer " +
+				"(a Service or node change, or the speaker stopping) to the UPDATEs carrying the withdrawals being written to the session.",
+			Buckets: withdrawBuckets,
+		}, []string{"peer"}),
 	}
 	// Every phase's series exists from the start: a series born with
 	// the first takeover would hide that takeover from rate() and
@@ -108,7 +120,7 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 	}
 	for _, c := range []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous,
 		s.takeover, s.failover, s.lastFailover, s.ownershipChange, s.membersAlive,
-		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes} {
+		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes, s.bgpWithdraw} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -193,9 +205,15 @@ func (s *Speaker) BGPAnnouncedPrefixes(peer string, n int) {
 	s.bgpPrefixes.WithLabelValues(peer).Set(float64(n))
 }
 
+// BGPWithdrawn records how long withdrawals to peer took to be sent.
+func (s *Speaker) BGPWithdrawn(peer string, d time.Duration) {
+	s.bgpWithdraw.WithLabelValues(peer).Observe(d.Seconds())
+}
+
 // BGPPeerRemoved drops the series of a peer that is no longer configured.
 func (s *Speaker) BGPPeerRemoved(peer string) {
 	s.bgpSessionUp.DeleteLabelValues(peer)
 	s.bgpUpdates.DeleteLabelValues(peer)
 	s.bgpPrefixes.DeleteLabelValues(peer)
+	s.bgpWithdraw.DeleteLabelValues(peer)
 }
