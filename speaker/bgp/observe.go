@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -220,4 +221,52 @@ func (s *Speaker) anyEstablished() bool {
 		}
 	}
 	return false
+}
+
+// beginWithdraw reads the peer's UPDATE counter before withdrawals and
+// returns the function that records the batch once n of them are queued.
+// Each withdrawal of a single path is one UPDATE. Messages queued before
+// the read and not yet written (a session's initial table, just after it
+// came up) are indistinguishable from ours in the count, so the wait can
+// end early by that many messages; GoBGP offers no per-message event.
+func (s *Speaker) beginWithdraw(ctx context.Context, name string) func(n int) {
+	decided := s.opts.Clock.Now()
+	if !s.Established(name) {
+		return func(int) {}
+	}
+	base, ok := s.sentUpdates(ctx, s.sessions[name].n.Address)
+	if !ok {
+		return func(int) {}
+	}
+	return func(n int) {
+		if n == 0 {
+			return
+		}
+		s.stateMu.Lock()
+		s.pending = append(s.pending, withdrawal{peer: name, target: base + uint64(n), decided: decided})
+		s.stateMu.Unlock()
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sentUpdates reads how many UPDATEs GoBGP has written to the neighbour.
+func (s *Speaker) sentUpdates(ctx context.Context, addr netip.Addr) (uint64, bool) {
+	var n uint64
+	found := false
+	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+		if p.State != nil && p.State.Messages != nil && p.State.Messages.Sent != nil {
+			n, found = p.State.Messages.Sent.Update, true
+		}
+	})
+	return n, err == nil && found
+}
+
+// sortedByName orders sessions for deterministic logs and calls.
+func sortedByName(m map[string]*session) []*session {
+	out := slices.Collect(maps.Values(m))
+	slices.SortFunc(out, func(a, b *session) int { return cmp.Compare(a.n.Peer, b.n.Peer) })
+	return out
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	bgppkt "github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/ironlb/ironlb/internal/metrics"
 )
 
 // The tests peer the speaker with routers that are second and third
@@ -207,6 +209,7 @@ func decode(t *testing.T, p *api.Path) received {
 type event struct {
 	withdrawn []netip.Prefix
 	announced []netip.Prefix
+	gshut     []netip.Prefix             // announced with GRACEFUL_SHUTDOWN
 	state     api.PeerState_SessionState // set for a state change
 }
 
@@ -243,8 +246,16 @@ func (r *router) record(speaker netip.Addr) *recorder {
 			pfx := netip.MustParsePrefix(nlri.String())
 			if p.IsWithdraw {
 				ev.withdrawn = append(ev.withdrawn, pfx)
-			} else {
-				ev.announced = append(ev.announced, pfx)
+				continue
+			}
+			ev.announced = append(ev.announced, pfx)
+			// Not decode: this runs on GoBGP's goroutine, where a test
+			// must not fail.
+			attrs, _ := apiutil.UnmarshalPathAttributes(p.Pattrs)
+			for _, a := range attrs {
+				if c, ok := a.(*bgppkt.PathAttributeCommunities); ok && slices.Contains(c.Value, gracefulShutdownCommunity.Standard) {
+					ev.gshut = append(ev.gshut, pfx)
+				}
 			}
 		}
 		rec.mu.Lock()
@@ -307,6 +318,8 @@ func (m *fakeMetrics) BGPPeerRemoved(p string) {
 	m.removed = append(m.removed, p)
 	m.mu.Unlock()
 }
+
+var _ Metrics = (*metrics.Speaker)(nil)
 
 func (m *fakeMetrics) get(f func(m *fakeMetrics) int) int {
 	m.mu.Lock()

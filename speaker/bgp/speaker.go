@@ -1,7 +1,6 @@
 package bgp
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,10 +84,12 @@ const (
 	DefaultPollInterval = 5 * time.Millisecond
 )
 
-var (
-	errNotRunning = errors.New("bgp: the speaker is not running (Set before Run, or after it stopped)")
-	errRunTwice   = errors.New("bgp: Run called twice")
-)
+// ErrNotRunning is Set's answer before Run has started the server or
+// after the speaker stopped; a caller reconciling in a loop just tries
+// again on its next pass.
+var ErrNotRunning = errors.New("bgp: the speaker is not running (Set before Run, or after it stopped)")
+
+var errRunTwice = errors.New("bgp: Run called twice")
 
 // session is one configured GoBGP neighbour, its VRF and what it sends.
 type session struct {
@@ -266,7 +267,7 @@ func (s *Speaker) Set(d bgpspec.Desired) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
-		return errNotRunning
+		return ErrNotRunning
 	}
 	p := compile(d, s.opts.NodeAddresses)
 	var errs []error
@@ -447,52 +448,4 @@ func (s *Speaker) applyRoutes(ctx context.Context, name string, want map[netip.P
 	}
 	s.opts.Metrics.BGPAnnouncedPrefixes(name, len(ss.routes))
 	return errors.Join(errs...)
-}
-
-// beginWithdraw reads the peer's UPDATE counter before withdrawals and
-// returns the function that records the batch once n of them are queued.
-// Each withdrawal of a single path is one UPDATE. Messages queued before
-// the read and not yet written (a session's initial table, just after it
-// came up) are indistinguishable from ours in the count, so the wait can
-// end early by that many messages; GoBGP offers no per-message event.
-func (s *Speaker) beginWithdraw(ctx context.Context, name string) func(n int) {
-	decided := s.opts.Clock.Now()
-	if !s.Established(name) {
-		return func(int) {}
-	}
-	base, ok := s.sentUpdates(ctx, s.sessions[name].n.Address)
-	if !ok {
-		return func(int) {}
-	}
-	return func(n int) {
-		if n == 0 {
-			return
-		}
-		s.stateMu.Lock()
-		s.pending = append(s.pending, withdrawal{peer: name, target: base + uint64(n), decided: decided})
-		s.stateMu.Unlock()
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// sentUpdates reads how many UPDATEs GoBGP has written to the neighbour.
-func (s *Speaker) sentUpdates(ctx context.Context, addr netip.Addr) (uint64, bool) {
-	var n uint64
-	found := false
-	err := s.srv.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
-		if p.State != nil && p.State.Messages != nil && p.State.Messages.Sent != nil {
-			n, found = p.State.Messages.Sent.Update, true
-		}
-	})
-	return n, err == nil && found
-}
-
-// sortedByName orders sessions for deterministic logs and calls.
-func sortedByName(m map[string]*session) []*session {
-	out := slices.Collect(maps.Values(m))
-	slices.SortFunc(out, func(a, b *session) int { return cmp.Compare(a.n.Peer, b.n.Peer) })
-	return out
 }

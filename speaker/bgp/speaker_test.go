@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -124,6 +125,9 @@ func TestPathsArriveWithTheirAttributesOnlyAtTheirPeers(t *testing.T) {
 	if got := l.metrics.get(func(m *fakeMetrics) int { return m.prefixes["ibgp"] }); got != 2 {
 		t.Errorf("announced prefixes metric for ibgp = %d, want 2", got)
 	}
+	eventually(t, "the updates metric counts what the router received", func() bool {
+		return uint64(l.metrics.get(func(m *fakeMetrics) int { return m.updates["ibgp"] })) == l.ibgp.updatesReceived(me)
+	})
 }
 
 func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
@@ -143,6 +147,7 @@ func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
 		return snapshot{l.ibgp.uptime(me).String(), l.ebgp.uptime(me).String()}
 	}
 	before := uptimes()
+	var thirdUp time.Time
 	steps := []struct {
 		name string
 		// change returns the next Desired.
@@ -150,6 +155,7 @@ func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
 		// want: UPDATEs each router receives, once the step settles.
 		ibgpUpdates, ebgpUpdates uint64
 		settled                  func() bool
+		check                    func(t *testing.T)
 	}{{
 		name: "a path for one peer is one UPDATE to that peer",
 		change: func(d bgpspec.Desired) bgpspec.Desired {
@@ -175,6 +181,11 @@ func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
 			return d
 		},
 		settled: func() bool { return third.established(me) },
+		check: func(t *testing.T) {
+			if got := third.uptime(me); got != thirdUp {
+				t.Errorf("the changed session was re-established (uptime %v, was %v): timers change in place", got, thirdUp)
+			}
+		},
 	}, {
 		name: "a path's peer set shrinking withdraws it there only",
 		change: func(d bgpspec.Desired) bgpspec.Desired {
@@ -222,6 +233,12 @@ func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
 		}
 		if got := uptimes(); got != before {
 			t.Errorf("%s: a session was re-established: %+v, want %+v", step.name, got, before)
+		}
+		if step.check != nil {
+			step.check(t)
+		}
+		if third.established(me) {
+			thirdUp = third.uptime(me)
 		}
 	}
 	if got := l.metrics.get(func(m *fakeMetrics) int { return len(m.withdrawn["ebgp"]) }); got != 1 {
@@ -388,6 +405,14 @@ func TestShutdownWithdrawsBeforeClosing(t *testing.T) {
 			slices.SortFunc(withdrawn, netip.Prefix.Compare)
 			if closedAfter != len(prefixes) || !slices.Equal(withdrawn, prefixes) {
 				t.Errorf("withdrawn %v, session closed after %d withdrawals; want %v all before the close", withdrawn, closedAfter, prefixes)
+			}
+			var marked []netip.Prefix
+			for _, ev := range rec.snapshot() {
+				marked = append(marked, ev.gshut...)
+			}
+			slices.SortFunc(marked, netip.Prefix.Compare)
+			if want := map[bool][]netip.Prefix{true: prefixes}[graceful]; !slices.Equal(marked, want) {
+				t.Errorf("paths re-sent with GRACEFUL_SHUTDOWN: %v, want %v", marked, want)
 			}
 			if got := l.metrics.get(func(m *fakeMetrics) int { return len(m.withdrawn["ibgp"]) }); got == 0 {
 				t.Errorf("no withdraw latency recorded for ibgp")
