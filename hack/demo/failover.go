@@ -192,17 +192,13 @@ func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.P
 		return err
 	}
 	fmt.Printf("\nThe new owner's metrics, from Prometheus (the \"IronLB failover timing\" dashboard):\n")
-	fmt.Printf("  %s last answered memberlist %s after the kill; declared dead %s later (detection),\n",
+	fmt.Printf("  %s last answered the new owner's memberlist probes at %s (kill = 0), declared dead %s later (detection),\n",
 		owner, ms(tk.LastContact.Sub(killed)), ms(tk.Detected.Sub(tk.LastContact)))
 	fmt.Printf("  owners recomputed in %s (decision), announcing %s later (announce): takeover %s\n",
 		ms(tk.Decided.Sub(tk.Detected)), ms(tk.Announced.Sub(tk.Decided)), ms(tk.Announced.Sub(tk.LastContact)))
-	names, err := d.nodeMACs()
+	byMAC, err := d.nodeMACs()
 	if err != nil {
 		return err
-	}
-	byMAC := map[string]string{}
-	for node, mac := range names {
-		byMAC[mac] = node
 	}
 	path := filepath.Join(d.root, "bin", "demo", "failover-timeline.png")
 	if err := m.drawTimeline(path, "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), killed, tk, byMAC); err != nil {

@@ -137,5 +137,5 @@ func (m *monitor) drawTimeline(path, title string, vip netip.Addr, kill time.Tim
 		return err
 	}
 	defer out.Close()
-	return timeline.WritePNG(out, timeline.Failover(title, kill, probes, names, tk.Takeover), 10*vg.Inch, 4*vg.Inch)
+	return timeline.WritePNG(out, timeline.Failover(title, kill, probes, names, tk.Takeover), 10*vg.Inch, 5*vg.Inch)
 }

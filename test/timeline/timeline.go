@@ -55,12 +55,17 @@ type Takeover struct {
 	LastContact, Detected, Decided, Announced time.Time
 }
 
-// Failover lays out one failover: from 300 ms before the kill to 400 ms
-// after the new owner announced, its moments marked.
+// Failover lays out one failover: from 300 ms before the kill (or the
+// earliest moment marked) to 400 ms after the new owner announced, its
+// moments marked.
 func Failover(title string, kill time.Time, probes []Probe, names map[string]string, tk Takeover) Input {
+	from := -300 * time.Millisecond
+	if !tk.LastContact.IsZero() {
+		from = min(from, tk.LastContact.Sub(kill)-100*time.Millisecond)
+	}
 	return Input{
 		Title: title, Zero: kill, Probes: probes, Names: names,
-		From: -300 * time.Millisecond, To: tk.Announced.Sub(kill) + 400*time.Millisecond,
+		From: from, To: tk.Announced.Sub(kill) + 400*time.Millisecond,
 		Marks: []Mark{
 			{Label: "node killed", At: kill},
 			{Label: "last answer to memberlist", At: tk.LastContact},
@@ -97,6 +102,8 @@ var rows = []string{"http", "arp"}
 
 var (
 	failedColor = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	// httpColor: HTTP answers come from pods, not owners.
+	httpColor = color.RGBA{R: 0x55, G: 0x55, B: 0x55, A: 0xff}
 	// answerColors tell owners apart: the old one, the new one, a third.
 	answerColors = []color.Color{
 		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
@@ -119,7 +126,8 @@ func WritePNG(w io.Writer, in Input, width, height vg.Length) error {
 	p.Title.Text = in.Title
 	p.X.Label.Text = "ms after the kill"
 	p.X.Min, p.X.Max = ms(in.From), ms(in.To)
-	p.Y.Min, p.Y.Max = -0.6, float64(len(rows))-0.2
+	// The probes take the lower half; the legend the upper.
+	p.Y.Min, p.Y.Max = -0.6, 2*float64(len(rows))+0.4
 	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "HTTP"}, {Value: 1, Label: "ARP"}})
 	p.Legend.Top = true
 	p.Legend.Left = true
@@ -156,7 +164,7 @@ func WritePNG(w io.Writer, in Input, width, height vg.Length) error {
 			continue
 		}
 		if pr.Kind == "http" {
-			add("http", "HTTP answered", draw.GlyphStyle{Color: answerColors[0], Shape: draw.CircleGlyph{}, Radius: vg.Points(2)}, x, y)
+			add("http", "HTTP answered", draw.GlyphStyle{Color: httpColor, Shape: draw.CircleGlyph{}, Radius: vg.Points(2)}, x, y)
 			continue
 		}
 		i, seen := owners[pr.Answer]

@@ -239,7 +239,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	}
 	var b bytes.Buffer
 	in := timeline.Failover(fmt.Sprintf("%s (%s): %s killed", victimSvc, vip, victim), kill, probes, macNames(t), tk.Takeover)
-	if err := timeline.WritePNG(&b, in, 10*vg.Inch, 4*vg.Inch); err != nil {
+	if err := timeline.WritePNG(&b, in, 10*vg.Inch, 5*vg.Inch); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := png.Decode(bytes.NewReader(b.Bytes())); err != nil {
