@@ -426,3 +426,108 @@ func TestShutdownWithdrawsBeforeClosing(t *testing.T) {
 		})
 	}
 }
+
+func TestSessionSettingsReachGoBGP(t *testing.T) {
+	lo := newLoopback(t)
+	s := startSpeaker(t, Options{NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.5.1")}})
+	err := s.Set(bgpspec.Desired{Sessions: []bgpspec.Session{{
+		Peer: "full", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(2), Port: 1179, SourceAddress: lo.speakerAddr(),
+		HoldTime: 9e9, KeepaliveTime: 3e9, ConnectTime: 7e9, Password: "pw", EBGPMultiHop: true, EnableGracefulRestart: true,
+	}}})
+	if err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	var p *api.Peer
+	if err := s.srv.ListPeer(context.Background(), &api.ListPeerRequest{Address: lo.addr(2).String()}, func(x *api.Peer) { p = x }); err != nil || p == nil {
+		t.Fatalf("the speaker's GoBGP has no neighbour %s: %v", lo.addr(2), err)
+	}
+	type settings struct {
+		LocalASN, PeerASN             uint32
+		Password, LocalAddress        string
+		RemotePort                    uint32
+		Hold, Keepalive, ConnectRetry uint64
+		MultiHop                      bool
+		TTL                           uint32
+		GracefulRestart               bool
+		RestartTime                   uint32
+		Families                      int
+		PassiveMode                   bool
+	}
+	got := settings{
+		LocalASN: p.Conf.LocalAsn, PeerASN: p.Conf.PeerAsn, Password: p.Conf.AuthPassword,
+		LocalAddress: p.Transport.LocalAddress, RemotePort: p.Transport.RemotePort, PassiveMode: p.Transport.PassiveMode,
+		Hold: p.Timers.Config.HoldTime, Keepalive: p.Timers.Config.KeepaliveInterval, ConnectRetry: p.Timers.Config.ConnectRetry,
+		MultiHop: p.EbgpMultihop.GetEnabled(), TTL: p.EbgpMultihop.GetMultihopTtl(),
+		GracefulRestart: p.GracefulRestart.GetEnabled(), RestartTime: p.GracefulRestart.GetRestartTime(), Families: len(p.AfiSafis),
+	}
+	want := settings{
+		LocalASN: ourASN, PeerASN: externalASN, Password: "pw", LocalAddress: lo.speakerAddr().String(), RemotePort: 1179,
+		Hold: 9, Keepalive: 3, ConnectRetry: 7, MultiHop: true, TTL: 255, GracefulRestart: true, RestartTime: 120, Families: 2,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("GoBGP neighbour (-want +got):\n%s", diff)
+	}
+}
+
+func TestDynamicASNSessionsEstablish(t *testing.T) {
+	lo := newLoopback(t)
+	internal := newRouter(t, ourASN, "10.255.6.2", lo.port, lo.addr(2))
+	external := newRouter(t, externalASN, "10.255.6.3", lo.port, lo.addr(3))
+	s := startSpeaker(t, Options{NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.6.1")}})
+	dyn := func(name string, host byte, kind string) bgpspec.Session {
+		return bgpspec.Session{Peer: name, MyASN: ourASN, DynamicASN: kind, Address: lo.addr(host), Port: uint16(lo.port),
+			SourceAddress: lo.speakerAddr(), ConnectTime: 1e9}
+	}
+	err := s.Set(bgpspec.Desired{
+		Sessions: []bgpspec.Session{dyn("internal", 2, "internal"), dyn("external", 3, "external")},
+		Paths:    []bgpspec.Path{{Prefix: pfx("192.0.2.10/32"), Peers: []string{"internal", "external"}, LocalPref: 300}},
+	})
+	if err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	internal.expect(lo.speakerAddr(), ourASN, "")
+	external.expect(lo.speakerAddr(), ourASN, "")
+	eventually(t, "both paths arrive", func() bool {
+		return len(internal.paths(lo.speakerAddr())) == 1 && len(external.paths(lo.speakerAddr())) == 1
+	})
+	me := lo.speakerAddr()
+	if got := internal.paths(me)[pfx("192.0.2.10/32")]; got.LocalPref != 300 || len(got.ASPath) != 0 {
+		t.Errorf("over the internal session: %+v, want LOCAL_PREF 300 and an empty AS path", got)
+	}
+	if got := external.paths(me)[pfx("192.0.2.10/32")]; got.LocalPref != 0 || !slices.Equal(got.ASPath, []uint32{ourASN}) {
+		t.Errorf("over the external session: %+v, want no LOCAL_PREF and AS path [%d]", got, ourASN)
+	}
+}
+
+// The restart writes GoBGP's package-level route selection options while
+// the router may be busy (see router_test.go): the router holds no path of
+// ours across it, so it has nothing to recompute then.
+func TestRouterIDChangeRestartsTheSessions(t *testing.T) {
+	lo := newLoopback(t)
+	r := newRouter(t, externalASN, "10.255.7.2", lo.port, lo.addr(2))
+	s := startSpeaker(t, Options{NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.7.1")}})
+	d := bgpspec.Desired{
+		Sessions: []bgpspec.Session{{Peer: "r", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(2), Port: uint16(lo.port),
+			SourceAddress: lo.speakerAddr(), ConnectTime: 1e9}},
+	}
+	if err := s.Set(d); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	r.expect(lo.speakerAddr(), ourASN, "")
+	routerID := func() string { return r.peer(lo.speakerAddr()).GetState().GetRouterId() }
+	eventually(t, "the router knows the speaker by the node's address", func() bool {
+		return r.established(lo.speakerAddr()) && routerID() == "10.255.7.1"
+	})
+	d.Sessions[0].RouterID = netip.MustParseAddr("10.9.9.9")
+	if err := s.Set(d); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	eventually(t, "the router knows the speaker by the session's router ID", func() bool {
+		return r.established(lo.speakerAddr()) && routerID() == "10.9.9.9" && s.Established("r")
+	})
+	d.Paths = []bgpspec.Path{{Prefix: pfx("192.0.2.10/32"), Peers: []string{"r"}}}
+	if err := s.Set(d); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	eventually(t, "the restarted session carries paths", func() bool { return len(r.paths(lo.speakerAddr())) == 1 })
+}
