@@ -173,7 +173,7 @@ func (d *demo) failover(ctx context.Context) error {
 		fmt.Printf(",\n  those kube-proxy sent to the webpod on the dead node (the seed's \"unstable\" phase)")
 	}
 	fmt.Println()
-	if err := d.showTakeover(ctx, m, before, owner, killed); err != nil {
+	if err := d.showTakeover(ctx, m, before, owner, stopStart, killed); err != nil {
 		return err
 	}
 	started = true
@@ -182,7 +182,7 @@ func (d *demo) failover(ctx context.Context) error {
 
 // showTakeover prints the takeover as the new owner's metrics recorded it
 // (what the failover dashboard shows) and draws the picture.
-func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.PhaseSums, owner string, killed time.Time) error {
+func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.PhaseSums, owner string, stopStart, killed time.Time) error {
 	var tk monitoring.Takeover
 	if err := poll(ctx, 30*time.Second, func() error {
 		var err error
@@ -201,7 +201,7 @@ func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.P
 		return err
 	}
 	path := filepath.Join(d.root, "bin", "demo", "failover-timeline.png")
-	if err := m.drawTimeline(path, "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), killed, tk, byMAC); err != nil {
+	if err := m.drawTimeline(path, "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), stopStart, killed, tk, byMAC); err != nil {
 		return err
 	}
 	fmt.Printf("  the failover drawn from these numbers and every probe: %s\n", path)

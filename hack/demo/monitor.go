@@ -122,7 +122,7 @@ func (m *monitor) close() {
 
 // drawTimeline writes the failover's picture from the prober's CSV and
 // the new owner's takeover as Prometheus recorded it.
-func (m *monitor) drawTimeline(path, title string, vip netip.Addr, kill time.Time, tk monitoring.Takeover, names map[string]string) error {
+func (m *monitor) drawTimeline(path, title string, vip netip.Addr, kill, linkDown time.Time, tk monitoring.Takeover, names map[string]string) error {
 	f, err := os.Open(m.csvPath)
 	if err != nil {
 		return err
@@ -137,5 +137,7 @@ func (m *monitor) drawTimeline(path, title string, vip netip.Addr, kill time.Tim
 		return err
 	}
 	defer out.Close()
-	return timeline.WritePNG(out, timeline.Failover(title, kill, probes, names, tk.Takeover), 10*vg.Inch, 5*vg.Inch)
+	in := timeline.Failover(title, kill, probes, names, tk.Takeover)
+	in.Marks = append(in.Marks, timeline.Mark{Label: "its link down (stop done)", At: linkDown})
+	return timeline.WritePNG(out, in, 10*vg.Inch, 5*vg.Inch)
 }

@@ -67,7 +67,7 @@ func Failover(title string, kill time.Time, probes []Probe, names map[string]str
 		Title: title, Zero: kill, Probes: probes, Names: names,
 		From: from, To: tk.Announced.Sub(kill) + 400*time.Millisecond,
 		Marks: []Mark{
-			{Label: "node killed", At: kill},
+			{Label: "node stopped with SIGKILL", At: kill},
 			{Label: "last answer to memberlist", At: tk.LastContact},
 			{Label: "declared dead", At: tk.Detected},
 			{Label: "new owner elected", At: tk.Decided},
@@ -124,7 +124,7 @@ var (
 func WritePNG(w io.Writer, in Input, width, height vg.Length) error {
 	p := plot.New()
 	p.Title.Text = in.Title
-	p.X.Label.Text = "ms after the kill"
+	p.X.Label.Text = "ms after the node was stopped (docker stop -s 9)"
 	p.X.Min, p.X.Max = ms(in.From), ms(in.To)
 	// The probes take the lower half; the legend the upper.
 	p.Y.Min, p.Y.Max = -0.6, 2*float64(len(rows))+0.4
