@@ -45,4 +45,10 @@ func TestRunUsage(t *testing.T) {
 	if err := run(context.Background(), []string{"node", "stop", "x", "--signal", "3"}); err == nil || !strings.Contains(err.Error(), "want 9 or 15") {
 		t.Errorf("node stop --signal 3: %v, want it refused", err)
 	}
+	if err := run(context.Background(), []string{"client", "probe"}); err == nil || !strings.Contains(err.Error(), "client probe CLIENT") {
+		t.Errorf("client probe without a client: %v, want its usage", err)
+	}
+	if err := run(context.Background(), []string{"client", "probe", "mypc", "--name", "no-such-lab-xyz"}); err == nil || !strings.Contains(err.Error(), "no-such-lab-xyz") {
+		t.Errorf("client probe on a missing cluster: %v, want an error naming it", err)
+	}
 }
