@@ -32,6 +32,7 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 		return
 	}
 	s.up[name] = up
+	internalAsExternal := up && s.anyASN[name] && st.PeerAsn == st.LocalAsn
 	if !up {
 		// Nothing more will be sent on this session: a withdrawal
 		// still queued dies with it, and the peer drops our paths.
@@ -42,6 +43,10 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 		s.opts.Log.Info("BGP session established", "peer", name, "address", addr, "peerASN", st.PeerAsn, "localASN", st.LocalAsn)
 	} else {
 		s.opts.Log.Info("BGP session down", "peer", name, "address", addr, "state", st.SessionState.String())
+	}
+	if internalAsExternal {
+		s.opts.Log.Info("dynamicASN is external but the peer announces our own AS: GoBGP cannot refuse it, the session runs as iBGP",
+			"peer", name, "asn", st.PeerAsn)
 	}
 	s.opts.Metrics.BGPSession(name, up)
 	if s.opts.OnSessionChange != nil {

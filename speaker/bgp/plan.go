@@ -190,7 +190,7 @@ func toNeighbor(s bgpspec.Session) (neighbor, error) {
 	case "external":
 		// GoBGP accepts any AS in the peer's OPEN when told none. It
 		// cannot refuse an OPEN carrying our own AS, so such a peer
-		// becomes an iBGP session; Set logs it.
+		// becomes an iBGP session, logged when it comes up.
 		n.PeerASN = 0
 	default:
 		return n, fmt.Errorf("dynamicASN %q is neither \"internal\" nor \"external\"", s.DynamicASN)

@@ -104,7 +104,9 @@ type session struct {
 // mu serialises Set and stopping and guards the fields below it; it is
 // held across GoBGP calls. stateMu guards session states and counters
 // and is taken by GoBGP's event goroutine, so it is never held while
-// calling GoBGP.
+// calling GoBGP. Locks are taken in the order mu → cbMu → stateMu and
+// pollMu → stateMu; OnSessionChange runs under cbMu, hence must not call
+// Set.
 type Speaker struct {
 	opts Options
 
@@ -125,6 +127,7 @@ type Speaker struct {
 	stateMu  sync.Mutex
 	closed   bool
 	byAddr   map[netip.Addr]string // neighbour address → peer
+	anyASN   map[string]bool       // sessions taking the AS the peer announces
 	up       map[string]bool
 	sent     map[string]uint64 // last UPDATE count read per peer
 	pending  []withdrawal
@@ -158,7 +161,7 @@ func New(o Options) *Speaker {
 		o.PollInterval = DefaultPollInterval
 	}
 	return &Speaker{
-		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{},
+		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
 		up: map[string]bool{}, sent: map[string]uint64{},
 		stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
 	}
@@ -359,6 +362,7 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 	s.sessions[n.Peer] = &session{n: n, vrf: id, routes: map[netip.Prefix]route{}}
 	s.stateMu.Lock()
 	s.byAddr[n.Address] = n.Peer
+	s.anyASN[n.Peer] = n.PeerASN == 0
 	s.stateMu.Unlock()
 	s.opts.Log.Info("BGP session added", "peer", n.Peer, "address", n.Address, "port", n.Port)
 	return nil
@@ -391,6 +395,7 @@ func (s *Speaker) forget(name string) {
 		}
 	}
 	delete(s.up, name)
+	delete(s.anyASN, name)
 	delete(s.sent, name)
 	s.pending = slices.DeleteFunc(s.pending, func(w withdrawal) bool { return w.peer == name })
 	closed := s.closed

@@ -476,9 +476,11 @@ func TestDynamicASNSessionsEstablish(t *testing.T) {
 	s := startSpeaker(t, Options{NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.6.1")}})
 	dyn := func(name string, host byte, kind string) bgpspec.Session {
 		return bgpspec.Session{Peer: name, MyASN: ourASN, DynamicASN: kind, Address: lo.addr(host), Port: uint16(lo.port),
-			SourceAddress: lo.speakerAddr(), ConnectTime: 1e9}
+			SourceAddress: lo.speakerAddr(), ConnectTime: 1e9, EnableGracefulRestart: true}
 	}
 	err := s.Set(bgpspec.Desired{
+		// Graceful restart asked for, the router not offering it: the
+		// session runs without.
 		Sessions: []bgpspec.Session{dyn("internal", 2, "internal"), dyn("external", 3, "external")},
 		Paths:    []bgpspec.Path{{Prefix: pfx("192.0.2.10/32"), Peers: []string{"internal", "external"}, LocalPref: 300}},
 	})
