@@ -181,15 +181,16 @@ func (s *Speaker) Run(ctx context.Context) error {
 	}
 	s.srv = server.NewBgpServer(server.LoggerOption(logAdapter{log: s.opts.Log.WithName("gobgp")}))
 	go s.srv.Serve()
-	s.running = true
-	s.mu.Unlock()
-
+	// Watching before any Set adds a session, so no state change is
+	// missed. GoBGP's watcher goroutine ends with watchCtx.
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	if err := s.srv.WatchEvent(watchCtx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onEvent); err != nil {
-		s.stop(context.Background())
+		s.mu.Unlock()
 		return fmt.Errorf("bgp: watching session states: %w", err)
 	}
+	s.running = true
+	s.mu.Unlock()
 
 	t := s.opts.Clock.NewTimer(s.opts.PollInterval)
 	defer t.Stop()
