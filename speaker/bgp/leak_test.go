@@ -39,7 +39,7 @@ func TestNoGoroutineOutlivesRun(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		eventually(t, "the speaker runs", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.running })
+		<-s.Ready()
 		err := s.Set(bgpspec.Desired{
 			Sessions: []bgpspec.Session{{Peer: "r", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(2),
 				Port: uint16(lo.port), SourceAddress: lo.speakerAddr(), ConnectTime: 1e9}},

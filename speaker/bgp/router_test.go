@@ -348,10 +348,6 @@ func startSpeaker(t *testing.T, o Options) *Speaker {
 			t.Logf("speaker stopped: %v", err)
 		}
 	})
-	eventually(t, "the speaker runs", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.running
-	})
+	<-s.Ready()
 	return s
 }

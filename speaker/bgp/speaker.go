@@ -131,6 +131,7 @@ type Speaker struct {
 	up       map[string]bool
 	sent     map[string]uint64 // last UPDATE count read per peer
 	pending  []withdrawal
+	ready    chan struct{} // closed when Run accepts Set
 	stopping chan struct{} // closed when stopping begins
 	done     chan struct{} // closed when stopped
 }
@@ -163,7 +164,7 @@ func New(o Options) *Speaker {
 	return &Speaker{
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
 		up: map[string]bool{}, sent: map[string]uint64{},
-		stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
+		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
 	}
 }
 
@@ -190,6 +191,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 		return fmt.Errorf("bgp: watching session states: %w", err)
 	}
 	s.running = true
+	close(s.ready)
 	s.mu.Unlock()
 
 	t := s.opts.Clock.NewTimer(s.opts.PollInterval)
@@ -252,6 +254,10 @@ func (s *Speaker) withdrawDeadline(parent context.Context) (context.Context, con
 		cancel()
 	}
 }
+
+// Ready is closed once Run accepts Set. It stays open when Run fails to
+// start, so a caller also waits for Run to return.
+func (s *Speaker) Ready() <-chan struct{} { return s.ready }
 
 // Established reports whether the session of peer is established.
 func (s *Speaker) Established(peer string) bool {
