@@ -268,7 +268,8 @@ func (s *Speaker) Established(peer string) bool {
 
 // Set makes the server's sessions and paths match d, changing only what
 // differs: a session whose settings change is updated in place when GoBGP
-// can (timers, multi-hop), else only that session is reset; paths are
+// can (timers, which apply from its next connection, and multi-hop), else
+// only that session is reset; paths are
 // added, replaced or withdrawn per session. The returned error joins a
 // *PeerError per session that is refused or runs with a limitation (see
 // PeerErrors) and any failure of GoBGP itself, after which a later Set
