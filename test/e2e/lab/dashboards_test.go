@@ -36,6 +36,7 @@ const proberPort = 9200
 // reading only such metrics is listed, not evaluated.
 var notInTheLab = map[string]string{
 	"metallb_bgp_": "BGP series need a BGP peer; this lab announces over layer 2 (BGP is checked against FRR in test/e2e)",
+	"ironlb_bgp_":  "BGP series need a BGP peer; this lab announces over layer 2 (BGP is checked against FRR in test/e2e)",
 	"kube_":        "kube-state-metrics is not part of the lab",
 }
 
