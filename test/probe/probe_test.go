@@ -7,9 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +18,6 @@ import (
 
 	"github.com/ironlb/ironlb/test/netns"
 )
-
-// syncBuffer is a bytes.Buffer the prober writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestProbeSeesAVIPMove moves a VIP between two hosts with a real gap and
 // a gratuitous ARP, as a failover does, and checks the prober saw the old
@@ -78,7 +60,12 @@ func TestProbeSeesAVIPMove(t *testing.T) {
 	hold("a")
 
 	reg := prometheus.NewRegistry()
-	var out syncBuffer
+	csvPath := filepath.Join(t.TempDir(), "probes.csv")
+	out, err := os.Create(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
@@ -89,7 +76,7 @@ func TestProbeSeesAVIPMove(t *testing.T) {
 				return []Target{{Service: "default/svc1", IP: netip.MustParseAddr(vip), Port: 80}}, nil
 			},
 			Registerer: reg,
-			CSV:        &out,
+			CSV:        out,
 			Log:        testr.New(t),
 		})
 	}()
@@ -124,12 +111,16 @@ func TestProbeSeesAVIPMove(t *testing.T) {
 			t.Errorf("%s: last outage %.3fs, want at least the 0.3s the VIP was held by nobody", kind, gap)
 		}
 	}
-	rows, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	written, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(written)).ReadAll()
 	if err != nil {
 		t.Fatalf("reading the CSV: %v", err)
 	}
 	if len(rows) < 2 || !slices.Equal(rows[0], csvHeader) {
-		t.Fatalf("CSV has no header or no rows: %q", out.String())
+		t.Fatalf("CSV has no header or no rows: %q", written)
 	}
 	macA, macB := lab.MAC(hosts["a"]).String(), lab.MAC(hosts["b"]).String()
 	var arpOwners, pages []string
