@@ -36,6 +36,9 @@ type Env struct {
 	// KubectlPath is the kubectl of the same Kubernetes version.
 	KubectlPath string
 	dir         string
+	// certDir holds the apiserver's serving and client CAs, kept across
+	// StopAPIServer and StartAPIServer so clients keep trusting it.
+	certDir string
 }
 
 // Option changes how the control plane starts.
@@ -92,8 +95,17 @@ func Start(opts ...Option) (*Env, error) {
 	for _, o := range opts {
 		o(env)
 	}
+	// A certificate directory of our own: envtest deletes one it made
+	// itself when the apiserver stops, and a restarted apiserver would then
+	// serve with a new CA that no kubeconfig trusts.
+	certDir, err := os.MkdirTemp("", "ironlb-testenv-apiserver-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the apiserver's certificate directory: %w", err)
+	}
+	env.ControlPlane.GetAPIServer().CertDir = certDir
 	cfg, err := env.Start()
 	if err != nil {
+		_ = os.RemoveAll(certDir)
 		return nil, fmt.Errorf("starting control plane from %s: %w", assets, err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
@@ -101,7 +113,7 @@ func Start(opts ...Option) (*Env, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
-	e := &Env{Environment: env, Config: cfg, Client: c, Root: root, KubectlPath: filepath.Join(assets, "kubectl")}
+	e := &Env{Environment: env, Config: cfg, Client: c, Root: root, KubectlPath: filepath.Join(assets, "kubectl"), certDir: certDir}
 	if err := e.writeAdminKubeconfig(); err != nil {
 		_ = e.Stop()
 		return nil, err
@@ -131,7 +143,28 @@ func (e *Env) Stop() error {
 	if e.dir != "" {
 		_ = os.RemoveAll(e.dir)
 	}
-	return e.Environment.Stop()
+	err := e.Environment.Stop()
+	_ = os.RemoveAll(e.certDir)
+	return err
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, as a control-plane upgrade
+// does) and leaves etcd running: every object survives.
+func (e *Env) StopAPIServer() error {
+	if err := e.Environment.ControlPlane.GetAPIServer().Stop(); err != nil {
+		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the
+// same address with the same certificates, so existing clients and
+// kubeconfigs reconnect, and waits until it is healthy.
+func (e *Env) StartAPIServer() error {
+	if err := e.Environment.ControlPlane.GetAPIServer().Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
 }
 
 // Kubectl runs the kubectl built beside the apiserver as cluster admin, with
