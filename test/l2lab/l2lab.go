@@ -56,7 +56,15 @@ type Options struct {
 	// and fd00:250::200-fd00:250::250 (on the lab's subnets, like the
 	// walkthrough's) when empty.
 	Pool string
+	// Metrics serves the binaries' Prometheus metrics (off otherwise):
+	// the controller's on a free port of the machine, every speaker's on
+	// SpeakerMetricsPort of its node's address. MetricsURL names them.
+	Metrics bool
 }
+
+// SpeakerMetricsPort is where speakers serve metrics with Options.Metrics:
+// MetalLB's default, free in every node namespace.
+const SpeakerMetricsPort = 7472
 
 // Cluster is a running lab.
 type Cluster struct {
@@ -70,8 +78,13 @@ type Cluster struct {
 	// neighbour cache is measured hears no answers to another's requests.
 	Client2  string
 	speakers map[string]*Proc
-	opts     Options
-	keyDir   string
+	// controller is the controller binary's process.
+	controller *Proc
+	// controllerMetricsPort is the controller's metrics port on the
+	// machine, 0 without Options.Metrics.
+	controllerMetricsPort int
+	opts                  Options
+	keyDir                string
 }
 
 // Proc is a binary the lab started; it is killed at cleanup.
@@ -133,6 +146,7 @@ func Start(t netns.T, o Options) *Cluster {
 		o.Pool = poolRange + ", " + poolRange6
 	}
 	c := &Cluster{t: t, Hosts: map[string]string{}, speakers: map[string]*Proc{}, opts: o}
+	lockLab(t)
 	c.Lab = netns.New(t)
 	c.Lab.Gateway(Gateway + "/24")
 	for i := range o.Nodes {
@@ -173,8 +187,13 @@ func Start(t netns.T, o Options) *Cluster {
 		}
 	}
 	c.setupAPI()
-	c.start("controller", c.opts.Controller, "--kubeconfig", env.Kubeconfig, "--namespace", Namespace,
-		"--port", "0", "--health-probe-port", "0", "--webhook-mode", "disabled")
+	if o.Metrics {
+		port, err := testenv.FreePort()
+		c.must(err)
+		c.controllerMetricsPort = port
+	}
+	c.controller = c.start("controller", c.opts.Controller, "--kubeconfig", env.Kubeconfig, "--namespace", Namespace,
+		"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled")
 	for _, n := range c.Nodes {
 		c.StartSpeaker(n)
 	}
@@ -238,9 +257,13 @@ spec: {ipAddressPools: [my-ippool]}
 // StartSpeaker starts the node's speaker in its namespace.
 func (c *Cluster) StartSpeaker(node string) *Proc {
 	i := indexOf(c.Nodes, node)
+	metricsPort := "0"
+	if c.opts.Metrics {
+		metricsPort = strconv.Itoa(SpeakerMetricsPort)
+	}
 	args := []string{"ip", "netns", "exec", c.Hosts[node], c.opts.Speaker,
 		"--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace, "--node-name", node, "--pod-name", "speaker-" + strconv.Itoa(i+1),
-		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--port", "0", "--health-probe-port", "0"}
+		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--port", metricsPort, "--health-probe-port", "0"}
 	p := c.start("speaker on "+node, append(args, c.opts.SpeakerArgs...)...)
 	c.speakers[node] = p
 	return p
@@ -248,6 +271,23 @@ func (c *Cluster) StartSpeaker(node string) *Proc {
 
 // Speaker returns the node's speaker process.
 func (c *Cluster) Speaker(node string) *Proc { return c.speakers[node] }
+
+// Controller returns the controller's process.
+func (c *Cluster) Controller() *Proc { return c.controller }
+
+// MetricsURL returns the /metrics URL of the controller (node "") or of
+// the node's speaker, reachable from the machine; "" without
+// Options.Metrics.
+func (c *Cluster) MetricsURL(node string) string {
+	switch {
+	case !c.opts.Metrics:
+		return ""
+	case node == "":
+		return fmt.Sprintf("http://127.0.0.1:%d/metrics", c.controllerMetricsPort)
+	default:
+		return fmt.Sprintf("http://%s:%d/metrics", c.NodeIP(node), SpeakerMetricsPort)
+	}
+}
 
 // KillNode is `docker stop --signal 9` of a kind node, for the speaker: its
 // process is SIGKILLed and the node's link cut.

@@ -12,6 +12,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/netip"
@@ -114,7 +115,7 @@ func startARPProber(client, vip string, interval time.Duration) (*prober, error)
 // startTCPProber connects to the VIP from the client's own network stack:
 // the client's kernel picks the MAC from its neighbour cache, which only
 // the new owner's unsolicited announcements can correct within the
-// outage. The node's server (startNodeServers) answers with its MAC.
+// outage. The node's server (l2lab's ServeNodes) answers with its MAC.
 // A connect starts every interval, each in its own goroutine with
 // tcpProbeTimeout to finish: a slow answer on a busy machine is late, not
 // lost; a SYN sent to a dead node's MAC is. Samples are stamped with the
@@ -167,12 +168,20 @@ func tcpProbe(client, addr string, deadline time.Time) (string, bool) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(deadline)
-	buf := make([]byte, 32)
-	n, err := conn.Read(buf)
-	if err != nil || n == 0 {
+	// The node's server speaks HTTP; its page is the node's MAC, the
+	// response's last line.
+	if _, err := conn.Write([]byte("GET / HTTP/1.0\r\n\r\n")); err != nil {
 		return "", false
 	}
-	return strings.TrimSpace(string(buf[:n])), true
+	resp, err := io.ReadAll(conn)
+	if err != nil {
+		return "", false
+	}
+	lines := strings.Split(strings.TrimSpace(string(resp)), "\n")
+	if !strings.Contains(lines[0], " 200 ") {
+		return "", false
+	}
+	return strings.TrimSpace(lines[len(lines)-1]), true
 }
 
 // insertSorted keeps samples ordered by time when probes finish out of
@@ -206,39 +215,6 @@ func startProber(interval time.Duration, probe func(deadline time.Time) (string,
 		}
 	}()
 	return p
-}
-
-// startNodeServers stands in for kube-proxy and a backend on every node:
-// TCP to any VIP on port 80 is redirected to a server in the node's
-// namespace that writes the node's MAC and closes.
-func startNodeServers(r *runner, c *l2lab.Cluster, pool string) {
-	for _, n := range c.Nodes {
-		ns := c.Hosts[n]
-		if out, err := c.Lab.Exec(ns, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "-d", pool, "--dport", "80",
-			"-j", "REDIRECT", "--to-ports", "8080"); err != nil {
-			r.Fatalf("redirecting VIP traffic on %s: %v: %s", n, err, out)
-		}
-		var ln net.Listener
-		if err := netns.Do(ns, func() error {
-			var err error
-			ln, err = net.Listen("tcp4", ":8080")
-			return err
-		}); err != nil {
-			r.Fatalf("listening on %s: %v", n, err)
-		}
-		mac := c.Lab.MAC(ns).String()
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				_, _ = conn.Write([]byte(mac + "\n"))
-				_ = conn.Close()
-			}
-		}()
-		r.Cleanup(func() { _ = ln.Close() })
-	}
 }
 
 func (p *prober) close() { close(p.stop); <-p.done }
@@ -375,7 +351,7 @@ func main() {
 		vipRange = opts.Pool
 	}
 	c := l2lab.Start(r, opts)
-	startNodeServers(r, c, vipRange)
+	c.ServeNodes(vipRange)
 	if *services > 1 {
 		start := time.Now()
 		fmt.Printf("• creating %d Services\n", *services)
