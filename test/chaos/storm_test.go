@@ -1,0 +1,362 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ironlb/ironlb/test/testenv"
+)
+
+// stormPool is large enough for the full storm (8,192 addresses), in a
+// range reserved for benchmarks (RFC 2544), never routed anywhere.
+const stormPool = "198.18.0.0/19"
+
+// Limits of the storm's waits: far above what the full run needs on two
+// busy cores, so only a stuck controller reaches them.
+const (
+	stormCreateLimit   = 10 * time.Minute
+	stormConvergeLimit = 5 * time.Minute
+	stormQuiet         = 3 * time.Second // no status change for this long: converged
+)
+
+// TestAllocationStorm creates Services from several clients at once while
+// the controller is SIGKILLed and started again at random points (seeded,
+// the seed printed), then counts what a user would call a bug: an IP held
+// by two Services, a Service left without one, and a Service whose IP
+// changed after it was first assigned (every status is watched).
+func TestAllocationStorm(t *testing.T) {
+	seed := *flagSeed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	t.Logf("seed %d (again: go test ./test/chaos -run AllocationStorm -args -seed %d -services %d -kills %d)", seed, seed, *flagServices, *flagKills)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	n, kills := *flagServices, *flagKills
+
+	env, err := testenv.Start(testenv.WithAPIServerArg("service-cluster-ip-range", "10.96.0.0/12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	cfg := *env.Config
+	// The storm's own clients must not be the bottleneck.
+	cfg.QPS, cfg.Burst = 2000, 4000
+	cs, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, ns := range []string{"metallb-system", "storm"} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating namespace %s: %v", ns, err)
+		}
+	}
+	if _, err := env.Kubectl(fmt.Sprintf("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: storm, namespace: metallb-system}\nspec: {addresses: [%s]}\n", stormPool), "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+
+	w := newStatusWatch()
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace("storm"))
+	inf := factory.Core().V1().Services().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: w.observe, UpdateFunc: func(_, o any) { w.observe(o) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	factory.Start(stop)
+	factory.WaitForCacheSync(stop)
+
+	ctl := &controllers{t: t, env: env}
+	ctl.restart()
+	// Kill points: after the k-th created Service, plus up to 500 ms, so
+	// kills land while Services arrive and while statuses are written.
+	points := make([]int, kills)
+	for i := range points {
+		points[i] = rng.IntN(n)
+	}
+	slices.Sort(points)
+	delays := make([]time.Duration, kills)
+	for i := range delays {
+		delays[i] = time.Duration(rng.Int64N(int64(500 * time.Millisecond)))
+	}
+
+	var created atomic.Int64
+	start := time.Now()
+	killerDone := make(chan []time.Time, 1)
+	go func() {
+		var restarts []time.Time
+		deadline := time.Now().Add(stormCreateLimit)
+		for i, p := range points {
+			for created.Load() < int64(p) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(delays[i])
+			ctl.restart()
+			restarts = append(restarts, time.Now())
+		}
+		killerDone <- restarts
+	}()
+
+	if err := createServices(ctx, cs, n, *flagCreators, &created); err != nil {
+		t.Fatal(err)
+	}
+	createdAll := time.Now()
+	restarts := <-killerDone
+	lastRestart := restarts[len(restarts)-1:]
+
+	allIPs, err := w.waitAll(n, stormConvergeLimit)
+	if err != nil {
+		t.Logf("controller output:\n%s", ctl.output())
+		t.Fatal(err)
+	}
+	if err := w.waitQuiet(stormQuiet, stormConvergeLimit); err != nil {
+		t.Fatal(err)
+	}
+
+	// The end state, read from the apiserver rather than the watch.
+	list, err := cs.CoreV1().Services("storm").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := map[string]string{}
+	noIP := 0
+	for _, s := range list.Items {
+		ips := ingressIPs(&s)
+		if ips == "" {
+			noIP++
+		}
+		final[s.Name] = ips
+	}
+	dups := duplicateIPs(final)
+	changed, everShared := w.violations()
+
+	fromRestart := "-"
+	if len(lastRestart) == 1 {
+		fromRestart = fmt.Sprintf("%.2f s", allIPs.Sub(lastRestart[0]).Seconds())
+	}
+	t.Logf(`allocation storm, seed %d
+
+| figure | value |
+|---|---|
+| Services created (by %d clients), pool | %d, %s |
+| controller SIGKILLs + restarts during the storm | %d |
+| creation of all Services took | %.2f s |
+| duplicate IPs at the end | %d |
+| IPs ever held by two Services at once (watched) | %d |
+| Services without an IP at the end | %d |
+| Services whose IP changed after first assignment | %d |
+| last Service created → every Service has an IP | %.2f s |
+| last restart → every Service has an IP | %s |
+`, seed, *flagCreators, len(list.Items), stormPool, len(restarts), createdAll.Sub(start).Seconds(),
+		len(dups), len(everShared), noIP, len(changed), max(0, allIPs.Sub(createdAll).Seconds()), fromRestart)
+	if len(list.Items) != n {
+		t.Errorf("%d Services exist, want %d", len(list.Items), n)
+	}
+	if len(dups) > 0 {
+		t.Errorf("duplicate IPs: %v", firstFew(dups))
+	}
+	if len(everShared) > 0 {
+		t.Errorf("IPs held by two Services at once: %v", firstFew(everShared))
+	}
+	if noIP > 0 {
+		t.Errorf("%d Services without an IP", noIP)
+	}
+	if len(changed) > 0 {
+		t.Errorf("Services whose IP changed: %v", firstFew(changed))
+	}
+}
+
+func createServices(ctx context.Context, cs kubernetes.Interface, n, creators int, created *atomic.Int64) error {
+	work := make(chan int)
+	errs := make(chan error, creators)
+	var wg sync.WaitGroup
+	for range creators {
+		wg.Go(func() {
+			for i := range work {
+				no := false
+				svc := &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Namespace: "storm", Name: fmt.Sprintf("svc-%d", i)},
+					Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}},
+						Selector: map[string]string{"app": "storm"}, AllocateLoadBalancerNodePorts: &no},
+				}
+				if _, err := cs.CoreV1().Services("storm").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+					errs <- fmt.Errorf("creating Service storm/%s: %w", svc.Name, err)
+					return
+				}
+				created.Add(1)
+			}
+		})
+	}
+	var err error
+feed:
+	for i := range n {
+		select {
+		case work <- i:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	return err
+}
+
+func ingressIPs(s *corev1.Service) string {
+	var ips []string
+	for _, in := range s.Status.LoadBalancer.Ingress {
+		ips = append(ips, in.IP)
+	}
+	return strings.Join(ips, ",")
+}
+
+// duplicateIPs returns every IP more than one Service holds.
+func duplicateIPs(ips map[string]string) []string {
+	holders := map[string]int{}
+	for _, v := range ips {
+		for _, ip := range strings.Split(v, ",") {
+			if ip != "" {
+				holders[ip]++
+			}
+		}
+	}
+	var dups []string
+	for ip, n := range holders {
+		if n > 1 {
+			dups = append(dups, ip)
+		}
+	}
+	slices.Sort(dups)
+	return dups
+}
+
+func firstFew(s []string) []string { return s[:min(len(s), 10)] }
+
+// statusWatch follows every Service's status as the watch delivers it.
+type statusWatch struct {
+	mu      sync.Mutex
+	first   map[string]string // the first non-empty IPs of each Service
+	current map[string]string
+	holder  map[string]string // IP → the Service holding it now
+	changed map[string]string // Service → "first → later"
+	shared  map[string]string // IP → "a and b"
+	firstAt map[string]time.Time
+	last    time.Time // the latest status change
+}
+
+func newStatusWatch() *statusWatch {
+	return &statusWatch{first: map[string]string{}, current: map[string]string{}, holder: map[string]string{},
+		changed: map[string]string{}, shared: map[string]string{}, firstAt: map[string]time.Time{}}
+}
+
+func (w *statusWatch) observe(obj any) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	ips := ingressIPs(svc)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := svc.Name
+	old, seen := w.current[key]
+	if seen && old == ips {
+		return
+	}
+	w.current[key], w.last = ips, time.Now()
+	for _, ip := range strings.Split(old, ",") {
+		if ip != "" && w.holder[ip] == key {
+			delete(w.holder, ip)
+		}
+	}
+	for _, ip := range strings.Split(ips, ",") {
+		if ip == "" {
+			continue
+		}
+		if other, held := w.holder[ip]; held && other != key {
+			w.shared[ip] = other + " and " + key
+		}
+		w.holder[ip] = key
+	}
+	first, assigned := w.first[key]
+	switch {
+	case !assigned && ips != "":
+		w.first[key], w.firstAt[key] = ips, w.last
+	case assigned && ips != first:
+		w.changed[key] = first + " → " + ips
+	}
+}
+
+// waitAll waits until n Services have had an IP, and returns when they all
+// first had one.
+func (w *statusWatch) waitAll(n int, limit time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		w.mu.Lock()
+		got := len(w.first)
+		var last time.Time
+		for _, at := range w.firstAt {
+			if at.After(last) {
+				last = at
+			}
+		}
+		w.mu.Unlock()
+		if got >= n {
+			return last, nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("only %d of %d Services had an IP %s after the storm", got, n, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits until no status changed for quiet.
+func (w *statusWatch) waitQuiet(quiet, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		w.mu.Lock()
+		since := time.Since(w.last)
+		w.mu.Unlock()
+		if since >= quiet {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("statuses still changing %s after every Service had an IP", limit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (w *statusWatch) violations() (changed, shared []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, v := range w.changed {
+		changed = append(changed, k+": "+v)
+	}
+	for ip, v := range w.shared {
+		shared = append(shared, ip+": "+v)
+	}
+	slices.Sort(changed)
+	slices.Sort(shared)
+	return changed, shared
+}
