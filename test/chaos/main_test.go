@@ -15,13 +15,13 @@ import (
 // Scale. The defaults are the reduced run make test does (well under
 // three minutes); make chaos passes the full figures.
 var (
-	flagServices  = flag.Int("services", 1000, "allocation storm: Services created")
-	flagKills     = flag.Int("kills", 3, "allocation storm: controller SIGKILLs during the storm")
-	flagCreators  = flag.Int("creators", 8, "allocation storm: concurrent clients creating Services")
-	flagSeed      = flag.Int64("seed", 0, "allocation storm: seed of the kill points (0: from the clock; printed)")
-	flagVIPs      = flag.Int("vips", 3, "layer 2: Services probed by the client")
-	flagHold      = flag.Duration("hold", 5*time.Second, "layer 2: how long a partition, an invalid configuration or a stopped apiserver lasts")
-	flagSettle    = flag.Duration("settle", 2*time.Second, "layer 2: one owner per VIP for this long counts as settled")
+	flagServices = flag.Int("services", 1000, "allocation storm: Services created")
+	flagKills    = flag.Int("kills", 3, "allocation storm: controller SIGKILLs during the storm")
+	flagCreators = flag.Int("creators", 8, "allocation storm: concurrent clients creating Services")
+	flagSeed     = flag.Int64("seed", 0, "allocation storm: seed of the kill points (0: from the clock; printed)")
+	flagVIPs     = flag.Int("vips", 3, "layer 2: Services probed by the client")
+	flagHold     = flag.Duration("hold", 5*time.Second, "layer 2: how long a partition, an invalid configuration or a stopped apiserver lasts")
+	flagSettle   = flag.Duration("settle", 2*time.Second, "layer 2: one owner per VIP for this long counts as settled")
 )
 
 // Binaries built once for every test of the package.
