@@ -12,8 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
@@ -148,13 +151,74 @@ func (e *Env) Stop() error {
 	return err
 }
 
-// StopAPIServer stops kube-apiserver (SIGTERM, as a control-plane upgrade
-// does) and leaves etcd running: every object survives.
-func (e *Env) StopAPIServer() error {
-	if err := e.Environment.ControlPlane.GetAPIServer().Stop(); err != nil {
-		return fmt.Errorf("stopping kube-apiserver: %w", err)
+// StopAPIServer stops kube-apiserver as kubelet stops a static pod:
+// SIGTERM, then SIGKILL if it still runs after grace (with clients
+// watching, kube-apiserver drains for up to its request timeout, a
+// minute). etcd keeps running: every object survives. It reports whether
+// the SIGKILL was needed.
+func (e *Env) StopAPIServer(grace time.Duration) (killed bool, err error) {
+	pid, err := e.apiServerPID()
+	if err != nil {
+		return false, err
 	}
-	return nil
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return false, fmt.Errorf("stopping kube-apiserver (pid %d): %w", pid, err)
+	}
+	if !waitGone(pid, grace) {
+		killed = true
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		if !waitGone(pid, apiServerReapLimit) {
+			return true, fmt.Errorf("kube-apiserver (pid %d) still there %s after SIGKILL", pid, apiServerReapLimit)
+		}
+	}
+	// envtest sees the exit and only tidies up.
+	if err := e.Environment.ControlPlane.GetAPIServer().Stop(); err != nil {
+		return killed, fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	return killed, nil
+}
+
+// apiServerReapLimit bounds the wait for a SIGKILLed apiserver to be
+// reaped; it takes milliseconds.
+const apiServerReapLimit = 10 * time.Second
+
+// apiServerPID finds kube-apiserver by its certificate directory, which
+// is this Env's own.
+func (e *Env) apiServerPID() (int, error) {
+	want := "--cert-dir=" + e.certDir
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range entries {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if strings.HasSuffix(args[0], "kube-apiserver") && slices.Contains(args, want) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no kube-apiserver process with %s", want)
+}
+
+// waitGone polls until the process is reaped or limit passes.
+func waitGone(pid int, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); os.IsNotExist(err) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, on the
