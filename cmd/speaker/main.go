@@ -172,7 +172,8 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	if ml != nil {
 		lp.Members = ml
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,
-			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done()})
+			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done(),
+			Rejoin: watch.DefaultRejoinInterval})
 		runnables = append(runnables, ml.Start)
 	}
 	for _, s := range setups {

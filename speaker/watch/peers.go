@@ -3,27 +3,48 @@ package watch
 import (
 	"context"
 	"net"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
 // Joiner joins memberlist peers; *members.Members implements it. Join with
 // no peers says there is nobody to join.
 type Joiner interface {
 	Join(peers []string) (int, error)
+	// Alive names the members alive now (node names).
+	Alive() []string
 }
+
+// DefaultRejoinInterval is how often Peers joins running speakers that
+// memberlist does not count alive. memberlist alone never merges two
+// sides that took each other for dead (it gossips only with members it
+// thinks alive): after a network partition heals, the sides merge within
+// this interval. While every running speaker is alive it costs nothing;
+// a speaker that is down but whose pod still runs costs one connection
+// attempt per interval.
+const DefaultRejoinInterval = 10 * time.Second
+
+// peersKey is the one request every speaker pod maps to: the reconciler
+// joins all peers at once, and one key makes one rejoin timer.
+const peersKey = "peers"
 
 // Peers finds the other speakers like MetalLB's do, as the pods of the
 // namespace matching the speaker labels, and joins their addresses (the
 // node addresses: speakers use the host network).
 type Peers struct {
-	Client    client.Client
+	Client    client.Reader
 	Namespace string
 	Selector  labels.Selector
 	NodeName  string
@@ -33,19 +54,27 @@ type Peers struct {
 	// Ready, when set, holds the first join back until it is closed
 	// (Initial.Done): the others hand VIPs over the moment this node joins.
 	Ready <-chan struct{}
+	// Rejoin, when positive, repeats the join of peers that are not alive
+	// this often (DefaultRejoinInterval), which heals partitions.
+	Rejoin time.Duration
 }
 
 // SetupWithManager registers the reconciler.
 func (r *Peers) SetupWithManager(mgr ctrl.Manager) error {
+	toPeers := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: peersKey}}}
+	})
+	speakers := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.Namespace && r.Selector.Matches(labels.Set(o.GetLabels()))
+	})
 	return ctrl.NewControllerManagedBy(mgr).Named("speaker-peers").
-		For(&corev1.Pod{}, builderPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return o.GetNamespace() == r.Namespace && r.Selector.Matches(labels.Set(o.GetLabels()))
-		}))...).
+		Watches(&corev1.Pod{}, toPeers, builder.WithPredicates(speakers)).
 		Complete(r)
 }
 
-// Reconcile joins every running speaker's address; joining a member again
-// costs one exchange and heals a partition.
+// Reconcile joins every running speaker that is not an alive member yet;
+// joining exchanges full state with the peer, which also heals a
+// partition. With Rejoin set it comes back after that long.
 func (r *Peers) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
 	if r.Ready != nil {
 		select {
@@ -58,17 +87,26 @@ func (r *Peers) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, err
 	if err := r.Client.List(ctx, &pods, client.InNamespace(r.Namespace), client.MatchingLabelsSelector{Selector: r.Selector}); err != nil {
 		return ctrl.Result{}, err
 	}
-	var addrs []string
-	for _, p := range pods.Items {
-		if p.Spec.NodeName == r.NodeName || p.Status.PodIP == "" || p.Status.Phase != corev1.PodRunning {
-			continue
-		}
-		addrs = append(addrs, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(r.Port)))
-	}
+	addrs := joinTargets(pods.Items, r.NodeName, r.Members.Alive(), r.Port)
 	// Even with no peer to join: the speaker waits for a first join to
 	// know it is alone.
 	if n, err := r.Members.Join(addrs); err != nil {
 		r.Log.Info("joining speakers", "reached", n, "of", len(addrs), "reason", err.Error())
+	} else if len(addrs) > 0 {
+		r.Log.V(1).Info("joined speakers", "peers", addrs)
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: r.Rejoin}, nil
+}
+
+// joinTargets returns the memberlist addresses of the running speaker
+// pods on other nodes whose member is not alive.
+func joinTargets(pods []corev1.Pod, self string, alive []string, port int) []string {
+	var addrs []string
+	for _, p := range pods {
+		if p.Spec.NodeName == self || p.Status.PodIP == "" || p.Status.Phase != corev1.PodRunning || slices.Contains(alive, p.Spec.NodeName) {
+			continue
+		}
+		addrs = append(addrs, net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)))
+	}
+	return addrs
 }

@@ -1,0 +1,92 @@
+package watch
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// podReader lists fixed speaker pods.
+type podReader struct {
+	client.Reader
+	pods []corev1.Pod
+}
+
+func (r podReader) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
+	list.(*corev1.PodList).Items = r.pods
+	return nil
+}
+
+// joiner records joins; alive is what memberlist counts alive.
+type joiner struct {
+	alive []string
+	joins [][]string
+}
+
+func (j *joiner) Join(peers []string) (int, error) {
+	j.joins = append(j.joins, peers)
+	return len(peers), nil
+}
+func (j *joiner) Alive() []string { return j.alive }
+
+func speakerPod(node, ip string, phase corev1.PodPhase) corev1.Pod {
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "speaker-" + node}, Spec: corev1.PodSpec{NodeName: node},
+		Status: corev1.PodStatus{Phase: phase, PodIP: ip}}
+}
+
+// TestPeersRejoinHealsPartition: a running speaker memberlist does not
+// count alive (a partition made each side take the other for dead) is
+// joined again on every reconcile, which comes back after Rejoin; alive
+// ones, this node and pods not running are never dialled.
+func TestPeersRejoinHealsPartition(t *testing.T) {
+	pods := []corev1.Pod{
+		speakerPod("a", "10.0.0.1", corev1.PodRunning),
+		speakerPod("b", "10.0.0.2", corev1.PodRunning),
+		speakerPod("c", "10.0.0.3", corev1.PodRunning),
+		speakerPod("d", "10.0.0.4", corev1.PodPending),
+	}
+	j := &joiner{alive: []string{"a", "b", "c"}}
+	r := &Peers{Client: podReader{pods: pods}, Namespace: "metallb-system", Selector: labels.Everything(), NodeName: "a",
+		Port: 7946, Members: j, Rejoin: DefaultRejoinInterval}
+	reconcile := func() ctrl.Result {
+		t.Helper()
+		res, err := r.Reconcile(context.Background(), ctrl.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	if res := reconcile(); res.RequeueAfter != DefaultRejoinInterval {
+		t.Errorf("RequeueAfter = %s, want %s", res.RequeueAfter, DefaultRejoinInterval)
+	}
+	if got := j.joins[0]; len(got) != 0 {
+		t.Errorf("with every peer alive, joined %v; want nothing (but a join, to settle)", got)
+	}
+
+	j.alive = []string{"a", "b"} // c is cut off
+	reconcile()
+	reconcile()
+	for i, got := range j.joins[1:] {
+		if want := []string{"10.0.0.3:7946"}; !slices.Equal(got, want) {
+			t.Errorf("reconcile %d during the partition joined %v, want %v", i+2, got, want)
+		}
+	}
+}
+
+// TestPeersNoRejoin: without Rejoin, Reconcile does not come back by
+// itself.
+func TestPeersNoRejoin(t *testing.T) {
+	r := &Peers{Client: podReader{}, Selector: labels.Everything(), NodeName: "a", Members: &joiner{}}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{})
+	if err != nil || res.RequeueAfter != time.Duration(0) {
+		t.Errorf("Reconcile = %+v, %v; want no requeue", res, err)
+	}
+}
