@@ -16,10 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -41,7 +43,12 @@ type L2 struct {
 
 	mu   sync.Mutex
 	want map[string][]string // service key → interfaces; absent: not announcing
-	ch   chan event.TypedGenericEvent[types.NamespacedName]
+	// claim holds the Services this node started announcing whose other
+	// nodes' statuses are not yet removed. Only a takeover removes them:
+	// while a partition makes two nodes announce, each keeps its own
+	// status instead of deleting the other's again and again.
+	claim map[string]bool
+	ch    chan event.TypedGenericEvent[types.NamespacedName]
 }
 
 // queueBuffer bounds the requests waiting to enter the work queue.
@@ -49,19 +56,44 @@ const queueBuffer = 4096
 
 // SetupWithManager registers the reconciler.
 func (s *L2) SetupWithManager(mgr ctrl.Manager) error {
-	s.want = map[string][]string{}
-	s.ch = make(chan event.TypedGenericEvent[types.NamespacedName], queueBuffer)
+	s.init()
+	// This node's status deleted by another (it took the Service over
+	// while this node was cut off): written again while this node still
+	// announces, so after a partition heals the status names the winner.
+	mine := predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		DeleteFunc: func(e event.DeleteEvent) bool {
+			return e.Object.GetNamespace() == s.Namespace && e.Object.GetLabels()[compat.LabelAnnounceNode] == s.NodeName
+		},
+	}
+	toService := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		l := o.GetLabels()
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: l[compat.LabelServiceNamespace], Name: l[compat.LabelServiceName]}}}
+	})
 	return ctrl.NewControllerManagedBy(mgr).Named("speaker-l2status").
 		WatchesRawSource(source.Channel(s.ch, handler.TypedEnqueueRequestsFromMapFunc(
 			func(_ context.Context, k types.NamespacedName) []reconcile.Request {
 				return []reconcile.Request{{NamespacedName: k}}
 			}))).
+		Watches(&v1beta1.ServiceL2Status{}, toService, builder.WithPredicates(mine)).
 		Complete(s)
+}
+
+// init makes the maps and the queue; SetupWithManager calls it.
+func (s *L2) init() {
+	s.want = map[string][]string{}
+	s.claim = map[string]bool{}
+	s.ch = make(chan event.TypedGenericEvent[types.NamespacedName], queueBuffer)
 }
 
 // Announcing records that this node announces the Service.
 func (s *L2) Announcing(service string, interfaces []string) {
 	s.mu.Lock()
+	if _, already := s.want[service]; !already {
+		s.claim[service] = true
+	}
 	s.want[service] = slices.Clone(interfaces)
 	s.mu.Unlock()
 	s.enqueue(service)
@@ -71,6 +103,7 @@ func (s *L2) Announcing(service string, interfaces []string) {
 func (s *L2) NotAnnouncing(service string) {
 	s.mu.Lock()
 	delete(s.want, service)
+	delete(s.claim, service)
 	s.mu.Unlock()
 	s.enqueue(service)
 }
@@ -91,6 +124,7 @@ func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, erro
 	key := req.NamespacedName.String()
 	s.mu.Lock()
 	ifaces, announcing := s.want[key]
+	claim := s.claim[key]
 	s.mu.Unlock()
 
 	var list v1beta1.ServiceL2StatusList
@@ -106,9 +140,10 @@ func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, erro
 			mine = st
 			continue
 		}
-		// Not ours to keep: ours when we stopped, or another node's that
-		// this node replaced (a dead node cannot clean up after itself).
-		if st.Labels[compat.LabelAnnounceNode] == s.NodeName || announcing {
+		// Not ours to keep: ours when we stopped (or a second one), or
+		// another node's that this node just took over from (a dead node
+		// cannot clean up after itself).
+		if st.Labels[compat.LabelAnnounceNode] == s.NodeName || claim {
 			if err := s.Client.Delete(ctx, st); err != nil && !apierrors.IsNotFound(err) {
 				return ctrl.Result{}, fmt.Errorf("deleting ServiceL2Status %s: %w", st.Name, err)
 			}
@@ -116,6 +151,13 @@ func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, erro
 	}
 	if !announcing {
 		return ctrl.Result{}, nil
+	}
+	if claim {
+		s.mu.Lock()
+		if _, still := s.want[key]; still {
+			delete(s.claim, key)
+		}
+		s.mu.Unlock()
 	}
 	status := v1beta1.ServiceL2StatusStatus{Node: s.NodeName, ServiceName: req.Name, ServiceNamespace: req.Namespace}
 	for _, i := range ifaces {
