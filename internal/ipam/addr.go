@@ -80,7 +80,7 @@ func ParseRange(s string) (Range, error) {
 			return Range{}, fmt.Errorf("invalid CIDR %q: zones are not allowed", s)
 		}
 		p = p.Masked()
-		return Range{First: p.Addr(), Last: lastOf(p)}, nil
+		return checkMapped(s, Range{First: p.Addr(), Last: lastOf(p)})
 	}
 	first, last, ok := strings.Cut(s, "-")
 	if !ok {
@@ -100,7 +100,23 @@ func ParseRange(s string) (Range, error) {
 	if a.Compare(b) > 0 {
 		return Range{}, fmt.Errorf("invalid address range %q: start is after end", s)
 	}
-	return Range{First: a, Last: b}, nil
+	return checkMapped(s, Range{First: a, Last: b})
+}
+
+// mappedV4 is ::ffff:0:0/96, the IPv4-mapped IPv6 addresses (RFC 4291
+// 2.5.5.2).
+var mappedV4 = Range{First: netip.MustParseAddr("::ffff:0.0.0.0"), Last: netip.MustParseAddr("::ffff:255.255.255.255")}
+
+// checkMapped refuses a range holding IPv4-mapped IPv6 addresses. They are
+// IPv4 addresses in IPv6 clothes: a Service asking for one gets the IPv4
+// form, the kernel treats them as IPv4, and "::/80" printed as a range
+// ("::-::ffff:255.255.255.255") would read back as mixing families. Found
+// by FuzzParseRange.
+func checkMapped(s string, r Range) (Range, error) {
+	if r.Overlaps(mappedV4) {
+		return Range{}, fmt.Errorf("invalid address range %q: holds IPv4-mapped IPv6 addresses (::ffff:0:0/96); write IPv4 addresses in IPv4 form", s)
+	}
+	return r, nil
 }
 
 func parseAddr(s string) (netip.Addr, error) {
@@ -111,7 +127,7 @@ func parseAddr(s string) (netip.Addr, error) {
 	if a.Zone() != "" {
 		return netip.Addr{}, fmt.Errorf("%s: zones are not allowed", s)
 	}
-	return a.Unmap(), nil
+	return a, nil
 }
 
 // lastOf returns the highest address of a masked prefix.
