@@ -1,7 +1,7 @@
-// Package agent is the speaker's single state owner for layer 2: it turns
-// the cluster's state (configuration, Services, endpoints, nodes) and the
-// live members into who announces what, and tells this node's announcer
-// which VIPs to answer for. It holds no client and no socket: adapters feed
+// Package agent is the speaker's single state owner: it turns the
+// cluster's state (configuration, Services, endpoints, nodes) and the live
+// members into who announces what over layer 2, and which sessions and
+// paths this node keeps over BGP (BGP, in bgp.go). It holds no client and no socket: adapters feed
 // it plain values and apply what it returns.
 //
 // Membership changes are the failover path: Leave looks only at the
