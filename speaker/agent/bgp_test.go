@@ -1,9 +1,9 @@
 package agent
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
-	"fmt"
 	"slices"
 	"testing"
 
@@ -77,9 +77,9 @@ func path(prefix string, services, peers []string, localPref uint32, communities
 }
 
 var (
-	r1r2     = []string{"r1", "r2"}
+	r1r2      = []string{"r1", "r2"}
 	elsewhere = []string{"node-b"}
-	here     = []string{bgpMe}
+	here      = []string{bgpMe}
 )
 
 func TestBGPPaths(t *testing.T) {
