@@ -12,6 +12,7 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
 	"golang.org/x/net/ipv6"
 )
 
@@ -23,7 +24,11 @@ type responder struct {
 	log     logr.Logger
 	metrics Metrics
 	arp     *arp.Client // nil when the interface has no IPv4 address
-	ndp     *ndp.Conn   // nil when it has no IPv6 link-local address
+	// arpConn is arp's socket; requests are read from it raw and parsed
+	// by arpQuestion, because arp.Client.Read returns a malformed frame as
+	// an error indistinguishable from a dead socket.
+	arpConn net.PacketConn
+	ndp     *ndp.Conn // nil when it has no IPv6 link-local address
 	// na sends advertisements from the VIP itself; nil when the kernel
 	// refuses IPV6_FREEBIND, and then they come from ndpSource, the
 	// interface's link-local address (RFC 4861 allows any address of the
@@ -40,11 +45,13 @@ type responder struct {
 func openResponder(ifi *net.Interface, log logr.Logger, m Metrics) (*responder, error) {
 	r := &responder{ifi: ifi, log: log, metrics: m, vips: map[netip.Addr]bool{}}
 	var errs []error
-	c, err := arp.Dial(ifi)
-	if err != nil {
+	if pc, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil); err != nil {
+		errs = append(errs, fmt.Errorf("ARP: %w", err))
+	} else if c, err := arp.New(ifi, pc); err != nil {
+		_ = pc.Close()
 		errs = append(errs, fmt.Errorf("ARP: %w", err))
 	} else {
-		r.arp = c
+		r.arp, r.arpConn = c, pc
 	}
 	// Bound to the unspecified address: a socket bound to the link-local
 	// address would not receive solicitations sent to the solicited-node
@@ -150,19 +157,17 @@ func (r *responder) serve(ctx context.Context) {
 }
 
 func (r *responder) serveARP(ctx context.Context) {
+	buf := make([]byte, maxFrame(r.ifi))
 	for {
-		pkt, _, err := r.arp.Read()
+		n, _, err := r.arpConn.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				r.log.Error(err, "reading ARP; this interface stops answering ARP")
 			}
 			return
 		}
-		if pkt.Operation != arp.OperationRequest || !r.owns(pkt.TargetIP) {
-			continue
-		}
-		// Our own gratuitous requests come back to us: not a question.
-		if pkt.SenderIP == pkt.TargetIP {
+		pkt, ok := arpQuestion(buf[:n], r.owns)
+		if !ok {
 			continue
 		}
 		r.metrics.RequestReceived(pkt.TargetIP)
@@ -174,31 +179,34 @@ func (r *responder) serveARP(ctx context.Context) {
 	}
 }
 
+// maxFrame is the largest Ethernet frame the interface can receive: its
+// MTU, the 14-byte header and a VLAN tag. A longer read is truncated and
+// then fails to parse, which only drops that frame.
+func maxFrame(ifi *net.Interface) int { return max(ifi.MTU, 1500) + 14 + 4 }
+
 func (r *responder) serveNDP(ctx context.Context) {
+	// ReadRaw, not ReadFrom: ReadFrom drops every message whose source is
+	// the address the socket is bound to, here the unspecified address,
+	// which is the source of every duplicate address detection probe.
+	buf := make([]byte, max(r.ifi.MTU, 1280))
 	for {
-		msg, _, src, err := r.ndp.ReadFrom()
+		n, _, src, err := r.ndp.ReadRaw(buf)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				r.log.Error(err, "reading NDP; this interface stops answering NDP")
 			}
 			return
 		}
-		ns, ok := msg.(*ndp.NeighborSolicitation)
-		if !ok || !r.owns(ns.TargetAddress) {
+		a, ok := ndpQuestion(buf[:n], src, r.owns)
+		if !ok {
 			continue
 		}
-		r.metrics.RequestReceived(ns.TargetAddress)
-		// A solicitation from the unspecified address (duplicate address
-		// detection) is answered to all nodes, unsolicited (RFC 4861 7.2.4).
-		dst, solicited := src, true
-		if !src.IsValid() || src.IsUnspecified() {
-			dst, solicited = netip.IPv6LinkLocalAllNodes(), false
-		}
-		if err := r.sendNA(ns.TargetAddress, dst, solicited); err != nil {
-			r.log.Error(err, "answering NDP", "ip", ns.TargetAddress.String())
+		r.metrics.RequestReceived(a.Target)
+		if err := r.sendNA(a.Target, a.Dst, a.Solicited); err != nil {
+			r.log.Error(err, "answering NDP", "ip", a.Target.String())
 			continue
 		}
-		r.metrics.ResponseSent(ns.TargetAddress)
+		r.metrics.ResponseSent(a.Target)
 	}
 }
 
