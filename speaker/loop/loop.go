@@ -1,7 +1,7 @@
-// Package loop runs the speaker's layer-2 decisions: one goroutine owns the
-// agent, applies cluster updates and membership events to it, and hands
-// the result to the announcer first and to the status writer after, so the
-// API is never on the failover path.
+// Package loop runs the speaker's decisions: one goroutine owns the agent,
+// applies cluster updates and membership events to it, and hands the
+// result to the announcer first, then to BGP and to the status writers,
+// so neither BGP nor the API is on the layer-2 failover path.
 package loop
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/bgpspec"
 	"github.com/ironlb/ironlb/speaker/members"
 )
 
@@ -98,6 +99,19 @@ type Loop struct {
 	// once, and a client that asks meanwhile is never met with silence.
 	HandoffLinger time.Duration
 
+	// BGP, when set, is made to match the agent's BGP decision on every
+	// sync, after the announcer; nil: layer 2 only.
+	BGP BGP
+	// BGPStatus learns to which peers each Service is advertised; may be nil.
+	BGPStatus BGPStatusSink
+	// BGPRetry: a failed Set is tried again this long after, unless a
+	// change comes first (DefaultBGPRetry when zero).
+	BGPRetry time.Duration
+
+	bgpSent   *bgpspec.Desired    // last Desired Set accepted; nil: none or it failed
+	bgpPeers  map[string][]string // service → peers it is advertised to
+	bgpRetryT clock.Timer
+
 	announced map[string][]string // service → interfaces this node announces it on
 	ips       map[string][]netip.Addr
 	lingering map[netip.Addr]linger
@@ -132,6 +146,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		if l.lingerT != nil {
 			l.lingerT.Stop()
 		}
+		l.stopBGPRetry()
 	}()
 	memberEvents := make(chan []members.Event)
 	done := make(chan struct{})
@@ -180,6 +195,9 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-l.lingerExpired():
 			l.lingerT = nil
 			l.sync(failure{})
+		case <-l.bgpRetryDue():
+			l.bgpRetryT = nil
+			l.syncBGP()
 		case <-settleTimeout:
 			quiet, settled, settleTimeout = false, nil, nil
 			l.Log.Info("memberlist has not joined any peer yet; announcing with the members known so far", "members", l.Members.Alive())
@@ -374,4 +392,5 @@ func (l *Loop) sync(f failure) {
 		l.Metrics.Takeover(tookOver, f.lastContact, f.detected, decided, announced)
 	}
 	l.announced, l.ips = byService, ips
+	l.syncBGP()
 }
