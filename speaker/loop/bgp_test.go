@@ -46,7 +46,11 @@ func (f *fakeBGP) Advertising(svc string, peers []string) {
 }
 func (f *fakeBGP) NotAdvertising(svc string) { f.mu.Lock(); delete(f.status, svc); f.mu.Unlock() }
 func (f *fakeBGP) calls() int                { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sets) }
-func (f *fakeBGP) last() bgpspec.Desired     { f.mu.Lock(); defer f.mu.Unlock(); return f.sets[len(f.sets)-1] }
+func (f *fakeBGP) last() bgpspec.Desired {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sets[len(f.sets)-1]
+}
 func (f *fakeBGP) peersOf(svc string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
