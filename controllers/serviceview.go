@@ -58,46 +58,12 @@ func serviceView(svc *corev1.Service, namespaceLabels map[string]string) (ipam.S
 		// sharing with Services that do have backends.
 		v.BackendKey = "selector:" + labels.SelectorFromSet(svc.Spec.Selector).String()
 	}
-	ips, err := requestedIPs(svc)
+	ips, err := compat.LoadBalancerIPs(svc.Annotations, svc.Spec.LoadBalancerIP)
 	if err != nil {
 		return v, err
 	}
 	v.RequestedIPs = ips
 	return v, nil
-}
-
-func requestedIPs(svc *corev1.Service) ([]netip.Addr, error) {
-	annotation := compat.AnnotationLoadBalancerIPs
-	raw, ok := svc.Annotations[annotation]
-	if !ok {
-		annotation = compat.DeprecatedAnnotationLoadBalancerIPs
-		raw, ok = svc.Annotations[annotation]
-	}
-	if ok && svc.Spec.LoadBalancerIP != "" {
-		return nil, fmt.Errorf("both %s and spec.loadBalancerIP are set; use one", annotation)
-	}
-	if !ok {
-		if svc.Spec.LoadBalancerIP == "" {
-			return nil, nil
-		}
-		ip, err := netip.ParseAddr(svc.Spec.LoadBalancerIP)
-		if err != nil {
-			return nil, fmt.Errorf("spec.loadBalancerIP %q is not an IP address", svc.Spec.LoadBalancerIP)
-		}
-		return []netip.Addr{ip.Unmap()}, nil
-	}
-	var ips []netip.Addr
-	for _, s := range strings.Split(raw, ",") {
-		ip, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %q is not an IP address", annotation, raw, strings.TrimSpace(s))
-		}
-		ips = append(ips, ip.Unmap())
-	}
-	if len(ips) > 2 {
-		return nil, fmt.Errorf("%s %q: at most one IPv4 and one IPv6 address", annotation, raw)
-	}
-	return ips, nil
 }
 
 // ingressFor renders IPs as status.loadBalancer.ingress entries.
