@@ -95,7 +95,7 @@ verify: ## Fail if generated files differ from what generate, manifests and dash
 # chart's alert rules (test/dashboards); curl is make demo's client.
 DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables \
             ndisc6:ndisc6 containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins conntrack:conntrack \
-            promtool:prometheus curl:curl
+            promtool:prometheus curl:curl vtysh:frr
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests, benchmarks, lab and demo need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack, promtool, curl), if missing.

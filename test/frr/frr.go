@@ -1,0 +1,495 @@
+// Package frr runs FRRouting (Debian's frr 8.4: zebra and bgpd) as a real
+// upstream router inside a network namespace a test made, without systemd:
+// each Router has its own directory for config, pid files, vty and zebra
+// sockets and logs, and is queried through vtysh's JSON and `ip route`.
+// Its daemons are stopped and its directory removed when the test ends,
+// also when it fails. Requires root.
+package frr
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ironlb/ironlb/test/netns"
+)
+
+// Where Debian installs the daemons.
+const (
+	zebraBin = "/usr/lib/frr/zebra"
+	bgpdBin  = "/usr/lib/frr/bgpd"
+	vtyshBin = "vtysh"
+)
+
+const (
+	// startLimit bounds the wait for a daemon's vty socket; FRR starts in
+	// well under a second, a busy machine may take a few.
+	startLimit = 15 * time.Second
+	// stopGrace is how long a daemon gets after SIGTERM before SIGKILL;
+	// zebra removes its kernel routes on the way out.
+	stopGrace = 5 * time.Second
+	// DefaultMaxPaths is the ECMP width when Config.MaxPaths is 0: more
+	// than any lab has nodes.
+	DefaultMaxPaths = 8
+)
+
+// Neighbor is a BGP neighbour configured by address, or (Range valid) a
+// `bgp listen range` of dynamic neighbours sharing a peer group.
+type Neighbor struct {
+	Address netip.Addr
+	Range   netip.Prefix
+	// ASN is the neighbour's AS; 0 means "external" (any AS but ours).
+	ASN uint32
+	// Password enables TCP MD5 signatures on the session.
+	Password string
+}
+
+// Config is one router's BGP configuration. Timers are 1 s keepalive and
+// 3 s hold, so a dead neighbour is dropped within 3 s.
+type Config struct {
+	// Name is FRR's hostname and the directory's prefix.
+	Name     string
+	ASN      uint32
+	RouterID netip.Addr
+	// Neighbors are sessions; IPv4 and IPv6 neighbours are activated in
+	// their own address family.
+	Neighbors []Neighbor
+	// Networks are originated by this router (no RIB check).
+	Networks []netip.Prefix
+	// MaxPaths is the ECMP width for eBGP and iBGP; DefaultMaxPaths if 0.
+	MaxPaths int
+}
+
+// Router is a running FRR.
+type Router struct {
+	t      netns.T
+	NS     string // network namespace, as `ip netns` names it
+	Dir    string // config, sockets, pid files, logs
+	Config Config
+	procs  []*exec.Cmd
+	exited []chan struct{}
+}
+
+// Start runs zebra and bgpd in the namespace and applies cfg with vtysh.
+func Start(t netns.T, ns string, cfg Config) *Router {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = "frr"
+	}
+	dir, err := os.MkdirTemp("", "ironlb-frr-"+cfg.Name+"-")
+	if err != nil {
+		t.Fatalf("frr: %v", err)
+	}
+	r := &Router{t: t, NS: ns, Dir: dir, Config: cfg}
+	t.Cleanup(r.stop)
+	// The daemons drop to user frr (its vty group is frrvty): the
+	// directory must be theirs.
+	if u, err := user.Lookup("frr"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatalf("frr: %v", err)
+		}
+	} else {
+		t.Fatalf("frr: the frr user is missing (apt-get install frr): %v", err)
+	}
+	for _, f := range []string{"zebra.conf", "bgpd.conf", "vtysh.conf"} {
+		r.write(f, "")
+	}
+	r.write("frr.conf", Render(cfg))
+	r.daemon("zebra", zebraBin)
+	r.daemon("bgpd", bgpdBin)
+	if out, err := r.Vtysh("-f", filepath.Join(dir, "frr.conf")); err != nil || strings.Contains(out, "% ") {
+		t.Fatalf("frr %s: applying frr.conf: %v\n%s\n%s", cfg.Name, err, out, r.Logs())
+	}
+	return r
+}
+
+func (r *Router) write(name, content string) {
+	r.t.Helper()
+	p := filepath.Join(r.Dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		r.t.Fatalf("frr: %v", err)
+	}
+	if u, err := user.Lookup("frr"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		_ = os.Chown(p, uid, gid)
+	}
+}
+
+// daemon starts one FRR daemon in the foreground in the namespace (`ip
+// netns exec` execs it, so the PID is the daemon's) and waits for its vty
+// socket.
+func (r *Router) daemon(name, bin string) {
+	r.t.Helper()
+	d := r.Dir
+	args := []string{"netns", "exec", r.NS, bin,
+		"--vty_socket", d, "-z", filepath.Join(d, "zserv.api"), "-i", filepath.Join(d, name+".pid"),
+		"-f", filepath.Join(d, name+".conf"), "-P", "0", "--log", "file:" + filepath.Join(d, name+".log")}
+	cmd := exec.Command("ip", args...)
+	out, err := os.Create(filepath.Join(d, name+".out"))
+	if err != nil {
+		r.t.Fatalf("frr: %v", err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		r.t.Fatalf("frr: starting %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); _ = out.Close(); close(done) }()
+	r.procs, r.exited = append(r.procs, cmd), append(r.exited, done)
+	sock := filepath.Join(d, name+".vty")
+	deadline := time.Now().Add(startLimit)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return
+		}
+		select {
+		case <-done:
+			r.t.Fatalf("frr %s: %s exited at start:\n%s", r.Config.Name, name, r.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("frr %s: no %s after %s:\n%s", r.Config.Name, sock, startLimit, r.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends bgpd, then zebra (SIGTERM, SIGKILL after stopGrace), and
+// removes the directory.
+func (r *Router) stop() {
+	for i := len(r.procs) - 1; i >= 0; i-- {
+		_ = r.procs[i].Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.exited[i]:
+		case <-time.After(stopGrace):
+			_ = r.procs[i].Process.Kill()
+			<-r.exited[i]
+		}
+	}
+	_ = os.RemoveAll(r.Dir)
+}
+
+// Logs returns the daemons' log files and output, for a failure message.
+func (r *Router) Logs() string {
+	var b strings.Builder
+	for _, f := range []string{"zebra.out", "zebra.log", "bgpd.out", "bgpd.log"} {
+		if data, err := os.ReadFile(filepath.Join(r.Dir, f)); err == nil && len(data) > 0 {
+			fmt.Fprintf(&b, "--- %s %s:\n%s\n", r.Config.Name, f, data)
+		}
+	}
+	return b.String()
+}
+
+// Vtysh runs vtysh against this router's daemons with the given
+// arguments (e.g. "-c", "show bgp summary").
+func (r *Router) Vtysh(args ...string) (string, error) {
+	all := append([]string{"netns", "exec", r.NS, vtyshBin, "--vty_socket", r.Dir, "--config_dir", r.Dir}, args...)
+	out, err := exec.Command("ip", all...).CombinedOutput()
+	return string(out), err
+}
+
+// Configure applies configuration lines as if typed after `configure
+// terminal`, e.g. "router bgp 64500", "neighbor 10.0.0.2 shutdown".
+func (r *Router) Configure(lines ...string) error {
+	args := []string{"-c", "configure terminal"}
+	for _, l := range lines {
+		args = append(args, "-c", l)
+	}
+	out, err := r.Vtysh(args...)
+	if err != nil || strings.Contains(out, "% ") {
+		return fmt.Errorf("frr %s: configuring %q: %v: %s", r.Config.Name, lines, err, out)
+	}
+	return nil
+}
+
+// Show runs a `show ... json` command and decodes its output into v.
+func (r *Router) Show(cmd string, v any) error {
+	out, err := r.Vtysh("-c", cmd)
+	if err != nil {
+		return fmt.Errorf("frr %s: %s: %v: %s", r.Config.Name, cmd, err, out)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("frr %s: %s: %v: %q", r.Config.Name, cmd, err, out)
+	}
+	return nil
+}
+
+// Render is cfg as an FRR integrated configuration (frr.conf).
+func Render(cfg Config) string {
+	if cfg.MaxPaths == 0 {
+		cfg.MaxPaths = DefaultMaxPaths
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("frr defaults traditional")
+	w("hostname %s", cfg.Name)
+	w("!")
+	w("router bgp %d", cfg.ASN)
+	if cfg.RouterID.IsValid() {
+		w(" bgp router-id %s", cfg.RouterID)
+	}
+	// FRR 8 accepts and sends nothing on eBGP sessions without a policy
+	// (RFC 8212); this router is a lab's, it takes everything.
+	w(" no bgp ebgp-requires-policy")
+	w(" no bgp network import-check")
+	w(" no bgp default ipv4-unicast")
+	// ECMP across neighbours of different ASes too.
+	w(" bgp bestpath as-path multipath-relax")
+	w(" timers bgp 1 3")
+	var v4, v6 []string // neighbour or peer-group names per family
+	for i, n := range cfg.Neighbors {
+		remote := "external"
+		if n.ASN != 0 {
+			remote = strconv.FormatUint(uint64(n.ASN), 10)
+		}
+		name := n.Address.String()
+		is6 := n.Address.Is6()
+		if n.Range.IsValid() {
+			name = fmt.Sprintf("RANGE%d", i)
+			is6 = n.Range.Addr().Is6()
+			w(" neighbor %s peer-group", name)
+			w(" neighbor %s remote-as %s", name, remote)
+			w(" bgp listen range %s peer-group %s", n.Range, name)
+		} else {
+			w(" neighbor %s remote-as %s", name, remote)
+		}
+		w(" neighbor %s timers 1 3", name)
+		if n.Password != "" {
+			w(" neighbor %s password %s", name, n.Password)
+		}
+		if is6 {
+			v6 = append(v6, name)
+		} else {
+			v4 = append(v4, name)
+		}
+	}
+	for _, af := range []struct {
+		name  string
+		peers []string
+		is6   bool
+	}{{"ipv4", v4, false}, {"ipv6", v6, true}} {
+		w(" address-family %s unicast", af.name)
+		for _, p := range af.peers {
+			w("  neighbor %s activate", p)
+		}
+		for _, n := range cfg.Networks {
+			if n.Addr().Is6() == af.is6 {
+				w("  network %s", n.Masked())
+			}
+		}
+		w("  maximum-paths %d", cfg.MaxPaths)
+		w("  maximum-paths ibgp %d", cfg.MaxPaths)
+		w(" exit-address-family")
+	}
+	w("!")
+	return b.String()
+}
+
+// Path is one path FRR holds for a prefix.
+type Path struct {
+	// Peer is the neighbour it came from (invalid for local paths).
+	Peer    netip.Addr
+	NextHop netip.Addr
+	// Best and Multipath: FRR selected it, alone or as an ECMP member.
+	Best, Multipath  bool
+	Valid            bool
+	LocalPref        uint32 // 0 if absent
+	ASPath           string
+	Communities      []string // FRR's spelling: "65000:1", "noExport"
+	LargeCommunities []string
+}
+
+// Paths returns every path FRR's BGP table holds for prefix; none (and no
+// error) when it has no route to it.
+func (r *Router) Paths(prefix netip.Prefix) ([]Path, error) {
+	afi := "ipv4"
+	if prefix.Addr().Is6() {
+		afi = "ipv6"
+	}
+	var raw struct {
+		Paths []struct {
+			ASPath struct {
+				String string `json:"string"`
+			} `json:"aspath"`
+			Valid     bool `json:"valid"`
+			Multipath bool `json:"multipath"`
+			Bestpath  *struct {
+				Overall bool `json:"overall"`
+			} `json:"bestpath"`
+			LocPrf    *uint32 `json:"locPrf"`
+			Community *struct {
+				List []string `json:"list"`
+			} `json:"community"`
+			LargeCommunity *struct {
+				List []string `json:"list"`
+			} `json:"largeCommunity"`
+			Nexthops []struct {
+				IP   string `json:"ip"`
+				Used bool   `json:"used"`
+			} `json:"nexthops"`
+			Peer struct {
+				PeerID string `json:"peerId"`
+			} `json:"peer"`
+		} `json:"paths"`
+	}
+	if err := r.Show(fmt.Sprintf("show bgp %s unicast %s json", afi, prefix.Masked()), &raw); err != nil {
+		return nil, err
+	}
+	var out []Path
+	for _, p := range raw.Paths {
+		q := Path{Valid: p.Valid, Multipath: p.Multipath, ASPath: p.ASPath.String,
+			Best: p.Bestpath != nil && p.Bestpath.Overall}
+		q.Peer, _ = netip.ParseAddr(p.Peer.PeerID)
+		if q.Peer.IsUnspecified() {
+			q.Peer = netip.Addr{}
+		}
+		for _, nh := range p.Nexthops {
+			// An IPv6 path lists its global next hop first, then its
+			// link-local one.
+			if a, err := netip.ParseAddr(nh.IP); err == nil && !q.NextHop.IsValid() {
+				q.NextHop = a
+			}
+		}
+		if p.LocPrf != nil {
+			q.LocalPref = *p.LocPrf
+		}
+		if p.Community != nil {
+			q.Communities = p.Community.List
+		}
+		if p.LargeCommunity != nil {
+			q.LargeCommunities = p.LargeCommunity.List
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// Peers returns the neighbours (addresses) whose paths to prefix FRR holds,
+// sorted.
+func (r *Router) Peers(prefix netip.Prefix) ([]netip.Addr, error) {
+	paths, err := r.Paths(prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, p := range paths {
+		if p.Peer.IsValid() && !slices.Contains(out, p.Peer) {
+			out = append(out, p.Peer)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+// NeighborState is a session as FRR sees it.
+type NeighborState struct {
+	State string // "Established", "Active", "Connect", "Idle", ...
+	ASN   uint32
+	// LastReset is FRR's reason for the last reset, e.g. "Waiting for
+	// peer OPEN".
+	LastReset string
+	// HoldTime is the negotiated hold time.
+	HoldTime time.Duration
+}
+
+// Neighbors returns every neighbour FRR has (configured and dynamic), by
+// address.
+func (r *Router) Neighbors() (map[netip.Addr]NeighborState, error) {
+	var raw map[string]json.RawMessage
+	if err := r.Show("show bgp neighbors json", &raw); err != nil {
+		return nil, err
+	}
+	out := map[netip.Addr]NeighborState{}
+	for k, v := range raw {
+		a, err := netip.ParseAddr(k)
+		if err != nil {
+			continue // a peer group, or FRR's own keys
+		}
+		var n struct {
+			State     string `json:"bgpState"`
+			RemoteAS  uint32 `json:"remoteAs"`
+			LastReset string `json:"lastResetDueTo"`
+			HoldMsecs int64  `json:"bgpTimerHoldTimeMsecs"`
+		}
+		if err := json.Unmarshal(v, &n); err != nil {
+			return nil, fmt.Errorf("frr %s: neighbour %s: %w", r.Config.Name, k, err)
+		}
+		out[a] = NeighborState{State: n.State, ASN: n.RemoteAS, LastReset: n.LastReset, HoldTime: time.Duration(n.HoldMsecs) * time.Millisecond}
+	}
+	return out, nil
+}
+
+// Established returns the neighbours whose session is Established, sorted.
+func (r *Router) Established() ([]netip.Addr, error) {
+	all, err := r.Neighbors()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for a, n := range all {
+		if n.State == "Established" {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+// KernelNextHops returns the gateways of the kernel's route to prefix in
+// the router's namespace, as zebra installed it (several for ECMP),
+// sorted; none when the kernel has no such route.
+func (r *Router) KernelNextHops(prefix netip.Prefix) ([]netip.Addr, error) {
+	fam := "-4"
+	if prefix.Addr().Is6() {
+		fam = "-6"
+	}
+	out, err := exec.Command("ip", "-n", r.NS, "-j", fam, "route", "show", "exact", prefix.Masked().String()).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("ip route in %s: %v: %s", r.NS, err, out)
+	}
+	return parseRoutes(out)
+}
+
+// parseRoutes reads `ip -j route` output: a route has one "gateway" or a
+// list of "nexthops", each with a "gateway".
+func parseRoutes(data []byte) ([]netip.Addr, error) {
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(data, &routes); err != nil {
+		return nil, fmt.Errorf("ip -j route: %w: %q", err, data)
+	}
+	var out []netip.Addr
+	add := func(s string) {
+		if a, err := netip.ParseAddr(s); err == nil && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, rt := range routes {
+		add(rt.Gateway)
+		for _, nh := range rt.Nexthops {
+			add(nh.Gateway)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
