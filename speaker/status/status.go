@@ -1,6 +1,6 @@
 // Package status writes what this speaker announces to the API: one
-// ServiceL2Status per Service it announces, the nodeAssigned Event on the
-// Service. It runs after the packets, from its own work queue: a slow or
+// ServiceL2Status per Service it announces, one ServiceBGPStatus per
+// Service it advertises (bgp.go), the nodeAssigned Event on the Service. It runs after the packets, from its own work queue: a slow or
 // unreachable apiserver never delays a failover.
 package status
 

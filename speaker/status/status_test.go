@@ -5,15 +5,12 @@ import (
 	"slices"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/test/testenv"
 )
 
 // TestPartitionKeepsBothThenWinner replays a partition against a real
@@ -25,16 +22,8 @@ import (
 // the watch SetupWithManager adds; test/chaos's partition shows it: before
 // it, a's status stayed deleted and no status was left after the heal.)
 func TestPartitionKeepsBothThenWinner(t *testing.T) {
-	env, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
 	ctx := context.Background()
-	const ns = "metallb-system"
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
+	ns := namespace(t, "l2")
 	svc := types.NamespacedName{Namespace: "default", Name: "svc1"}
 	node := func(name string) *L2 {
 		s := &L2{Client: env.Client, Namespace: ns, NodeName: name, Recorder: events.NewFakeRecorder(100)}
