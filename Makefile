@@ -127,6 +127,10 @@ dashboards-test: deps ## Dashboards and alerts, offline: every query parses and 
 chart-test: ## The chart and config/default: helm lint --strict, helm-unittest, kubeconform (K8s 1.36 + our CRDs, offline), Pod Security levels, RBAC = config/rbac (also part of test-go).
 	go test -count=1 ./test/chart
 
+.PHONY: chaos
+chaos: deps ## Chaos at full scale (root; prints figure tables): 5,000 Services while the controller is SIGKILLed 10 times; on the layer-2 lab speaker churn, an invalid config, an apiserver restart, a 30 s partition. CHAOS_ARGS adds test/chaos flags; make test runs it reduced.
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go test -count=1 -v -timeout 60m ./test/chaos -args -services 5000 -kills 10 -vips 10 -hold 30s $(CHAOS_ARGS)
+
 .PHONY: test
 test: verify lint test-go ## Everything CI checks: generated files current, lint, all tests.
 

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -29,6 +32,8 @@ var controllerBin, speakerBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// envtest logs through controller-runtime's logger; nothing to show.
+	ctrllog.SetLogger(logr.Discard())
 	os.Exit(run(m))
 }
 

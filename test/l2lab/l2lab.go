@@ -56,7 +56,8 @@ type Options struct {
 	// and fd00:250::200-fd00:250::250 (on the lab's subnets, like the
 	// walkthrough's) when empty.
 	Pool string
-	// Metrics serves the binaries' Prometheus metrics (off otherwise):
+	// Metrics serves the binaries' Prometheus metrics over plain HTTP
+	// (off otherwise):
 	// the controller's on a free port of the machine, every speaker's on
 	// SpeakerMetricsPort of its node's address. MetricsURL names them.
 	Metrics bool
@@ -192,8 +193,12 @@ func Start(t netns.T, o Options) *Cluster {
 		c.must(err)
 		c.controllerMetricsPort = port
 	}
-	c.controller = c.start("controller", c.opts.Controller, "--kubeconfig", env.Kubeconfig, "--namespace", Namespace,
-		"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled")
+	ctlArgs := []string{c.opts.Controller, "--kubeconfig", env.Kubeconfig, "--namespace", Namespace,
+		"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled"}
+	if o.Metrics {
+		ctlArgs = append(ctlArgs, "--metrics-secure=false") // plain HTTP: the lab scrapes without a token
+	}
+	c.controller = c.start("controller", ctlArgs...)
 	for _, n := range c.Nodes {
 		c.StartSpeaker(n)
 	}
@@ -264,6 +269,9 @@ func (c *Cluster) StartSpeaker(node string) *Proc {
 	args := []string{"ip", "netns", "exec", c.Hosts[node], c.opts.Speaker,
 		"--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace, "--node-name", node, "--pod-name", "speaker-" + strconv.Itoa(i+1),
 		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--port", metricsPort, "--health-probe-port", "0"}
+	if c.opts.Metrics {
+		args = append(args, "--metrics-secure=false")
+	}
 	p := c.start("speaker on "+node, append(args, c.opts.SpeakerArgs...)...)
 	c.speakers[node] = p
 	return p

@@ -1,0 +1,60 @@
+package chaos
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ironlb/ironlb/test/probe"
+)
+
+// apiServerGrace is how long kube-apiserver may drain before it is
+// SIGKILLed; kubelet gives a static pod 30 s, but with watches open the
+// apiserver drains for its request timeout (60 s), which would only make
+// the test longer.
+const apiServerGrace = 5 * time.Second
+
+// testAPIServerRestart stops kube-apiserver (SIGTERM, SIGKILL after
+// apiServerGrace; etcd keeps running), keeps it down for -hold and starts
+// it again: announcements go on, and once the controller
+// works again (a new Service gets an IP) every VIP is what it was.
+func testAPIServerRestart(t *testing.T, l *lab) {
+	c := l.c
+	before := l.ips(t)
+	t0 := time.Now()
+	killed, err := c.Env.StopAPIServer(apiServerGrace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	time.Sleep(*flagHold)
+	if err := c.Env.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	up := time.Now()
+	c.CreateService("after-apiserver-restart", c.Nodes...)
+	newIP := time.Since(up)
+	l.waitSettled(t, "after the apiserver restart")
+	end := time.Now()
+	after := l.ips(t)
+	changed := changedIPs(before, after)
+	sa, fa, la, lost := l.arpLoss(t0, end)
+	sh, lh := l.probes.count(probe.HTTP, t0, end)
+	t.Logf(`apiserver restart: kube-apiserver stopped (SIGTERM, etcd kept) for %s, started again
+
+| figure | value |
+|---|---|
+| SIGTERM → stopped (SIGKILL needed after %s) | %.1f s (%v) |
+| stopped → healthy again (down %s, then start) | %.1f s |
+| ARP probes unanswered (no reply within 1 s) / late (reply after 20 ms) / sent (stop → settled) | %d / %d / %d |
+| longest time a VIP went without any ARP reply (probes every 20 ms) | %s |
+| HTTP probes lost / sent | %d / %d |
+| apiserver up → a new Service has an IP | %.2f s |
+| VIPs changed | %d of %d |
+`, *flagHold, apiServerGrace, stopped.Sub(t0).Seconds(), killed, *flagHold, up.Sub(stopped).Seconds(), la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, newIP.Seconds(), changed, len(before))
+	if la > 0 {
+		t.Errorf("ARP probes unanswered: %v", lost)
+	}
+	if changed > 0 {
+		t.Errorf("VIPs changed: before %v, after %v", before, after)
+	}
+}

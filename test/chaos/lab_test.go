@@ -1,0 +1,468 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/arp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ironlb/ironlb/test/l2lab"
+	"github.com/ironlb/ironlb/test/netns"
+	"github.com/ironlb/ironlb/test/probe"
+)
+
+// vipRange holds the lab's default IPv4 pool (10.250.0.200-250).
+const vipRange = "10.250.0.192/26"
+
+// settleLimit bounds every wait for one owner per VIP; a failover in the
+// lab takes under a second, a rejoin a few.
+const settleLimit = 90 * time.Second
+
+// lab is an l2lab with VIPs, a prober on every VIP from the client (ARP
+// and HTTP every 20 ms, test/probe) and a raw listener that records every
+// ARP reply the client sees.
+type lab struct {
+	c      *l2lab.Cluster
+	names  []string // Service names
+	vips   []netip.Addr
+	probes *probeLog
+	arps   *arpLog
+}
+
+func startLab(t *testing.T) *lab {
+	c := l2lab.Start(t, l2lab.Options{Nodes: 3, Controller: controllerBin, Speaker: speakerBin, Metrics: true})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- controller:\n%s", c.Controller().Output(30))
+			for _, n := range c.Nodes {
+				t.Logf("--- speaker on %s:\n%s", n, c.Speaker(n).Output(30))
+			}
+		}
+	})
+	c.ServeNodes(vipRange)
+	l := &lab{c: c, probes: &probeLog{}, arps: &arpLog{}}
+	c.CreateServices("chaos", *flagVIPs, c.Nodes...)
+	for i := range *flagVIPs {
+		l.names = append(l.names, fmt.Sprintf("chaos-%d", i))
+	}
+	var targets []probe.Target
+	for _, name := range l.names {
+		ip := netip.MustParseAddr(l.ip(t, name))
+		l.vips = append(l.vips, ip)
+		targets = append(targets, probe.Target{Service: "default/" + name, IP: ip, Port: 80})
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	listener, err := dialARP(c.Client)
+	if err != nil {
+		t.Fatalf("opening the ARP listener in the client: %v", err)
+	}
+	wg.Go(func() { l.arps.listen(ctx, listener) })
+	wg.Go(func() {
+		err := probe.Run(ctx, probe.Options{
+			NetNS:    "/var/run/netns/" + c.Client,
+			Targets:  func(context.Context) ([]probe.Target, error) { return targets, nil },
+			OnResult: l.probes.add,
+		})
+		if err != nil {
+			t.Errorf("prober: %v", err)
+		}
+	})
+	l.waitSettled(t, "the lab's first owners")
+	return l
+}
+
+// ip is the Service's current VIP.
+func (l *lab) ip(t *testing.T, name string) string {
+	var svc corev1.Service
+	if err := l.c.Env.Client.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: name}, &svc); err != nil {
+		t.Fatalf("reading Service %s: %v", name, err)
+	}
+	return ingressIPs(&svc)
+}
+
+// ips are every probed Service's current VIPs.
+func (l *lab) ips(t *testing.T) map[string]string {
+	out := map[string]string{}
+	for _, n := range l.names {
+		out[n] = l.ip(t, n)
+	}
+	return out
+}
+
+func changedIPs(before, after map[string]string) int {
+	n := 0
+	for k, v := range before {
+		if after[k] != v {
+			n++
+		}
+	}
+	return n
+}
+
+// owner is the node whose MAC answered the VIP last, "" if none did.
+func (l *lab) owner(vip netip.Addr) string {
+	return l.c.NodeByMAC(l.arps.lastMAC(vip))
+}
+
+// waitSettled waits until, for *flagSettle without interruption, every
+// speaker runs and sees all others (ironlb_speaker_members_alive), every
+// VIP has one ServiceL2Status, and only that node answered the VIP's ARP
+// requests in the last half second.
+func (l *lab) waitSettled(t *testing.T, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var since time.Time
+	var why string
+	for time.Since(start) < settleLimit {
+		why = l.unsettled()
+		switch {
+		case why != "":
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= *flagSettle:
+			return since.Sub(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not settled after %s: %s", what, settleLimit, why)
+	return 0
+}
+
+func (l *lab) unsettled() string {
+	for _, n := range l.c.Nodes {
+		if p := l.c.Speaker(n); p == nil || !p.Running() {
+			return "the speaker on " + n + " is not running"
+		}
+		alive, err := scrape(l.c.MetricsURL(n), "ironlb_speaker_members_alive")
+		if err != nil {
+			return fmt.Sprintf("metrics of %s: %v", n, err)
+		}
+		if int(alive) != len(l.c.Nodes) {
+			return fmt.Sprintf("%s sees %v members alive", n, alive)
+		}
+	}
+	for i, name := range l.names {
+		owners := l.c.StatusOwners(name)
+		if len(owners) != 1 {
+			return fmt.Sprintf("%s has statuses on %v", name, owners)
+		}
+		macs := l.arps.macsSince(l.vips[i], time.Now().Add(-500*time.Millisecond))
+		if len(macs) != 1 || l.c.NodeByMAC(macs[0]) != owners[0] {
+			return fmt.Sprintf("%s (%s) answered by %v, status on %s", name, l.vips[i], macs, owners[0])
+		}
+	}
+	return ""
+}
+
+// scrape reads a metric from a /metrics page: the sum of its series.
+func scrape(url, name string) (float64, error) {
+	if url == "" {
+		return 0, errors.New("metrics are off")
+	}
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	var sum float64
+	found := false
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, name) || len(line) == len(name) || (line[len(name)] != ' ' && line[len(name)] != '{') {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
+		}
+		sum, found = sum+v, true
+	}
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("%s: no %s", url, name)
+	}
+	return sum, nil
+}
+
+// probeLog keeps every probe's result.
+type probeLog struct {
+	mu      sync.Mutex
+	results []probe.Result
+}
+
+func (p *probeLog) add(r probe.Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.results = append(p.results, r)
+}
+
+// count returns how many probes of the kind started in [from, to] and how
+// many of those were not answered.
+func (p *probeLog) count(kind probe.Kind, from, to time.Time) (sent, lost int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.results {
+		if r.Kind != kind || r.Start.Before(from) || r.Start.After(to) {
+			continue
+		}
+		sent++
+		if !r.OK {
+			lost++
+		}
+	}
+	return sent, lost
+}
+
+// lateLimit: a probe the prober gave up on (no answer within its 20 ms
+// interval) whose VIP still answered within this long was late, not lost:
+// a withdrawn VIP answers nothing at all, and a client whose ARP request
+// goes unanswered retries only after its kernel's retransmit time, 1 s
+// (net.ipv4.neigh.*.retrans_time_ms), so that is when it would notice.
+// Shorter stalls happen on a busy two-core machine (up to ~140 ms seen
+// with four other engineers building) and are printed as the longest gap.
+const lateLimit = time.Second
+
+// arpLoss sorts the ARP probes of [from, to]: sent, failed by the prober's
+// 20 ms timeout, and of those unanswered: no reply for the VIP within
+// lateLimit of the probe's start in the raw log. details describes the
+// unanswered ones.
+func (l *lab) arpLoss(from, to time.Time) (sent, failed, unanswered int, details []string) {
+	l.probes.mu.Lock()
+	var fails []probe.Result
+	for _, r := range l.probes.results {
+		if r.Kind != probe.ARP || r.Start.Before(from) || r.Start.After(to) {
+			continue
+		}
+		sent++
+		if !r.OK {
+			fails = append(fails, r)
+		}
+	}
+	l.probes.mu.Unlock()
+	for _, r := range fails {
+		next, ok := l.arps.nextReply(r.Target.IP, r.Start)
+		if ok && next.Sub(r.Start) <= lateLimit {
+			continue
+		}
+		unanswered++
+		after := "none since"
+		if ok {
+			after = next.Sub(r.Start).Round(time.Millisecond).String()
+		}
+		details = append(details, fmt.Sprintf("%s at +%s (next reply: %s)", r.Target.IP, r.Start.Sub(from).Round(time.Millisecond), after))
+	}
+	return sent, len(fails), unanswered, details
+}
+
+// arpReply is one ARP reply the client saw.
+type arpReply struct {
+	at  time.Time
+	ip  netip.Addr
+	mac string
+}
+
+// arpLog records every ARP reply on the client's link: the probe reads
+// only the first answer to each request, this sees all of them.
+type arpLog struct {
+	mu      sync.Mutex
+	replies []arpReply
+}
+
+func dialARP(ns string) (*arp.Client, error) {
+	var c *arp.Client
+	err := netns.Do(ns, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		c, err = arp.Dial(ifi)
+		return err
+	})
+	return c, err
+}
+
+// listenPoll is how often the listener looks at ctx between packets.
+const listenPoll = 200 * time.Millisecond
+
+func (a *arpLog) listen(ctx context.Context, c *arp.Client) {
+	defer c.Close()
+	for ctx.Err() == nil {
+		_ = c.SetReadDeadline(time.Now().Add(listenPoll))
+		p, _, err := c.Read()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			continue // a malformed frame; the next read goes on
+		}
+		if p.Operation != arp.OperationReply {
+			continue
+		}
+		a.mu.Lock()
+		a.replies = append(a.replies, arpReply{at: time.Now(), ip: p.SenderIP, mac: p.SenderHardwareAddr.String()})
+		a.mu.Unlock()
+	}
+}
+
+func (a *arpLog) lastMAC(vip netip.Addr) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.replies) - 1; i >= 0; i-- {
+		if a.replies[i].ip == vip {
+			return a.replies[i].mac
+		}
+	}
+	return ""
+}
+
+// macsSince returns the distinct MACs that answered for vip since t.
+func (a *arpLog) macsSince(vip netip.Addr, t time.Time) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var macs []string
+	for i := len(a.replies) - 1; i >= 0 && a.replies[i].at.After(t); i-- {
+		if r := a.replies[i]; r.ip == vip && !slices.Contains(macs, r.mac) {
+			macs = append(macs, r.mac)
+		}
+	}
+	return macs
+}
+
+// dualWindow: two replies for one VIP from different MACs this close
+// together answer the same request (the prober asks every 20 ms).
+const dualWindow = probe.DefaultInterval
+
+// dualGap separates episodes of two nodes answering: five probe
+// intervals without a second answer end one.
+const dualGap = 5 * probe.DefaultInterval
+
+// dual is when, in [from, to], two nodes answered for vip: the first and
+// last such reply, how many, and the longest episode (replies from two
+// nodes at most dualGap apart); zero times if never.
+type dual struct {
+	first, last time.Time
+	replies     int
+	episodes    int
+	longest     time.Duration
+}
+
+func (a *arpLog) dual(vip netip.Addr, from, to time.Time) dual {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var d dual
+	var start, prev time.Time
+	seen := map[string]time.Time{}
+	for _, r := range a.replies {
+		if r.ip != vip || r.at.Before(from) || r.at.After(to) {
+			continue
+		}
+		for mac, at := range seen {
+			if mac != r.mac && r.at.Sub(at) <= dualWindow {
+				if d.first.IsZero() {
+					d.first = at
+				}
+				if prev.IsZero() || r.at.Sub(prev) > dualGap {
+					start = at
+					d.episodes++
+				}
+				d.last, prev = r.at, r.at
+				d.longest = max(d.longest, r.at.Sub(start))
+				d.replies++
+				break
+			}
+		}
+		seen[r.mac] = r.at
+	}
+	return d
+}
+
+// longestGap is the longest time, in [from, to], between two replies for
+// the VIP the client saw (from any node), when it began, and the MACs
+// that answered before and after it.
+func (a *arpLog) longestGap(vip netip.Addr, from, to time.Time) (gap time.Duration, at time.Time, before, after string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	prev, prevMAC := from, ""
+	for _, r := range a.replies {
+		if r.ip != vip || r.at.Before(from) {
+			continue
+		}
+		if r.at.After(to) {
+			break
+		}
+		if g := r.at.Sub(prev); g > gap {
+			gap, at, before, after = g, prev, prevMAC, r.mac
+		}
+		prev, prevMAC = r.at, r.mac
+	}
+	if g := to.Sub(prev); g > gap {
+		gap, at, before, after = g, prev, prevMAC, ""
+	}
+	return gap, at, before, after
+}
+
+// longestGapAll is longestGap over every probed VIP, described.
+func (l *lab) longestGapAll(from, to time.Time) string {
+	var longest time.Duration
+	desc := "-"
+	for i, vip := range l.vips {
+		if g, at, before, after := l.arps.longestGap(vip, from, to); g > longest {
+			longest = g
+			desc = fmt.Sprintf("%s (%s, at +%s, %s → %s)", g.Round(time.Millisecond), l.names[i], at.Sub(from).Round(100*time.Millisecond),
+				l.c.NodeByMAC(before), l.c.NodeByMAC(after))
+		}
+	}
+	return desc
+}
+
+// nextReply is when the first reply for vip at or after t arrived.
+func (a *arpLog) nextReply(vip netip.Addr, t time.Time) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.replies {
+		if r.ip == vip && !r.at.Before(t) {
+			return r.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// macsBetween returns the distinct MACs that answered for vip in [from, to].
+func (a *arpLog) macsBetween(vip netip.Addr, from, to time.Time) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var macs []string
+	for _, r := range a.replies {
+		if r.ip == vip && !r.at.Before(from) && !r.at.After(to) && !slices.Contains(macs, r.mac) {
+			macs = append(macs, r.mac)
+		}
+	}
+	return macs
+}
