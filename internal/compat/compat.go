@@ -38,8 +38,13 @@ const (
 	// configuration was refused; the last valid one stays in force.
 	ReasonInvalidConfiguration = "InvalidConfiguration"
 	// ReasonNodeAssigned (Normal, from the speaker):
-	// `announcing from node "X" with protocol "layer2"`.
+	// `announcing from node "X" with protocol "layer2"` (or "bgp").
 	ReasonNodeAssigned = "nodeAssigned"
+	// ReasonBGPPeerRefused (Warning, on a BGPPeer, from the speaker): the
+	// speaker keeps no session for the peer (its passwordSecret is
+	// missing or invalid, it names a VRF) or runs it with a limitation
+	// (BFD); the note says which.
+	ReasonBGPPeerRefused = "BGPPeerRefused"
 )
 
 // NodeExcludeLabel marks nodes that must not announce load balancer IPs.

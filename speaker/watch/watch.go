@@ -14,6 +14,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -166,6 +167,8 @@ type Config struct {
 	Out       chan<- loop.Update
 	Metrics   *metrics.Client
 	Log       logr.Logger
+	// Recorder records why a BGPPeer gets no session; may be nil.
+	Recorder events.EventRecorder
 }
 
 // SetupWithManager registers the reconciler.
@@ -178,6 +181,8 @@ func (r *Config) SetupWithManager(mgr ctrl.Manager) error {
 	for _, obj := range kube.ConfigObjects() {
 		b = b.Watches(obj, toConfig)
 	}
+	// BGPPeers' passwords; the cache must hold Secrets of the namespace only.
+	b = b.Watches(&corev1.Secret{}, toConfig)
 	return b.Complete(r)
 }
 
@@ -194,6 +199,9 @@ func (r *Config) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, er
 		r.Metrics.ConfigStale.Set(1)
 		r.Log.Error(err, "configuration refused; the last valid configuration stays in force")
 		return ctrl.Result{}, nil
+	}
+	if cfg, err = r.resolvePeers(ctx, cfg); err != nil {
+		return ctrl.Result{}, err
 	}
 	r.Metrics.ConfigStale.Set(0)
 	r.Metrics.ConfigLoaded.Set(1)
