@@ -26,6 +26,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/test/frr"
 	"github.com/ironlb/ironlb/test/netns"
 	"github.com/ironlb/ironlb/test/testenv"
 )
@@ -61,6 +63,12 @@ type Options struct {
 	// the controller's on a free port of the machine, every speaker's on
 	// SpeakerMetricsPort of its node's address. MetricsURL names them.
 	Metrics bool
+	// Router, when set, adds an upstream router on the bridge (RouterIP,
+	// RouterIP6) running FRR with this config, and a client namespace
+	// behind it (Cluster.RouterClient) that reaches VIPs only through the
+	// router's BGP routes. Without Neighbors, every node's IPv4 and IPv6
+	// address is a neighbour of any external AS.
+	Router *frr.Config
 }
 
 // SpeakerMetricsPort is where speakers serve metrics with Options.Metrics:
@@ -77,8 +85,12 @@ type Cluster struct {
 	Client string            // the client's namespace (the seed's mypc)
 	// Client2 is a second client (the seed's mypc2), so a client whose
 	// neighbour cache is measured hears no answers to another's requests.
-	Client2  string
-	speakers map[string]*Proc
+	Client2 string
+	// Router is the upstream FRR of Options.Router, RouterClient the
+	// namespace behind it; nil and "" without.
+	Router       *frr.Router
+	RouterClient string
+	speakers     map[string]*Proc
 	// controller is the controller binary's process.
 	controller *Proc
 	// controllerMetricsPort is the controller's metrics port on the
@@ -160,6 +172,13 @@ func Start(t netns.T, o Options) *Cluster {
 	}
 	c.Client = c.Lab.Host("client", clientIP+"/24", clientIP6+"/64")
 	c.Client2 = c.Lab.Host("client2", client2IP+"/24")
+	if o.Router != nil {
+		cfg := *o.Router
+		if cfg.Neighbors == nil {
+			cfg.Neighbors = c.NodeNeighbors(0, "")
+		}
+		c.startRouter(cfg)
+	}
 
 	// A /16 of ClusterIPs, so benchmarks can create thousands of
 	// Services, and IPv6 ones for IPv6 Services.
@@ -332,6 +351,8 @@ func (c *Cluster) RestartNode(node string) {
 type ServiceOptions struct {
 	IPv6  bool // single-stack IPv6 instead of the cluster's default IPv4
 	Local bool // externalTrafficPolicy: Local
+	// Pool asks for an IP from this IPAddressPool (MetalLB's annotation).
+	Pool string
 }
 
 // CreateService creates a LoadBalancer Service with ready endpoints on the
@@ -353,6 +374,9 @@ func (c *Cluster) CreateServiceWith(name string, o ServiceOptions, readyNodes ..
 		single := corev1.IPFamilyPolicySingleStack
 		svc.Spec.IPFamilyPolicy, svc.Spec.IPFamilies = &single, []corev1.IPFamily{corev1.IPv6Protocol}
 		addrType = discoveryv1.AddressTypeIPv6
+	}
+	if o.Pool != "" {
+		svc.Annotations = map[string]string{compat.AnnotationAddressPool: o.Pool}
 	}
 	if o.Local {
 		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal

@@ -178,3 +178,28 @@ func (l *Lab) teardown() {
 		}
 	}
 }
+
+// Stub adds a namespace linked point-to-point to the namespace host (not
+// to the bridge), as a network behind a router: the new namespace's eth0
+// holds addrs, host's end of the link is named ifname and holds
+// hostAddrs. It returns the new namespace's name; it goes at teardown.
+func (l *Lab) Stub(host, ifname, name string, hostAddrs, addrs []string) string {
+	l.t.Helper()
+	ns := l.prefix + "-" + name
+	l.must("ip", "netns", "add", ns)
+	l.hosts = append(l.hosts, ns)
+	l.must("ip", "-n", host, "link", "add", ifname, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	for _, n := range []struct {
+		ns, ifname string
+		addrs      []string
+	}{{host, ifname, hostAddrs}, {ns, "eth0", addrs}} {
+		l.must("ip", "netns", "exec", n.ns, "sysctl", "-qw", "net.ipv6.conf."+n.ifname+".accept_dad=0")
+		for _, a := range n.addrs {
+			l.must("ip", "-n", n.ns, "addr", "add", a, "dev", n.ifname)
+		}
+		l.must("ip", "-n", n.ns, "link", "set", n.ifname, "up")
+	}
+	l.must("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	l.must("ip", "-n", ns, "link", "set", "lo", "up")
+	return ns
+}
