@@ -3,6 +3,7 @@ package members
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/hashicorp/memberlist"
 )
 
 func freeUDPAndTCPPort(t *testing.T) int {
@@ -157,15 +159,66 @@ func TestDetectsCrashAndLeave(t *testing.T) {
 	waitAlive(t, a, "node-a")
 }
 
+// TestWrongKeyCannotJoin: two members with key A form a cluster; a member
+// with key B, and a memberlist with no key at all, try to join it. Both
+// are refused, and neither side's member list changes. Instead of sleeping
+// for gossip that could leak, a third member with key A joins afterwards:
+// once both original members see it, they have exchanged state since the
+// intruders knocked, and the intruders are still absent.
 func TestWrongKeyCannotJoin(t *testing.T) {
-	a := start(t, "node-a", KeyFromSecret([]byte("right")))
+	keyA := KeyFromSecret([]byte("right"))
+	a, b := start(t, "node-a", keyA), start(t, "node-b", keyA)
+	join(t, b, a)
+	waitAlive(t, a, "node-a", "node-b")
+	waitAlive(t, b, "node-a", "node-b")
+
 	intruder := start(t, "intruder", KeyFromSecret([]byte("wrong")))
-	if n, err := intruder.m.Join([]string{a.addr()}); err == nil && n > 0 {
-		t.Errorf("a member with the wrong key joined (%d)", n)
+	for _, target := range []*running{a, b} {
+		if n, err := intruder.m.Join([]string{target.addr()}); err == nil || n > 0 {
+			t.Errorf("a member with the wrong key joined %s (%d answered, err %v)", target.addr(), n, err)
+		}
 	}
-	time.Sleep(300 * time.Millisecond) // a few probe intervals for any gossip to leak
-	if got := a.m.Alive(); !slices.Equal(got, []string{"node-a"}) {
-		t.Errorf("alive with an intruder around: %v", got)
+	plain := plaintextMember(t)
+	if n, err := plain.Join([]string{a.addr(), b.addr()}); err == nil || n > 0 {
+		t.Errorf("an unencrypted member joined (%d answered, err %v)", n, err)
+	}
+
+	c := start(t, "node-c", keyA)
+	join(t, c, a)
+	waitAlive(t, a, "node-a", "node-b", "node-c")
+	waitAlive(t, b, "node-a", "node-b", "node-c")
+	if got := intruder.m.Alive(); !slices.Equal(got, []string{"intruder"}) {
+		t.Errorf("the wrong-key member sees %v, want only itself", got)
+	}
+	if n := plain.NumMembers(); n != 1 {
+		t.Errorf("the unencrypted member sees %d members, want only itself", n)
+	}
+}
+
+// plaintextMember is a bare memberlist without a key on loopback.
+func plaintextMember(t *testing.T) *memberlist.Memberlist {
+	t.Helper()
+	c := memberlist.DefaultLANConfig()
+	c.Name, c.BindAddr, c.BindPort = "plaintext", "127.0.0.1", freeUDPAndTCPPort(t)
+	c.AdvertiseAddr, c.AdvertisePort = c.BindAddr, c.BindPort
+	c.TCPTimeout = time.Second
+	c.LogOutput = io.Discard
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ml.Shutdown() })
+	return ml
+}
+
+// TestNewRefusesAMissingKey: a speaker cannot run memberlist unencrypted.
+func TestNewRefusesAMissingKey(t *testing.T) {
+	for _, key := range [][]byte{nil, []byte("short")} {
+		o := DefaultOptions()
+		o.NodeName, o.SecretKey = "n", key
+		if _, err := New(o); err == nil {
+			t.Errorf("New accepted the key %q", key)
+		}
 	}
 }
 
