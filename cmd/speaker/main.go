@@ -25,6 +25,7 @@ import (
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/bgp"
 	"github.com/ironlb/ironlb/speaker/layer2"
 	"github.com/ironlb/ironlb/speaker/loop"
 	"github.com/ironlb/ironlb/speaker/members"
@@ -140,6 +141,8 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	mopts := o.serving.ManagerOptions(scheme)
 	mopts.Cache = cli.ConfigCacheOptions(o.namespace)
 	mopts.Cache.ByObject[&corev1.Pod{}] = cache.ByObject{Namespaces: map[string]cache.Config{o.namespace: {}}}
+	// BGPPeers' password Secrets: the speaker may read only its own namespace's.
+	mopts.Cache.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{o.namespace: {}}}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -150,25 +153,36 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	}
 
 	updates := make(chan loop.Update, updatesBuffer)
+	recorder := mgr.GetEventRecorder(compat.SpeakerComponent)
 	announcer := layer2.New(layer2.Options{Log: log.WithName("layer2"), Metrics: sm})
-	st := &status.L2{Client: mgr.GetClient(), Namespace: o.namespace, NodeName: o.nodeName,
-		Recorder: mgr.GetEventRecorder(compat.SpeakerComponent)}
+	st := &status.L2{Client: mgr.GetClient(), Namespace: o.namespace, NodeName: o.nodeName, Recorder: recorder}
+	bgpStatus := &status.BGP{Client: mgr.GetClient(), Namespace: o.namespace, NodeName: o.nodeName, Recorder: recorder}
 	if o.podName != "" {
-		st.Owner = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: o.namespace, Name: o.podName}}
-		if err := mgr.GetAPIReader().Get(ctx, types.NamespacedName{Namespace: o.namespace, Name: o.podName}, st.Owner); err != nil {
-			log.Info("speaker pod not found; its ServiceL2Status objects will have no owner", "pod", o.podName, "reason", err.Error())
-			st.Owner = nil
+		owner := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: o.namespace, Name: o.podName}}
+		if err := mgr.GetAPIReader().Get(ctx, types.NamespacedName{Namespace: o.namespace, Name: o.podName}, owner); err != nil {
+			log.Info("speaker pod not found; its ServiceL2Status and ServiceBGPStatus objects will have no owner", "pod", o.podName, "reason", err.Error())
+		} else {
+			st.Owner, bgpStatus.Owner = owner, owner
 		}
 	}
+	// The BGP speaker runs for the process's life; when the context ends
+	// (SIGTERM) its Run withdraws every path, waits for the withdrawals to
+	// be sent (bounded by bgp.DefaultWithdrawTimeout, well inside the pod's
+	// grace period) and closes the sessions.
+	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm,
+		NodeAddresses: nodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, log)})
 	alive := []string{o.nodeName}
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
-		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop"), Metrics: sm}
+		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop"), Metrics: sm,
+		BGP:       &bgpSetter{speaker: bgpSpeaker, client: mgr.GetClient(), namespace: o.namespace, recorder: recorder, log: log.WithName("bgp")},
+		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}
 	nodes := &watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil}
-	cfgWatch := &watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client, Log: log.WithName("config")}
+	cfgWatch := &watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client,
+		Log: log.WithName("config"), Recorder: recorder}
 	initial := watch.NewInitial(mgr.GetCache(), mgr.GetClient(), services, nodes, cfgWatch)
-	setups := []interface{ SetupWithManager(ctrl.Manager) error }{st, services, nodes, cfgWatch}
-	runnables := []manager.RunnableFunc{announcer.Run, lp.Run, initial.Start}
+	setups := []interface{ SetupWithManager(ctrl.Manager) error }{st, bgpStatus, services, nodes, cfgWatch}
+	runnables := []manager.RunnableFunc{announcer.Run, bgpSpeaker.Run, lp.Run, initial.Start}
 	if ml != nil {
 		lp.Members = ml
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,

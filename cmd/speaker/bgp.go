@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/speaker/bgp"
+	"github.com/ironlb/ironlb/speaker/bgpspec"
+)
+
+// bgpSetter is the loop's BGP: the speaker's Set, whose per-peer problems
+// (a session refused, BFD not supported) become a log line and a Warning
+// Event on the BGPPeer, once per new problem, and are not returned: the
+// loop retries only what retrying can fix.
+type bgpSetter struct {
+	speaker   *bgp.Speaker
+	client    client.Reader
+	namespace string
+	recorder  events.EventRecorder
+	log       logr.Logger
+	reported  map[string]string // peer → problem last reported
+}
+
+func (b *bgpSetter) Set(d bgpspec.Desired) error {
+	select {
+	case <-b.speaker.Ready():
+	default:
+		return bgp.ErrNotRunning
+	}
+	err := b.speaker.Set(d)
+	now := map[string]string{}
+	for _, pe := range bgp.PeerErrors(err) {
+		msg := pe.Error()
+		now[pe.Peer] = msg
+		if b.reported[pe.Peer] == msg {
+			continue
+		}
+		b.log.Info("BGP peer not fully configured", "peer", pe.Peer, "refused", pe.Refused, "reason", pe.Err.Error())
+		var obj v1beta2.BGPPeer
+		if gerr := b.client.Get(context.Background(), types.NamespacedName{Namespace: b.namespace, Name: pe.Peer}, &obj); gerr == nil {
+			b.recorder.Eventf(&obj, nil, corev1.EventTypeWarning, compat.ReasonBGPPeerRefused, "Configure", "%s", msg)
+		}
+	}
+	b.reported = now
+	return withoutPeerErrors(err)
+}
+
+// withoutPeerErrors drops the *bgp.PeerErrors from an error Set returned.
+func withoutPeerErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*bgp.PeerError); ok {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err
+	}
+	var rest []error
+	for _, e := range j.Unwrap() {
+		if r := withoutPeerErrors(e); r != nil {
+			rest = append(rest, r)
+		}
+	}
+	return errors.Join(rest...)
+}
+
+// nodeAddresses are the node's own addresses for the BGP speaker's router
+// ID and cross-family next hops: --host first, then the Node's
+// InternalIPs and ExternalIPs.
+func nodeAddresses(ctx context.Context, c client.Reader, node, host string, log logr.Logger) []netip.Addr {
+	var out []netip.Addr
+	add := func(s string) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			a = a.Unmap()
+			for _, have := range out {
+				if have == a {
+					return
+				}
+			}
+			out = append(out, a)
+		}
+	}
+	add(host)
+	var n corev1.Node
+	if err := c.Get(ctx, types.NamespacedName{Name: node}, &n); err != nil {
+		log.Info("cannot read this node's addresses; BGP uses --host only", "node", node, "reason", err.Error())
+		return out
+	}
+	for _, t := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP} {
+		for _, a := range n.Status.Addresses {
+			if a.Type == t {
+				add(a.Address)
+			}
+		}
+	}
+	return out
+}
