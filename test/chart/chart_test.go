@@ -2,7 +2,9 @@ package chart
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,36 +155,84 @@ func TestRenderingsAreValid(t *testing.T) {
 	}
 }
 
-// checkPodSecurity: every Deployment's pod is "restricted"; every DaemonSet's
-// (the speaker) is "privileged" and not "baseline" (host network), with
-// NET_RAW its only capability.
+// checkPodSecurity fails the test on every podSecurityProblems finding.
 func checkPodSecurity(t *testing.T, objs []object) {
 	t.Helper()
+	for _, p := range podSecurityProblems(t, objs) {
+		t.Error(p)
+	}
+}
+
+// podSecurityProblems: every Deployment's pod (the controller) is
+// "restricted", so non-root; every DaemonSet's (the speaker) is
+// "privileged" and not "baseline" (host network), with NET_RAW its only
+// capability and not privileged; every container of both has a read-only
+// root filesystem and cannot escalate privileges.
+func podSecurityProblems(t *testing.T, objs []object) []string {
+	t.Helper()
+	var out []string
+	containers := func(kind, name string, tmpl *corev1.PodTemplateSpec) {
+		for _, c := range tmpl.Spec.Containers {
+			sc := c.SecurityContext
+			if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+				out = append(out, fmt.Sprintf("%s %s container %s: root filesystem not read-only", kind, name, c.Name))
+			}
+			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+				out = append(out, fmt.Sprintf("%s %s container %s: privilege escalation allowed", kind, name, c.Name))
+			}
+		}
+	}
 	for _, o := range objs {
 		switch o.Kind {
 		case "Deployment":
 			var d appsv1.Deployment
 			find(t, objs, o.Kind, o.Name, &d)
 			if err := podSecurity("restricted", &d.Spec.Template); err != nil {
-				t.Errorf("Deployment %s: %v", o.Name, err)
+				out = append(out, fmt.Sprintf("Deployment %s: %v", o.Name, err))
 			}
+			containers(o.Kind, o.Name, &d.Spec.Template)
 		case "DaemonSet":
 			var d appsv1.DaemonSet
 			find(t, objs, o.Kind, o.Name, &d)
 			if err := podSecurity("privileged", &d.Spec.Template); err != nil {
-				t.Errorf("DaemonSet %s: %v", o.Name, err)
+				out = append(out, fmt.Sprintf("DaemonSet %s: %v", o.Name, err))
 			}
 			if podSecurity("baseline", &d.Spec.Template) == nil {
-				t.Errorf("DaemonSet %s passes baseline: no host network?", o.Name)
+				out = append(out, fmt.Sprintf("DaemonSet %s passes baseline: no host network?", o.Name))
 			}
 			for _, c := range d.Spec.Template.Spec.Containers {
 				sc := c.SecurityContext
 				if sc == nil || sc.Capabilities == nil || len(sc.Capabilities.Add) != 1 || sc.Capabilities.Add[0] != "NET_RAW" ||
 					len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || (sc.Privileged != nil && *sc.Privileged) {
-					t.Errorf("DaemonSet %s container %s: capabilities %+v, want drop ALL, add NET_RAW only", o.Name, c.Name, sc)
+					out = append(out, fmt.Sprintf("DaemonSet %s container %s: capabilities %+v, want drop ALL, add NET_RAW only, not privileged", o.Name, c.Name, sc))
 				}
 			}
+			containers(o.Kind, o.Name, &d.Spec.Template)
 		}
+	}
+	return out
+}
+
+// TestPodSecurityChecksCanFail: each weakening of the chart's security
+// settings is caught by podSecurityProblems.
+func TestPodSecurityChecksCanFail(t *testing.T) {
+	tests := []struct {
+		set, want string
+	}{
+		{"speaker.containerSecurityContext.privileged=true", "not privileged"},
+		{"speaker.containerSecurityContext.capabilities.add={NET_RAW,NET_ADMIN}", "NET_RAW only"},
+		{"speaker.containerSecurityContext.readOnlyRootFilesystem=false", "DaemonSet ironlb-speaker container speaker: root filesystem not read-only"},
+		{"speaker.containerSecurityContext.allowPrivilegeEscalation=true", "DaemonSet ironlb-speaker container speaker: privilege escalation allowed"},
+		{"controller.securityContext.runAsNonRoot=false", "Deployment ironlb-controller: violates PodSecurity \"restricted\""},
+		{"controller.containerSecurityContext.readOnlyRootFilesystem=false", "Deployment ironlb-controller container controller: root filesystem not read-only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			problems := podSecurityProblems(t, objects(t, helmTemplate(t, "", "--set", tt.set)))
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }) {
+				t.Errorf("--set %s: problems %q, want one containing %q", tt.set, problems, tt.want)
+			}
+		})
 	}
 }
 
