@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/speaker/bgp"
+	"github.com/ironlb/ironlb/speaker/bgpspec"
+)
+
+// peerReader serves fixed BGPPeers.
+type peerReader struct {
+	client.Reader
+	peers map[string]v1beta2.BGPPeer
+}
+
+func (r peerReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	p, ok := r.peers[key.Name]
+	if !ok {
+		return apierrors.NewNotFound(schema.GroupResource{Group: "metallb.io", Resource: "bgppeers"}, key.Name)
+	}
+	*obj.(*v1beta2.BGPPeer) = p
+	return nil
+}
+
+func TestWithoutPeerErrors(t *testing.T) {
+	gobgp := errors.New("gobgp: AddPath failed")
+	bfd := &bgp.PeerError{Peer: "tor", Err: bgp.ErrBFDUnsupported}
+	refused := &bgp.PeerError{Peer: "bad", Refused: true, Err: errors.New("no address")}
+	tests := []struct {
+		name string
+		in   error
+		want error
+	}{
+		{"nil stays nil", nil, nil},
+		{"only per-peer problems: nothing to retry", errors.Join(bfd, refused), nil},
+		{"a failure of GoBGP is kept", errors.Join(bfd, gobgp, refused), gobgp},
+		{"an error that is not joined is kept", gobgp, gobgp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withoutPeerErrors(tt.in)
+			if (got == nil) != (tt.want == nil) || (got != nil && !errors.Is(got, tt.want)) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBGPSetterReportsPeerProblemsOnce runs the real BGP speaker: before
+// Run, Set answers ErrNotRunning (the loop retries); a session naming a
+// BFD profile runs without BFD, which is an Event on the BGPPeer, sent
+// once however many times Set is called, and not an error to retry.
+func TestBGPSetterReportsPeerProblemsOnce(t *testing.T) {
+	sp := bgp.New(bgp.Options{Log: logr.Discard(), NodeAddresses: []netip.Addr{netip.MustParseAddr("192.0.2.10")}})
+	rec := events.NewFakeRecorder(10)
+	peers := map[string]v1beta2.BGPPeer{"tor": {ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: "tor"}}}
+	s := &bgpSetter{speaker: sp, client: peerReader{peers: peers}, namespace: "metallb-system", recorder: rec, log: logr.Discard()}
+	d := bgpspec.Desired{Sessions: []bgpspec.Session{{Peer: "tor", MyASN: 64500, PeerASN: 64501,
+		Address: netip.MustParseAddr("127.0.0.1"), Port: 1, BFDProfile: "fast"}}}
+
+	if err := s.Set(d); !errors.Is(err, bgp.ErrNotRunning) {
+		t.Fatalf("Set before Run: %v, want ErrNotRunning", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	<-sp.Ready()
+
+	for i := range 2 {
+		if err := s.Set(d); err != nil {
+			t.Fatalf("Set %d: %v, want nil (BFD missing is not retried)", i, err)
+		}
+	}
+	if len(rec.Events) != 1 {
+		t.Fatalf("%d events, want 1", len(rec.Events))
+	}
+	if e := <-rec.Events; !strings.HasPrefix(e, "Warning "+compat.ReasonBGPPeerRefused) || !strings.Contains(e, "BFD") {
+		t.Errorf("event %q, want a Warning %s about BFD", e, compat.ReasonBGPPeerRefused)
+	}
+}
