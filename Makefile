@@ -127,6 +127,21 @@ dashboards-test: deps ## Dashboards and alerts, offline: every query parses and 
 chart-test: ## The chart and config/default: helm lint --strict, helm-unittest, kubeconform (K8s 1.36 + our CRDs, offline), Pod Security levels, RBAC = config/rbac (also part of test-go).
 	go test -count=1 ./test/chart
 
+# Every go test -fuzz target, package:Function; test/compat fails when a
+# FuzzXxx is missing here. Their seed corpora (and testdata/fuzz crashers)
+# run as ordinary tests in test-go.
+FUZZ_TARGETS := ./internal/ipam:FuzzParseRange ./internal/config:FuzzParse ./internal/compat:FuzzLoadBalancerIPs \
+                ./speaker/layer2:FuzzARPQuestion ./speaker/layer2:FuzzNDPQuestion
+FUZZTIME     ?= 10m
+FUZZ_FLAGS   ?= -parallel 1
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (10m), one after another, at the lowest CPU priority (docs/hardening.md); FUZZ_FLAGS adds go test flags.
+	for t in $(FUZZ_TARGETS); do \
+		echo "== $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		nice -n 19 go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) "$${t%%:*}"; \
+	done
+
 .PHONY: chaos
 chaos: deps ## Chaos at full scale (root; prints figure tables): 5,000 Services while the controller is SIGKILLed 10 times; on the layer-2 lab speaker churn, an invalid config, an apiserver restart, a 30 s partition. CHAOS_ARGS adds test/chaos flags; make test runs it reduced.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go test -count=1 -v -timeout 60m ./test/chaos -args -services 5000 -kills 10 -vips 10 -hold 30s $(CHAOS_ARGS)
