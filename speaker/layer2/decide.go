@@ -60,11 +60,15 @@ type naReply struct {
 }
 
 // ndpQuestion parses one ICMPv6 message read from the NDP socket, sent
-// from src, and says how to answer it: only neighbour solicitations for an
-// address we hold that pass RFC 4861 7.1.1's checks that need no IP
-// header (the kernel's raw socket has already checked the checksum; the
-// hop limit is not visible here).
-func ndpQuestion(msg []byte, src netip.Addr, owns func(netip.Addr) bool) (naReply, bool) {
+// from src with hopLimit (-1 if unknown), and says how to answer it: only
+// neighbour solicitations for an address we hold that pass RFC 4861
+// 7.1.1's checks (the kernel has already checked the checksum). A hop
+// limit below 255 means a router forwarded it: the sender is off-link and
+// may not ask (7.1.1).
+func ndpQuestion(msg []byte, src netip.Addr, hopLimit int, owns func(netip.Addr) bool) (naReply, bool) {
+	if hopLimit >= 0 && hopLimit != ndp.HopLimit {
+		return naReply{}, false
+	}
 	m, err := ndp.ParseMessage(msg)
 	if err != nil {
 		return naReply{}, false

@@ -140,27 +140,31 @@ func TestNDPQuestion(t *testing.T) {
 		name string
 		msg  []byte
 		src  netip.Addr
+		hops int
 		want naReply
 		ok   bool
 	}{
-		{"a solicitation for a VIP we hold", nsMessage(t, vip6, srcLLA), peerIP6,
+		{"a solicitation for a VIP we hold", nsMessage(t, vip6, srcLLA), peerIP6, 255,
 			naReply{Target: vip6, Dst: peerIP6, Solicited: true}, true},
-		{"the source's zone is not kept", nsMessage(t, vip6, srcLLA), peerIP6.WithZone("eth0"),
+		{"the source's zone is not kept", nsMessage(t, vip6, srcLLA), peerIP6.WithZone("eth0"), 255,
 			naReply{Target: vip6, Dst: peerIP6, Solicited: true}, true},
-		{"duplicate address detection is answered to all nodes", nsMessage(t, vip6), netip.IPv6Unspecified(),
+		{"duplicate address detection is answered to all nodes", nsMessage(t, vip6), netip.IPv6Unspecified(), 255,
 			naReply{Target: vip6, Dst: netip.IPv6LinkLocalAllNodes()}, true},
-		{"a DAD probe with a source link-layer address is invalid", nsMessage(t, vip6, srcLLA), netip.IPv6Unspecified(), naReply{}, false},
-		{"for an address we do not hold", nsMessage(t, otherIP6), peerIP6, naReply{}, false},
-		{"an advertisement", na, peerIP6, naReply{}, false},
-		{"from a multicast source", nsMessage(t, vip6), netip.IPv6LinkLocalAllNodes(), naReply{}, false},
-		{"from an IPv4 source", nsMessage(t, vip6), peerIP4, naReply{}, false},
-		{"for the IPv4-mapped form of a VIP", mappedTarget(t), peerIP6, naReply{}, false},
-		{"truncated", nsMessage(t, vip6)[:10], peerIP6, naReply{}, false},
-		{"empty", nil, peerIP6, naReply{}, false},
+		{"a DAD probe with a source link-layer address is invalid", nsMessage(t, vip6, srcLLA), netip.IPv6Unspecified(), 255, naReply{}, false},
+		{"for an address we do not hold", nsMessage(t, otherIP6), peerIP6, 255, naReply{}, false},
+		{"an advertisement", na, peerIP6, 255, naReply{}, false},
+		{"from a multicast source", nsMessage(t, vip6), netip.IPv6LinkLocalAllNodes(), 255, naReply{}, false},
+		{"from an IPv4 source", nsMessage(t, vip6), peerIP4, 255, naReply{}, false},
+		{"for the IPv4-mapped form of a VIP", mappedTarget(t), peerIP6, 255, naReply{}, false},
+		{"truncated", nsMessage(t, vip6)[:10], peerIP6, 255, naReply{}, false},
+		{"empty", nil, peerIP6, 255, naReply{}, false},
+		{"hop limit unknown (no control message)", nsMessage(t, vip6, srcLLA), peerIP6, -1,
+			naReply{Target: vip6, Dst: peerIP6, Solicited: true}, true},
+		{"forwarded by a router (hop limit 254)", nsMessage(t, vip6, srcLLA), peerIP6, 254, naReply{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := ndpQuestion(tt.msg, tt.src, ownsVIPs)
+			got, ok := ndpQuestion(tt.msg, tt.src, tt.hops, ownsVIPs)
 			if ok != tt.ok || got != tt.want {
 				t.Fatalf("ndpQuestion = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 			}
@@ -170,16 +174,21 @@ func TestNDPQuestion(t *testing.T) {
 
 func FuzzNDPQuestion(f *testing.F) {
 	srcLLA := &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: peerMAC}
-	f.Add(nsMessage(f, vip6, srcLLA), peerIP6.AsSlice())
-	f.Add(nsMessage(f, vip6), netip.IPv6Unspecified().AsSlice())
-	f.Add(nsMessage(f, vip6, srcLLA), netip.IPv6Unspecified().AsSlice())
-	f.Add(nsMessage(f, otherIP6), peerIP6.AsSlice())
-	f.Add(nsMessage(f, vip6), []byte{})
-	f.Fuzz(func(t *testing.T, msg, srcBytes []byte) {
+	f.Add(nsMessage(f, vip6, srcLLA), peerIP6.AsSlice(), 255)
+	f.Add(nsMessage(f, vip6), netip.IPv6Unspecified().AsSlice(), 255)
+	f.Add(nsMessage(f, vip6, srcLLA), netip.IPv6Unspecified().AsSlice(), 255)
+	f.Add(nsMessage(f, otherIP6), peerIP6.AsSlice(), 255)
+	f.Add(nsMessage(f, vip6), []byte{}, -1)
+	f.Add(nsMessage(f, vip6), peerIP6.AsSlice(), 64)
+	f.Add(mappedTarget(f), peerIP6.AsSlice(), 255)
+	f.Fuzz(func(t *testing.T, msg, srcBytes []byte, hops int) {
 		src, _ := netip.AddrFromSlice(srcBytes)
-		a, ok := ndpQuestion(msg, src, ownsVIPs)
+		a, ok := ndpQuestion(msg, src, hops, ownsVIPs)
 		if !ok {
 			return
+		}
+		if hops >= 0 && hops != 255 {
+			t.Fatalf("answers a solicitation with hop limit %d", hops)
 		}
 		if !a.Target.Is6() || !ownsVIPs(a.Target) {
 			t.Fatalf("answers for %s", a.Target)

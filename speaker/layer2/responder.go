@@ -68,6 +68,11 @@ func openResponder(ifi *net.Interface, log logr.Logger, m Metrics) (*responder, 
 		errs = append(errs, fmt.Errorf("NDP: %w", err))
 	default:
 		r.ndp = conn
+		// The hop limit and arrival interface of each message, for
+		// ndpQuestion and serveNDP; without them both checks are skipped.
+		if err := conn.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true); err != nil {
+			errs = append(errs, fmt.Errorf("NDP: hop limit and interface of requests unknown, not checked: %w", err))
+		}
 		r.ndpSource = &ipv6.ControlMessage{HopLimit: ndp.HopLimit, Src: ll.AsSlice(), IfIndex: ifi.Index}
 		if r.na, err = openNASender(ifi); err != nil {
 			errs = append(errs, fmt.Errorf("NDP advertisements will come from %s, not from the VIP: %w", ll, err))
@@ -190,14 +195,23 @@ func (r *responder) serveNDP(ctx context.Context) {
 	// which is the source of every duplicate address detection probe.
 	buf := make([]byte, max(r.ifi.MTU, 1280))
 	for {
-		n, _, src, err := r.ndp.ReadRaw(buf)
+		n, cm, src, err := r.ndp.ReadRaw(buf)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				r.log.Error(err, "reading NDP; this interface stops answering NDP")
 			}
 			return
 		}
-		a, ok := ndpQuestion(buf[:n], src, r.owns)
+		hopLimit := -1
+		if cm != nil {
+			// The raw socket hears every interface: answer only what
+			// arrived on ours, where the VIP is announced.
+			if cm.IfIndex != 0 && cm.IfIndex != r.ifi.Index {
+				continue
+			}
+			hopLimit = cm.HopLimit
+		}
+		a, ok := ndpQuestion(buf[:n], src, hopLimit, r.owns)
 		if !ok {
 			continue
 		}
