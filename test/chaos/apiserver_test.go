@@ -13,6 +13,11 @@ import (
 // the test longer.
 const apiServerGrace = 5 * time.Second
 
+// resumeLimit bounds the wait for the controller to work again: client-go
+// retries a broken watch with a backoff that doubles up to 30 s, so after
+// a long outage the first retry may come that long after the apiserver.
+const resumeLimit = 3 * time.Minute
+
 // testAPIServerRestart stops kube-apiserver (SIGTERM, SIGKILL after
 // apiServerGrace; etcd keeps running), keeps it down for -hold and starts
 // it again: announcements go on, and once the controller
@@ -31,7 +36,7 @@ func testAPIServerRestart(t *testing.T, l *lab) {
 		t.Fatal(err)
 	}
 	up := time.Now()
-	c.CreateService("after-apiserver-restart", c.Nodes...)
+	l.createService(t, "after-apiserver-restart", resumeLimit)
 	newIP := time.Since(up)
 	l.waitSettled(t, "after the apiserver restart")
 	end := time.Now()

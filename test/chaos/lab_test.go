@@ -18,6 +18,7 @@ import (
 
 	"github.com/mdlayher/arp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ironlb/ironlb/test/l2lab"
@@ -428,18 +429,33 @@ func (a *arpLog) longestGap(vip netip.Addr, from, to time.Time) (gap time.Durati
 	return gap, at, before, after
 }
 
-// longestGapAll is longestGap over every probed VIP, described.
+// longestGapAll is longestGap over every probed VIP, described: which
+// VIP, when, the nodes answering before and after, and how many VIPs were
+// silent through the same gap. VIPs of different owners all silent at
+// once point at the client or the machine stalling (replies are stamped
+// when the listener reads them), not at a speaker.
 func (l *lab) longestGapAll(from, to time.Time) string {
 	var longest time.Duration
+	var start time.Time
 	desc := "-"
 	for i, vip := range l.vips {
 		if g, at, before, after := l.arps.longestGap(vip, from, to); g > longest {
-			longest = g
-			desc = fmt.Sprintf("%s (%s, at +%s, %s → %s)", g.Round(time.Millisecond), l.names[i], at.Sub(from).Round(100*time.Millisecond),
+			longest, start = g, at
+			desc = fmt.Sprintf("%s (%s, at +%s, %s → %s", g.Round(time.Millisecond), l.names[i], at.Sub(from).Round(100*time.Millisecond),
 				l.c.NodeByMAC(before), l.c.NodeByMAC(after))
 		}
 	}
-	return desc
+	if longest == 0 {
+		return desc
+	}
+	// Silent through the middle of the gap (a probe interval's margin).
+	silent := 0
+	for _, vip := range l.vips {
+		if len(l.arps.macsBetween(vip, start.Add(probe.DefaultInterval), start.Add(longest-probe.DefaultInterval))) == 0 {
+			silent++
+		}
+	}
+	return fmt.Sprintf("%s; %d of %d VIPs silent meanwhile)", desc, silent, len(l.vips))
 }
 
 // nextReply is when the first reply for vip at or after t arrived.
@@ -465,4 +481,28 @@ func (a *arpLog) macsBetween(vip netip.Addr, from, to time.Time) []string {
 		}
 	}
 	return macs
+}
+
+// createService creates a LoadBalancer Service (no endpoints: nobody
+// announces it) and waits up to limit for its IP.
+func (l *lab) createService(t *testing.T, name string, limit time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	no := false
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Name: "web", Port: 80}},
+			Selector: map[string]string{"app": name}, AllocateLoadBalancerNodePorts: &no},
+	}
+	if err := l.c.Env.Client.Create(ctx, svc); err != nil {
+		t.Fatalf("creating Service %s: %v", name, err)
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if l.ip(t, name) != "" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("Service %s has no IP %s after it was created", name, limit)
 }
