@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -257,4 +258,52 @@ func TestMalformedARPDoesNotStopAnswers(t *testing.T) {
 		return nil
 	})
 	arping("after the malformed frames")
+}
+
+// TestDuplicateAddressDetectionIsAnswered: a client configuring the IPv6
+// VIP on itself probes for it first (duplicate address detection, a
+// solicitation from the unspecified address); the owner answers, and the
+// client's kernel marks the address as a duplicate. The ndp package's
+// ReadFrom used to drop these probes: they come from the address the socket
+// is bound to, the unspecified one.
+func TestDuplicateAddressDetectionIsAnswered(t *testing.T) {
+	lab, node1, _, client := newLab(t)
+	s := startSpeaker(t, lab, node1)
+	s.set(t, vip6)
+	// The unsolicited announcements of the takeover burst would fail the
+	// client's DAD on their own; wait until the burst is over.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, _, sent := s.stats(t, vip6); sent >= len(DefaultBurst) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the takeover burst did not finish")
+		}
+	}
+	if out, err := lab.Exec(client, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=1"); err != nil {
+		t.Fatalf("enabling DAD: %v: %s", err, out)
+	}
+	if out, err := lab.Exec(client, "ip", "-6", "addr", "add", vip6.String()+"/64", "dev", "eth0"); err != nil {
+		t.Fatalf("adding the VIP on the client: %v: %s", err, out)
+	}
+	// DAD ends either way after its probe's retransmit time (1 s): the
+	// address is then "dadfailed" or usable. Wait for the end, not a time.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := lab.Exec(client, "ip", "-6", "addr", "show", "dev", "eth0", "to", vip6.String()+"/128")
+		if err != nil {
+			t.Fatalf("ip addr: %v: %s", err, out)
+		}
+		if strings.Contains(out, "dadfailed") {
+			break
+		}
+		if !strings.Contains(out, "tentative") {
+			t.Fatalf("the client took the VIP: DAD was not answered\n%s", out)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DAD still running:\n%s", out)
+		}
+	}
+	if req, resp, _ := s.stats(t, vip6); req == 0 || resp == 0 {
+		t.Errorf("NDP requests/responses counted: %d/%d", req, resp)
+	}
 }
