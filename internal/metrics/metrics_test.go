@@ -224,3 +224,21 @@ func TestTakeoverPhasesExistBeforeTheFirstTakeover(t *testing.T) {
 		t.Errorf("before any takeover:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestBGPPeerSeriesExistFromTheSession: a peer's UPDATE counter and
+// withdraw histogram exist (at zero) once its session state is known.
+func TestBGPPeerSeriesExistFromTheSession(t *testing.T) {
+	s, reg := newSpeaker(t)
+	s.BGPSession("frr", false)
+	for _, name := range []string{"metallb_bgp_updates_total", "ironlb_bgp_withdraw_seconds"} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
+			t.Errorf("%s: %d series (%v), want the peer's", name, n, err)
+		}
+	}
+	s.BGPPeerRemoved("frr")
+	for _, name := range []string{"metallb_bgp_updates_total", "ironlb_bgp_withdraw_seconds", "metallb_bgp_session_up"} {
+		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 0 {
+			t.Errorf("%s after the peer went: %d series (%v), want none", name, n, err)
+		}
+	}
+}

@@ -195,6 +195,11 @@ func (s *Speaker) BGPSession(peer string, up bool) {
 		v = 1
 	}
 	s.bgpSessionUp.WithLabelValues(peer).Set(v)
+	// The peer's counters exist from its first session state on: born
+	// with their first UPDATE or withdrawal, rate() and increase()
+	// would never see that one.
+	s.bgpUpdates.WithLabelValues(peer)
+	s.bgpWithdraw.WithLabelValues(peer)
 }
 
 // BGPUpdateSent counts an UPDATE sent to peer.

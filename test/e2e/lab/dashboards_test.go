@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/png"
 	"math"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"gonum.org/v1/plot/vg"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ironlb/ironlb/test/frr"
 	"github.com/ironlb/ironlb/test/monitoring"
 	"github.com/ironlb/ironlb/test/probe"
 	"github.com/ironlb/ironlb/test/timeline"
@@ -35,9 +38,7 @@ const proberPort = 9200
 // notInTheLab are metrics no lab run produces, with the reason; a query
 // reading only such metrics is listed, not evaluated.
 var notInTheLab = map[string]string{
-	"metallb_bgp_": "BGP series need a BGP peer; this lab announces over layer 2 (BGP is checked against FRR in test/e2e)",
-	"ironlb_bgp_":  "BGP series need a BGP peer; this lab announces over layer 2 (BGP is checked against FRR in test/e2e)",
-	"kube_":        "kube-state-metrics is not part of the lab",
+	"kube_": "kube-state-metrics is not part of the lab",
 }
 
 // TestDashboardsAgainstPrometheus installs the chart with Prometheus'
@@ -72,6 +73,9 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		_, _ = kubectl("delete", "--ignore-not-found", "--wait=false", "namespace", monitoring.Namespace)
 	})
 	ips := applySeed(t, ctx, root)
+	// An upstream router (FRR) every speaker peers with, so the BGP
+	// panels have sessions, updates and prefixes to show.
+	router := startRouter(t)
 
 	// The victim: a node announcing one of the seed's VIPs that is
 	// neither the control plane (the apiserver and Prometheus run there)
@@ -200,6 +204,10 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		t.Errorf("takeover latency %v recorded by the speaker does not match the client's outage %v", takeover, outage)
 	}
 
+	// A Service announced over BGP and deleted: every speaker withdraws
+	// its path, which the withdraw-latency panel shows.
+	withdrawOnce(t, ctx, router)
+
 	// Every panel and every alert returns data.
 	for _, q := range shippedQueries(t, root) {
 		if reason := skipReason(q); reason != "" {
@@ -256,6 +264,109 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		}
 	}
 	restart()
+}
+
+// The lab's upstream router: a client namespace running FRR, AS
+// routerASN, accepting any speaker of the lab network (eBGP, AS nodeASN).
+const (
+	routerName = "router"
+	routerIP   = "172.20.0.102"
+	routerASN  = 64500
+	nodeASN    = 64512
+)
+
+var bgpConfig = fmt.Sprintf(`
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: upstream, namespace: %[1]s}
+spec: {myASN: %[2]d, peerASN: %[3]d, peerAddress: %[4]s}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: upstream, namespace: %[1]s}
+spec: {ipAddressPools: [my-ippool]}
+`, releaseNS, nodeASN, routerASN, routerIP)
+
+// startRouter adds the router and the seed pool's BGP peering, and waits
+// for a session from every node.
+func startRouter(t *testing.T) *frr.Router {
+	t.Helper()
+	addClient(t, routerName, routerIP)
+	r := frr.Start(t, routerName, frr.Config{Name: "upstream", ASN: routerASN, RouterID: netip.MustParseAddr(routerIP),
+		Neighbors: []frr.Neighbor{{Range: theLab.st.Plan.Network, ASN: nodeASN}}})
+	if out, err := kubectlStdin(bgpConfig, "apply", "-f", "-"); err != nil {
+		t.Fatalf("applying the BGP peering: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _, _ = kubectlStdin(bgpConfig, "delete", "--ignore-not-found", "-f", "-") })
+	if err := poll(time.Minute, func() error {
+		up, err := r.Established()
+		if err != nil {
+			return err
+		}
+		if len(up) != len(theLab.st.Plan.Nodes) {
+			return fmt.Errorf("sessions established from %v, want every node", up)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("BGP: %v\n%s", err, r.Logs())
+	}
+	return r
+}
+
+// withdrawOnce creates a Service, waits until the router has its route
+// from every node, deletes it and waits until the route is gone.
+func withdrawOnce(t *testing.T, ctx context.Context, r *frr.Router) {
+	t.Helper()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "withdrawn"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "webpod"},
+			Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	if _, err := theLab.cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var ip string
+	if err := poll(time.Minute, func() error {
+		s, err := theLab.cs.CoreV1().Services("default").Get(ctx, "withdrawn", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(s.Status.LoadBalancer.Ingress) == 0 {
+			return fmt.Errorf("no IP yet")
+		}
+		ip = s.Status.LoadBalancer.Ingress[0].IP
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := netip.PrefixFrom(netip.MustParseAddr(ip), 32)
+	if err := poll(time.Minute, func() error {
+		peers, err := r.Peers(prefix)
+		if err != nil {
+			return err
+		}
+		if len(peers) == 0 {
+			return fmt.Errorf("no route to %s on the router", prefix)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := theLab.cs.CoreV1().Services("default").Delete(ctx, "withdrawn", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(time.Minute, func() error {
+		peers, err := r.Peers(prefix)
+		if err != nil {
+			return err
+		}
+		if len(peers) > 0 {
+			return fmt.Errorf("route to %s still from %v", prefix, peers)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // pickVictim returns a seed Service and the node announcing it, the node

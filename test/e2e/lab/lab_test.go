@@ -357,9 +357,13 @@ func field(page, key string) string {
 	return ""
 }
 
-func kubectl(args ...string) (string, error) {
-	bin := filepath.Join(cluster.DefaultBinDir(), "kubectl")
-	out, err := exec.Command(bin, append([]string{"--kubeconfig", theLab.st.KubeconfigPath()}, args...)...).CombinedOutput()
+func kubectl(args ...string) (string, error) { return kubectlStdin("", args...) }
+
+// kubectlStdin runs kubectl against the lab with stdin (for -f -).
+func kubectlStdin(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(cluster.DefaultBinDir(), "kubectl"), append([]string{"--kubeconfig", theLab.st.KubeconfigPath()}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
