@@ -77,8 +77,10 @@ func withoutPeerErrors(err error) error {
 
 // nodeAddresses are the node's own addresses for the BGP speaker's router
 // ID and cross-family next hops: --host first, then the Node's
-// InternalIPs and ExternalIPs.
-func nodeAddresses(ctx context.Context, c client.Reader, node, host string, log logr.Logger) []netip.Addr {
+// InternalIPs and ExternalIPs, then --ml-bindaddr (status.podIP: speakers
+// run on the host network), so a pod spec without METALLB_HOST still
+// gets a router ID. They are read once, at start.
+func nodeAddresses(ctx context.Context, c client.Reader, node, host, bindAddr string, log logr.Logger) []netip.Addr {
 	var out []netip.Addr
 	add := func(s string) {
 		if a, err := netip.ParseAddr(s); err == nil {
@@ -94,8 +96,7 @@ func nodeAddresses(ctx context.Context, c client.Reader, node, host string, log 
 	add(host)
 	var n corev1.Node
 	if err := c.Get(ctx, types.NamespacedName{Name: node}, &n); err != nil {
-		log.Info("cannot read this node's addresses; BGP uses --host only", "node", node, "reason", err.Error())
-		return out
+		log.Info("cannot read this node's addresses; BGP uses --host and --ml-bindaddr only", "node", node, "reason", err.Error())
 	}
 	for _, t := range []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP} {
 		for _, a := range n.Status.Addresses {
@@ -104,5 +105,7 @@ func nodeAddresses(ctx context.Context, c client.Reader, node, host string, log 
 			}
 		}
 	}
+	add(bindAddr)
+	log.Info("node addresses for BGP (router ID: the first IPv4 one unless a BGPPeer sets routerID)", "node", node, "addresses", out)
 	return out
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -95,5 +97,47 @@ func TestBGPSetterReportsPeerProblemsOnce(t *testing.T) {
 	}
 	if e := <-rec.Events; !strings.HasPrefix(e, "Warning "+compat.ReasonBGPPeerRefused) || !strings.Contains(e, "BFD") {
 		t.Errorf("event %q, want a Warning %s about BFD", e, compat.ReasonBGPPeerRefused)
+	}
+}
+
+// nodeReader serves one Node, or none.
+type nodeReader struct {
+	client.Reader
+	node *corev1.Node
+}
+
+func (r nodeReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	if r.node == nil {
+		return apierrors.NewNotFound(schema.GroupResource{Resource: "nodes"}, key.Name)
+	}
+	*obj.(*corev1.Node) = *r.node
+	return nil
+}
+
+func TestNodeAddresses(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		{Type: corev1.NodeHostName, Address: "n1"},
+		{Type: corev1.NodeExternalIP, Address: "203.0.113.1"},
+		{Type: corev1.NodeInternalIP, Address: "fd00::1"},
+		{Type: corev1.NodeInternalIP, Address: "10.0.0.1"},
+	}}}
+	tests := []struct {
+		name           string
+		node           *corev1.Node
+		host, bindAddr string
+		want           string
+	}{
+		{"--host first, then internal, external, --ml-bindaddr; no duplicates", node, "10.0.0.1", "10.0.0.9",
+			"[10.0.0.1 fd00::1 203.0.113.1 10.0.0.9]"},
+		{"without --host the Node's internal IPv4 address leads", node, "", "", "[fd00::1 10.0.0.1 203.0.113.1]"},
+		{"no Node: --ml-bindaddr still gives a router ID", nil, "", "10.0.0.9", "[10.0.0.9]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := nodeAddresses(context.Background(), nodeReader{node: tt.node}, "n1", tt.host, tt.bindAddr, logr.Discard())
+			if s := fmt.Sprint(got); s != tt.want {
+				t.Errorf("got %s, want %s", s, tt.want)
+			}
+		})
 	}
 }

@@ -170,7 +170,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// be sent (bounded by bgp.DefaultWithdrawTimeout, well inside the pod's
 	// grace period) and closes the sessions.
 	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm,
-		NodeAddresses: nodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, log)})
+		NodeAddresses: nodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	alive := []string{o.nodeName}
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
 		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop"), Metrics: sm,
