@@ -159,6 +159,11 @@ func parsePeers(ps *problems, cfg *Config, in []v1beta2.BGPPeer) {
 		}
 		if s.KeepaliveTime != nil {
 			p.KeepaliveTime = s.KeepaliveTime.Duration
+			// The CRD schema does not bound it, and GoBGP takes unsigned
+			// seconds: -5s would become keepalives never sent.
+			if p.KeepaliveTime < 0 {
+				ps.add(ref, "spec.keepaliveTime", "must not be negative, got %s", p.KeepaliveTime)
+			}
 			if s.HoldTime != nil && p.KeepaliveTime > p.HoldTime {
 				ps.add(ref, "spec.keepaliveTime", "%s must not exceed holdTime %s", p.KeepaliveTime, p.HoldTime)
 			}

@@ -127,6 +127,11 @@ func TestParseProblems(t *testing.T) {
 			s.HoldTime = &metav1.Duration{Duration: 9 * time.Second}
 			s.KeepaliveTime = &metav1.Duration{Duration: 10 * time.Second}
 		})}}, Ref{KindBGPPeer, "a"}, "spec.keepaliveTime", "must not exceed holdTime", false},
+		// Found while writing FuzzParse's invariants: accepted, then
+		// handed to GoBGP as unsigned seconds.
+		{"negative keepalive", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
+			s.KeepaliveTime = &metav1.Duration{Duration: -5 * time.Second}
+		})}}, Ref{KindBGPPeer, "a"}, "spec.keepaliveTime", "must not be negative", false},
 		{"password twice", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
 			s.Password = "x"
 			s.PasswordSecret.Name = "secret"

@@ -89,6 +89,11 @@ var fuzzSeeds = []fuzzInput{
 	{Addr1: "10.0.0.0/28", Addr2: "10.0.0.128-10.0.1.5", Addr3: "10.0.0.200-10.0.0.210", SelOp: "Exists", PoolRef: "b", AggLen: 24,
 		AggLenV6: 64, Community: "no-advertise", AliasName: "no-advertise", AliasVal: "large:1:2:3", MyASN: 1, Dynamic: "internal",
 		SrcAddr: "fe80::1%eth0", Hold: 0, Keepalive: -int64(time.Second), Connect: -1},
+	// seed 0 with a negative keepalive, otherwise valid
+	{Addr1: "172.20.255.200-172.20.255.250", Addr2: "10.0.0.0/24", Addr3: "fd00::/120", Namespace: "default", SelKey: "team", SelOp: "In",
+		SelValue: "gold", PoolRef: "a", Interface: "eth0", AggLen: 32, AggLenV6: 128, Community: "65535:65282", AliasName: "no-advertise",
+		AliasVal: "65535:65282", MyASN: 64512, ASN: 64500, PeerAddr: "10.0.0.1", RouterID: "10.0.0.2", Hold: int64(90 * time.Second),
+		Keepalive: -int64(5 * time.Second), Connect: int64(10 * time.Second), Port: 179},
 	{Addr1: "10.0.0.8-10.0.0.31", Addr2: "", Addr3: "::/80", AggLen: 27, AggLenV6: 128, Community: "large:4294967295:0:1", MyASN: 64512,
 		ASN: 64500, PeerAddr: "::1", Hold: int64(3 * time.Second), Keepalive: int64(3 * time.Second)},
 }
