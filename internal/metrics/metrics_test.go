@@ -242,3 +242,26 @@ func TestBGPPeerSeriesExistFromTheSession(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnouncedBGP: BGP advertisements show in metallb_speaker_announced
+// with protocol "bgp", beside layer 2's, and go when withdrawn.
+func TestAnnouncedBGP(t *testing.T) {
+	s, reg := newSpeaker(t)
+	ip := netip.MustParseAddr("192.0.2.9")
+	s.AnnouncedBGP("ns/web", []netip.Addr{ip}, true)
+	want := `
+# HELP metallb_speaker_announced Services being announced from this node; 1 per service, IP and protocol.
+# TYPE metallb_speaker_announced gauge
+metallb_speaker_announced{ip="192.0.2.9",node="node-a",protocol="bgp",service="ns/web"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "metallb_speaker_announced"); err != nil {
+		t.Error(err)
+	}
+	s.AnnouncedBGP("ns/web", []netip.Addr{ip}, false)
+	if n, _ := testutil.GatherAndCount(reg, "metallb_speaker_announced"); n != 0 {
+		t.Errorf("%d announced series after the withdrawal, want 0", n)
+	}
+	if n, _ := testutil.GatherAndCount(reg, "ironlb_layer2_ownership_changes_total"); n != 0 {
+		t.Errorf("a BGP announcement counted as a layer-2 ownership change")
+	}
+}

@@ -155,6 +155,19 @@ func (s *Speaker) Announced(service string, ips []netip.Addr, on bool) {
 	s.ownershipChange.WithLabelValues(service).Inc()
 }
 
+// AnnouncedBGP records that this node starts (on) or stops advertising
+// the Service's IPs over BGP: metallb_speaker_announced with protocol
+// "bgp", as MetalLB's speakers report it.
+func (s *Speaker) AnnouncedBGP(service string, ips []netip.Addr, on bool) {
+	for _, ip := range ips {
+		if on {
+			s.announced.WithLabelValues(ip.String(), s.node, "bgp", service).Set(1)
+		} else {
+			s.announced.DeleteLabelValues(ip.String(), s.node, "bgp", service)
+		}
+	}
+}
+
 // ServiceSeen creates the Service's ownership-change series at 0: a
 // series born with the first change would hide that change from
 // increase(). One series per Service on every node, as MetalLB's per-IP

@@ -63,6 +63,9 @@ func New(me string, alive []string) *Agent {
 	return &Agent{me: me, nodes: map[string]Node{}, services: map[string]Service{}, plan: election.NewPlan(alive)}
 }
 
+// ServiceIPs returns the Service's IPs as last set.
+func (a *Agent) ServiceIPs(key string) []netip.Addr { return a.services[key].IPs }
+
 // Owner returns the node announcing the Service, "" if none.
 func (a *Agent) Owner(service string) string { return a.plan.Owner(service) }
 

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"net/netip"
 	"reflect"
 	"slices"
 	"time"
@@ -67,6 +68,43 @@ func (l *Loop) syncBGP() {
 		}
 	}
 	l.bgpPeers = peers
+	l.reportBGPAnnounced(d)
+}
+
+// reportBGPAnnounced tells the metrics which Services' IPs this node now
+// advertises over BGP: the IPs some path of the Service covers.
+func (l *Loop) reportBGPAnnounced(d bgpspec.Desired) {
+	if l.Metrics == nil {
+		return
+	}
+	ips := map[string][]netip.Addr{}
+	for _, p := range d.Paths {
+		for _, svc := range p.Services {
+			for _, ip := range l.Agent.ServiceIPs(svc) {
+				if p.Prefix.Contains(ip) && !slices.Contains(ips[svc], ip) {
+					ips[svc] = append(ips[svc], ip)
+				}
+			}
+		}
+	}
+	for svc, now := range ips {
+		slices.SortFunc(now, func(a, b netip.Addr) int { return a.Compare(b) })
+		prev := l.bgpIPs[svc]
+		var gone []netip.Addr
+		for _, ip := range prev {
+			if !slices.Contains(now, ip) {
+				gone = append(gone, ip)
+			}
+		}
+		l.Metrics.AnnouncedBGP(svc, gone, false)
+		l.Metrics.AnnouncedBGP(svc, now, true)
+	}
+	for svc, prev := range l.bgpIPs {
+		if _, still := ips[svc]; !still {
+			l.Metrics.AnnouncedBGP(svc, prev, false)
+		}
+	}
+	l.bgpIPs = ips
 }
 
 // bgpRetryDue fires when a failed Set is due to be tried again; nil

@@ -90,6 +90,11 @@ func TestBGPFollowsTheAnnouncerAndTheAgent(t *testing.T) {
 		t.Errorf("path %+v, want %s/32 to tor", p, vip)
 	}
 	eventually(t, "status of the Service", func() bool { return slices.Equal(fb.peersOf("ns/s"), []string{"tor"}) })
+	eventually(t, "the Service's IP announced over BGP in the metrics", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return slices.Equal(rec.bgpAnnounced["ns/s"], []netip.Addr{vip})
+	})
 	h := rec.history()
 	if i, j := slices.Index(h, "set"), slices.Index(h, "bgp"); i < 0 || j < i {
 		t.Errorf("BGP was set before the announcer: %v", h)
@@ -109,6 +114,11 @@ func TestBGPFollowsTheAnnouncerAndTheAgent(t *testing.T) {
 	updates <- Update{RemoveService: "ns/s"}
 	eventually(t, "the path withdrawn", func() bool { return len(fb.last().Paths) == 0 })
 	eventually(t, "the status gone", func() bool { return fb.peersOf("ns/s") == nil })
+	eventually(t, "the metrics' BGP announcement gone", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.bgpAnnounced["ns/s"] == nil
+	})
 }
 
 func TestBGPFailedSetIsRetried(t *testing.T) {

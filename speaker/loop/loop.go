@@ -71,6 +71,9 @@ type Metrics interface {
 	// change of owner is a change, not the birth of a series.
 	ServiceSeen(service string)
 	ServiceGone(service string)
+	// AnnouncedBGP: this node starts (on) or stops advertising the
+	// Service's IPs over BGP.
+	AnnouncedBGP(service string, ips []netip.Addr, on bool)
 }
 
 // Loop owns the agent.
@@ -108,8 +111,9 @@ type Loop struct {
 	// change comes first (DefaultBGPRetry when zero).
 	BGPRetry time.Duration
 
-	bgpSent   *bgpspec.Desired    // last Desired Set accepted; nil: none or it failed
-	bgpPeers  map[string][]string // service → peers it is advertised to
+	bgpSent   *bgpspec.Desired        // last Desired Set accepted; nil: none or it failed
+	bgpPeers  map[string][]string     // service → peers it is advertised to
+	bgpIPs    map[string][]netip.Addr // service → its IPs advertised over BGP
 	bgpRetryT clock.Timer
 
 	announced map[string][]string // service → interfaces this node announces it on

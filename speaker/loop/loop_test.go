@@ -30,6 +30,7 @@ type recorder struct {
 	tookOver       []string  // services of the last takeover
 	lastContact    time.Time // and the failed member's last contact
 	statusAfterSet bool      // the announcer already had a VIP when status was told
+	bgpAnnounced   map[string][]netip.Addr
 }
 
 func (r *recorder) log(s string) { r.mu.Lock(); r.calls = append(r.calls, s); r.mu.Unlock() }
@@ -57,6 +58,18 @@ func (r *recorder) Takeover(services []string, lastContact, _, _, _ time.Time) {
 func (r *recorder) MembersAlive(int)   {}
 func (r *recorder) ServiceSeen(string) {}
 func (r *recorder) ServiceGone(string) {}
+func (r *recorder) AnnouncedBGP(service string, ips []netip.Addr, on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bgpAnnounced == nil {
+		r.bgpAnnounced = map[string][]netip.Addr{}
+	}
+	if on {
+		r.bgpAnnounced[service] = ips
+	} else if slices.Equal(r.bgpAnnounced[service], ips) {
+		delete(r.bgpAnnounced, service)
+	}
+}
 func (r *recorder) owns(ip netip.Addr) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
