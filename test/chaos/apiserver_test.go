@@ -42,6 +42,7 @@ func testAPIServerRestart(t *testing.T, l *lab) {
 	end := time.Now()
 	after := l.ips(t)
 	changed := changedIPs(before, after)
+	watched := l.statuses.changes(l.names, t0, end)
 	sa, fa, la, lost := l.arpLoss(t0, end)
 	sh, lh := l.probes.count(probe.HTTP, t0, end)
 	t.Logf(`apiserver restart: kube-apiserver stopped (SIGTERM, etcd kept) for %s, started again
@@ -54,10 +55,13 @@ func testAPIServerRestart(t *testing.T, l *lab) {
 | longest time a VIP went without any ARP reply (probes every 20 ms) | %s |
 | HTTP probes lost / sent | %d / %d |
 | apiserver up → a new Service has an IP | %.2f s |
-| VIPs changed | %d of %d |
-`, *flagHold, apiServerGrace, stopped.Sub(t0).Seconds(), killed, *flagHold, up.Sub(stopped).Seconds(), la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, newIP.Seconds(), changed, len(before))
+| VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
+`, *flagHold, apiServerGrace, stopped.Sub(t0).Seconds(), killed, *flagHold, up.Sub(stopped).Seconds(), la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, newIP.Seconds(), changed, len(before), len(watched))
 	if la > 0 {
 		t.Errorf("ARP probes unanswered: %v", lost)
+	}
+	if len(watched) > 0 {
+		t.Errorf("the probed Services' status changed: %v", watched)
 	}
 	if changed > 0 {
 		t.Errorf("VIPs changed: before %v, after %v", before, after)

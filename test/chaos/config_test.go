@@ -52,6 +52,7 @@ func testInvalidConfig(t *testing.T, l *lab) {
 	end := time.Now()
 	after := l.ips(t)
 	changed := changedIPs(before, after)
+	watched := l.statuses.changes(l.names, t0, end)
 	sa, fa, la, lost := l.arpLoss(t0, end)
 	sh, lh := l.probes.count(probe.HTTP, t0, end)
 	t.Logf(`invalid configuration past the webhook (IPAddressPool chaos-bad overlapping the lab's pool), held %s, then fixed
@@ -63,11 +64,14 @@ func testInvalidConfig(t *testing.T, l *lab) {
 | ARP probes unanswered (no reply within 1 s) / late (reply after 20 ms) / sent (apply → fixed and settled) | %d / %d / %d |
 | longest time a VIP went without any ARP reply (probes every 20 ms) | %s |
 | HTTP probes lost / sent | %d / %d |
-| VIPs changed | %d of %d |
+| VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
 | fix → config_stale_bool = 0 everywhere | %.2f s |
-`, *flagHold, reported.Seconds(), event, la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, changed, len(before), cleared.Seconds())
+`, *flagHold, reported.Seconds(), event, la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, changed, len(before), len(watched), cleared.Seconds())
 	if la > 0 {
 		t.Errorf("ARP probes unanswered: %v", lost)
+	}
+	if len(watched) > 0 {
+		t.Errorf("the probed Services' status changed: %v", watched)
 	}
 	if changed > 0 {
 		t.Errorf("VIPs changed: before %v, after %v", before, after)

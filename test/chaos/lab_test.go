@@ -20,6 +20,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
@@ -42,6 +45,9 @@ type lab struct {
 	vips   []netip.Addr
 	probes *probeLog
 	arps   *arpLog
+	// statuses watches the probed Services' status: every change of IP
+	// is recorded, not only the state before and after.
+	statuses *statusWatch
 }
 
 func startLab(t *testing.T) *lab {
@@ -55,7 +61,7 @@ func startLab(t *testing.T) *lab {
 		}
 	})
 	c.ServeNodes(vipRange)
-	l := &lab{c: c, probes: &probeLog{}, arps: &arpLog{}}
+	l := &lab{c: c, probes: &probeLog{}, arps: &arpLog{}, statuses: newStatusWatch()}
 	c.CreateServices("chaos", *flagVIPs, c.Nodes...)
 	for i := range *flagVIPs {
 		l.names = append(l.names, fmt.Sprintf("chaos-%d", i))
@@ -70,6 +76,19 @@ func startLab(t *testing.T) *lab {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	cs, err := kubernetes.NewForConfig(c.Env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace("default"))
+	if _, err := factory.Core().V1().Services().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: l.statuses.observe, UpdateFunc: func(_, o any) { l.statuses.observe(o) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	t.Cleanup(factory.Shutdown)
 	listener, err := dialARP(c.Client)
 	if err != nil {
 		t.Fatalf("opening the ARP listener in the client: %v", err)

@@ -262,6 +262,14 @@ type statusWatch struct {
 	shared  map[string]string // IP → "a and b"
 	firstAt map[string]time.Time
 	last    time.Time // the latest status change
+	// log holds every change after a Service's first IP, in order.
+	log []statusChange
+}
+
+// statusChange is a Service's IPs changing after its first assignment.
+type statusChange struct {
+	at                time.Time
+	service, from, to string
 }
 
 func newStatusWatch() *statusWatch {
@@ -283,6 +291,9 @@ func (w *statusWatch) observe(obj any) {
 		return
 	}
 	w.current[key], w.last = ips, time.Now()
+	if _, assigned := w.first[key]; assigned {
+		w.log = append(w.log, statusChange{at: w.last, service: key, from: old, to: ips})
+	}
 	for _, ip := range strings.Split(old, ",") {
 		if ip != "" && w.holder[ip] == key {
 			delete(w.holder, ip)
@@ -345,6 +356,19 @@ func (w *statusWatch) waitQuiet(quiet, limit time.Duration) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// changes describes the status changes of the named Services in [from, to].
+func (w *statusWatch) changes(names []string, from, to time.Time) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, c := range w.log {
+		if slices.Contains(names, c.service) && !c.at.Before(from) && !c.at.After(to) {
+			out = append(out, fmt.Sprintf("%s %q → %q at +%s", c.service, c.from, c.to, c.at.Sub(from).Round(time.Millisecond)))
+		}
+	}
+	return out
 }
 
 func (w *statusWatch) violations() (changed, shared []string) {
