@@ -7,6 +7,7 @@
 package frr
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -492,4 +494,64 @@ func parseRoutes(data []byte) ([]netip.Addr, error) {
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out, nil
+}
+
+// KernelWatch records when the kernel's routes or next-hop groups in the
+// router's namespace changed, as `ip monitor` reports them: the instants at
+// which the router began sending flows elsewhere.
+type KernelWatch struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+	at   []time.Time
+}
+
+// WatchKernel starts recording; the watch stops at test cleanup.
+func (r *Router) WatchKernel() *KernelWatch {
+	r.t.Helper()
+	w := &KernelWatch{cmd: exec.Command("ip", "-n", r.NS, "-ts", "monitor", "route", "nexthop"), done: make(chan struct{})}
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		r.t.Fatalf("frr %s: ip monitor: %v", r.Config.Name, err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		r.t.Fatalf("frr %s: ip monitor: %v", r.Config.Name, err)
+	}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			// "[2026-11-22T14:41:41.368878] 10.9.0.0/24 via ...", local time.
+			line := sc.Text()
+			end := strings.IndexByte(line, ']')
+			if !strings.HasPrefix(line, "[") || end < 0 {
+				continue
+			}
+			at, err := time.ParseInLocation("2006-01-02T15:04:05.999999", line[1:end], time.Local)
+			if err != nil {
+				continue
+			}
+			w.mu.Lock()
+			w.at = append(w.at, at)
+			w.mu.Unlock()
+		}
+	}()
+	r.t.Cleanup(func() {
+		_ = w.cmd.Process.Kill()
+		<-w.done
+		_ = w.cmd.Wait()
+	})
+	return w
+}
+
+// ChangedDuring reports whether a change was recorded between from and to.
+func (w *KernelWatch) ChangedDuring(from, to time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, at := range w.at {
+		if !at.Before(from) && !at.After(to) {
+			return true
+		}
+	}
+	return false
 }

@@ -138,6 +138,8 @@ func (p *Proc) Running() bool {
 func (c *Cluster) start(name string, args ...string) *Proc {
 	p := &Proc{Cmd: exec.Command(args[0], args[1:]...), done: make(chan struct{})}
 	p.Cmd.Stdout, p.Cmd.Stderr = p, p
+	// A test killed before its cleanup runs takes its binaries with it.
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.Cmd.Start(); err != nil {
 		c.t.Fatalf("starting %s: %v", name, err)
 	}
@@ -159,8 +161,9 @@ func Start(t netns.T, o Options) *Cluster {
 		o.Pool = poolRange + ", " + poolRange6
 	}
 	c := &Cluster{t: t, Hosts: map[string]string{}, speakers: map[string]*Proc{}, opts: o}
-	lockLab(t)
+	lock := lockLab(t)
 	c.Lab = netns.New(t)
+	recordLab(t, lock, c.Lab)
 	c.Lab.Gateway(Gateway + "/24")
 	for i := range o.Nodes {
 		name := "myk8s-worker"
@@ -168,7 +171,7 @@ func Start(t netns.T, o Options) *Cluster {
 			name += strconv.Itoa(i + 1)
 		}
 		c.Nodes = append(c.Nodes, name)
-		c.Hosts[name] = c.Lab.Host(strconv.Itoa(i+1), c.NodeIP(name)+"/24", fmt.Sprintf("fd00:250::%d/64", i+2))
+		c.Hosts[name] = c.Lab.Host(strconv.Itoa(i+1), c.NodeIP(name)+"/24", c.NodeIP6(name)+"/64")
 	}
 	c.Client = c.Lab.Host("client", clientIP+"/24", clientIP6+"/64")
 	c.Client2 = c.Lab.Host("client2", client2IP+"/24")
@@ -188,6 +191,14 @@ func Start(t netns.T, o Options) *Cluster {
 	}
 	c.Env = env
 	t.Cleanup(func() { _ = env.Stop() })
+	// Runs before env.Stop: a node whose link was cut (KillNode) still has
+	// connections open at the apiserver, which would wait out its stop
+	// timeout (20 s) for them; with the link up the node resets them.
+	t.Cleanup(func() {
+		for _, n := range c.Nodes {
+			_, _ = c.Lab.Exec(c.Hosts[n], "ip", "link", "set", "eth0", "up")
+		}
+	})
 	if o.Controller == "" || o.Speaker == "" {
 		dir, err := os.MkdirTemp("", "ironlb-l2lab-")
 		if err != nil {
@@ -261,6 +272,10 @@ spec: {ipAddressPools: [my-ippool]}
 		c.must(cl.Create(ctx, node))
 		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue,
 			LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		// As a kubelet reports them (--node-ip): the BGP speaker's default
+		// router ID is the node's IPv4 address.
+		node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: c.NodeIP(name)},
+			{Type: corev1.NodeInternalIP, Address: c.NodeIP6(name)}, {Type: corev1.NodeHostName, Address: name}}
 		c.must(cl.Status().Update(ctx, node))
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: "speaker-" + strconv.Itoa(i+1),
@@ -316,15 +331,17 @@ func (c *Cluster) MetricsURL(node string) string {
 	}
 }
 
-// KillNode is `docker stop --signal 9` of a kind node, for the speaker: its
-// process is SIGKILLed and the node's link cut.
+// KillNode is `docker stop --signal 9` of a kind node, for the speaker: the
+// node's link is cut, then its process SIGKILLed. In that order the node
+// sends nothing more, as one that loses power: the kernel closing a killed
+// process's sockets would otherwise tell BGP peers at once.
 func (c *Cluster) KillNode(node string) {
-	p := c.speakers[node]
-	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
 	if out, err := c.Lab.Exec(c.Hosts[node], "ip", "link", "set", "eth0", "down"); err != nil {
 		c.t.Fatalf("cutting %s's link: %v: %s", node, err, out)
 	}
+	p := c.speakers[node]
+	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
 }
 
 // StopSpeaker stops the node's speaker gracefully (SIGTERM, as a rolling
@@ -339,10 +356,16 @@ func (c *Cluster) StopSpeaker(node string) {
 	}
 }
 
-// RestartNode brings the link up and starts the speaker again.
+// RestartNode brings the link up, with the IPv6 address and the routes the
+// kernel dropped when it went down, and starts the speaker again.
 func (c *Cluster) RestartNode(node string) {
-	if out, err := c.Lab.Exec(c.Hosts[node], "ip", "link", "set", "eth0", "up"); err != nil {
-		c.t.Fatalf("restoring %s's link: %v: %s", node, err, out)
+	for _, args := range [][]string{{"ip", "link", "set", "eth0", "up"}, {"ip", "addr", "replace", c.NodeIP6(node) + "/64", "dev", "eth0"}} {
+		if out, err := c.Lab.Exec(c.Hosts[node], args...); err != nil {
+			c.t.Fatalf("restoring %s's link: %v: %s", node, err, out)
+		}
+	}
+	if c.Router != nil {
+		c.routeToRouterClient(node)
 	}
 	c.StartSpeaker(node)
 }

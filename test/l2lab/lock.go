@@ -2,7 +2,9 @@ package l2lab
 
 import (
 	"errors"
+	"io"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,8 +25,12 @@ const (
 	lockPoll = 200 * time.Millisecond
 )
 
-// lockLab takes the machine-wide lab lock, released when the test ends.
-func lockLab(t netns.T) {
+// lockLab takes the machine-wide lab lock, released when the test ends,
+// and returns the file in which the holder records its lab (recordLab).
+// Whatever lab the file names when the lock is taken belonged to a process
+// killed before its cleanup ran (a live owner would hold the lock), so it
+// is removed first: one killed run must not fail every later one.
+func lockLab(t netns.T) *os.File {
 	t.Helper()
 	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
@@ -42,6 +48,29 @@ func lockLab(t netns.T) {
 		}
 		time.Sleep(lockPoll)
 	}
-	// Closing the file releases the lock.
-	t.Cleanup(func() { _ = f.Close() })
+	// Registered before the lab's own teardown, so it runs after it: the
+	// record is cleared only once the lab is gone. Closing releases the lock.
+	t.Cleanup(func() {
+		_ = f.Truncate(0)
+		_ = f.Close()
+	})
+	if prev, err := io.ReadAll(f); err != nil {
+		t.Fatalf("reading the lab lock %s: %v", lockPath, err)
+	} else if p := strings.TrimSpace(string(prev)); p != "" {
+		if err := netns.RemoveLeftovers(p); err != nil {
+			t.Fatalf("a killed test left lab %s behind (%s): %v", p, lockPath, err)
+		}
+	}
+	return f
+}
+
+// recordLab writes the lab's prefix into the held lock file.
+func recordLab(t netns.T, f *os.File, l *netns.Lab) {
+	t.Helper()
+	if err := f.Truncate(0); err != nil {
+		t.Fatalf("recording the lab in %s: %v", lockPath, err)
+	}
+	if _, err := f.WriteAt([]byte(l.Prefix()+"\n"), 0); err != nil {
+		t.Fatalf("recording the lab in %s: %v", lockPath, err)
+	}
 }

@@ -40,9 +40,15 @@ func (c *Cluster) startRouter(cfg frr.Config) {
 	c.ns(c.RouterClient, "ip", "route", "add", "default", "via", behindGateway)
 	c.ns(c.RouterClient, "ip", "-6", "route", "add", "default", "via", behindGateway6)
 	for _, n := range c.Nodes {
-		c.ns(c.Hosts[n], "ip", "route", "add", behindNet, "via", RouterIP)
-		c.ns(c.Hosts[n], "ip", "-6", "route", "add", behindNet6, "via", RouterIP6)
+		c.routeToRouterClient(n)
 	}
+}
+
+// routeToRouterClient routes the node's answers to the network behind the
+// router. The kernel deletes these routes when the node's link goes down.
+func (c *Cluster) routeToRouterClient(node string) {
+	c.ns(c.Hosts[node], "ip", "route", "replace", behindNet, "via", RouterIP)
+	c.ns(c.Hosts[node], "ip", "-6", "route", "replace", behindNet6, "via", RouterIP6)
 }
 
 // AddRouter adds a namespace on the bridge with the addresses (IPv4 /24,

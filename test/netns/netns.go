@@ -96,6 +96,47 @@ func (l *Lab) Gateway(addr string) {
 	l.must("ip", "link", "set", host, "up")
 }
 
+// Prefix is the random name every namespace and link of this lab begins
+// with; RemoveLeftovers takes it.
+func (l *Lab) Prefix() string { return l.prefix }
+
+// RemoveLeftovers deletes what a lab with the given prefix left behind
+// when its process was killed before its cleanup ran: the processes in
+// its namespaces, the namespaces and the gateway link. The caller must
+// know that lab's owner is gone (the l2lab lock tells it).
+func RemoveLeftovers(prefix string) error {
+	if !strings.HasPrefix(prefix, "ilb") || len(prefix) != len("ilb")+6 {
+		return fmt.Errorf("%q is not a lab prefix", prefix)
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return fmt.Errorf("listing namespaces: %w", err)
+	}
+	var errs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], prefix+"-") {
+			continue
+		}
+		ns := f[0]
+		// A namespace outlives `ip netns del` while a process holds it,
+		// and that process would go on answering on the lab's addresses.
+		pids, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, pid := range strings.Fields(string(pids)) {
+			_ = exec.Command("kill", "-9", pid).Run()
+		}
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Sprintf("deleting namespace %s: %v: %s", ns, err, out))
+		}
+	}
+	// Gone with its peer in the bridge namespace, unless that failed.
+	_ = exec.Command("ip", "link", "del", prefix+"gw").Run()
+	if len(errs) > 0 {
+		return fmt.Errorf("removing lab %s: %s", prefix, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
 // MAC returns the hardware address of eth0 in the namespace.
 func (l *Lab) MAC(ns string) net.HardwareAddr {
 	l.t.Helper()

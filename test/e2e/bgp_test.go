@@ -1,0 +1,515 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ironlb/ironlb/test/frr"
+	"github.com/ironlb/ironlb/test/l2lab"
+	"github.com/ironlb/ironlb/test/netns"
+)
+
+// The BGP lab: the upstream router of l2lab (eBGP, AS routerASN) with a
+// client behind it, an iBGP router (the nodes' own AS) and a router whose
+// sessions need an MD5 password. VIPs come from a pool off the nodes'
+// subnet, reachable only through the routes the speakers advertise.
+const (
+	nodeASN   = 64512
+	routerASN = 64500
+	md5ASN    = 64501
+	ibgpIP    = "10.250.0.253"
+	ibgpIP6   = "fd00:250::253"
+	md5IP     = "10.250.0.252"
+	md5IP6    = "fd00:250::252"
+	bgpRange  = "10.252.0.0/24"
+	bgpRange6 = "fd00:252::/120"
+	md5Secret = "lab-md5-secret"
+	// bgpLimit bounds every wait for the router: sessions come up and
+	// routes arrive within a couple of seconds; a busy machine is slower.
+	bgpLimit = 30 * time.Second
+	// holdLimit bounds the wait for a dead node's path to go: the hold
+	// time (3 s) plus the router's work, with room for a busy machine.
+	holdLimit = 15 * time.Second
+)
+
+// bgpConfig is what a user applies: a pool, communities with aliases,
+// peers (eBGP IPv4 and IPv6, iBGP, MD5 from a Secret for two nodes and a
+// wrong password for the third) and one advertisement for all of them.
+var bgpConfig = fmt.Sprintf(`
+apiVersion: v1
+kind: Secret
+metadata: {name: md5, namespace: %[1]s}
+type: kubernetes.io/basic-auth
+stringData: {password: %[2]s}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp-pool, namespace: %[1]s}
+spec: {addresses: [%[3]s, %[4]s], autoAssign: false}
+---
+apiVersion: metallb.io/v1beta1
+kind: Community
+metadata: {name: communities, namespace: %[1]s}
+spec:
+  communities:
+  - {name: lab-std, value: "64512:200"}
+  - {name: lab-large, value: "large:64512:1:2"}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: frr, namespace: %[1]s}
+spec: {myASN: %[5]d, peerASN: %[6]d, peerAddress: %[7]s, holdTime: 3s, keepaliveTime: 1s}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: frr6, namespace: %[1]s}
+spec: {myASN: %[5]d, peerASN: %[6]d, peerAddress: "%[8]s", holdTime: 3s, keepaliveTime: 1s}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: ibgp, namespace: %[1]s}
+spec: {myASN: %[5]d, peerASN: %[5]d, peerAddress: %[9]s, holdTime: 3s, keepaliveTime: 1s}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: md5-good, namespace: %[1]s}
+spec:
+  myASN: %[5]d
+  peerASN: %[10]d
+  peerAddress: %[11]s
+  holdTime: 3s
+  keepaliveTime: 1s
+  passwordSecret: {name: md5, namespace: %[1]s}
+  nodeSelectors:
+  - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [myk8s-worker, myk8s-worker2]}]
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: md5-bad, namespace: %[1]s}
+spec:
+  myASN: %[5]d
+  peerASN: %[10]d
+  peerAddress: %[11]s
+  holdTime: 3s
+  keepaliveTime: 1s
+  password: not-the-secret
+  nodeSelectors:
+  - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [myk8s-worker3]}]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: bgp-adv, namespace: %[1]s}
+spec:
+  ipAddressPools: [bgp-pool]
+  localPref: 250
+  communities: ["64512:100", lab-std, lab-large]
+`, l2lab.Namespace, md5Secret, bgpRange, bgpRange6, nodeASN, routerASN, l2lab.RouterIP, l2lab.RouterIP6, ibgpIP, md5ASN, md5IP)
+
+// bgpLab is the lab TestBGP's scenarios share.
+type bgpLab struct {
+	*l2lab.Cluster
+	ibgp, md5 *frr.Router
+}
+
+// TestBGP runs every BGP scenario on one lab: three speakers, FRR routers
+// on the bridge, a client behind the upstream router. Scenarios that take
+// a node down bring it back, except the last.
+func TestBGP(t *testing.T) {
+	c := l2lab.Start(t, l2lab.Options{Nodes: 3, Router: &frr.Config{ASN: routerASN}})
+	l := &bgpLab{Cluster: c}
+	l.ibgp = c.AddRouter("ibgp", ibgpIP, ibgpIP6, frr.Config{ASN: nodeASN, Neighbors: c.NodeNeighbors(nodeASN, "")})
+	l.md5 = c.AddRouter("md5", md5IP, md5IP6, frr.Config{ASN: md5ASN, Neighbors: c.NodeNeighbors(nodeASN, md5Secret)})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range c.Nodes {
+				t.Logf("--- speaker on %s:\n%s", n, c.Speaker(n).Output(40))
+			}
+			t.Logf("--- controller:\n%s", c.Controller().Output(20))
+		}
+	})
+	if _, err := c.Env.Kubectl(bgpConfig, "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	c.ServeNodes(bgpRange)
+
+	t.Run("ExternalTrafficPolicyCluster", func(t *testing.T) { testBGPCluster(t, l) })
+	t.Run("ExternalTrafficPolicyLocal", func(t *testing.T) { testBGPLocal(t, l) })
+	t.Run("IPv6", func(t *testing.T) { testBGPIPv6(t, l) })
+	t.Run("MD5", func(t *testing.T) { testBGPMD5(t, l) })
+	t.Run("GracefulStop", func(t *testing.T) { testBGPGracefulStop(t, l) })
+	t.Run("HardKill", func(t *testing.T) { testBGPHardKill(t, l) })
+}
+
+// testBGPCluster: with externalTrafficPolicy Cluster every node
+// advertises the /32: the router holds three paths, installs three ECMP
+// next hops, and a client behind it reaches every node; communities
+// (literal and aliases, standard and large) arrive, localPref on the iBGP
+// session; every node's ServiceBGPStatus lists the peers.
+func testBGPCluster(t *testing.T, l *bgpLab) {
+	vip := l.CreateServiceWith("bgp-cluster", l2lab.ServiceOptions{Pool: "bgp-pool"}, l.Nodes[0])
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+	waitKernel(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+
+	paths, err := l.Router.Paths(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if !p.Valid || !(p.Best || p.Multipath) || p.NextHop != p.Peer || p.ASPath != fmt.Sprint(nodeASN) {
+			t.Errorf("eBGP path %+v: want valid, selected, next hop = the node, AS path %d", p, nodeASN)
+		}
+		if !slices.Equal(p.Communities, []string{"64512:100", "64512:200"}) || !slices.Equal(p.LargeCommunities, []string{"64512:1:2"}) {
+			t.Errorf("path from %s: communities %v, large %v; want [64512:100 64512:200] and [64512:1:2]", p.Peer, p.Communities, p.LargeCommunities)
+		}
+	}
+	waitPaths(t, l.ibgp, prefix, l.nodeAddrs(false, l.Nodes...))
+	ipaths, err := l.ibgp.Paths(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ipaths {
+		if p.LocalPref != 250 || !slices.Equal(p.LargeCommunities, []string{"64512:1:2"}) {
+			t.Errorf("iBGP path from %s: localPref %d, large communities %v; want 250 and [64512:1:2]", p.Peer, p.LocalPref, p.LargeCommunities)
+		}
+	}
+
+	waitFor(t, "ServiceBGPStatus of every node listing frr and ibgp", bgpLimit, func() string {
+		st := l.BGPStatuses("bgp-cluster")
+		for _, n := range l.Nodes {
+			if !slices.Contains(st[n], "frr") || !slices.Contains(st[n], "ibgp") {
+				return fmt.Sprintf("statuses %v", st)
+			}
+		}
+		return ""
+	})
+
+	// The router hashes each connection's ports: a client's connections
+	// spread over all three nodes.
+	seen := map[string]bool{}
+	for i := 0; i < 300 && len(seen) < len(l.Nodes); i++ {
+		seen[l.get(t, vip)] = true
+	}
+	if len(seen) != len(l.Nodes) {
+		t.Errorf("connections through the router reached %v, want all of %v", seen, l.Nodes)
+	}
+}
+
+// testBGPLocal: with externalTrafficPolicy Local only nodes with a ready
+// endpoint advertise, and the router follows the endpoints.
+func testBGPLocal(t *testing.T, l *bgpLab) {
+	vip := l.CreateServiceWith("bgp-local", l2lab.ServiceOptions{Pool: "bgp-pool", Local: true}, l.Nodes[2])
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes[2]))
+	waitKernel(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes[2]))
+	if got := l.get(t, vip); got != l.Nodes[2] {
+		t.Errorf("the client reached %s, want %s, the only node with an endpoint", got, l.Nodes[2])
+	}
+	l.SetReadyEndpoints("bgp-local", l.Nodes[0], l.Nodes[1])
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes[0], l.Nodes[1]))
+	waitKernel(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes[0], l.Nodes[1]))
+	waitFor(t, "ServiceBGPStatus only on the endpoints' nodes", bgpLimit, func() string {
+		st := l.BGPStatuses("bgp-local")
+		if len(st) != 2 || st[l.Nodes[0]] == nil || st[l.Nodes[1]] == nil {
+			return fmt.Sprintf("statuses %v", st)
+		}
+		return ""
+	})
+	l.SetReadyEndpoints("bgp-local")
+	waitPaths(t, l.Router, prefix, nil)
+}
+
+// testBGPIPv6: an IPv6 VIP goes over the IPv6 sessions, from every node.
+func testBGPIPv6(t *testing.T, l *bgpLab) {
+	vip := l.CreateServiceWith("bgp-v6", l2lab.ServiceOptions{Pool: "bgp-pool", IPv6: true}, l.Nodes...)
+	prefix := hostPrefix(t, vip)
+	if !prefix.Addr().Is6() || prefix.Bits() != 128 {
+		t.Fatalf("VIP %s of an IPv6 Service", vip)
+	}
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(true, l.Nodes...))
+	waitFor(t, "three kernel next hops for "+vip, bgpLimit, func() string {
+		hops, err := l.Router.KernelNextHops(prefix)
+		if err != nil || len(hops) != len(l.Nodes) {
+			return fmt.Sprintf("next hops %v, %v", hops, err)
+		}
+		return ""
+	})
+}
+
+// testBGPMD5: the sessions whose password comes from the Secret establish;
+// the one with a wrong password stays down and its speaker says why.
+func testBGPMD5(t *testing.T, l *bgpLab) {
+	good := l.nodeAddrs(false, l.Nodes[0], l.Nodes[1])
+	waitFor(t, "MD5 sessions of "+l.Nodes[0]+" and "+l.Nodes[1], bgpLimit, func() string {
+		est, err := l.md5.Established()
+		if err != nil || !slices.Equal(est, good) {
+			return fmt.Sprintf("established %v, %v", est, err)
+		}
+		return ""
+	})
+	// The bad session has had as long as the good ones took; it must not
+	// come up, and the speaker must name the peer in a log line about it.
+	bad := l.Nodes[2]
+	waitFor(t, "a log line of "+bad+"'s speaker about md5-bad not establishing", bgpLimit, func() string {
+		for _, line := range strings.Split(l.Speaker(bad).Output(400), "\n") {
+			lower := strings.ToLower(line)
+			if strings.Contains(line, "md5-bad") && (strings.Contains(lower, "password") || strings.Contains(lower, "md5") ||
+				strings.Contains(lower, "not established") || strings.Contains(lower, "session down")) {
+				return ""
+			}
+		}
+		return "no such line"
+	})
+	if n, err := l.md5.Neighbors(); err != nil || n[netip.MustParseAddr(l.NodeIP(bad))].State == "Established" {
+		t.Errorf("%s with a wrong MD5 password: FRR's neighbour %+v, %v; want not Established", bad, n[netip.MustParseAddr(l.NodeIP(bad))], err)
+	}
+}
+
+// testBGPGracefulStop: a speaker stopped with SIGTERM withdraws its path
+// before it goes; a client requesting every 20 ms through the router sees
+// no failure, also when the node drops off afterwards.
+func testBGPGracefulStop(t *testing.T, l *bgpLab) {
+	vip := l.serviceVIP(t, "bgp-cluster")
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+	stopped, rest := l.Nodes[1], []string{l.Nodes[0], l.Nodes[2]}
+
+	routes := l.Router.WatchKernel()
+	p := startClient(l, vip, 20*time.Millisecond)
+	l.StopSpeaker(stopped)
+	if code := l.Speaker(stopped).Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("speaker on %s exited with %d after SIGTERM, want 0", stopped, code)
+	}
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, rest...))
+	waitKernel(t, l.Router, prefix, l.nodeAddrs(false, rest...))
+	// The node goes away as a drained node does: nothing may be sent to
+	// it any more.
+	if out, err := l.Lab.Exec(l.Hosts[stopped], "ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	before := p.answered()
+	waitFor(t, "the client answered 10 more times after the link went down", bgpLimit, func() string {
+		if n := p.answered(); n < before+10 {
+			return fmt.Sprintf("%d more", n-before)
+		}
+		return ""
+	})
+	ok, failed := p.stop()
+	var lost []failure
+	for _, f := range failed {
+		if f.rehashed(routes) {
+			t.Logf("connection open while the router changed its next hops, reset by the node it moved to (ECMP): %v", f)
+		} else {
+			lost = append(lost, f)
+		}
+	}
+	if len(lost) > 0 || ok == 0 {
+		t.Errorf("client through the router during %s's graceful stop: %d answered, %d failed: %v", stopped, ok, len(lost), lost)
+	}
+	l.RestartNode(stopped)
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+}
+
+// testBGPHardKill: a speaker SIGKILLed with its link cut sends nothing;
+// the router drops its path when the hold time (3 s) runs out, and keeps
+// the others all along.
+func testBGPHardKill(t *testing.T, l *bgpLab) {
+	vip := l.serviceVIP(t, "bgp-cluster")
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+	killed, rest := l.Nodes[2], l.nodeAddrs(false, l.Nodes[0], l.Nodes[1])
+	start := time.Now()
+	l.KillNode(killed)
+	waitFor(t, killed+"'s path gone, the others kept", holdLimit, func() string {
+		peers, err := l.Router.Peers(prefix)
+		if err != nil {
+			return err.Error()
+		}
+		for _, a := range rest {
+			if !slices.Contains(peers, a) {
+				t.Fatalf("%s's path went while %s was killed: paths from %v", l.NodeByIP(a), killed, peers)
+			}
+		}
+		if hops, _ := l.Router.KernelNextHops(prefix); !slices.Equal(peers, rest) || !slices.Equal(hops, rest) {
+			return fmt.Sprintf("paths from %v, kernel next hops %v", peers, hops)
+		}
+		return ""
+	})
+	t.Logf("%s's path left the router %s after SIGKILL (coarse; make bench-bgp measures)", killed, time.Since(start).Round(100*time.Millisecond))
+	if got := l.get(t, vip); got == killed || got == "" {
+		t.Errorf("a request after the path left reached %q", got)
+	}
+}
+
+// nodeAddrs returns the nodes' IPv4 (or IPv6) addresses, sorted.
+func (l *bgpLab) nodeAddrs(v6 bool, nodes ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, n := range nodes {
+		a := l.NodeIP(n)
+		if v6 {
+			a = l.NodeIP6(n)
+		}
+		out = append(out, netip.MustParseAddr(a))
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// get fetches the VIP through the router from the client behind it and
+// returns the node that answered; the test fails on an error.
+func (l *bgpLab) get(t *testing.T, vip string) string {
+	t.Helper()
+	page, err := netns.Get(context.Background(), "/var/run/netns/"+l.RouterClient, vip+":80", 5*time.Second)
+	if err != nil {
+		t.Fatalf("GET %s through the router: %v", vip, err)
+	}
+	return l.NodeByMAC(strings.TrimSpace(page))
+}
+
+func (l *bgpLab) serviceVIP(t *testing.T, name string) string {
+	t.Helper()
+	out, err := l.Env.Kubectl("", "get", "svc", "-n", "default", name, "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}")
+	if err != nil || out == "" {
+		t.Fatalf("VIP of %s: %q, %v", name, out, err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func hostPrefix(t *testing.T, vip string) netip.Prefix {
+	t.Helper()
+	a, err := netip.ParseAddr(vip)
+	if err != nil {
+		t.Fatalf("VIP %q: %v", vip, err)
+	}
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+// waitPaths waits until the router holds paths to prefix from exactly the
+// given neighbours.
+func waitPaths(t *testing.T, r *frr.Router, prefix netip.Prefix, want []netip.Addr) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%s holding %s from %v", r.Config.Name, prefix, want), bgpLimit, func() string {
+		got, err := r.Peers(prefix)
+		if err != nil || !slices.Equal(got, want) {
+			return fmt.Sprintf("paths from %v, %v", got, err)
+		}
+		return ""
+	})
+}
+
+// waitKernel waits until the router's kernel routes prefix over exactly
+// the given next hops.
+func waitKernel(t *testing.T, r *frr.Router, prefix netip.Prefix, want []netip.Addr) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%s's kernel routing %s via %v", r.Config.Name, prefix, want), bgpLimit, func() string {
+		got, err := r.KernelNextHops(prefix)
+		if err != nil || !slices.Equal(got, want) {
+			return fmt.Sprintf("next hops %v, %v", got, err)
+		}
+		return ""
+	})
+}
+
+// waitFor polls cond every 100 ms until it returns "" or limit passes.
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s after %s", what, why, limit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// client requests the VIP through the router every interval, each on a
+// new connection, and counts the answers and the failures.
+type client struct {
+	mu     sync.Mutex
+	ok     int
+	failed []failure
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// failure is one request that got no answer.
+type failure struct {
+	start, end time.Time
+	err        error
+}
+
+func (f failure) String() string { return f.start.Format("15:04:05.000") + ": " + f.err.Error() }
+
+// monitorLag is how late `ip monitor` may stamp a route change on a busy
+// machine: it takes the time when it reads the kernel's message.
+const monitorLag = 100 * time.Millisecond
+
+// rehashed reports whether f is a connection the router moved to another
+// node while it was open: reset by that node, which never saw its
+// handshake, with the router's routes changing meanwhile. Per-flow ECMP
+// hashing does this to every connection open across a next-hop change, on
+// any router and for any BGP speaker (docs/behaviour.md), so it is not
+// what a graceful stop is judged by.
+func (f failure) rehashed(w *frr.KernelWatch) bool {
+	return errors.Is(f.err, syscall.ECONNRESET) && w.ChangedDuring(f.start, f.end.Add(monitorLag))
+}
+
+func startClient(l *bgpLab, vip string, interval time.Duration) *client {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &client{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case at := <-tick.C:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Its own context: stopping the client lets requests
+					// under way finish.
+					_, err := netns.Get(context.Background(), "/var/run/netns/"+l.RouterClient, vip+":80", 2*time.Second)
+					c.mu.Lock()
+					defer c.mu.Unlock()
+					if err != nil {
+						c.failed = append(c.failed, failure{start: at, end: time.Now(), err: err})
+					} else {
+						c.ok++
+					}
+				}()
+			}
+		}
+	}()
+	return c
+}
+
+func (c *client) answered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ok
+}
+
+func (c *client) stop() (ok int, failed []failure) {
+	c.cancel()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ok, c.failed
+}
