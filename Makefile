@@ -178,6 +178,10 @@ bench-ipam: ## Allocation cost in a /24, /16 and /8 (internal/ipam).
 bench-failover: deps ## Layer-2 failover outage seen by an ARP client, 3 speaker nodes in namespaces (root).
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/failover $(BENCH_ARGS)
 
+.PHONY: bench-bgp
+bench-bgp: deps ## BGP against FRR: Service → route, graceful-stop and hard-kill outage through the router, 10 runs (root).
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/bgp $(BENCH_ARGS)
+
 .PHONY: bench-lab
 bench-lab: deps k8s-binaries ## The lab: create until all Nodes Ready (≤ 60 s), memory at rest, delete (≤ 10 s); 3 runs (root).
 	go run ./test/bench/lab $(BENCH_ARGS)

@@ -18,41 +18,19 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mdlayher/arp"
 
+	"github.com/ironlb/ironlb/test/bench/benchrun"
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
 )
-
-// runner stands in for testing.T: cleanups run in reverse at the end, a
-// fatal error runs them and exits.
-type runner struct {
-	cleanups []func()
-}
-
-func (r *runner) Helper()                        {}
-func (r *runner) Cleanup(f func())               { r.cleanups = append(r.cleanups, f) }
-func (r *runner) Errorf(format string, a ...any) { fmt.Fprintf(os.Stderr, "error: "+format+"\n", a...) }
-func (r *runner) Fatalf(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "fatal: "+format+"\n", a...)
-	r.done()
-	os.Exit(1)
-}
-func (r *runner) done() {
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
-	}
-	r.cleanups = nil
-}
 
 // sample is one answer the prober got.
 type sample struct {
@@ -336,12 +314,8 @@ func main() {
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
 	flag.Parse()
 
-	r := &runner{}
-	defer r.done()
-	// Interrupted (Ctrl-C): tear the lab down before exiting.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() { <-sigs; r.Fatalf("interrupted") }()
+	r := benchrun.New()
+	defer r.Done()
 
 	fmt.Printf("• starting the lab: %d speaker nodes, a client, apiserver on the gateway\n", *nodes)
 	opts := l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)}
@@ -452,21 +426,17 @@ func main() {
 		fmt.Printf("| %d | %s | %s | %s | %s | %s | %d (%s) | %d (%s) |\n", i, victim, c.NodeByMAC(newMAC), gapARP.Round(time.Millisecond), gapTCP.Round(time.Millisecond),
 			c.NodeByMAC(arpP.lastMAC()), lARP, gARP.Round(time.Millisecond), lTCP, gTCP.Round(time.Millisecond))
 	}
-	summary := func(d []time.Duration) string {
-		slices.Sort(d)
-		return fmt.Sprintf("p50 %s, max %s, min %s", d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond), d[0].Round(time.Millisecond))
-	}
 	fmt.Printf("\n%d runs, %d nodes, probes every %s\n", len(arpOut), *nodes, *interval)
-	fmt.Printf("  outage seen by ARP requests:             %s\n", summary(arpOut))
-	fmt.Printf("  outage seen by TCP connects:             %s\n", summary(tcpOut))
-	fmt.Printf("  node back: probes lost ARP %d, TCP %d; longest gap between answers ARP %s; TCP %s\n", lostARP, lostTCP, summary(backARP), summary(backTCP))
+	fmt.Printf("  outage seen by ARP requests:             %s\n", benchrun.Summary(arpOut))
+	fmt.Printf("  outage seen by TCP connects:             %s\n", benchrun.Summary(tcpOut))
+	fmt.Printf("  node back: probes lost ARP %d, TCP %d; longest gap between answers ARP %s; TCP %s\n", lostARP, lostTCP, benchrun.Summary(backARP), benchrun.Summary(backTCP))
 	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
 }
 
 // runSoak counts ownership changes while both cores are saturated and a
 // share of the packets into every node is dropped: each change is a false
 // alarm, since no node fails.
-func runSoak(r *runner, c *l2lab.Cluster, p *prober, d time.Duration, loss float64, interval time.Duration) {
+func runSoak(r *benchrun.Runner, c *l2lab.Cluster, p *prober, d time.Duration, loss float64, interval time.Duration) {
 	for _, n := range c.Nodes {
 		if out, err := c.Lab.Exec(c.Hosts[n], "iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random",
 			"--probability", fmt.Sprint(loss), "-j", "DROP"); err != nil {

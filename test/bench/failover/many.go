@@ -11,6 +11,7 @@ import (
 
 	"github.com/mdlayher/arp"
 
+	"github.com/ironlb/ironlb/test/bench/benchrun"
 	"github.com/ironlb/ironlb/test/l2lab"
 )
 
@@ -94,7 +95,7 @@ func (s *sweeper) sweep(vips []netip.Addr, every time.Duration) {
 
 // runMany kills, runs times, the node owning the most VIPs and reports
 // when each of its VIPs came back, then brings the node back.
-func runMany(r *runner, c *l2lab.Cluster, vipStrings []string, runs int, sweepEvery, settle time.Duration) {
+func runMany(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, runs int, sweepEvery, settle time.Duration) {
 	s, err := startSweeper(c.Client)
 	if err != nil {
 		r.Fatalf("starting the sweeper: %v", err)
@@ -129,7 +130,7 @@ func runMany(r *runner, c *l2lab.Cluster, vipStrings []string, runs int, sweepEv
 
 // learnOwners sweeps until every VIP answered and returns the node owning
 // the most, with its VIPs.
-func (s *sweeper) learnOwners(r *runner, vips []netip.Addr) (string, []netip.Addr) {
+func (s *sweeper) learnOwners(r *benchrun.Runner, vips []netip.Addr) (string, []netip.Addr) {
 	s.mu.Lock()
 	s.last, s.mark = map[netip.Addr]sample{}, time.Time{}
 	s.mu.Unlock()
@@ -164,7 +165,7 @@ func (s *sweeper) learnOwners(r *runner, vips []netip.Addr) (string, []netip.Add
 // killAndWait kills the node with the MAC and returns, sorted, when each
 // of its VIPs was first announced by another node and first answered a
 // request from another node.
-func (s *sweeper) killAndWait(r *runner, c *l2lab.Cluster, victimMAC string, mine []netip.Addr, sweepEvery time.Duration) (announced, answered []time.Duration) {
+func (s *sweeper) killAndWait(r *benchrun.Runner, c *l2lab.Cluster, victimMAC string, mine []netip.Addr, sweepEvery time.Duration) (announced, answered []time.Duration) {
 	victim := c.NodeByMAC(victimMAC)
 	s.mu.Lock()
 	s.first, s.firstAnnounced = map[netip.Addr]sample{}, map[netip.Addr]sample{}

@@ -1,0 +1,56 @@
+// Package benchrun lets a benchmark program use the test harnesses (l2lab,
+// frr, netns), which take a testing.T: Runner stands in for it.
+package benchrun
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// Runner stands in for testing.T: cleanups run in reverse at Done, a fatal
+// error runs them and exits.
+type Runner struct {
+	cleanups []func()
+}
+
+// New returns a Runner that also tears everything down when the program
+// is interrupted (Ctrl-C, SIGTERM). Call Done when the program ends.
+func New() *Runner {
+	r := &Runner{}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sigs; r.Fatalf("interrupted") }()
+	return r
+}
+
+func (r *Runner) Helper()                        {}
+func (r *Runner) Cleanup(f func())               { r.cleanups = append(r.cleanups, f) }
+func (r *Runner) Errorf(format string, a ...any) { fmt.Fprintf(os.Stderr, "error: "+format+"\n", a...) }
+
+// Fatalf prints the error, runs the cleanups and exits with status 1.
+func (r *Runner) Fatalf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "fatal: "+format+"\n", a...)
+	r.Done()
+	os.Exit(1)
+}
+
+// Done runs the cleanups, last registered first.
+func (r *Runner) Done() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+	r.cleanups = nil
+}
+
+// Summary is "p50 …, max …, min …" of durations, rounded to milliseconds.
+func Summary(d []time.Duration) string {
+	if len(d) == 0 {
+		return "no samples"
+	}
+	s := slices.Sorted(slices.Values(d))
+	return fmt.Sprintf("p50 %s, max %s, min %s", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond))
+}
