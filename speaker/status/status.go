@@ -10,24 +10,13 @@ import (
 	"slices"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/compat"
-	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // L2 keeps this node's ServiceL2Status objects. It implements the loop's
@@ -48,44 +37,24 @@ type L2 struct {
 	// while a partition makes two nodes announce, each keeps its own
 	// status instead of deleting the other's again and again.
 	claim map[string]bool
-	ch    chan event.TypedGenericEvent[types.NamespacedName]
+	ch    requests
 }
-
-// queueBuffer bounds the requests waiting to enter the work queue.
-const queueBuffer = 4096
 
 // SetupWithManager registers the reconciler.
 func (s *L2) SetupWithManager(mgr ctrl.Manager) error {
 	s.init()
-	// This node's status deleted by another (it took the Service over
-	// while this node was cut off): written again while this node still
-	// announces, so after a partition heals the status names the winner.
-	mine := predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-		DeleteFunc: func(e event.DeleteEvent) bool {
-			return e.Object.GetNamespace() == s.Namespace && e.Object.GetLabels()[compat.LabelAnnounceNode] == s.NodeName
-		},
-	}
-	toService := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		l := o.GetLabels()
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: l[compat.LabelServiceNamespace], Name: l[compat.LabelServiceName]}}}
-	})
-	return ctrl.NewControllerManagedBy(mgr).Named("speaker-l2status").
-		WatchesRawSource(source.Channel(s.ch, handler.TypedEnqueueRequestsFromMapFunc(
-			func(_ context.Context, k types.NamespacedName) []reconcile.Request {
-				return []reconcile.Request{{NamespacedName: k}}
-			}))).
-		Watches(&v1beta1.ServiceL2Status{}, toService, builder.WithPredicates(mine)).
-		Complete(s)
+	return s.writer().setup(mgr, "speaker-l2status", &v1beta1.ServiceL2Status{}, s.ch, s)
+}
+
+func (s *L2) writer() writer {
+	return writer{client: s.Client, namespace: s.Namespace, node: s.NodeName, owner: s.Owner, recorder: s.Recorder}
 }
 
 // init makes the maps and the queue; SetupWithManager calls it.
 func (s *L2) init() {
 	s.want = map[string][]string{}
 	s.claim = map[string]bool{}
-	s.ch = make(chan event.TypedGenericEvent[types.NamespacedName], queueBuffer)
+	s.ch = make(requests, queueBuffer)
 }
 
 // Announcing records that this node announces the Service.
@@ -96,7 +65,7 @@ func (s *L2) Announcing(service string, interfaces []string) {
 	}
 	s.want[service] = slices.Clone(interfaces)
 	s.mu.Unlock()
-	s.enqueue(service)
+	s.ch.enqueue("l2status", service)
 }
 
 // NotAnnouncing records that it no longer does.
@@ -105,18 +74,7 @@ func (s *L2) NotAnnouncing(service string) {
 	delete(s.want, service)
 	delete(s.claim, service)
 	s.mu.Unlock()
-	s.enqueue(service)
-}
-
-// enqueue never blocks: it is called from the failover path. Should the
-// buffer ever be full, the request is dropped and logged; the next change
-// of that Service writes its status.
-func (s *L2) enqueue(service string) {
-	select {
-	case s.ch <- event.TypedGenericEvent[types.NamespacedName]{Object: kube.ServiceKey(service)}:
-	default:
-		ctrl.Log.WithName("l2status").Info("status queue full; this status is written on the Service's next change", "service", service)
-	}
+	s.ch.enqueue("l2status", service)
 }
 
 // Reconcile writes one Service's status for this node.
@@ -165,19 +123,9 @@ func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, erro
 	}
 	created := false
 	if mine == nil {
-		mine = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
-			GenerateName: "l2-", Namespace: s.Namespace,
-			Labels: map[string]string{
-				compat.LabelAnnounceNode: s.NodeName, compat.LabelServiceName: req.Name, compat.LabelServiceNamespace: req.Namespace,
-			},
-		}}
-		if s.Owner != nil {
-			if err := controllerutil.SetOwnerReference(s.Owner, mine, s.Client.Scheme()); err != nil {
-				return ctrl.Result{}, err
-			}
-		}
-		if err := s.Client.Create(ctx, mine); err != nil {
-			return ctrl.Result{}, fmt.Errorf("creating ServiceL2Status for %s: %w", key, err)
+		mine = &v1beta1.ServiceL2Status{}
+		if err := s.writer().create(ctx, mine, "l2-", req.NamespacedName); err != nil {
+			return ctrl.Result{}, err
 		}
 		created = true
 	}
@@ -188,11 +136,7 @@ func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, erro
 		}
 	}
 	if created {
-		var svc corev1.Service
-		if err := s.Client.Get(ctx, req.NamespacedName, &svc); err == nil {
-			s.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonNodeAssigned, "Announce",
-				"announcing from node %q with protocol %q", s.NodeName, "layer2")
-		}
+		s.writer().assigned(ctx, req.NamespacedName, "layer2")
 	}
 	return ctrl.Result{}, nil
 }

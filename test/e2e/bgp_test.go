@@ -440,8 +440,7 @@ type client struct {
 	mu     sync.Mutex
 	ok     int
 	failed []failure
-	cancel context.CancelFunc
-	done   chan struct{}
+	ticker *netns.Ticker
 }
 
 // failure is one request that got no answer.
@@ -467,36 +466,17 @@ func (f failure) rehashed(w *frr.KernelWatch) bool {
 }
 
 func startClient(l *bgpLab, vip string, interval time.Duration) *client {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &client{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case at := <-tick.C:
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					// Its own context: stopping the client lets requests
-					// under way finish.
-					_, err := netns.Get(context.Background(), "/var/run/netns/"+l.RouterClient, vip+":80", 2*time.Second)
-					c.mu.Lock()
-					defer c.mu.Unlock()
-					if err != nil {
-						c.failed = append(c.failed, failure{start: at, end: time.Now(), err: err})
-					} else {
-						c.ok++
-					}
-				}()
-			}
+	c := &client{}
+	c.ticker = netns.Tick(interval, func(at time.Time) {
+		_, err := netns.Get(context.Background(), "/var/run/netns/"+l.RouterClient, vip+":80", 2*time.Second)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil {
+			c.failed = append(c.failed, failure{start: at, end: time.Now(), err: err})
+		} else {
+			c.ok++
 		}
-	}()
+	})
 	return c
 }
 
@@ -507,8 +487,7 @@ func (c *client) answered() int {
 }
 
 func (c *client) stop() (ok int, failed []failure) {
-	c.cancel()
-	<-c.done
+	c.ticker.Stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ok, c.failed

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -45,4 +46,39 @@ func Get(ctx context.Context, nsPath, addr string, timeout time.Duration) (strin
 		return "", fmt.Errorf("GET http://%s/: %s\n%s", addr, resp.Status, b)
 	}
 	return string(b), nil
+}
+
+// Ticker starts f every interval, each call in its own goroutine, so a
+// slow or lost request never delays the next: a client probing a VIP.
+type Ticker struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Tick starts calling f with the tick's time.
+func Tick(interval time.Duration, f func(at time.Time)) *Ticker {
+	t := &Ticker{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.stop:
+				return
+			case at := <-tick.C:
+				wg.Add(1)
+				go func() { defer wg.Done(); f(at) }()
+			}
+		}
+	}()
+	return t
+}
+
+// Stop starts no more calls and waits for those under way.
+func (t *Ticker) Stop() {
+	close(t.stop)
+	<-t.done
 }

@@ -185,47 +185,28 @@ type client struct {
 	mu     sync.Mutex
 	ok     int
 	failed []time.Time
-	cancel context.CancelFunc
-	done   chan struct{}
+	ticker *netns.Ticker
 }
 
 func startClient(ns, vip string, interval time.Duration) *client {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &client{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case at := <-tick.C:
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, err := netns.Get(context.Background(), "/var/run/netns/"+ns, vip+":80", connectTimeout)
-					c.mu.Lock()
-					defer c.mu.Unlock()
-					if err != nil {
-						c.failed = append(c.failed, at)
-					} else {
-						c.ok++
-					}
-				}()
-			}
+	c := &client{}
+	c.ticker = netns.Tick(interval, func(at time.Time) {
+		_, err := netns.Get(context.Background(), "/var/run/netns/"+ns, vip+":80", connectTimeout)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil {
+			c.failed = append(c.failed, at)
+		} else {
+			c.ok++
 		}
-	}()
+	})
 	return c
 }
 
 // stop ends the client and returns the answered count and the failures
 // from t0 on, in order.
 func (c *client) stop(t0 time.Time) (int, []time.Time) {
-	c.cancel()
-	<-c.done
+	c.ticker.Stop()
 	var f []time.Time
 	for _, at := range c.failed {
 		if !at.Before(t0) {

@@ -111,21 +111,11 @@ func startTCPProber(client, vip string, interval time.Duration) *prober {
 			p.failed = append(p.failed, start)
 		}
 	}
+	t := netns.Tick(interval, probe)
 	go func() {
 		defer close(p.done)
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case start := <-tick.C:
-				wg.Add(1)
-				go func() { defer wg.Done(); probe(start) }()
-			}
-		}
+		<-p.stop
+		t.Stop()
 	}()
 	return p
 }

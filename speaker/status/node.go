@@ -1,0 +1,106 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/kube"
+)
+
+// queueBuffer bounds the requests waiting to enter the work queue.
+const queueBuffer = 4096
+
+// requests carries the Services whose status to write, from the loop to
+// the work queue.
+type requests chan event.TypedGenericEvent[types.NamespacedName]
+
+// writer is what the L2 and BGP status writers share: where and as whom
+// they write this node's status objects.
+type writer struct {
+	client    client.Client
+	namespace string
+	node      string
+	owner     client.Object
+	recorder  events.EventRecorder
+}
+
+// setup registers a controller that reconciles the Services sent on ch,
+// and, when this node's status object of kind obj is deleted by someone
+// else, its Service: the object is written again while this node still
+// announces (after a partition heals, the status names the winner).
+func (w writer) setup(mgr ctrl.Manager, name string, obj client.Object, ch requests, r reconcile.Reconciler) error {
+	mine := predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		DeleteFunc: func(e event.DeleteEvent) bool {
+			return e.Object.GetNamespace() == w.namespace && e.Object.GetLabels()[compat.LabelAnnounceNode] == w.node
+		},
+	}
+	toService := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		l := o.GetLabels()
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: l[compat.LabelServiceNamespace], Name: l[compat.LabelServiceName]}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).Named(name).
+		WatchesRawSource(source.Channel(ch, handler.TypedEnqueueRequestsFromMapFunc(
+			func(_ context.Context, k types.NamespacedName) []reconcile.Request {
+				return []reconcile.Request{{NamespacedName: k}}
+			}))).
+		Watches(obj, toService, builder.WithPredicates(mine)).
+		Complete(r)
+}
+
+// enqueue never blocks: it is called from the failover path. Should the
+// buffer ever be full, the request is dropped and logged; the next change
+// of that Service writes its status.
+func (ch requests) enqueue(logger, service string) {
+	select {
+	case ch <- event.TypedGenericEvent[types.NamespacedName]{Object: kube.ServiceKey(service)}:
+	default:
+		ctrl.Log.WithName(logger).Info("status queue full; this status is written on the Service's next change", "service", service)
+	}
+}
+
+// create makes obj this node's status object of the Service, named
+// prefix-<suffix> as MetalLB names them, labelled with the node and the
+// Service and owned by the speaker's Pod, so it goes when the speaker does.
+func (w writer) create(ctx context.Context, obj client.Object, prefix string, service types.NamespacedName) error {
+	obj.SetGenerateName(prefix)
+	obj.SetNamespace(w.namespace)
+	obj.SetLabels(map[string]string{
+		compat.LabelAnnounceNode: w.node, compat.LabelServiceName: service.Name, compat.LabelServiceNamespace: service.Namespace,
+	})
+	if w.owner != nil {
+		if err := controllerutil.SetOwnerReference(w.owner, obj, w.client.Scheme()); err != nil {
+			return err
+		}
+	}
+	if err := w.client.Create(ctx, obj); err != nil {
+		return fmt.Errorf("creating %s for %s on node %s: %w", reflect.TypeOf(obj).Elem().Name(), service, w.node, err)
+	}
+	return nil
+}
+
+// assigned sends MetalLB's nodeAssigned Event on the Service.
+func (w writer) assigned(ctx context.Context, service types.NamespacedName, protocol string) {
+	var svc corev1.Service
+	if err := w.client.Get(ctx, service, &svc); err == nil {
+		w.recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonNodeAssigned, "Announce",
+			"announcing from node %q with protocol %q", w.node, protocol)
+	}
+}
