@@ -88,7 +88,9 @@ func startLab(t *testing.T) *lab {
 	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
-	t.Cleanup(factory.Shutdown)
+	// Cleanups run last-registered first: the informers stop only once
+	// ctx is cancelled, so Shutdown, which waits for them, must cancel it.
+	t.Cleanup(func() { cancel(); factory.Shutdown() })
 	listener, err := dialARP(c.Client)
 	if err != nil {
 		t.Fatalf("opening the ARP listener in the client: %v", err)
