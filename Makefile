@@ -98,7 +98,7 @@ DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping
             promtool:prometheus curl:curl vtysh:frr
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests, benchmarks, lab and demo need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack, promtool, curl), if missing.
+deps: ## Install the Debian packages the tests, benchmarks, lab and demo need (etcd, iproute2, arping, ping, iptables, containerd, runc, CNI plugins, conntrack, promtool, curl, FRR), if missing.
 	@missing=""; for d in $(DEB_DEPS); do command -v "$${d%%:*}" >/dev/null || missing="$$missing $${d#*:}"; done; \
 	if [[ -n "$$missing" ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi
 
