@@ -375,6 +375,7 @@ func (l *Loop) sync(f failure) {
 		prev, had := l.announced[svc]
 		if !had {
 			tookOver = append(tookOver, svc)
+			l.Log.Info("announcing", "service", svc, "ips", ips[svc], "interfaces", ifaces)
 			if l.Metrics != nil {
 				l.Metrics.Announced(svc, ips[svc], true)
 			}
@@ -385,6 +386,7 @@ func (l *Loop) sync(f failure) {
 	}
 	for svc := range l.announced {
 		if _, still := byService[svc]; !still {
+			l.Log.Info("no longer announcing", "service", svc, "ips", l.ips[svc])
 			l.Status.NotAnnouncing(svc)
 			if l.Metrics != nil {
 				l.Metrics.Announced(svc, l.ips[svc], false)
