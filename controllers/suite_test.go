@@ -23,25 +23,15 @@ import (
 
 	"github.com/ironlb/ironlb/internal/cli"
 	"github.com/ironlb/ironlb/internal/metrics"
+	"github.com/ironlb/ironlb/test/poll"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
-	return m.Run()
+	os.Exit(testenv.Main(m, &env, nil))
 }
 
 // runningController is one running instance of the controller's reconcilers.
@@ -155,17 +145,7 @@ const pollLimit = 30 * time.Second
 // then fails with the last reason.
 func eventually(t *testing.T, what string, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(pollLimit)
-	for {
-		why := cond()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %s after %s", what, why, pollLimit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, what, pollLimit, 50*time.Millisecond, cond)
 }
 
 func getService(t *testing.T, ns, name string) *corev1.Service {

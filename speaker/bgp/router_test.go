@@ -26,6 +26,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 
 	"github.com/ironlb/ironlb/internal/metrics"
+	"github.com/ironlb/ironlb/test/poll"
 )
 
 // The tests peer the speaker with routers that are second and third
@@ -278,13 +279,7 @@ func (rec *recorder) snapshot() []event {
 // deadline is generous: it bounds a broken test, it measures nothing.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.True(t, what, 30*time.Second, 20*time.Millisecond, cond)
 }
 
 // fakeMetrics records what the speaker reports.

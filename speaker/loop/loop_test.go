@@ -18,6 +18,7 @@ import (
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/speaker/agent"
 	"github.com/ironlb/ironlb/speaker/members"
+	"github.com/ironlb/ironlb/test/poll"
 )
 
 // recorder fakes the announcer, the status sink and the metrics, and keeps
@@ -106,13 +107,7 @@ func (f fakeMembers) Next(ctx context.Context) ([]members.Event, error) {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.True(t, what, 5*time.Second, time.Millisecond, cond)
 }
 
 var testNodes = []string{"n1", "n2"}

@@ -27,20 +27,7 @@ import (
 // env is the package's control plane, started once.
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, nil)) }
 
 // TestPeerPasswordsFromSecrets reads the configuration from a real
 // apiserver: a peer's passwordSecret (basic-auth, key "password", in the

@@ -15,6 +15,7 @@ import (
 	"github.com/ironlb/ironlb/test/frr"
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
+	"github.com/ironlb/ironlb/test/poll"
 )
 
 // The BGP lab: the upstream router of l2lab (eBGP, AS routerASN) with a
@@ -127,14 +128,7 @@ func TestBGP(t *testing.T) {
 	l := &bgpLab{Cluster: c}
 	l.ibgp = c.AddRouter("ibgp", ibgpIP, ibgpIP6, frr.Config{ASN: nodeASN, Neighbors: c.NodeNeighbors(nodeASN, "")})
 	l.md5 = c.AddRouter("md5", md5IP, md5IP6, frr.Config{ASN: md5ASN, Neighbors: c.NodeNeighbors(nodeASN, md5Secret)})
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range c.Nodes {
-				t.Logf("--- speaker on %s:\n%s", n, c.Speaker(n).Output(40))
-			}
-			t.Logf("--- controller:\n%s", c.Controller().Output(20))
-		}
-	})
+	c.KeepLogsOnFailure(t)
 	if _, err := c.Env.Kubectl(bgpConfig, "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
@@ -421,17 +415,7 @@ func waitKernel(t *testing.T, r *frr.Router, prefix netip.Prefix, want []netip.A
 // waitFor polls cond every 100 ms until it returns "" or limit passes.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		why := cond()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s after %s", what, why, limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, what, limit, 100*time.Millisecond, cond)
 }
 
 // client requests the VIP through the router every interval, each on a

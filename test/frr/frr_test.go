@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/test/netns"
+	"github.com/ironlb/ironlb/test/poll"
 )
 
 var (
@@ -153,15 +154,5 @@ func TestParseRoutes(t *testing.T) {
 // wait polls cond every 100 ms until it returns "" or learn passes.
 func wait(t *testing.T, what string, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(learn)
-	for {
-		why := cond()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s after %s", what, why, learn)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, what, learn, 100*time.Millisecond, cond)
 }

@@ -20,25 +20,11 @@ const namespace = "metallb-system"
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping control plane: %v\n", err)
+	os.Exit(testenv.Main(m, &env, func(e *testenv.Env) error {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+		if err := e.Client.Create(context.Background(), ns); err != nil {
+			return fmt.Errorf("creating namespace %s: %w", namespace, err)
 		}
-	}()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-	if err := env.Client.Create(context.Background(), ns); err != nil {
-		fmt.Fprintf(os.Stderr, "creating namespace %s: %v\n", namespace, err)
-		return 1
-	}
-	return m.Run()
+		return nil
+	}))
 }

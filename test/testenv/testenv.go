@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -300,4 +301,28 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Main is a test package's TestMain body: it starts the package's one
+// control plane into *env, runs setup (if any) and the tests, and stops the
+// control plane however they end. It returns the exit code for os.Exit.
+func Main(m *testing.M, env **Env, setup func(*Env) error) int {
+	e, err := Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := e.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping control plane: %v\n", err)
+		}
+	}()
+	*env = e
+	if setup != nil {
+		if err := setup(e); err != nil {
+			fmt.Fprintf(os.Stderr, "setting up the control plane: %v\n", err)
+			return 1
+		}
+	}
+	return m.Run()
 }
