@@ -92,24 +92,17 @@ func (s *BGP) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, err
 		return ctrl.Result{}, nil
 	}
 	status := v1beta1.ServiceBGPStatusStatus{Node: s.NodeName, ServiceName: req.Name, ServiceNamespace: req.Namespace, Peers: peers}
-	created := false
-	if mine == nil {
+	isNew := mine == nil
+	if isNew {
 		mine = &v1beta1.ServiceBGPStatus{}
-		if err := s.writer().create(ctx, mine, "bgp-", req.NamespacedName); err != nil {
-			return ctrl.Result{}, err
-		}
-		created = true
 	}
-	if !bgpStatusEqual(mine.Status, status) {
+	return ctrl.Result{}, s.writer().put(ctx, mine, isNew, "bgp-", "bgp", req.NamespacedName, func() bool {
+		if bgpStatusEqual(mine.Status, status) {
+			return false
+		}
 		mine.Status = status
-		if err := s.Client.Status().Update(ctx, mine); err != nil {
-			return ctrl.Result{}, fmt.Errorf("writing ServiceBGPStatus %s: %w", mine.Name, err)
-		}
-	}
-	if created {
-		s.writer().assigned(ctx, req.NamespacedName, "bgp")
-	}
-	return ctrl.Result{}, nil
+		return true
+	})
 }
 
 func bgpStatusEqual(a, b v1beta1.ServiceBGPStatusStatus) bool {

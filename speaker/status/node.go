@@ -104,3 +104,24 @@ func (w writer) assigned(ctx context.Context, service types.NamespacedName, prot
 			"announcing from node %q with protocol %q", w.node, protocol)
 	}
 }
+
+// put makes obj, this node's status object of the Service, hold its wanted
+// status: a new obj is created first (and nodeAssigned sent once it holds
+// the status); set puts the wanted status into obj and reports whether
+// that changed it, so an unchanged object is not written.
+func (w writer) put(ctx context.Context, obj client.Object, isNew bool, prefix, protocol string, service types.NamespacedName, set func() bool) error {
+	if isNew {
+		if err := w.create(ctx, obj, prefix, service); err != nil {
+			return err
+		}
+	}
+	if set() {
+		if err := w.client.Status().Update(ctx, obj); err != nil {
+			return fmt.Errorf("writing %s %s: %w", reflect.TypeOf(obj).Elem().Name(), obj.GetName(), err)
+		}
+	}
+	if isNew {
+		w.assigned(ctx, service, protocol)
+	}
+	return nil
+}

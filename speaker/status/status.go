@@ -121,24 +121,17 @@ func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, erro
 	for _, i := range ifaces {
 		status.Interfaces = append(status.Interfaces, v1beta1.InterfaceInfo{Name: i})
 	}
-	created := false
-	if mine == nil {
+	isNew := mine == nil
+	if isNew {
 		mine = &v1beta1.ServiceL2Status{}
-		if err := s.writer().create(ctx, mine, "l2-", req.NamespacedName); err != nil {
-			return ctrl.Result{}, err
-		}
-		created = true
 	}
-	if !statusEqual(mine.Status, status) {
+	return ctrl.Result{}, s.writer().put(ctx, mine, isNew, "l2-", "layer2", req.NamespacedName, func() bool {
+		if statusEqual(mine.Status, status) {
+			return false
+		}
 		mine.Status = status
-		if err := s.Client.Status().Update(ctx, mine); err != nil {
-			return ctrl.Result{}, fmt.Errorf("writing ServiceL2Status %s: %w", mine.Name, err)
-		}
-	}
-	if created {
-		s.writer().assigned(ctx, req.NamespacedName, "layer2")
-	}
-	return ctrl.Result{}, nil
+		return true
+	})
 }
 
 func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {
