@@ -1,6 +1,7 @@
 // Package monitoring runs Debian's Prometheus on an ironlab cluster as a
 // cluster's Prometheus would run: it scrapes IronLB's pods' /metrics with
-// a ServiceAccount token the chart authorizes, scrapes the lab's probers,
+// a ServiceAccount token the chart authorizes, scrapes the lab's probers
+// and the DaemonSet series of kube-state-metrics (daemonsets.go),
 // and evaluates IronLB's alert rules, so dashboards and alerts can be
 // checked against real series. Debian builds Prometheus without Kubernetes
 // discovery, so the lab lists the pods and writes them to a file_sd file.
@@ -31,15 +32,19 @@ type ConfigOptions struct {
 	TargetsFile string
 	TokenFile   string
 	// Probers are host:port of the lab's client probers.
-	Probers        []string
-	RuleFiles      []string
-	ScrapeInterval time.Duration
+	Probers []string
+	// KubeStateMetrics is host:port of what serves kube-state-metrics'
+	// DaemonSet series (job "kube-state-metrics", as kube-prometheus
+	// names it); empty: none.
+	KubeStateMetrics string
+	RuleFiles        []string
+	ScrapeInterval   time.Duration
 }
 
 // Config renders prometheus.yml: IronLB's pods come from the targets
 // file, are scraped over HTTPS with the token (secureMetrics) and carry
 // the namespace, pod and component labels the file gives them;
-// probers are static targets.
+// probers and the kube-state-metrics series are static targets.
 func Config(o ConfigOptions) ([]byte, error) {
 	if o.TargetsFile == "" || o.TokenFile == "" {
 		return nil, fmt.Errorf("prometheus config: a targets file and a token file are required")
@@ -68,6 +73,12 @@ func Config(o ConfigOptions) ([]byte, error) {
 		scrapes = append(scrapes, map[string]any{
 			"job_name":       "ironlab-probe",
 			"static_configs": []any{map[string]any{"targets": o.Probers}},
+		})
+	}
+	if o.KubeStateMetrics != "" {
+		scrapes = append(scrapes, map[string]any{
+			"job_name":       "kube-state-metrics",
+			"static_configs": []any{map[string]any{"targets": []string{o.KubeStateMetrics}}},
 		})
 	}
 	cfg := map[string]any{

@@ -29,7 +29,7 @@ func TestConfigPassesPromtool(t *testing.T) {
 	}
 	cfg, err := Config(ConfigOptions{
 		TargetsFile: filepath.Join(dir, "targets.json"), TokenFile: filepath.Join(dir, "token"),
-		Probers: []string{"172.20.0.100:9200"}, RuleFiles: []string{rules},
+		Probers: []string{"172.20.0.100:9200"}, KubeStateMetrics: "172.20.0.1:9202", RuleFiles: []string{rules},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestConfigPassesPromtool(t *testing.T) {
 	if !strings.Contains(string(out), "SUCCESS: 1 rule files found") {
 		t.Errorf("promtool did not read the rule file:\n%s", out)
 	}
-	for _, want := range []string{"scheme: https", "credentials_file: " + filepath.Join(dir, "token"), "targets.json", "172.20.0.100:9200"} {
+	for _, want := range []string{"scheme: https", "credentials_file: " + filepath.Join(dir, "token"), "targets.json", "172.20.0.100:9200", "job_name: kube-state-metrics", "172.20.0.1:9202"} {
 		if !strings.Contains(string(cfg), want) {
 			t.Errorf("prometheus.yml lacks %q:\n%s", want, cfg)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -92,6 +93,9 @@ type Prometheus struct {
 	// stopTargets ends the goroutine that keeps the targets file current.
 	stopTargets context.CancelFunc
 	targetsDone chan struct{}
+	// daemonSets serves the kube-state-metrics series the alerts read.
+	daemonSets       *http.Server
+	daemonSetsServed <-chan error
 }
 
 // targetsRefresh is how often IronLB's pods are listed again: a restarted
@@ -126,19 +130,26 @@ func Start(ctx context.Context, st *cluster.State, cs kubernetes.Interface, o Op
 		rules[i] = abs
 	}
 	targetsFile := filepath.Join(dir, "targets.json")
-	listPods := func(ctx context.Context) error {
+	daemonSets := &daemonSetSeries{}
+	refresh := func(ctx context.Context) error {
 		pods, err := cs.CoreV1().Pods(o.IronLBNamespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return fmt.Errorf("listing IronLB's pods in %s: %w", o.IronLBNamespace, err)
 		}
+		sets, err := cs.AppsV1().DaemonSets(o.IronLBNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("listing the DaemonSets in %s: %w", o.IronLBNamespace, err)
+		}
+		daemonSets.set(sets.Items)
 		return writeTargets(targetsFile, targetGroups(pods.Items))
 	}
-	if err := listPods(ctx); err != nil {
+	if err := refresh(ctx); err != nil {
 		return nil, err
 	}
+	daemonSetsAddr := netip.AddrPortFrom(st.Plan.Gateway, DaemonSetsPort).String()
 	cfg, err := Config(ConfigOptions{
 		TargetsFile: targetsFile, TokenFile: tokenFile,
-		Probers: o.Probers, RuleFiles: rules, ScrapeInterval: o.ScrapeInterval,
+		Probers: o.Probers, KubeStateMetrics: daemonSetsAddr, RuleFiles: rules, ScrapeInterval: o.ScrapeInterval,
 	})
 	if err != nil {
 		return nil, err
@@ -154,8 +165,14 @@ func Start(ctx context.Context, st *cluster.State, cs kubernetes.Interface, o Op
 	}}); err != nil {
 		return nil, err
 	}
+	srv, served, err := serveDaemonSets(daemonSetsAddr, daemonSets)
+	if err != nil {
+		_ = st.StopDaemon(cp.Name, daemonName, 10*time.Second)
+		return nil, err
+	}
 	tctx, stop := context.WithCancel(context.Background())
-	p := &Prometheus{URL: "http://" + addr, st: st, node: cp.Name, stopTargets: stop, targetsDone: make(chan struct{})}
+	p := &Prometheus{URL: "http://" + addr, st: st, node: cp.Name, stopTargets: stop, targetsDone: make(chan struct{}),
+		daemonSets: srv, daemonSetsServed: served}
 	go func() {
 		defer close(p.targetsDone)
 		tick := time.NewTicker(targetsRefresh)
@@ -167,7 +184,7 @@ func Start(ctx context.Context, st *cluster.State, cs kubernetes.Interface, o Op
 			case <-tick.C:
 				// A failed listing keeps the last file: the apiserver
 				// may be restarting.
-				_ = listPods(tctx)
+				_ = refresh(tctx)
 			}
 		}
 	}()
@@ -208,11 +225,13 @@ func (p *Prometheus) waitReady(ctx context.Context, limit time.Duration) error {
 // LogFile is Prometheus' output.
 func (p *Prometheus) LogFile() string { return p.st.LogFile(p.node, daemonName) }
 
-// Stop ends Prometheus and the targets file's refresh.
+// Stop ends Prometheus, the targets file's refresh and the DaemonSet
+// series.
 func (p *Prometheus) Stop() error {
 	p.stopTargets()
 	<-p.targetsDone
-	return p.st.StopDaemon(p.node, daemonName, 10*time.Second)
+	_ = p.daemonSets.Close()
+	return errors.Join(<-p.daemonSetsServed, p.st.StopDaemon(p.node, daemonName, 10*time.Second))
 }
 
 // Query evaluates expr now; warnings are errors, so a test never passes

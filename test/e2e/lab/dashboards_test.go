@@ -35,12 +35,6 @@ import (
 // proberPort is where the lab prober serves its metrics, on the client.
 const proberPort = 9200
 
-// notInTheLab are metrics no lab run produces, with the reason; a query
-// reading only such metrics is listed, not evaluated.
-var notInTheLab = map[string]string{
-	"kube_": "kube-state-metrics is not part of the lab",
-}
-
 // TestDashboardsAgainstPrometheus installs the chart with Prometheus'
 // ServiceAccount authorized, runs the lab prober and Debian's Prometheus
 // scraping controller, speakers and prober, kills the node announcing a
@@ -130,7 +124,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 			t.Logf("stopping prometheus: %v", err)
 		}
 	})
-	want := 1 + len(theLab.st.Plan.Nodes) + 1 // controller, speakers, prober
+	want := 1 + len(theLab.st.Plan.Nodes) + 1 + 1 // controller, speakers, prober, DaemonSet series
 	if err := poll(time.Minute, func() error { return prom.TargetsUp(ctx, want) }); err != nil {
 		t.Fatalf("prometheus targets: %v (log %s)", err, prom.LogFile())
 	}
@@ -210,10 +204,6 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 
 	// Every panel and every alert returns data.
 	for _, q := range shippedQueries(t, root) {
-		if reason := skipReason(q); reason != "" {
-			t.Logf("not evaluated: %s: %s", q.Where, reason)
-			continue
-		}
 		var shown string
 		err := poll(30*time.Second, func() error {
 			v, err := prom.Query(ctx, q.Expr)
@@ -417,25 +407,6 @@ func shippedQueries(t *testing.T, root string) []shippedQuery {
 		t.Fatalf("only %d queries listed", len(qs))
 	}
 	return qs
-}
-
-// skipReason says why a query is not evaluated: every metric it reads is
-// one no lab run produces.
-func skipReason(q shippedQuery) string {
-	var reasons []string
-	for _, m := range q.Metrics {
-		reason := ""
-		for prefix, r := range notInTheLab {
-			if strings.HasPrefix(m, prefix) {
-				reason = r
-			}
-		}
-		if reason == "" {
-			return ""
-		}
-		reasons = append(reasons, reason)
-	}
-	return strings.Join(slices.Compact(reasons), "; ")
 }
 
 // failoverPanels must show the failover of service that just happened.
