@@ -126,17 +126,33 @@ func (d *demo) walkthrough(ctx context.Context) error {
 		}
 	}
 	fmt.Println()
-	if err := step("Waiting for webpod1, webpod2 Ready and svc1..3 announced", func() error {
+	if err := step("Waiting for webpod1, webpod2 Ready, svc1..3 announced and served", func() error {
 		if out, err := d.kubectl(ctx, "wait", "--for=condition=Ready", "pod/webpod1", "pod/webpod2", "--timeout=2m").CombinedOutput(); err != nil {
 			return fmt.Errorf("%w: %s", err, out)
 		}
-		return poll(ctx, time.Minute, func() error {
+		if err := poll(ctx, time.Minute, func() error {
 			owners, err := d.owners(ctx)
 			if err == nil && len(owners) < 3 {
 				err = fmt.Errorf("ServiceL2Status for %d of svc1..3", len(owners))
 			}
 			return err
-		})
+		}); err != nil {
+			return err
+		}
+		// kube-proxy programs the Services a moment after the endpoints
+		// are ready. A connection that arrives before keeps its
+		// un-translated conntrack entry, and curl's SYN retransmissions
+		// reuse it until curl gives up: wait, with a new short connection
+		// each time, until every VIP is served.
+		for _, vip := range []string{"172.20.255.200", "172.20.255.201", "172.20.255.202"} {
+			if err := poll(ctx, time.Minute, func() error {
+				_, err := get(ctx, cluster.NetnsPath(client), vip+":80", 500*time.Millisecond)
+				return err
+			}); err != nil {
+				return fmt.Errorf("%s not served: %w", vip, err)
+			}
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
