@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -181,45 +182,27 @@ func TestAllocationStorm(t *testing.T) {
 	}
 }
 
+// createServices creates svc-0 … svc-(n-1) in namespace storm, creators
+// at a time, and stops at the first error.
 func createServices(ctx context.Context, cs kubernetes.Interface, n, creators int, created *atomic.Int64) error {
-	work := make(chan int)
-	errs := make(chan error, creators)
-	var wg sync.WaitGroup
-	for range creators {
-		wg.Go(func() {
-			for i := range work {
-				no := false
-				svc := &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Namespace: "storm", Name: fmt.Sprintf("svc-%d", i)},
-					Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}},
-						Selector: map[string]string{"app": "storm"}, AllocateLoadBalancerNodePorts: &no},
-				}
-				if _, err := cs.CoreV1().Services("storm").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-					errs <- fmt.Errorf("creating Service storm/%s: %w", svc.Name, err)
-					return
-				}
-				created.Add(1)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(creators)
+	for i := range n {
+		g.Go(func() error {
+			no := false
+			svc := &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "storm", Name: fmt.Sprintf("svc-%d", i)},
+				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}},
+					Selector: map[string]string{"app": "storm"}, AllocateLoadBalancerNodePorts: &no},
 			}
+			if _, err := cs.CoreV1().Services("storm").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("creating Service storm/%s: %w", svc.Name, err)
+			}
+			created.Add(1)
+			return nil
 		})
 	}
-	var err error
-feed:
-	for i := range n {
-		select {
-		case work <- i:
-		case err = <-errs:
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	if err == nil {
-		select {
-		case err = <-errs:
-		default:
-		}
-	}
-	return err
+	return g.Wait()
 }
 
 func ingressIPs(s *corev1.Service) string {

@@ -176,11 +176,14 @@ func delLink(name string) error {
 		return nil
 	}
 	// The kernel removes a veth whose peer's namespace went away
-	// asynchronously: "Cannot find device" then means done.
-	if err := run("ip", "link", "del", name); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
-		return err
+	// asynchronously: the link vanishing between the two commands ("Cannot
+	// find device" from ip's lookup, "No such device" from the kernel's
+	// delete) means done.
+	err := run("ip", "link", "del", name)
+	if err != nil && (strings.Contains(err.Error(), "Cannot find device") || strings.Contains(err.Error(), "No such device")) {
+		return nil
 	}
-	return nil
+	return err
 }
 
 // shimRoot is where containerd 1.6 puts every shim's socket, whatever the

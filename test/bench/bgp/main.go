@@ -179,6 +179,19 @@ func (w *routeWatch) first(dst netip.Addr, from time.Time, ok func([]netip.Addr)
 	return time.Time{}, false
 }
 
+// await waits (up to limit, through c.Eventually) until the next hops to
+// dst satisfy ok after from, and returns when they first did.
+func (w *routeWatch) await(c *l2lab.Cluster, what string, limit time.Duration, dst netip.Addr, from time.Time, ok func([]netip.Addr) bool) time.Time {
+	c.Eventually(what, limit, func() string {
+		if _, done := w.first(dst, from, ok); !done {
+			return w.now(dst)
+		}
+		return ""
+	})
+	at, _ := w.first(dst, from, ok)
+	return at
+}
+
 // client connects to the VIP through the router every interval, each on a
 // new connection, and keeps when each failed.
 type client struct {
@@ -235,6 +248,7 @@ func main() {
 		all = append(all, netip.MustParseAddr(c.NodeIP(n)))
 	}
 	slices.SortFunc(all, netip.Addr.Compare)
+	onAll := func(h []netip.Addr) bool { return slices.Equal(h, all) }
 	c.Eventually("every node's session with the router", 60*time.Second, func() string {
 		if est, err := c.Router.Established(); err != nil || !slices.Equal(est, all) {
 			return fmt.Sprintf("established %v, %v", est, err)
@@ -252,14 +266,8 @@ func main() {
 		t0 := time.Now()
 		vip := c.CreateServiceWith(name, l2lab.ServiceOptions{Pool: "bgp-pool"}, c.Nodes[0])
 		dst := netip.MustParseAddr(vip)
-		c.Eventually(vip+" on 3 next hops", 30*time.Second, func() string {
-			if _, ok := w.first(dst, t0, func(h []netip.Addr) bool { return slices.Equal(h, all) }); !ok {
-				return w.now(dst)
-			}
-			return ""
-		})
+		three := w.await(c, vip+" on 3 next hops", 30*time.Second, dst, t0, onAll)
 		one, _ := w.first(dst, t0, func(h []netip.Addr) bool { return len(h) > 0 })
-		three, _ := w.first(dst, t0, func(h []netip.Addr) bool { return slices.Equal(h, all) })
 		firstRoute, allRoutes = append(firstRoute, one.Sub(t0)), append(allRoutes, three.Sub(t0))
 
 		// Graceful: SIGTERM, then the node goes down as a drained one does.
@@ -275,24 +283,13 @@ func main() {
 		if out, err := c.Lab.Exec(c.Hosts[stopped], "ip", "link", "set", "eth0", "down"); err != nil {
 			r.Fatalf("cutting %s's link: %v: %s", stopped, err, out)
 		}
-		c.Eventually(stopped+"'s next hop gone", 30*time.Second, func() string {
-			if _, ok := w.first(dst, t1, without(stoppedIP)); !ok {
-				return w.now(dst)
-			}
-			return ""
-		})
-		withdrawn, _ := w.first(dst, t1, without(stoppedIP))
+		withdrawn := w.await(c, stopped+"'s next hop gone", 30*time.Second, dst, t1, without(stoppedIP))
 		time.Sleep(time.Second)
 		_, lost := cl.stop(t1)
 		gracefulWithdraw = append(gracefulWithdraw, withdrawn.Sub(t1))
 		gracefulLost += len(lost)
 		c.RestartNode(stopped)
-		c.Eventually(vip+" back on 3 next hops", 60*time.Second, func() string {
-			if _, ok := w.first(dst, t1, func(h []netip.Addr) bool { return slices.Equal(h, all) }); !ok {
-				return w.now(dst)
-			}
-			return ""
-		})
+		w.await(c, vip+" back on 3 next hops", 60*time.Second, dst, t1, onAll)
 
 		// Hard: the link cut and the speaker SIGKILLed; only the hold
 		// time tells the router.
@@ -302,13 +299,7 @@ func main() {
 		time.Sleep(500 * time.Millisecond)
 		t2 := time.Now()
 		c.KillNode(killed)
-		c.Eventually(killed+"'s next hop gone", 30*time.Second, func() string {
-			if _, ok := w.first(dst, t2, without(killedIP)); !ok {
-				return w.now(dst)
-			}
-			return ""
-		})
-		dropped, _ := w.first(dst, t2, without(killedIP))
+		dropped := w.await(c, killed+"'s next hop gone", 30*time.Second, dst, t2, without(killedIP))
 		time.Sleep(time.Second)
 		answered, failed := cl.stop(t2)
 		outage := time.Duration(0)
@@ -319,12 +310,7 @@ func main() {
 		hardDrop, hardOutage = append(hardDrop, dropped.Sub(t2)), append(hardOutage, outage)
 		hardLost, hardTotal = hardLost+len(failed), hardTotal+during
 		c.RestartNode(killed)
-		c.Eventually(vip+" back on 3 next hops", 60*time.Second, func() string {
-			if _, ok := w.first(dst, t2, func(h []netip.Addr) bool { return slices.Equal(h, all) }); !ok {
-				return w.now(dst)
-			}
-			return ""
-		})
+		w.await(c, vip+" back on 3 next hops", 60*time.Second, dst, t2, onAll)
 		// The next Service may get the same VIP: its route must be gone
 		// first, or there would be no new route to time.
 		t3 := time.Now()
@@ -332,13 +318,7 @@ func main() {
 			r.Fatalf("deleting %s: %v", name, err)
 		}
 		unrouted := func(h []netip.Addr) bool { return len(h) == 0 }
-		c.Eventually(vip+" unrouted after "+name+" was deleted", 30*time.Second, func() string {
-			if _, ok := w.first(dst, t3, unrouted); !ok {
-				return w.now(dst)
-			}
-			return ""
-		})
-		gone, _ := w.first(dst, t3, unrouted)
+		gone := w.await(c, vip+" unrouted after "+name+" was deleted", 30*time.Second, dst, t3, unrouted)
 		deleted = append(deleted, gone.Sub(t3))
 		fmt.Printf("| %d | %s | %s | %s | %s | %d | %s | %s | %s | %d / %d | %s |\n", i,
 			one.Sub(t0).Round(time.Millisecond), three.Sub(t0).Round(time.Millisecond),

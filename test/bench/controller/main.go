@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -201,44 +202,22 @@ func run(o options) error {
 	created := make(map[string]time.Time, o.services)
 	var createdMu sync.Mutex
 	create := func(from, to int) error {
-		work := make(chan int)
-		errs := make(chan error, o.creators)
-		var wg sync.WaitGroup
-		for range o.creators {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range work {
-					svc := benchService(o.benchNSName, i)
-					t0 := time.Now()
-					if _, err := cs.CoreV1().Services(o.benchNSName).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-						errs <- fmt.Errorf("creating %s: %w", svc.Name, err)
-						return
-					}
-					createdMu.Lock()
-					created[o.benchNSName+"/"+svc.Name] = t0
-					createdMu.Unlock()
-				}
-			}()
-		}
-		var firstErr error
-	feed:
+		g, ctx := errgroup.WithContext(ctx)
+		g.SetLimit(o.creators)
 		for i := from; i < to; i++ {
-			select {
-			case work <- i:
-			case firstErr = <-errs:
-				break feed
-			}
+			g.Go(func() error {
+				svc := benchService(o.benchNSName, i)
+				t0 := time.Now()
+				if _, err := cs.CoreV1().Services(o.benchNSName).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+					return fmt.Errorf("creating %s: %w", svc.Name, err)
+				}
+				createdMu.Lock()
+				created[o.benchNSName+"/"+svc.Name] = t0
+				createdMu.Unlock()
+				return nil
+			})
 		}
-		close(work)
-		wg.Wait()
-		if firstErr == nil {
-			select {
-			case firstErr = <-errs:
-			default:
-			}
-		}
-		return firstErr
+		return g.Wait()
 	}
 
 	step("creating a backlog of %d Services (allocateLoadBalancerNodePorts: false) before the controller runs", o.backlog)

@@ -25,8 +25,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mdlayher/arp"
-
 	"github.com/ironlb/ironlb/test/bench/benchrun"
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
@@ -48,23 +46,9 @@ type prober struct {
 	done    chan struct{}
 }
 
-// dialARP opens an ARP client on eth0 of the client namespace.
-func dialARP(client string) (*arp.Client, error) {
-	var c *arp.Client
-	err := netns.Do(client, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		c, err = arp.Dial(ifi)
-		return err
-	})
-	return c, err
-}
-
 // startARPProber asks for the VIP's MAC with an ARP request.
 func startARPProber(client, vip string, interval time.Duration) (*prober, error) {
-	c, err := dialARP(client)
+	c, err := netns.DialARP(client, "eth0")
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ironlb/ironlb/test/bench/benchrun"
 	"github.com/ironlb/ironlb/test/l2lab"
+	"github.com/ironlb/ironlb/test/netns"
 )
 
 // sweeper asks for many VIPs in turn from the client namespace and records,
@@ -32,7 +33,7 @@ type sweeper struct {
 }
 
 func startSweeper(client string) (*sweeper, error) {
-	c, err := dialARP(client)
+	c, err := netns.DialARP(client, "eth0")
 	if err != nil {
 		return nil, err
 	}
