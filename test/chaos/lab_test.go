@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -52,14 +51,7 @@ type lab struct {
 
 func startLab(t *testing.T) *lab {
 	c := l2lab.Start(t, l2lab.Options{Nodes: 3, Controller: controllerBin, Speaker: speakerBin, Metrics: true})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- controller:\n%s", c.Controller().Output(30))
-			for _, n := range c.Nodes {
-				t.Logf("--- speaker on %s:\n%s", n, c.Speaker(n).Output(30))
-			}
-		}
-	})
+	c.KeepLogsOnFailure(t)
 	c.ServeNodes(vipRange)
 	l := &lab{c: c, probes: &probeLog{}, arps: &arpLog{}, statuses: newStatusWatch()}
 	c.CreateServices("chaos", *flagVIPs, c.Nodes...)
@@ -91,7 +83,7 @@ func startLab(t *testing.T) *lab {
 	// Cleanups run last-registered first: the informers stop only once
 	// ctx is cancelled, so Shutdown, which waits for them, must cancel it.
 	t.Cleanup(func() { cancel(); factory.Shutdown() })
-	listener, err := dialARP(c.Client)
+	listener, err := netns.DialARP(c.Client, "eth0")
 	if err != nil {
 		t.Fatalf("opening the ARP listener in the client: %v", err)
 	}
@@ -315,19 +307,6 @@ type arpReply struct {
 type arpLog struct {
 	mu      sync.Mutex
 	replies []arpReply
-}
-
-func dialARP(ns string) (*arp.Client, error) {
-	var c *arp.Client
-	err := netns.Do(ns, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		c, err = arp.Dial(ifi)
-		return err
-	})
-	return c, err
 }
 
 // listenPoll is how often the listener looks at ctx between packets.

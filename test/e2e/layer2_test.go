@@ -18,13 +18,7 @@ import (
 // the last.
 func TestLayer2(t *testing.T) {
 	c := l2lab.Start(t, l2lab.Options{Nodes: 3})
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range c.Nodes {
-				t.Logf("--- speaker on %s:\n%s", n, c.Speaker(n).Output(30))
-			}
-		}
-	})
+	c.KeepLogsOnFailure(t)
 	t.Run("ExternalTrafficPolicyLocal", func(t *testing.T) { testExternalTrafficPolicyLocal(t, c) })
 	t.Run("IPv6", func(t *testing.T) { testIPv6(t, c) })
 	t.Run("SeedAndFailover", func(t *testing.T) { testSeedAndFailover(t, c) })

@@ -29,6 +29,7 @@ import (
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/test/frr"
 	"github.com/ironlb/ironlb/test/netns"
+	"github.com/ironlb/ironlb/test/poll"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -98,10 +99,14 @@ type Cluster struct {
 	controllerMetricsPort int
 	opts                  Options
 	keyDir                string
+	// procs is every process the lab started, in order, restarted
+	// speakers' earlier runs included: their output is kept on failure.
+	procs []*Proc
 }
 
 // Proc is a binary the lab started; it is killed at cleanup.
 type Proc struct {
+	Name string
 	Cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  strings.Builder
@@ -136,7 +141,7 @@ func (p *Proc) Running() bool {
 }
 
 func (c *Cluster) start(name string, args ...string) *Proc {
-	p := &Proc{Cmd: exec.Command(args[0], args[1:]...), done: make(chan struct{})}
+	p := &Proc{Name: name, Cmd: exec.Command(args[0], args[1:]...), done: make(chan struct{})}
 	p.Cmd.Stdout, p.Cmd.Stderr = p, p
 	// A test killed before its cleanup runs takes its binaries with it.
 	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -144,6 +149,7 @@ func (c *Cluster) start(name string, args ...string) *Proc {
 		c.t.Fatalf("starting %s: %v", name, err)
 	}
 	go func() { _ = p.Cmd.Wait(); close(p.done) }()
+	c.procs = append(c.procs, p)
 	c.t.Cleanup(func() {
 		_ = p.Cmd.Process.Kill()
 		<-p.done
@@ -545,17 +551,7 @@ func distinctMACs(re *regexp.Regexp, out string) []string {
 // Eventually polls cond every 50 ms until it returns "" or limit passes.
 func (c *Cluster) Eventually(what string, limit time.Duration, cond func() string) {
 	c.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		why := cond()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: %s after %s", what, why, limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(c.t, what, limit, 50*time.Millisecond, cond)
 }
 
 func indexOf(list []string, s string) int {
