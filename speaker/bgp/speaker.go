@@ -225,17 +225,26 @@ func (s *Speaker) Run(ctx context.Context) error {
 const countersInterval = time.Second
 
 // Shutdown stops the speaker as Run does when its context ends, bounded
-// by ctx and WithdrawTimeout, and returns once the sessions are closed.
+// by ctx and stopBudget, and returns once the sessions are closed.
 func (s *Speaker) Shutdown(ctx context.Context) error {
 	ctx, cancel := s.withdrawDeadline(ctx)
 	defer cancel()
 	return s.stop(ctx)
 }
 
-// withdrawDeadline ends ctx WithdrawTimeout from now on the injected clock.
+// stopBudget bounds stopping: the graceful-shutdown wait, when on, comes
+// before the withdrawals and must not eat their WithdrawTimeout.
+func (s *Speaker) stopBudget() time.Duration {
+	if s.opts.GracefulShutdown {
+		return s.opts.GracefulShutdownWait + s.opts.WithdrawTimeout
+	}
+	return s.opts.WithdrawTimeout
+}
+
+// withdrawDeadline ends ctx stopBudget from now on the injected clock.
 func (s *Speaker) withdrawDeadline(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
-	t := s.opts.Clock.NewTimer(s.opts.WithdrawTimeout)
+	t := s.opts.Clock.NewTimer(s.stopBudget())
 	stopped := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -367,9 +367,22 @@ func TestMD5PasswordMustMatch(t *testing.T) {
 }
 
 func TestShutdownWithdrawsBeforeClosing(t *testing.T) {
-	for _, graceful := range []bool{false, true} {
-		t.Run("graceful="+strconv.FormatBool(graceful), func(t *testing.T) {
-			l := newLab(t, Options{GracefulShutdown: graceful, GracefulShutdownWait: 1,
+	for _, tc := range []struct {
+		name     string
+		graceful bool
+		wait     time.Duration
+		withdraw time.Duration
+	}{
+		{name: "plain"},
+		{name: "graceful", graceful: true, wait: 1},
+		// The wait is longer than the withdraw timeout: the withdrawals
+		// after it still get their own time (they once ran on a context
+		// the wait had used up, and the sessions closed without them).
+		{name: "graceful wait longer than the withdraw timeout", graceful: true, wait: 600 * time.Millisecond, withdraw: 400 * time.Millisecond},
+	} {
+		graceful := tc.graceful
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t, Options{GracefulShutdown: graceful, GracefulShutdownWait: tc.wait, WithdrawTimeout: tc.withdraw,
 				NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.0.1"), netip.MustParseAddr("fd00::1")}})
 			me := l.lo.speakerAddr()
 			rec := l.ibgp.record(me)
