@@ -228,22 +228,34 @@ func (s *Speaker) anyEstablished() bool {
 	return false
 }
 
-// beginWithdraw reads the peer's UPDATE counter before withdrawals and
-// returns the function that records the batch once n of them are queued.
-// Each withdrawal of a single path is one UPDATE. Messages queued before
-// the read and not yet written (a session's initial table, just after it
-// came up) are indistinguishable from ours in the count, so the wait can
-// end early by that many messages; GoBGP offers no per-message event.
-func (s *Speaker) beginWithdraw(ctx context.Context, name string) func(n int) {
+// beginWithdraw reads the peer's UPDATE counter and Adj-RIB-Out before
+// the paths of gone are withdrawn and returns the function that records
+// the batch once the withdrawn ones are queued. Each withdrawal of a path
+// the peer was sent is one UPDATE; a path it was never sent (its family
+// not negotiated on the session: an IPv4 VIP on a session to a router's
+// IPv6 address that offers IPv6 only) sends nothing and is not waited
+// for. Messages queued before the read and not yet written (a session's
+// initial table, just after it came up) are indistinguishable from ours in
+// the count, so the wait can end early by that many messages; GoBGP offers
+// no per-message event.
+func (s *Speaker) beginWithdraw(ctx context.Context, name string, gone []route) func(withdrawn []netip.Prefix) {
 	decided := s.opts.Clock.Now()
 	if !s.Established(name) {
-		return func(int) {}
+		return func([]netip.Prefix) {}
 	}
-	base, ok := s.sentUpdates(ctx, s.sessions[name].n.Address)
+	addr := s.sessions[name].n.Address
+	base, ok := s.sentUpdates(ctx, addr)
 	if !ok {
-		return func(int) {}
+		return func([]netip.Prefix) {}
 	}
-	return func(n int) {
+	sent := s.advertised(ctx, addr, gone)
+	return func(withdrawn []netip.Prefix) {
+		n := 0
+		for _, p := range withdrawn {
+			if sent[p] {
+				n++
+			}
+		}
 		if n == 0 {
 			return
 		}
@@ -255,6 +267,31 @@ func (s *Speaker) beginWithdraw(ctx context.Context, name string) func(n int) {
 		default:
 		}
 	}
+}
+
+// advertised returns which prefixes of routes are in the neighbour's
+// Adj-RIB-Out. A family whose table cannot be read (not negotiated with
+// the neighbour) counts as holding none.
+func (s *Speaker) advertised(ctx context.Context, addr netip.Addr, routes []route) map[netip.Prefix]bool {
+	out := map[netip.Prefix]bool{}
+	want := map[netip.Prefix]bool{}
+	fams := map[*api.Family]bool{}
+	for _, r := range routes {
+		want[r.Prefix] = true
+		if r.Prefix.Addr().Is4() {
+			fams[familyV4] = true
+		} else {
+			fams[familyV6] = true
+		}
+	}
+	for fam := range fams {
+		_ = s.srv.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_ADJ_OUT, Name: addr.String(), Family: fam}, func(d *api.Destination) {
+			if p, err := netip.ParsePrefix(d.Prefix); err == nil && want[p] {
+				out[p] = true
+			}
+		})
+	}
+	return out
 }
 
 // sentUpdates reads how many UPDATEs GoBGP has written to the neighbour.

@@ -437,8 +437,8 @@ func (s *Speaker) applyRoutes(ctx context.Context, name string, want map[netip.P
 		}
 	}
 	if len(gone) > 0 {
-		track := s.beginWithdraw(ctx, name)
-		sent := 0
+		track := s.beginWithdraw(ctx, name, gone)
+		var withdrawn []netip.Prefix
 		for _, r := range gone {
 			path, err := apiPath(r, true, false)
 			if err == nil {
@@ -449,9 +449,9 @@ func (s *Speaker) applyRoutes(ctx context.Context, name string, want map[netip.P
 				continue
 			}
 			delete(ss.routes, r.Prefix)
-			sent++
+			withdrawn = append(withdrawn, r.Prefix)
 		}
-		track(sent)
+		track(withdrawn)
 	}
 	for _, pfx := range slices.SortedFunc(maps.Keys(want), netip.Prefix.Compare) {
 		r := want[pfx]
