@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -53,6 +54,9 @@ type options struct {
 	lbClass         string
 	logLevel        string
 	serving         cli.Serving
+	// bgpGracefulShutdown and its wait: RFC 8326 on SIGTERM.
+	bgpGracefulShutdown     bool
+	bgpGracefulShutdownWait time.Duration
 }
 
 func bindFlags(fs *flag.FlagSet, o *options) *[]error {
@@ -70,6 +74,8 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	fs.DurationVar(&o.ml.ProbeInterval, "ml-probe-interval", o.ml.ProbeInterval, "memberlist: how often a random member is probed (detection starts within about this / (members-1))")
 	fs.DurationVar(&o.ml.ProbeTimeout, "ml-probe-timeout", o.ml.ProbeTimeout, "memberlist: how long a direct probe waits before indirect probes are asked for")
 	fs.IntVar(&o.ml.SuspicionMult, "ml-suspicion-mult", o.ml.SuspicionMult, "memberlist: a suspect has SuspicionMult × max(1, log10(members+1)) × probe interval to refute before it is declared dead")
+	fs.BoolVar(&o.bgpGracefulShutdown, "bgp-graceful-shutdown", false, "on SIGTERM, first re-advertise every BGP path with the GRACEFUL_SHUTDOWN community (65535:0, RFC 8326) and wait --bgp-graceful-shutdown-wait, so routers move traffic away before the paths are withdrawn; the pod's termination grace period must cover the wait")
+	fs.DurationVar(&o.bgpGracefulShutdownWait, "bgp-graceful-shutdown-wait", bgp.DefaultGracefulShutdownWait, "with --bgp-graceful-shutdown: how long the marked paths stay before they are withdrawn")
 	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
 	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
@@ -88,6 +94,9 @@ func (o *options) validate() error {
 	}
 	if o.mlBindPort < 0 || o.mlBindPort > 65535 {
 		errs = append(errs, fmt.Errorf("--ml-bindport %d: not a port", o.mlBindPort))
+	}
+	if o.bgpGracefulShutdownWait <= 0 {
+		errs = append(errs, fmt.Errorf("--bgp-graceful-shutdown-wait %s: must be positive", o.bgpGracefulShutdownWait))
 	}
 	errs = append(errs, cli.CheckLogLevel(o.logLevel))
 	return errors.Join(errs...)
@@ -170,6 +179,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// be sent (bounded by bgp.DefaultWithdrawTimeout, well inside the pod's
 	// grace period) and closes the sessions.
 	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm,
+		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
 		NodeAddresses: nodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	alive := []string{o.nodeName}
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,

@@ -139,6 +139,7 @@ func TestBGP(t *testing.T) {
 	t.Run("IPv6", func(t *testing.T) { testBGPIPv6(t, l) })
 	t.Run("MD5", func(t *testing.T) { testBGPMD5(t, l) })
 	t.Run("GracefulStop", func(t *testing.T) { testBGPGracefulStop(t, l) })
+	t.Run("GracefulShutdownCommunity", func(t *testing.T) { testBGPGracefulShutdownCommunity(t, l) })
 	t.Run("HardKill", func(t *testing.T) { testBGPHardKill(t, l) })
 }
 
@@ -282,6 +283,7 @@ func testBGPGracefulStop(t *testing.T, l *bgpLab) {
 	if code := l.Speaker(stopped).Cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("speaker on %s exited with %d after SIGTERM, want 0", stopped, code)
 	}
+	checkWithdrawalsConfirmed(t, l.Speaker(stopped))
 	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, rest...))
 	waitKernel(t, l.Router, prefix, l.nodeAddrs(false, rest...))
 	// The node goes away as a drained node does: nothing may be sent to
@@ -310,6 +312,93 @@ func testBGPGracefulStop(t *testing.T, l *bgpLab) {
 	}
 	l.RestartNode(stopped)
 	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+}
+
+// gshutWait is the graceful-shutdown wait the test gives a speaker: long
+// enough to watch the router move traffic while the marked path is still
+// there.
+const gshutWait = 3 * time.Second
+
+// testBGPGracefulShutdownCommunity: a speaker run with
+// --bgp-graceful-shutdown, stopped, first re-sends its path with
+// GRACEFUL_SHUTDOWN (65535:0); FRR, which honours it (RFC 8326: local
+// preference 0), keeps the path but takes the node out of its kernel next
+// hops before the path is withdrawn; the speaker exits 0.
+func testBGPGracefulShutdownCommunity(t *testing.T, l *bgpLab) {
+	vip := l.serviceVIP(t, "bgp-cluster")
+	prefix := hostPrefix(t, vip)
+	node := l.Nodes[1]
+	addr := l.nodeAddrs(false, node)[0]
+	rest := l.nodeAddrs(false, l.Nodes[0], l.Nodes[2])
+	l.StopSpeaker(node)
+	l.StartSpeakerWith(node, "--bgp-graceful-shutdown", "--bgp-graceful-shutdown-wait="+gshutWait.String())
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+	waitKernel(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+
+	p := l.Speaker(node)
+	stopped := time.Now()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, node+"'s path marked graceful-shutdown and out of the kernel's next hops", gshutWait, func() string {
+		paths, err := l.Router.Paths(prefix)
+		if err != nil {
+			return err.Error()
+		}
+		marked := false
+		for _, path := range paths {
+			if path.Peer == addr {
+				marked = slices.ContainsFunc(path.Communities, isGracefulShutdown)
+				if !marked {
+					return fmt.Sprintf("%s's path has communities %v", node, path.Communities)
+				}
+			}
+		}
+		if !marked {
+			return fmt.Sprintf("no path from %s (withdrawn before the wait ended?)", node)
+		}
+		if hops, err := l.Router.KernelNextHops(prefix); err != nil || !slices.Equal(hops, rest) {
+			return fmt.Sprintf("kernel next hops %v, %v", hops, err)
+		}
+		return ""
+	})
+	marked := time.Since(stopped)
+	select {
+	case <-p.Exited():
+	case <-time.After(gshutWait + 10*time.Second):
+		t.Fatalf("the speaker on %s did not exit within %s of SIGTERM", node, gshutWait+10*time.Second)
+	}
+	exited := time.Since(stopped)
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("speaker on %s exited with %d after SIGTERM, want 0", node, code)
+	}
+	checkWithdrawalsConfirmed(t, p)
+	if exited < gshutWait {
+		t.Errorf("the speaker exited %s after SIGTERM, before its %s graceful-shutdown wait", exited, gshutWait)
+	}
+	waitPaths(t, l.Router, prefix, rest)
+	t.Logf("SIGTERM → path marked and traffic moved %s, speaker exited %s (wait %s)", marked.Round(10*time.Millisecond), exited.Round(10*time.Millisecond), gshutWait)
+	l.StartSpeaker(node)
+	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+}
+
+// checkWithdrawalsConfirmed fails t if the stopped speaker closed its
+// sessions before it saw every withdrawal sent: it then waited out its
+// withdraw timeout (once, for every stop: it waited for paths a router
+// was never sent).
+func checkWithdrawalsConfirmed(t *testing.T, p *l2lab.Proc) {
+	t.Helper()
+	for _, line := range strings.Split(p.Output(1000), "\n") {
+		if strings.Contains(line, "stopped waiting for withdrawals to be sent") {
+			t.Errorf("the speaker closed its sessions before its withdrawals were seen sent: %s", line)
+		}
+	}
+}
+
+// isGracefulShutdown: the well-known community 65535:0 as FRR may spell it
+// (its JSON uses camelCase names, like noExport).
+func isGracefulShutdown(c string) bool {
+	return c == "gracefulShutdown" || c == "graceful-shutdown" || c == "65535:0"
 }
 
 // testBGPHardKill: a speaker SIGKILLed with its link cut sends nothing;

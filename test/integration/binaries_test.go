@@ -320,7 +320,8 @@ func TestBinariesHelpAndBadFlags(t *testing.T) {
 			[]string{"-node-name", "(env METALLB_NODE_NAME)", "-host", "(env METALLB_HOST)", "-ml-bindaddr", "(env METALLB_ML_BIND_ADDR)",
 				"-ml-bindport", "(env METALLB_ML_BIND_PORT)", "(default 7946)", "-ml-labels", "(env METALLB_ML_LABELS)",
 				`(default "app=metallb,component=speaker")`, "-ml-secret-key-path", "(env METALLB_ML_SECRET_KEY_PATH)",
-				"-namespace", "(env METALLB_NAMESPACE)", "-port", "-log-level", "-lb-class", "-kubeconfig"},
+				"-namespace", "(env METALLB_NAMESPACE)", "-port", "-log-level", "-lb-class", "-kubeconfig",
+				"-bgp-graceful-shutdown", "-bgp-graceful-shutdown-wait", "(default 5s)"},
 			[]string{"--namespace", namespace}, "--node-name"},
 	}
 	for _, tt := range tests {

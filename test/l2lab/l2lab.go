@@ -130,6 +130,9 @@ func (p *Proc) Output(lines int) string {
 	return strings.Join(all, "\n")
 }
 
+// Exited is closed once the process has exited.
+func (p *Proc) Exited() <-chan struct{} { return p.done }
+
 // Running reports whether the process still runs.
 func (p *Proc) Running() bool {
 	select {
@@ -300,7 +303,11 @@ spec: {ipAddressPools: [my-ippool]}
 }
 
 // StartSpeaker starts the node's speaker in its namespace.
-func (c *Cluster) StartSpeaker(node string) *Proc {
+func (c *Cluster) StartSpeaker(node string) *Proc { return c.StartSpeakerWith(node) }
+
+// StartSpeakerWith starts the node's speaker with extra flags after
+// Options.SpeakerArgs.
+func (c *Cluster) StartSpeakerWith(node string, extra ...string) *Proc {
 	i := indexOf(c.Nodes, node)
 	metricsPort := "0"
 	if c.opts.Metrics {
@@ -312,7 +319,8 @@ func (c *Cluster) StartSpeaker(node string) *Proc {
 	if c.opts.Metrics {
 		args = append(args, "--metrics-secure=false")
 	}
-	p := c.start("speaker on "+node, append(args, c.opts.SpeakerArgs...)...)
+	args = append(append(args, c.opts.SpeakerArgs...), extra...)
+	p := c.start("speaker on "+node, args...)
 	c.speakers[node] = p
 	return p
 }
