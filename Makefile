@@ -142,12 +142,20 @@ fuzz: ## Run each fuzz target for FUZZTIME (10m), one after another, at the lowe
 		nice -n 19 go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) "$${t%%:*}"; \
 	done
 
+# How long make test fuzzes each target: a short run that goes past the seed
+# corpora on every change; make fuzz is the long one.
+FUZZ_SHORT ?= 10s
+
+.PHONY: fuzz-short
+fuzz-short: ## Each fuzz target for FUZZ_SHORT (10s), the short run make test does; a finding fails it and is written to testdata/fuzz.
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SHORT)
+
 .PHONY: chaos
 chaos: deps ## Chaos at full scale (root; prints figure tables): 5,000 Services while the controller is SIGKILLed 10 times; on the layer-2 lab speaker churn, an invalid config, an apiserver restart, a 30 s partition. CHAOS_ARGS adds test/chaos flags; make test runs it reduced.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go test -count=1 -v -timeout 60m ./test/chaos -args -services 5000 -kills 10 -vips 10 -hold 30s $(CHAOS_ARGS)
 
 .PHONY: test
-test: verify lint test-go ## Everything CI checks: generated files current, lint, all tests.
+test: verify lint test-go fuzz-short ## Everything CI checks: generated files current, lint, all tests, a short fuzz run.
 
 ##@ Demo
 
