@@ -19,65 +19,98 @@ import (
 // change; they react in well under a second.
 const reportLimit = 30 * time.Second
 
-// badPool overlaps the lab's pool (10.250.0.200-250): each object is
-// valid alone, so only the cross-object check, which the webhook does and
-// the lab has turned off, refuses it.
-const badPool = `apiVersion: metallb.io/v1beta1
+// badConfigs are invalid configurations the CRDs' schemas let through and
+// the webhook, which the lab has turned off, would refuse: one only the
+// cross-object checks catch, one an advertisement's own field; each with
+// the valid object that fixes it. (An advertisement naming a pool that
+// does not exist is not one: it is a warning, as the pool may come later.)
+var badConfigs = []struct {
+	what, kind, name string
+	bad, fixed       string
+}{
+	{
+		what: "an IPAddressPool overlapping the lab's pool (10.250.0.200-250)",
+		kind: "ipaddresspool", name: "chaos-bad",
+		bad: `apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: chaos-bad, namespace: metallb-system}
-spec: {addresses: [%s]}
-`
+spec: {addresses: [10.250.0.240-10.250.0.245]}
+`,
+		// Fixed: the pool moves to addresses of its own.
+		fixed: `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: chaos-bad, namespace: metallb-system}
+spec: {addresses: [10.250.1.0/28]}
+`,
+	},
+	{
+		what: "an L2Advertisement of the lab's pool on an interface name Linux cannot have",
+		kind: "l2advertisement", name: "chaos-bad-interface",
+		bad: `apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: chaos-bad-interface, namespace: metallb-system}
+spec: {ipAddressPools: [my-ippool], interfaces: ["eth0/uplink"]}
+`,
+		fixed: `apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: chaos-bad-interface, namespace: metallb-system}
+spec: {ipAddressPools: [my-ippool], interfaces: [eth0]}
+`,
+	},
+}
 
-// testInvalidConfig applies an invalid configuration past the webhook:
+// testInvalidConfig applies each invalid configuration past the webhook:
 // the controller and every speaker keep the last valid one and say so
 // (metallb_k8s_client_config_stale_bool = 1, a Warning Event on the
 // object), no VIP is withdrawn or changed; fixing it brings stale back to 0.
 func testInvalidConfig(t *testing.T, l *lab) {
-	c := l.c
-	before := l.ips(t)
-	t0 := time.Now()
-	if _, err := c.Env.Kubectl(fmt.Sprintf(badPool, "10.250.0.240-10.250.0.245"), "apply", "-f", "-"); err != nil {
-		t.Fatal(err)
-	}
-	reported := waitStale(t, l, 1)
-	event := waitEvent(t, l, "chaos-bad", compat.ReasonInvalidConfiguration)
-	time.Sleep(*flagHold)
-
-	// Fixed: the pool moves to addresses of its own.
-	if _, err := c.Env.Kubectl(fmt.Sprintf(badPool, "10.250.1.0/28"), "apply", "-f", "-"); err != nil {
-		t.Fatal(err)
-	}
-	cleared := waitStale(t, l, 0)
-	l.waitSettled(t, "after the configuration was fixed")
-	end := time.Now()
-	after := l.ips(t)
-	changed := changedIPs(before, after)
-	watched := l.statuses.changes(l.names, t0, end)
-	sa, fa, la, lost := l.arpLoss(t0, end)
-	sh, lh := l.probes.count(probe.HTTP, t0, end)
-	t.Logf(`invalid configuration past the webhook (IPAddressPool chaos-bad overlapping the lab's pool), held %s, then fixed
+	for _, bc := range badConfigs {
+		t.Run(bc.name, func(t *testing.T) {
+			c := l.c
+			before := l.ips(t)
+			t0 := time.Now()
+			if _, err := c.Env.Kubectl(bc.bad, "apply", "-f", "-"); err != nil {
+				t.Fatal(err)
+			}
+			reported := waitStale(t, l, 1)
+			event := waitEvent(t, l, bc.name, compat.ReasonInvalidConfiguration)
+			time.Sleep(*flagHold)
+			if _, err := c.Env.Kubectl(bc.fixed, "apply", "-f", "-"); err != nil {
+				t.Fatal(err)
+			}
+			cleared := waitStale(t, l, 0)
+			l.waitSettled(t, "after the configuration was fixed")
+			end := time.Now()
+			after := l.ips(t)
+			changed := changedIPs(before, after)
+			watched := l.statuses.changes(l.names, t0, end)
+			sa, fa, la, lost := l.arpLoss(t0, end)
+			sh, lh := l.probes.count(probe.HTTP, t0, end)
+			t.Logf(`invalid configuration past the webhook: %s, held %s, then fixed
 
 | figure | value |
 |---|---|
 | apply → config_stale_bool = 1 on the controller and every speaker | %.2f s |
-| Warning Event on IPAddressPool chaos-bad | %s |
+| Warning Event on %s %s | %s |
 | ARP probes unanswered (no reply within 1 s) / late (reply after 20 ms) / sent (apply → fixed and settled) | %d / %d / %d |
 | longest time a VIP went without any ARP reply (probes every 20 ms) | %s |
 | HTTP probes lost / sent | %d / %d |
 | VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
 | fix → config_stale_bool = 0 everywhere | %.2f s |
-`, *flagHold, reported.Seconds(), event, la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, changed, len(before), len(watched), cleared.Seconds())
-	if la > 0 {
-		t.Errorf("ARP probes unanswered: %v", lost)
-	}
-	if len(watched) > 0 {
-		t.Errorf("the probed Services' status changed: %v", watched)
-	}
-	if changed > 0 {
-		t.Errorf("VIPs changed: before %v, after %v", before, after)
-	}
-	if _, err := c.Env.Kubectl("", "delete", "ipaddresspool", "-n", l2lab.Namespace, "chaos-bad"); err != nil {
-		t.Error(err)
+`, bc.what, *flagHold, reported.Seconds(), bc.kind, bc.name, event, la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, changed, len(before), len(watched), cleared.Seconds())
+			if la > 0 {
+				t.Errorf("ARP probes unanswered: %v", lost)
+			}
+			if len(watched) > 0 {
+				t.Errorf("the probed Services' status changed: %v", watched)
+			}
+			if changed > 0 {
+				t.Errorf("VIPs changed: before %v, after %v", before, after)
+			}
+			if _, err := c.Env.Kubectl("", "delete", bc.kind, "-n", l2lab.Namespace, bc.name); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
 
