@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
@@ -16,6 +18,19 @@ const (
 	height    = 8
 )
 
+// phasePanel shows the q-quantile of each takeover phase, stacked: the
+// stack's top is about the takeover's own quantile.
+func phasePanel(q float64) *timeseries.PanelBuilder {
+	name := fmt.Sprintf("p%g", q*100)
+	return timeseries.NewPanelBuilder().
+		Title("Takeover latency " + name + " by phase").
+		Description("detection: last answer to a probe → declared dead; decision: → owners recomputed; announce: → the first gratuitous ARP / unsolicited NA on its way.").
+		Datasource(datasource).Span(6).Height(height).Unit("s").
+		WithTarget(query(fmt.Sprintf(`histogram_quantile(%g, sum by (le, phase) (rate(ironlb_layer2_takeover_seconds_bucket[$__rate_interval])))`, q), "{{phase}}")).
+		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
+		SpanNulls(common.BoolOrFloat64{Bool: boolPtr(true)})
+}
+
 func failoverTiming() *dashboard.DashboardBuilder {
 	return newDashboard("ironlb-failover-timing", "IronLB failover timing",
 		"Layer-2 failovers as the speakers measure them: how many, how long each phase of a takeover took, who owns each VIP now.").
@@ -23,7 +38,7 @@ func failoverTiming() *dashboard.DashboardBuilder {
 		WithPanel(stat.NewPanelBuilder().
 			Title("Failovers").
 			Description("Takeovers after a speaker died, in the dashboard's time range (each takeover by the node that took the Services over).").
-			Datasource(datasource).Span(6).Height(height).Unit("short").
+			Datasource(datasource).Span(4).Height(height).Unit("short").
 			WithTarget(query(`sum(increase(ironlb_layer2_failover_seconds_count[$__range]))`, "failovers")).
 			Decimals(0).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
@@ -31,17 +46,12 @@ func failoverTiming() *dashboard.DashboardBuilder {
 			Title("Takeover latency p50 / p99").
 			Description("From the dead speaker's last answer to the new owner's memberlist probes to the new owner announcing. An upper bound of the outage a client sees: " +
 				"that last answer can precede the failure by up to 2(n-1)-1 probe intervals of 100 ms (500 ms with 4 speakers); on the lab, clients saw 180-310 ms where this showed 300-600 ms.").
-			Datasource(datasource).Span(9).Height(height).Unit("s").
+			Datasource(datasource).Span(8).Height(height).Unit("s").
 			WithTarget(query(`histogram_quantile(0.5, sum by (le) (rate(ironlb_layer2_failover_seconds_bucket[$__rate_interval])))`, "p50")).
 			WithTarget(query(`histogram_quantile(0.99, sum by (le) (rate(ironlb_layer2_failover_seconds_bucket[$__rate_interval])))`, "p99")).
 			SpanNulls(common.BoolOrFloat64{Bool: boolPtr(true)})).
-		WithPanel(timeseries.NewPanelBuilder().
-			Title("Takeover latency p99 by phase").
-			Description("detection: last answer to a probe → declared dead; decision: → owners recomputed; announce: → the first gratuitous ARP / unsolicited NA on its way.").
-			Datasource(datasource).Span(9).Height(height).Unit("s").
-			WithTarget(query(`histogram_quantile(0.99, sum by (le, phase) (rate(ironlb_layer2_takeover_seconds_bucket[$__rate_interval])))`, "{{phase}}")).
-			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
-			SpanNulls(common.BoolOrFloat64{Bool: boolPtr(true)})).
+		WithPanel(phasePanel(0.5)).
+		WithPanel(phasePanel(0.99)).
 		WithRow(dashboard.NewRowBuilder("Owners")).
 		WithPanel(table.NewPanelBuilder().
 			Title("Current owner per VIP").
