@@ -188,7 +188,10 @@ func (s *Speaker) stop(ctx context.Context) error {
 		if err := s.waitWithdrawn(ctx); err != nil {
 			errs = append(errs, errors.New("bgp: closing the sessions before every withdrawal was sent: "+err.Error()))
 		}
-		// StopBgp closes every session with a Cease.
+		// Every session gets its Cease, and has ended, before StopBgp.
+		if err := quiesce(ctx, s.srv, s.opts.Clock, s.opts.PollInterval); err != nil {
+			errs = append(errs, err)
+		}
 		if err := s.srv.StopBgp(context.Background(), &api.StopBgpRequest{}); err != nil {
 			errs = append(errs, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	bgppkt "github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"k8s.io/utils/clock"
 
 	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/test/poll"
@@ -102,7 +103,14 @@ func newRouter(t *testing.T, asn uint32, routerID string, port int32, listen ...
 	}}); err != nil {
 		t.Fatalf("starting router %s: %v", routerID, err)
 	}
-	t.Cleanup(func() { _ = srv.StopBgp(context.Background(), &api.StopBgpRequest{}) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := quiesce(ctx, srv, clock.RealClock{}, 10*time.Millisecond); err != nil {
+			t.Errorf("router %s: %v", routerID, err)
+		}
+		_ = srv.StopBgp(context.Background(), &api.StopBgpRequest{})
+	})
 	return &router{t: t, srv: srv, asn: asn}
 }
 
