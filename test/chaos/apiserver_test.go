@@ -57,13 +57,5 @@ func testAPIServerRestart(t *testing.T, l *lab) {
 | apiserver up → a new Service has an IP | %.2f s |
 | VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
 `, *flagHold, apiServerGrace, stopped.Sub(t0).Seconds(), killed, *flagHold, up.Sub(stopped).Seconds(), la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, newIP.Seconds(), changed, len(before), len(watched))
-	if la > 0 {
-		t.Errorf("ARP probes unanswered: %v", lost)
-	}
-	if len(watched) > 0 {
-		t.Errorf("the probed Services' status changed: %v", watched)
-	}
-	if changed > 0 {
-		t.Errorf("VIPs changed: before %v, after %v", before, after)
-	}
+	requireNothingLost(t, lost, watched, before, after)
 }

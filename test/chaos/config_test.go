@@ -98,15 +98,7 @@ func testInvalidConfig(t *testing.T, l *lab) {
 | VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
 | fix → config_stale_bool = 0 everywhere | %.2f s |
 `, bc.what, *flagHold, reported.Seconds(), bc.kind, bc.name, event, la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, changed, len(before), len(watched), cleared.Seconds())
-			if la > 0 {
-				t.Errorf("ARP probes unanswered: %v", lost)
-			}
-			if len(watched) > 0 {
-				t.Errorf("the probed Services' status changed: %v", watched)
-			}
-			if changed > 0 {
-				t.Errorf("VIPs changed: before %v, after %v", before, after)
-			}
+			requireNothingLost(t, lost, watched, before, after)
 			if _, err := c.Env.Kubectl("", "delete", bc.kind, "-n", l2lab.Namespace, bc.name); err != nil {
 				t.Error(err)
 			}

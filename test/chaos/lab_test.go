@@ -120,6 +120,22 @@ func (l *lab) ips(t *testing.T) map[string]string {
 	return out
 }
 
+// requireNothingLost fails t on what a disturbance that must not touch the
+// announcements may not cause: an unanswered ARP probe, a change of a probed
+// Service's status (even a transient one), a changed VIP.
+func requireNothingLost(t *testing.T, unanswered []string, statusChanges []string, before, after map[string]string) {
+	t.Helper()
+	if len(unanswered) > 0 {
+		t.Errorf("ARP probes unanswered: %v", unanswered)
+	}
+	if len(statusChanges) > 0 {
+		t.Errorf("the probed Services' status changed: %v", statusChanges)
+	}
+	if changedIPs(before, after) > 0 {
+		t.Errorf("VIPs changed: before %v, after %v", before, after)
+	}
+}
+
 func changedIPs(before, after map[string]string) int {
 	n := 0
 	for k, v := range before {
