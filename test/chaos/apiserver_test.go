@@ -3,8 +3,6 @@ package chaos
 import (
 	"testing"
 	"time"
-
-	"github.com/ironlb/ironlb/test/probe"
 )
 
 // apiServerGrace is how long kube-apiserver may drain before it is
@@ -39,12 +37,7 @@ func testAPIServerRestart(t *testing.T, l *lab) {
 	l.createService(t, "after-apiserver-restart", resumeLimit)
 	newIP := time.Since(up)
 	l.waitSettled(t, "after the apiserver restart")
-	end := time.Now()
-	after := l.ips(t)
-	changed := changedIPs(before, after)
-	watched := l.statuses.changes(l.names, t0, end)
-	sa, fa, la, lost := l.arpLoss(t0, end)
-	sh, lh := l.probes.count(probe.HTTP, t0, end)
+	w := l.window(t, t0, before)
 	t.Logf(`apiserver restart: kube-apiserver stopped (SIGTERM, etcd kept) for %s, started again
 
 | figure | value |
@@ -56,6 +49,7 @@ func testAPIServerRestart(t *testing.T, l *lab) {
 | HTTP probes lost / sent | %d / %d |
 | apiserver up → a new Service has an IP | %.2f s |
 | VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
-`, *flagHold, apiServerGrace, stopped.Sub(t0).Seconds(), killed, *flagHold, up.Sub(stopped).Seconds(), la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, newIP.Seconds(), changed, len(before), len(watched))
-	requireNothingLost(t, lost, watched, before, after)
+`, *flagHold, apiServerGrace, stopped.Sub(t0).Seconds(), killed, *flagHold, up.Sub(stopped).Seconds(),
+		w.arpUnanswered, w.arpFailed-w.arpUnanswered, w.arpSent, w.longestGap, w.httpLost, w.httpSent, newIP.Seconds(), w.changed, len(before), len(w.statusChanges))
+	w.requireNothingLost(t)
 }

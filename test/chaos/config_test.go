@@ -12,7 +12,6 @@ import (
 
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/test/l2lab"
-	"github.com/ironlb/ironlb/test/probe"
 )
 
 // reportLimit bounds the wait for the binaries to report a configuration
@@ -80,12 +79,7 @@ func testInvalidConfig(t *testing.T, l *lab) {
 			}
 			cleared := waitStale(t, l, 0)
 			l.waitSettled(t, "after the configuration was fixed")
-			end := time.Now()
-			after := l.ips(t)
-			changed := changedIPs(before, after)
-			watched := l.statuses.changes(l.names, t0, end)
-			sa, fa, la, lost := l.arpLoss(t0, end)
-			sh, lh := l.probes.count(probe.HTTP, t0, end)
+			w := l.window(t, t0, before)
 			t.Logf(`invalid configuration past the webhook: %s, held %s, then fixed
 
 | figure | value |
@@ -97,8 +91,9 @@ func testInvalidConfig(t *testing.T, l *lab) {
 | HTTP probes lost / sent | %d / %d |
 | VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
 | fix → config_stale_bool = 0 everywhere | %.2f s |
-`, bc.what, *flagHold, reported.Seconds(), bc.kind, bc.name, event, la, fa-la, sa, l.longestGapAll(t0, end), lh, sh, changed, len(before), len(watched), cleared.Seconds())
-			requireNothingLost(t, lost, watched, before, after)
+`, bc.what, *flagHold, reported.Seconds(), bc.kind, bc.name, event, w.arpUnanswered, w.arpFailed-w.arpUnanswered, w.arpSent, w.longestGap,
+				w.httpLost, w.httpSent, w.changed, len(before), len(w.statusChanges), cleared.Seconds())
+			w.requireNothingLost(t)
 			if _, err := c.Env.Kubectl("", "delete", bc.kind, "-n", l2lab.Namespace, bc.name); err != nil {
 				t.Error(err)
 			}

@@ -120,19 +120,45 @@ func (l *lab) ips(t *testing.T) map[string]string {
 	return out
 }
 
+// window is what the lab saw from t0 until now: the VIPs then, what the
+// status watch and the client's probes recorded meanwhile.
+type window struct {
+	end           time.Time
+	before, after map[string]string
+	changed       int
+	statusChanges []string
+	// ARP probes sent, failed by the prober's timeout, unanswered (and
+	// which), as arpLoss sorts them; HTTP probes sent and lost.
+	arpSent, arpFailed, arpUnanswered int
+	unanswered                        []string
+	httpSent, httpLost                int
+	longestGap                        string
+}
+
+func (l *lab) window(t *testing.T, t0 time.Time, before map[string]string) window {
+	w := window{end: time.Now(), before: before}
+	w.after = l.ips(t)
+	w.changed = changedIPs(before, w.after)
+	w.statusChanges = l.statuses.changes(l.names, t0, w.end)
+	w.arpSent, w.arpFailed, w.arpUnanswered, w.unanswered = l.arpLoss(t0, w.end)
+	w.httpSent, w.httpLost = l.probes.count(probe.HTTP, t0, w.end)
+	w.longestGap = l.longestGapAll(t0, w.end)
+	return w
+}
+
 // requireNothingLost fails t on what a disturbance that must not touch the
 // announcements may not cause: an unanswered ARP probe, a change of a probed
 // Service's status (even a transient one), a changed VIP.
-func requireNothingLost(t *testing.T, unanswered []string, statusChanges []string, before, after map[string]string) {
+func (w window) requireNothingLost(t *testing.T) {
 	t.Helper()
-	if len(unanswered) > 0 {
-		t.Errorf("ARP probes unanswered: %v", unanswered)
+	if len(w.unanswered) > 0 {
+		t.Errorf("ARP probes unanswered: %v", w.unanswered)
 	}
-	if len(statusChanges) > 0 {
-		t.Errorf("the probed Services' status changed: %v", statusChanges)
+	if len(w.statusChanges) > 0 {
+		t.Errorf("the probed Services' status changed: %v", w.statusChanges)
 	}
-	if changedIPs(before, after) > 0 {
-		t.Errorf("VIPs changed: before %v, after %v", before, after)
+	if w.changed > 0 {
+		t.Errorf("VIPs changed: before %v, after %v", w.before, w.after)
 	}
 }
 
