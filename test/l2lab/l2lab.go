@@ -7,7 +7,9 @@ package l2lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,21 +229,70 @@ func Start(t netns.T, o Options) *Cluster {
 		}
 	}
 	c.setupAPI()
-	if o.Metrics {
-		port, err := testenv.FreePort()
-		c.must(err)
-		c.controllerMetricsPort = port
-	}
-	ctlArgs := []string{c.opts.Controller, "--kubeconfig", env.Kubeconfig, "--namespace", Namespace,
-		"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled"}
-	if o.Metrics {
-		ctlArgs = append(ctlArgs, "--metrics-secure=false") // plain HTTP: the lab scrapes without a token
-	}
-	c.controller = c.start("controller", ctlArgs...)
+	c.startController()
 	for _, n := range c.Nodes {
 		c.StartSpeaker(n)
 	}
 	return c
+}
+
+// controllerStarts bounds how often the controller is started on a new
+// metrics port because its port was taken.
+const controllerStarts = 3
+
+// startController starts the controller binary. With metrics on it waits
+// until they are served: the port was free when picked, but a test package
+// running beside this one may have bound it since, and the controller then
+// exits at once; it is started again on another port.
+func (c *Cluster) startController() {
+	for attempt := 1; ; attempt++ {
+		if c.opts.Metrics {
+			port, err := testenv.FreePort()
+			c.must(err)
+			c.controllerMetricsPort = port
+		}
+		args := []string{c.opts.Controller, "--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace,
+			"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled"}
+		if c.opts.Metrics {
+			args = append(args, "--metrics-secure=false") // plain HTTP: the lab scrapes without a token
+		}
+		p := c.start("controller", args...)
+		c.controller = p
+		if !c.opts.Metrics {
+			return
+		}
+		err := c.waitMetrics(p, time.Minute)
+		if err == nil {
+			return
+		}
+		if attempt == controllerStarts || !strings.Contains(p.all(), "address already in use") {
+			c.t.Fatalf("the controller does not serve metrics on port %d: %v\n%s", c.controllerMetricsPort, err, p.Output(20))
+		}
+	}
+}
+
+// waitMetrics waits until the controller p answers on its metrics URL, and
+// fails early if it exited.
+func (c *Cluster) waitMetrics(p *Proc, limit time.Duration) error {
+	client := http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(limit)
+	for {
+		if !p.Running() {
+			return errors.New("it exited")
+		}
+		resp, err := client.Get(c.MetricsURL(""))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET /metrics: %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s: %w", limit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // NodeIP is the node's address on the lab network.
@@ -486,6 +537,9 @@ func (c *Cluster) CreateServices(prefix string, n int, readyNodes ...string) []s
 	}
 	var vips []string
 	c.Eventually(fmt.Sprintf("external IPs of %d Services", n), 5*time.Minute, func() string {
+		if !c.controller.Running() {
+			c.t.Fatalf("the controller exited; nothing assigns IPs:\n%s", c.controller.Output(20))
+		}
 		var list corev1.ServiceList
 		c.must(cl.List(ctx, &list, client.InNamespace("default")))
 		vips = vips[:0]
