@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/ironlb/ironlb/test/frr"
 )
 
 // FailureT is what KeepLogsOnFailure needs of a *testing.T.
@@ -56,4 +58,28 @@ func (p *Proc) all() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
+}
+
+// keepRouterLogs copies a failed test's FRR logs (the router's directory
+// goes with the test) to a kept directory and says where, with the last
+// lines of bgpd's log: the whole logs would push the test's own failure
+// out of the tail a CI report shows.
+func keepRouterLogs(r *frr.Router) string {
+	dir, err := os.MkdirTemp("", "ironlb-logs-frr-"+fileSafe.ReplaceAllString(r.Config.Name, "_")+"-")
+	if err != nil {
+		return fmt.Sprintf("keeping FRR %s's logs: %v", r.Config.Name, err)
+	}
+	var tail string
+	for _, f := range []string{"zebra.out", "zebra.log", "bgpd.out", "bgpd.log"} {
+		data, err := os.ReadFile(filepath.Join(r.Dir, f))
+		if err != nil {
+			continue
+		}
+		_ = os.WriteFile(filepath.Join(dir, f), data, 0o644)
+		if f == "bgpd.log" {
+			lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+			tail = strings.Join(lines[max(0, len(lines)-tailOnFailure):], "\n")
+		}
+	}
+	return fmt.Sprintf("FRR %s's logs are kept in %s; the end of bgpd.log:\n%s", r.Config.Name, dir, tail)
 }

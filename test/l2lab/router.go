@@ -69,7 +69,7 @@ func (c *Cluster) AddRouter(name, ip4, ip6 string, cfg frr.Config) *frr.Router {
 	r := frr.Start(c.t, ns, cfg)
 	c.t.Cleanup(func() {
 		if f, ok := c.t.(interface{ Failed() bool }); ok && f.Failed() {
-			c.t.Errorf("%s", r.Logs())
+			c.t.Errorf("%s", keepRouterLogs(r))
 		}
 	})
 	return r
