@@ -184,10 +184,13 @@ func (r *Router) stop() {
 	_ = os.RemoveAll(r.Dir)
 }
 
+// LogFiles are the daemons' output and log files in a Router's Dir.
+var LogFiles = []string{"zebra.out", "zebra.log", "bgpd.out", "bgpd.log"}
+
 // Logs returns the daemons' log files and output, for a failure message.
 func (r *Router) Logs() string {
 	var b strings.Builder
-	for _, f := range []string{"zebra.out", "zebra.log", "bgpd.out", "bgpd.log"} {
+	for _, f := range LogFiles {
 		if data, err := os.ReadFile(filepath.Join(r.Dir, f)); err == nil && len(data) > 0 {
 			fmt.Fprintf(&b, "--- %s %s:\n%s\n", r.Config.Name, f, data)
 		}

@@ -122,12 +122,13 @@ func (p *Proc) Write(b []byte) (int, error) {
 }
 
 // Output returns the last lines the process printed.
-func (p *Proc) Output(lines int) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	all := strings.Split(strings.TrimRight(p.out.String(), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
+func (p *Proc) Output(lines int) string { return lastLines(p.all(), lines) }
+
+// lastLines is the last n lines of text.
+func lastLines(text string, n int) string {
+	all := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(all) > n {
+		all = all[len(all)-n:]
 	}
 	return strings.Join(all, "\n")
 }

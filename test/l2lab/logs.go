@@ -70,15 +70,14 @@ func keepRouterLogs(r *frr.Router) string {
 		return fmt.Sprintf("keeping FRR %s's logs: %v", r.Config.Name, err)
 	}
 	var tail string
-	for _, f := range []string{"zebra.out", "zebra.log", "bgpd.out", "bgpd.log"} {
+	for _, f := range frr.LogFiles {
 		data, err := os.ReadFile(filepath.Join(r.Dir, f))
 		if err != nil {
 			continue
 		}
 		_ = os.WriteFile(filepath.Join(dir, f), data, 0o644)
 		if f == "bgpd.log" {
-			lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-			tail = strings.Join(lines[max(0, len(lines)-tailOnFailure):], "\n")
+			tail = lastLines(string(data), tailOnFailure)
 		}
 	}
 	return fmt.Sprintf("FRR %s's logs are kept in %s; the end of bgpd.log:\n%s", r.Config.Name, dir, tail)
