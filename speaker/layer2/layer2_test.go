@@ -1,3 +1,5 @@
+//go:build e2e
+
 package layer2
 
 import (
@@ -5,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,6 +17,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
 
 	"github.com/ironlb/ironlb/test/netns"
 )
@@ -44,11 +50,6 @@ func (m *countingMetrics) get(which map[netip.Addr]int, ip netip.Addr) int {
 	defer m.mu.Unlock()
 	return which[ip]
 }
-
-var (
-	vip4 = netip.MustParseAddr("10.250.0.200")
-	vip6 = netip.MustParseAddr("fd00:250::200")
-)
 
 // speaker is an Announcer in a helper process inside a node's namespace,
 // as a real speaker runs in its node's: the process's every thread is in
@@ -285,5 +286,93 @@ func TestTakeoverUpdatesExistingNeighbourEntries(t *testing.T) {
 	waitNeighbour(t, lab, client, vip6, next)
 	if _, _, garp := s.stats(t, vip4); garp == 0 {
 		t.Error("no gratuitous ARP counted")
+	}
+}
+
+// TestMalformedARPDoesNotStopAnswers: a client sends ARP frames that do
+// not parse (lengths past the frame's end, a 5-byte IP); the owner keeps
+// answering ARP. Before arpQuestion, arp.Client.Read returned the first
+// such frame as an error and the responder stopped reading for good.
+func TestMalformedARPDoesNotStopAnswers(t *testing.T) {
+	lab, node1, _, client := newLab(t)
+	s := startSpeaker(t, lab, node1)
+	s.set(t, vip4)
+	mac := strings.ToUpper(lab.MAC(node1).String())
+	arping := func(when string) {
+		t.Helper()
+		out, err := lab.Exec(client, "arping", "-c", "1", "-w", "3", "-I", "eth0", vip4.String())
+		if err != nil || !strings.Contains(strings.ToUpper(out), "["+mac+"]") {
+			t.Fatalf("arping %s %s: %v\n%s\nwant a reply from %s", vip4, when, err, out, mac)
+		}
+	}
+	arping("before the malformed frames")
+
+	clientMAC := lab.MAC(client)
+	req := arpFrame(t, arp.OperationRequest, clientMAC, netip.MustParseAddr("10.250.0.100"), vip4)
+	lab.Do(client, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		pc, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), nil)
+		if err != nil {
+			return err
+		}
+		defer pc.Close()
+		for _, f := range [][]byte{with(req, 14+4, 200), with(req, 14+5, 5)} {
+			if _, err := pc.WriteTo(f, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	arping("after the malformed frames")
+}
+
+// TestDuplicateAddressDetectionIsAnswered: a client configuring the IPv6
+// VIP on itself probes for it first (duplicate address detection, a
+// solicitation from the unspecified address); the owner answers, and the
+// client's kernel marks the address as a duplicate. The ndp package's
+// ReadFrom used to drop these probes: they come from the address the socket
+// is bound to, the unspecified one.
+func TestDuplicateAddressDetectionIsAnswered(t *testing.T) {
+	lab, node1, _, client := newLab(t)
+	s := startSpeaker(t, lab, node1)
+	s.set(t, vip6)
+	// The unsolicited announcements of the takeover burst would fail the
+	// client's DAD on their own; wait until the burst is over.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, _, sent := s.stats(t, vip6); sent >= len(DefaultBurst) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the takeover burst did not finish")
+		}
+	}
+	if out, err := lab.Exec(client, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=1"); err != nil {
+		t.Fatalf("enabling DAD: %v: %s", err, out)
+	}
+	if out, err := lab.Exec(client, "ip", "-6", "addr", "add", vip6.String()+"/64", "dev", "eth0"); err != nil {
+		t.Fatalf("adding the VIP on the client: %v: %s", err, out)
+	}
+	// DAD ends either way after its probe's retransmit time (1 s): the
+	// address is then "dadfailed" or usable. Wait for the end, not a time.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := lab.Exec(client, "ip", "-6", "addr", "show", "dev", "eth0", "to", vip6.String()+"/128")
+		if err != nil {
+			t.Fatalf("ip addr: %v: %s", err, out)
+		}
+		if strings.Contains(out, "dadfailed") {
+			break
+		}
+		if !strings.Contains(out, "tentative") {
+			t.Fatalf("the client took the VIP: DAD was not answered\n%s", out)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DAD still running:\n%s", out)
+		}
+	}
+	if req, resp, _ := s.stats(t, vip6); req == 0 || resp == 0 {
+		t.Errorf("NDP requests/responses counted: %d/%d", req, resp)
 	}
 }

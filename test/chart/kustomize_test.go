@@ -1,13 +1,17 @@
+//go:build e2e
+
 package chart
 
 import (
-	"regexp"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ironlb/ironlb/test/testenv"
 )
 
 // TestKustomizeDefault: `kubectl kustomize config/default` renders a valid
@@ -106,23 +110,12 @@ func withoutMetricsSecure(args []string) []string {
 	return out
 }
 
-// TestImageTagsMatchMake: `make images` tags its images with the chart's
-// appVersion (Makefile IMAGE_TAGS), which config/default uses too.
-func TestImageTagsMatchMake(t *testing.T) {
-	chartYAML := string(mustRead(t, root+"/"+chartDir+"/Chart.yaml"))
-	m := regexp.MustCompile(`(?m)^appVersion: *(\S+)$`).FindStringSubmatch(chartYAML)
-	if m == nil {
-		t.Fatal("Chart.yaml has no appVersion")
-	}
-	out, err := run("make", "-n", "--no-print-directory", "images")
+// kubectl is the cached Kubernetes build's (make k8s-binaries).
+func kubectl(t testing.TB) string {
+	t.Helper()
+	dir, err := testenv.AssetsDir(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tags := regexp.MustCompile(`--tags '([^']*)'`).FindStringSubmatch(string(out))
-	if tags == nil || !strings.Contains(","+tags[1]+",", ","+m[1]+",") {
-		t.Errorf("make images tags %v; want the chart's appVersion %s among them\n%s", tags, m[1], out)
-	}
-	if repo := regexp.MustCompile(`--repository (\S+)`).FindStringSubmatch(string(out)); repo != nil && repo[1] != "ghcr.io/ironlb" {
-		t.Errorf("make images pushes to %s, the chart pulls ghcr.io/ironlb/...", repo[1])
-	}
+	return filepath.Join(dir, "kubectl")
 }

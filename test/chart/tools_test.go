@@ -3,7 +3,6 @@ package chart
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,28 +41,6 @@ func tool(t testing.TB, name string) string {
 	p := strings.TrimSpace(string(out))
 	toolPaths[name] = p
 	return p
-}
-
-// kubectl is the cached Kubernetes build's (hack/k8s-binaries.sh).
-func kubectl(t testing.TB) string {
-	t.Helper()
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		if p := filepath.Join(dir, "kubectl"); isExecutable(p) {
-			return p
-		}
-	}
-	cmd := exec.Command(filepath.Join(root, "hack", "k8s-binaries.sh"), "kubectl")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hack/k8s-binaries.sh kubectl: %v\n%s", err, stderrOf(err))
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "kubectl")
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode()&0o111 != 0
 }
 
 // run runs a command in the repository and returns its stdout; a failure

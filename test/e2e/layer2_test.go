@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package e2e runs IronLB's binaries on real packets: speakers in node
 // network namespaces on a bridge, a client namespace, a real apiserver
 // reachable through the bridge's gateway (test/l2lab).

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package integration runs IronLB's API and binaries against a real
 // kube-apiserver and etcd (one control plane for the whole package).
 package integration

@@ -272,20 +272,44 @@ func FreePort() (int, error) {
 }
 
 // AssetsDir returns the folder holding etcd, kube-apiserver and kubectl:
-// $KUBEBUILDER_ASSETS when set (make test sets it), otherwise the cached build
-// of hack/k8s-binaries.sh, built now if missing, so a plain `go test` works too.
+// $KUBEBUILDER_ASSETS when set (make test-e2e sets it), otherwise the cached
+// build of hack/k8s-binaries.sh. It never builds them: compiling Kubernetes
+// takes minutes, which a test must not spend unannounced, so when they are
+// missing the error names the command that builds them.
 func AssetsDir(root string) (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(root, "hack", "k8s-binaries.sh"), "kube-apiserver", "kubectl")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/k8s-binaries.sh: %w\n%s", err, stderr.String())
+	dir := filepath.Join(cacheDir(), "k8s", k8sVersion(), "bin")
+	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return "", fmt.Errorf("%s not built (looked in %s): run 'make k8s-binaries' in %s, or set KUBEBUILDER_ASSETS", name, dir, root)
+		}
 	}
-	return strings.TrimSpace(stdout.String()), nil
+	return dir, nil
 }
+
+// cacheDir and k8sVersion follow hack/k8s-binaries.sh's defaults.
+func cacheDir() string {
+	if dir := os.Getenv("IRONLB_CACHE"); dir != "" {
+		return dir
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "ironlb-cache")
+	}
+	return filepath.Join(home, ".cache", "ironlb")
+}
+
+func k8sVersion() string {
+	if v := os.Getenv("K8S_VERSION"); v != "" {
+		return v
+	}
+	return defaultK8sVersion
+}
+
+// defaultK8sVersion is the Makefile's K8S_VERSION; test/compat checks they agree.
+const defaultK8sVersion = "v1.36.3"
 
 // RepoRoot finds the repository root: the nearest parent of the working
 // directory holding go.mod.

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package lab tests the lab `ironlab` end to end: one cluster from the
 // seed's kind config for the whole package, the seed's Service
 // walkthroughs on real kubelets and kube-proxies, a node stopped like
