@@ -110,26 +110,37 @@ k8s-binaries: deps ## Build (once, then cached) every Kubernetes binary the test
 lint: ## gofmt, go vet and staticcheck.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "not gofmt'ed: $$unformatted" >&2; exit 1; fi
 	go vet ./...
+	go vet -tags e2e ./...
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./...
 	cd test/dashboards && go vet ./... && $(STATICCHECK) ./...
 
-.PHONY: test-go
-test-go: deps ## Run every Go test, integration tests against a real kube-apiserver and etcd, the lab e2e on real kubelets.
-	assets=$$(hack/k8s-binaries.sh); \
-	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) ./...
+# Two tiers (docs/testing.md). The unit tier is plain go test: no root, no
+# network namespace, no Kubernetes binaries. The e2e tier is the test files
+# tagged e2e: a real apiserver and etcd, namespaces and real packets, FRR,
+# the lab; it runs as root and its packages are those that hold such files.
+E2E_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell git grep -l '^//go:build e2e' -- '*_test.go'))))
+
+.PHONY: test-unit
+test-unit: ## The fast tier, after every change: go test ./... (no root, no namespaces, no Kubernetes build; under a minute warm).
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-e2e
+test-e2e: deps k8s-binaries ## The e2e tier (root): integration on a real kube-apiserver and etcd, real packets in network namespaces, FRR, the lab on real kubelets, dashboards on Prometheus.
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -tags e2e $(GO_TEST_FLAGS) $(E2E_PKGS)
 	$(MAKE) --no-print-directory dashboards-test
 
 .PHONY: dashboards-test
-dashboards-test: deps ## Dashboards and alerts, offline: every query parses and reads only metrics the code exports; promtool check/test rules (a module of its own: test/dashboards; also part of test-go).
+dashboards-test: deps ## Dashboards and alerts, offline: every query parses and reads only metrics the code exports; promtool check/test rules (a module of its own: test/dashboards; also part of test-e2e).
 	cd test/dashboards && go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: chart-test
-chart-test: ## The chart and config/default: helm lint --strict, helm-unittest, kubeconform (K8s 1.36 + our CRDs, offline), Pod Security levels, RBAC = config/rbac (also part of test-go).
-	go test -count=1 ./test/chart
+chart-test: k8s-binaries ## The chart and config/default: helm lint --strict, helm-unittest, kubeconform (K8s 1.36 + our CRDs, offline), Pod Security levels, RBAC = config/rbac, kustomize builds (also part of the test tiers).
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -tags e2e -count=1 ./test/chart
 
 # Every go test -fuzz target, package:Function; test/compat fails when a
 # FuzzXxx is missing here. Their seed corpora (and testdata/fuzz crashers)
-# run as ordinary tests in test-go.
+# run as ordinary tests in test-unit.
 FUZZ_TARGETS := ./internal/ipam:FuzzParseRange ./internal/config:FuzzParse ./internal/compat:FuzzLoadBalancerIPs \
                 ./speaker/layer2:FuzzARPQuestion ./speaker/layer2:FuzzNDPQuestion
 FUZZTIME     ?= 10m
@@ -155,7 +166,7 @@ chaos: deps ## Chaos at full scale (root; prints figure tables): 5,000 Services 
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go test -count=1 -v -timeout 60m ./test/chaos -args -services 5000 -kills 10 -vips 10 -hold 30s $(CHAOS_ARGS)
 
 .PHONY: test
-test: verify lint test-go fuzz-short ## Everything CI checks: generated files current, lint, all tests, a short fuzz run.
+test: verify lint test-unit test-e2e fuzz-short ## Everything CI checks: generated files current, lint, both test tiers, a short fuzz run.
 
 ##@ Demo
 
