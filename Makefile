@@ -106,6 +106,10 @@ deps: ## Install the Debian packages the tests, benchmarks, lab and demo need (e
 k8s-binaries: deps ## Build (once, then cached) every Kubernetes binary the tests and the lab use.
 	hack/k8s-binaries.sh
 
+.PHONY: helm
+helm: ## Build helm from tools/go.mod, stamped like a helm release (its default Kubernetes is its client-go's), and print its path.
+	@hack/helm.sh
+
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "not gofmt'ed: $$unformatted" >&2; exit 1; fi

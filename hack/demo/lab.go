@@ -32,7 +32,9 @@ func (d *demo) setUp(ctx context.Context, imageDir string, keep bool) error {
 	}
 	var helmBin string
 	if err := step("Building helm (tools/go.mod)", func() error {
-		out, err := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(d.root, "tools", "go.mod"), "-n", "helm").Output()
+		helm := exec.CommandContext(ctx, filepath.Join(d.root, "hack", "helm.sh"))
+		helm.Dir = d.root
+		out, err := helm.Output()
 		helmBin = strings.TrimSpace(string(out))
 		return err
 	}); err != nil {
