@@ -109,6 +109,7 @@ func nodeCmd(args []string) error {
 	op := args[0]
 	fs := flag.NewFlagSet("node "+op, flag.ContinueOnError)
 	sig := fs.Int("signal", 9, "stop: 9 kills every process of the node at once, 15 stops it gracefully")
+	name := fs.String("name", "", "cluster name (default: the cluster that has the node)")
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -119,7 +120,12 @@ func nodeCmd(args []string) error {
 	if *sig != 9 && *sig != 15 {
 		return fmt.Errorf("--signal %d: want 9 or 15", *sig)
 	}
-	s, err := nodeCluster(pos[0])
+	signalSet := false
+	fs.Visit(func(f *flag.Flag) { signalSet = signalSet || f.Name == "signal" })
+	if signalSet && op != "stop" {
+		return fmt.Errorf("node %s: --signal applies to node stop only", op)
+	}
+	s, err := clusterOfNode(*name, pos[0])
 	if err != nil {
 		return err
 	}

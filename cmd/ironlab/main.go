@@ -23,7 +23,7 @@ const usage = `ironlab: kind's clusters as network namespaces on this machine (r
   ironlab exec NODE -- CMD [ARG...]
   ironlab client add NAME --ip IP [--name myk8s] | client delete NAME [--name myk8s]
   ironlab client probe NAME [--name myk8s] [--interval 20ms] [--metrics-port 9200] [--csv FILE]
-  ironlab node stop NAME [--signal 9|15] | start NAME | pause NAME | unpause NAME
+  ironlab node stop NAME [--signal 9|15] | start NAME | pause NAME | unpause NAME   (each [--name CLUSTER]; default: the cluster that has NAME)
 `
 
 func main() {
@@ -162,6 +162,22 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// clusterOfNode loads the named cluster and checks that it has node, or,
+// with no name, finds the cluster that has it.
+func clusterOfNode(name, node string) (*cluster.State, error) {
+	if name == "" {
+		return nodeCluster(node)
+	}
+	s, err := cluster.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := s.NodeIP(node); !ok {
+		return nil, fmt.Errorf("cluster %q has no node or client %q (ironlab get nodes --name %s)", name, node, name)
+	}
+	return s, nil
 }
 
 // nodeCluster finds the cluster a node or client belongs to.

@@ -45,6 +45,14 @@ func TestRunUsage(t *testing.T) {
 	if err := run(context.Background(), []string{"node", "stop", "x", "--signal", "3"}); err == nil || !strings.Contains(err.Error(), "want 9 or 15") {
 		t.Errorf("node stop --signal 3: %v, want it refused", err)
 	}
+	for _, op := range []string{"stop", "start", "pause", "unpause"} {
+		if err := run(context.Background(), []string{"node", op, "x", "--name", "no-such-lab-xyz"}); err == nil || !strings.Contains(err.Error(), "no-such-lab-xyz") {
+			t.Errorf("node %s --name on a missing cluster: %v, want an error naming it", op, err)
+		}
+	}
+	if err := run(context.Background(), []string{"node", "pause", "x", "--signal", "15"}); err == nil || !strings.Contains(err.Error(), "node stop only") {
+		t.Errorf("node pause --signal 15: %v, want it refused", err)
+	}
 	if err := run(context.Background(), []string{"client", "probe"}); err == nil || !strings.Contains(err.Error(), "client probe CLIENT") {
 		t.Errorf("client probe without a client: %v, want its usage", err)
 	}

@@ -241,9 +241,25 @@ func (c *Cgroups) Kill(rel string, timeout time.Duration) error {
 		_ = os.WriteFile(filepath.Join(d, "cgroup.kill"), []byte("1"), 0o644)
 	}
 	deadline := time.Now().Add(timeout)
+	// A process leaves cgroup.procs when it starts exiting, before it has
+	// closed its files, sockets and mounts (hundreds of milliseconds for a
+	// kubelet): Kill returns only once every process it saw has exited.
+	seen := map[int]string{}
 	for {
 		pids := c.PIDs(rel)
+		for _, pid := range pids {
+			if _, ok := seen[pid]; !ok {
+				seen[pid] = procStart(pid)
+			}
+		}
 		if len(pids) == 0 {
+			if running := stillExiting(seen); len(running) > 0 {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("cgroup %s: processes %v still exiting after %s", c.Path(rel), running, timeout)
+				}
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -256,6 +272,19 @@ func (c *Cgroups) Kill(rel string, timeout time.Duration) error {
 		_ = c.Freeze(rel, false)
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// stillExiting returns the processes of seen (PID → start time) that have
+// not yet exited: neither gone nor a zombie waiting to be reaped.
+func stillExiting(seen map[int]string) []int {
+	var running []int
+	for pid, start := range seen {
+		if state, ok := procState(pid, start); ok && state != "Z" && state != "X" {
+			running = append(running, pid)
+		}
+	}
+	slices.Sort(running)
+	return running
 }
 
 // Freeze stops (or resumes) every process in rel, as `docker pause`: the

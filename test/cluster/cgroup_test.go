@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -113,8 +114,17 @@ func TestCgroupsLifecycle(t *testing.T) {
 			if err := cg.Freeze(top, false); err != nil {
 				t.Fatal(err)
 			}
+			before := cg.PIDs(top)
 			if err := cg.Kill(top, 5*time.Second); err != nil {
 				t.Fatal(err)
+			}
+			// Gone or a zombie: a process that has left cgroup.procs but
+			// still closes its files would trip the next lab up.
+			for _, pid := range before {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+				if err == nil && !regexp.MustCompile(`(?m)^State:\s+[ZX]`).Match(b) {
+					t.Errorf("process %d still runs after Kill returned:\n%s", pid, b)
+				}
 			}
 			select {
 			case <-done:

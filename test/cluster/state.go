@@ -176,20 +176,36 @@ func (p Process) Alive() bool {
 }
 
 func procStart(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// The command name in parentheses may hold spaces: count after it.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(s[i+1:])
+	f := procStat(pid)
 	// f[0] is field 3 (state); the start time is field 22.
 	if len(f) < 20 {
 		return ""
 	}
 	return f[19]
+}
+
+// procState returns the state letter of /proc/PID/stat (R, S, D, Z, …) if
+// the process with that start time still has an entry.
+func procState(pid int, start string) (string, bool) {
+	f := procStat(pid)
+	if len(f) < 20 || f[19] != start {
+		return "", false
+	}
+	return f[0], true
+}
+
+// procStat returns the fields of /proc/PID/stat after the command name,
+// field 3 first; nil if there is no such process.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	// The command name in parentheses may hold spaces: count after it.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
 }
