@@ -200,11 +200,12 @@ func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.P
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(d.root, "bin", "demo", "failover-timeline.png")
-	if err := m.drawTimeline(path, "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), stopStart, killed, tk, byMAC); err != nil {
+	// Printed relative to the repository, where make demo runs.
+	rel := filepath.Join("bin", "demo", "failover-timeline.png")
+	if err := m.drawTimeline(filepath.Join(d.root, rel), "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), stopStart, killed, tk, byMAC); err != nil {
 		return err
 	}
-	fmt.Printf("  the failover drawn from these numbers and every probe: %s\n", path)
+	fmt.Printf("  the failover drawn from these numbers and every probe: %s\n", rel)
 	return nil
 }
 
