@@ -40,6 +40,17 @@ build: $(addprefix bin/,$(BINARIES)) ## Build the controller and speaker as stat
 bin/%: FORCE
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
 
+# The lab is a Go module of its own (test/lab: ironlab, the demo, the image
+# builder, the lab's benchmark); its programs are built there and run from
+# here, the clone's root.
+LAB_GO := go -C test/lab
+
+bin/ironlab: FORCE
+	CGO_ENABLED=0 $(LAB_GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(CURDIR)/$@ ./cmd/ironlab
+
+bin/lab/%: FORCE
+	$(LAB_GO) build -o $(CURDIR)/$@ ./$*
+
 .PHONY: FORCE
 FORCE:
 
@@ -53,7 +64,7 @@ IMAGE_TAGS ?= $(subst $(space),$(comma),$(sort $(VERSION) $(CHART_APP_VERSION)))
 
 .PHONY: images
 images: ## Build the controller and speaker images without Docker: bin/images/ironlb-{controller,speaker}.tar, tagged ghcr.io/ironlb/NAME:$(IMAGE_TAGS).
-	go run ./hack/images --version $(VERSION) --tags '$(IMAGE_TAGS)' --out bin/images
+	$(LAB_GO) run ./cmd/images --version $(VERSION) --tags '$(IMAGE_TAGS)' --out $(CURDIR)/bin/images
 
 ##@ Generation
 
@@ -90,7 +101,7 @@ verify: ## Fail if generated files differ from what generate, manifests and dash
 ##@ Test
 
 # Debian packages the tests use, as command → package.
-# The lab (test/cluster) runs every node's containerd, runc and CNI plugins;
+# The lab (test/lab/cluster) runs every node's containerd, runc and CNI plugins;
 # the plugins are not on PATH, so their entry is a path. promtool checks the
 # chart's alert rules (test/dashboards); curl is make demo's client.
 DEB_DEPS := etcd:etcd-server ip:iproute2 arping:iputils-arping ping:iputils-ping iptables:iptables \
@@ -117,13 +128,15 @@ lint: ## gofmt, go vet and staticcheck.
 	go vet -tags e2e ./...
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e ./...
+	cd test/lab && go vet -tags e2e ./... && $(STATICCHECK) -tags e2e ./...
 	cd test/dashboards && go vet ./... && $(STATICCHECK) ./...
 
 # Two tiers (docs/testing.md). The unit tier is plain go test: no root, no
 # network namespace, no Kubernetes binaries. The e2e tier is the test files
 # tagged e2e: a real apiserver and etcd, namespaces and real packets, FRR,
 # the lab; it runs as root and its packages are those that hold such files.
-E2E_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell git grep -l '^//go:build e2e' -- '*_test.go'))))
+# The lab module (test/lab) is e2e as a whole: all of it is about the lab.
+E2E_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell git grep -l '^//go:build e2e' -- '*_test.go' ':!test/lab' ':!test/dashboards'))))
 
 .PHONY: test-unit
 test-unit: ## The fast tier, after every change: go test ./... (no root, no namespaces, no Kubernetes build; under a minute warm).
@@ -132,6 +145,7 @@ test-unit: ## The fast tier, after every change: go test ./... (no root, no name
 .PHONY: test-e2e
 test-e2e: deps k8s-binaries ## The e2e tier (root): integration on a real kube-apiserver and etcd, real packets in network namespaces, FRR, the lab on real kubelets, dashboards on Prometheus.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -tags e2e $(GO_TEST_FLAGS) $(E2E_PKGS)
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) $(LAB_GO) test -tags e2e $(GO_TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory dashboards-test
 
 .PHONY: dashboards-test
@@ -175,8 +189,8 @@ test: verify lint test-unit test-e2e fuzz-short ## Everything CI checks: generat
 ##@ Demo
 
 .PHONY: demo
-demo: deps k8s-binaries images bin/ironlab ## The seed walkthrough, verbatim, on the lab (root): helm install, svc1..3, arping, curl, failover. DEMO_ARGS=--keep leaves the lab up.
-	go run ./hack/demo --images bin/images $(DEMO_ARGS)
+demo: deps k8s-binaries images bin/ironlab bin/lab/cmd/demo ## The seed walkthrough, verbatim, on the lab (root): helm install, svc1..3, arping, curl, failover. DEMO_ARGS=--keep leaves the lab up.
+	bin/lab/cmd/demo --images bin/images $(DEMO_ARGS)
 
 ##@ Lab
 
@@ -206,8 +220,8 @@ bench-bgp: deps ## BGP against FRR: Service → route, graceful-stop and hard-ki
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/bgp $(BENCH_ARGS)
 
 .PHONY: bench-lab
-bench-lab: deps k8s-binaries ## The lab: create until all Nodes Ready (≤ 60 s), memory at rest, delete (≤ 10 s); 3 runs (root).
-	go run ./test/bench/lab $(BENCH_ARGS)
+bench-lab: deps k8s-binaries bin/lab/bench ## The lab: create until all Nodes Ready (≤ 60 s), memory at rest, delete (≤ 10 s); 3 runs (root).
+	bin/lab/bench $(BENCH_ARGS)
 
 .PHONY: bench-controller
 bench-controller: deps ## 10,000 Services on a real apiserver: backlog, latency, RSS, SIGKILL + restart.

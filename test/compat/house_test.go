@@ -47,10 +47,10 @@ func listPackages(t *testing.T, patterns ...string) []goPackage {
 }
 
 // isHarness reports whether a package of this module belongs to the test
-// house rather than the product: test/, hack/ and the lab's CLI.
+// house rather than the product: test/ and hack/.
 func isHarness(importPath string) bool {
 	rel := strings.TrimPrefix(importPath, module+"/")
-	return strings.HasPrefix(rel, "test/") || strings.HasPrefix(rel, "hack/") || rel == "cmd/ironlab"
+	return strings.HasPrefix(rel, "test/") || strings.HasPrefix(rel, "hack/")
 }
 
 // TestOnlyImporters: each third-party library the speaker talks to the
@@ -108,7 +108,7 @@ func TestProductImportsNoTestPackage(t *testing.T) {
 func TestUnitTierNeedsNoRoot(t *testing.T) {
 	e2eOnly := []string{
 		module + "/test/testenv", module + "/test/netns", module + "/test/l2lab",
-		module + "/test/frr", module + "/test/cluster", module + "/test/chaos",
+		module + "/test/frr", module + "/test/chaos",
 		"sigs.k8s.io/controller-runtime/pkg/envtest",
 	}
 	fset := token.NewFileSet()
@@ -156,7 +156,7 @@ func TestKubernetesVersionAgrees(t *testing.T) {
 		"hack/k8s-binaries.sh":       `K8S_VERSION="\$\{K8S_VERSION:-(v[0-9.]+)\}"`,
 		"test/testenv/testenv.go":    `const defaultK8sVersion = "(v[0-9.]+)"`,
 		"test/chart/schemas_test.go": `const k8sVersion = "(v[0-9.]+)"`,
-		"test/cluster/create.go":     `v = "(v[0-9.]+)"`,
+		"test/lab/cluster/create.go": `v = "(v[0-9.]+)"`,
 	} {
 		got := regexp.MustCompile(re).FindStringSubmatch(read(rel))
 		if got == nil {
