@@ -120,6 +120,13 @@ type Loop struct {
 	ips       map[string][]netip.Addr
 	lingering map[netip.Addr]linger
 	lingerT   clock.Timer // fires when the first lingering VIP expires
+
+	// applied counts the updates applied to the agent; afterStep, when
+	// set (by tests), is called with it each time the loop has finished
+	// handling one input, sync included: a test waits for the step that
+	// took its update instead of sleeping and hoping it was taken.
+	applied   int
+	afterStep func(applied int)
 }
 
 // DefaultHandoffLinger covers the new owner's first announcement (it joins
@@ -229,6 +236,9 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.sync(f)
 			}
 		}
+		if l.afterStep != nil {
+			l.afterStep(l.applied)
+		}
 	}
 }
 
@@ -308,6 +318,7 @@ func (l *Loop) drainUpdates() {
 }
 
 func (l *Loop) apply(u Update) {
+	l.applied++
 	switch {
 	case u.Config != nil:
 		l.Agent.SetConfig(u.Config)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,6 +145,24 @@ func other(n string) string {
 	return testNodes[0]
 }
 
+// initialUpdates is how many updates runLoop sends: the configuration and
+// both Nodes.
+var initialUpdates = 1 + len(testNodes)
+
+// stepper records the loop's finished steps, so a test can wait until the
+// loop has taken an update and acted on it.
+type stepper struct{ applied atomic.Int64 }
+
+// watch makes l report its steps to s; call before runLoop.
+func (s *stepper) watch(l *Loop) { l.afterStep = func(n int) { s.applied.Store(int64(n)) } }
+
+// waitApplied returns once the loop has applied n updates and finished
+// the step that applied the last of them.
+func (s *stepper) waitApplied(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("the loop to apply %d updates", n), func() bool { return s.applied.Load() >= int64(n) })
+}
+
 // runLoop runs l until the test ends, after sending it the configuration
 // and both Nodes.
 func runLoop(t *testing.T, l *Loop, updates chan<- Update, cfg *config.Config) {
@@ -172,9 +191,11 @@ func TestTakeoverAnnouncesBeforeStatus(t *testing.T) {
 	fm := fakeMembers{ch: make(chan []members.Event, 1)}
 	l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
 		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard()}
+	var steps stepper
+	steps.watch(l)
 	runLoop(t, l, updates, cfg)
 	updates <- Update{Service: &svc}
-	time.Sleep(50 * time.Millisecond)
+	steps.waitApplied(t, initialUpdates+1)
 	if rec.owns(vip) {
 		t.Fatalf("%s announces a VIP %s owns", me, owner)
 	}
@@ -219,11 +240,13 @@ func TestQuietUntilMembershipSettles(t *testing.T) {
 	fm := fakeMembers{ch: make(chan []members.Event), alive: testNodes, settled: make(chan struct{})}
 	l := &Loop{Agent: agent.New(me, []string{me}), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
 		Interfaces: func() []string { return []string{"eth0"} }, Log: logr.Discard()}
+	var steps stepper
+	steps.watch(l)
 	runLoop(t, l, updates, cfg)
 	for _, s := range services {
 		updates <- Update{Service: &s}
 	}
-	time.Sleep(50 * time.Millisecond)
+	steps.waitApplied(t, initialUpdates+len(services))
 	if h := rec.history(); len(h) > 0 {
 		t.Fatalf("announced before membership settled: %v", h)
 	}
