@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -51,12 +49,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir, "./cmd/controller", "./cmd/speaker")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	bins, err := testenv.BuildBinaries(root, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	controllerBin, speakerBin = filepath.Join(dir, "controller"), filepath.Join(dir, "speaker")
+	controllerBin, speakerBin = bins.Controller, bins.Speaker
 	return m.Run()
 }

@@ -44,11 +44,7 @@ func binary(t *testing.T, name string) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir, "./cmd/controller", "./cmd/speaker")
-		cmd.Dir = env.Root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
+		_, buildErr = testenv.BuildBinaries(env.Root, binDir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -217,16 +217,15 @@ func Start(t netns.T, o Options) *Cluster {
 			t.Fatalf("%v", err)
 		}
 		t.Cleanup(func() { _ = os.RemoveAll(dir) })
-		build := exec.Command("go", "build", "-o", dir, "./cmd/controller", "./cmd/speaker")
-		build.Dir = env.Root
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
+		bins, err := testenv.BuildBinaries(env.Root, dir)
+		if err != nil {
+			t.Fatalf("%v", err)
 		}
 		if o.Controller == "" {
-			c.opts.Controller = filepath.Join(dir, "controller")
+			c.opts.Controller = bins.Controller
 		}
 		if o.Speaker == "" {
-			c.opts.Speaker = filepath.Join(dir, "speaker")
+			c.opts.Speaker = bins.Speaker
 		}
 	}
 	c.setupAPI()

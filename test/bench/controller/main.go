@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,12 +169,11 @@ func run(o options) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		bin = filepath.Join(dir, "controller")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/controller")
-		build.Dir, build.Stderr = env.Root, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building the controller: %w", err)
+		bins, err := testenv.BuildBinaries(env.Root, dir)
+		if err != nil {
+			return err
 		}
+		bin = bins.Controller
 	}
 	for _, ns := range []string{"metallb-system", o.benchNSName} {
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
