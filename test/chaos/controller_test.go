@@ -4,11 +4,10 @@ package chaos
 
 import (
 	"os/exec"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
+	"github.com/ironlb/ironlb/test/proc"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -19,67 +18,41 @@ type controllers struct {
 	t   *testing.T
 	env *testenv.Env
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *strings.Builder
-	outM *sync.Mutex
+	mu      sync.Mutex
+	running *proc.Proc
 }
 
 func (c *controllers) restart() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd == nil {
+	if c.running == nil {
 		c.t.Cleanup(c.kill)
 	} else {
-		c.killLocked()
+		c.running.Kill()
 	}
-	out := &lockedBuilder{}
-	cmd := exec.Command(controllerBin, "--kubeconfig", c.env.Kubeconfig, "--namespace", "metallb-system",
-		"--port", "0", "--health-probe-port", "0", "--webhook-mode", "disabled", "--log-level", "error")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		c.t.Errorf("starting the controller: %v", err)
+	p, err := proc.Start("controller", exec.Command(controllerBin, "--kubeconfig", c.env.Kubeconfig, "--namespace", "metallb-system",
+		"--port", "0", "--health-probe-port", "0", "--webhook-mode", "disabled", "--log-level", "error"))
+	if err != nil {
+		c.t.Errorf("%v", err)
 		return
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	c.cmd, c.done, c.out, c.outM = cmd, done, &out.b, &out.mu
+	c.running = p
 }
 
 func (c *controllers) kill() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.killLocked()
-}
-
-func (c *controllers) killLocked() {
-	if c.cmd == nil {
-		return
+	if c.running != nil {
+		c.running.Kill()
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	<-c.done
 }
 
 // output is what the running controller printed.
 func (c *controllers) output() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.out == nil {
+	if c.running == nil {
 		return ""
 	}
-	c.outM.Lock()
-	defer c.outM.Unlock()
-	return c.out.String()
-}
-
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+	return c.running.All()
 }

@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -27,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ironlb/ironlb/test/proc"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -52,61 +52,25 @@ func binary(t *testing.T, name string) string {
 	return filepath.Join(binDir, name)
 }
 
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-type process struct {
-	cmd    *exec.Cmd
-	output *syncBuffer
-	done   chan error
-}
+type process = proc.Proc
 
 // start runs a binary with the given arguments and environment; the process
 // is killed at the end of the test if it still runs.
 func start(t *testing.T, path string, extraEnv []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(path, args...), output: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), extraEnv...)
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), extraEnv...)
+	p, err := proc.Start(filepath.Base(path), cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		p.Kill()
 		if t.Failed() {
-			t.Logf("output of %s:\n%s", filepath.Base(path), p.output.String())
+			t.Logf("output of %s:\n%s", p.Name, p.All())
 		}
 	})
 	return p
-}
-
-// stop sends SIGTERM and returns the exit error, waiting at most limit.
-func (p *process) stop(limit time.Duration) (error, bool) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err // for the cleanup's receive
-		return err, true
-	case <-time.After(limit):
-		return nil, false
-	}
 }
 
 func freePort(t *testing.T) int {
@@ -152,11 +116,8 @@ func waitFor(t *testing.T, p *process, url string, limit time.Duration) {
 		if err == nil && code == http.StatusOK {
 			return
 		}
-		select {
-		case exitErr := <-p.done:
-			p.done <- exitErr
-			t.Fatalf("process exited (%v) before %s answered", exitErr, url)
-		default:
+		if !p.Running() {
+			t.Fatalf("process exited (%v) before %s answered", p.Err(), url)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not answer 200 within %s (%d attempts; last: code %d, err %v)", url, limit, attempt, code, err)
@@ -176,11 +137,8 @@ func waitListening(t *testing.T, p *process, port int, limit time.Duration) {
 			conn.Close()
 			return
 		}
-		select {
-		case exitErr := <-p.done:
-			p.done <- exitErr
-			t.Fatalf("process exited (%v) before port %d listened", exitErr, port)
-		default:
+		if !p.Running() {
+			t.Fatalf("process exited (%v) before port %d listened", p.Err(), port)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nothing listens on port %d after %s: %v", port, limit, err)
@@ -283,18 +241,18 @@ func TestBinariesServeAndStop(t *testing.T) {
 					t.Errorf("/metrics body has no go_goroutines:\n%.500s", body)
 				}
 			}
-			if !strings.Contains(p.output.String(), tt.wantLog) {
-				t.Errorf("startup log lacks %s (from the environment):\n%s", tt.wantLog, p.output.String())
+			if !strings.Contains(p.All(), tt.wantLog) {
+				t.Errorf("startup log lacks %s (from the environment):\n%s", tt.wantLog, p.All())
 			}
 
-			err, exited := p.stop(15 * time.Second)
+			exited, err := p.Stop(syscall.SIGTERM, 15*time.Second)
 			if !exited {
 				t.Fatal("still running 15s after SIGTERM")
 			}
 			if err != nil {
 				t.Errorf("exit after SIGTERM: %v, want status 0", err)
 			}
-			if !strings.Contains(p.output.String(), tt.binary+" stopped") {
+			if !strings.Contains(p.All(), tt.binary+" stopped") {
 				t.Errorf("no %q log line on the way out", tt.binary+" stopped")
 			}
 		})
@@ -398,9 +356,9 @@ func TestSpeakerRefusesUnencryptedMemberlist(t *testing.T) {
 	p := start(t, binary(t, "speaker"), filteredEnv("METALLB_"), "--kubeconfig", env.Kubeconfig, "--namespace", namespace,
 		"--node-name", "myk8s-worker", "--port", "0", "--health-probe-port", "0")
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(p.output.String(), "memberlist disabled") {
+	for !strings.Contains(p.All(), "memberlist disabled") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no fallback notice in the log:\n%s", p.output.String())
+			t.Fatalf("no fallback notice in the log:\n%s", p.All())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/ironlb/ironlb/test/frr"
 	"github.com/ironlb/ironlb/test/netns"
 	"github.com/ironlb/ironlb/test/poll"
+	"github.com/ironlb/ironlb/test/proc"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -107,59 +107,15 @@ type Cluster struct {
 }
 
 // Proc is a binary the lab started; it is killed at cleanup.
-type Proc struct {
-	Name string
-	Cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  strings.Builder
-	done chan struct{}
-}
-
-func (p *Proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-// Output returns the last lines the process printed.
-func (p *Proc) Output(lines int) string { return lastLines(p.all(), lines) }
-
-// lastLines is the last n lines of text.
-func lastLines(text string, n int) string {
-	all := strings.Split(strings.TrimRight(text, "\n"), "\n")
-	if len(all) > n {
-		all = all[len(all)-n:]
-	}
-	return strings.Join(all, "\n")
-}
-
-// Exited is closed once the process has exited.
-func (p *Proc) Exited() <-chan struct{} { return p.done }
-
-// Running reports whether the process still runs.
-func (p *Proc) Running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
+type Proc = proc.Proc
 
 func (c *Cluster) start(name string, args ...string) *Proc {
-	p := &Proc{Name: name, Cmd: exec.Command(args[0], args[1:]...), done: make(chan struct{})}
-	p.Cmd.Stdout, p.Cmd.Stderr = p, p
-	// A test killed before its cleanup runs takes its binaries with it.
-	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.Cmd.Start(); err != nil {
-		c.t.Fatalf("starting %s: %v", name, err)
+	p, err := proc.Start(name, exec.Command(args[0], args[1:]...))
+	if err != nil {
+		c.t.Fatalf("%v", err)
 	}
-	go func() { _ = p.Cmd.Wait(); close(p.done) }()
 	c.procs = append(c.procs, p)
-	c.t.Cleanup(func() {
-		_ = p.Cmd.Process.Kill()
-		<-p.done
-	})
+	c.t.Cleanup(p.Kill)
 	return p
 }
 
@@ -265,7 +221,7 @@ func (c *Cluster) startController() {
 		if err == nil {
 			return
 		}
-		if attempt == controllerStarts || !strings.Contains(p.all(), "address already in use") {
+		if attempt == controllerStarts || !strings.Contains(p.All(), "address already in use") {
 			c.t.Fatalf("the controller does not serve metrics on port %d: %v\n%s", c.controllerMetricsPort, err, p.Output(20))
 		}
 	}
@@ -404,19 +360,13 @@ func (c *Cluster) KillNode(node string) {
 	if out, err := c.Lab.Exec(c.Hosts[node], "ip", "link", "set", "eth0", "down"); err != nil {
 		c.t.Fatalf("cutting %s's link: %v: %s", node, err, out)
 	}
-	p := c.speakers[node]
-	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
+	c.speakers[node].Kill()
 }
 
 // StopSpeaker stops the node's speaker gracefully (SIGTERM, as a rolling
 // restart or a drain does) and waits for it to exit, at most 30 s.
 func (c *Cluster) StopSpeaker(node string) {
-	p := c.speakers[node]
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
+	if exited, _ := c.speakers[node].Stop(syscall.SIGTERM, 30*time.Second); !exited {
 		c.t.Fatalf("the speaker on %s did not stop within 30s of SIGTERM", node)
 	}
 }

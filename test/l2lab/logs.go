@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ironlb/ironlb/test/frr"
+	"github.com/ironlb/ironlb/test/proc"
 )
 
 // FailureT is what KeepLogsOnFailure needs of a *testing.T.
@@ -43,7 +44,7 @@ func (c *Cluster) KeepLogsOnFailure(t FailureT) {
 		fmt.Fprintf(&b, "the lab's process logs are kept in %s; the last %d lines of each:", dir, tailOnFailure)
 		for i, p := range c.procs {
 			file := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, fileSafe.ReplaceAllString(p.Name, "_")))
-			if err := os.WriteFile(file, []byte(p.all()), 0o644); err != nil {
+			if err := os.WriteFile(file, []byte(p.All()), 0o644); err != nil {
 				t.Logf("keeping %s's log: %v", p.Name, err)
 			}
 			fmt.Fprintf(&b, "\n--- %s (%s):\n%s", p.Name, filepath.Base(file), p.Output(tailOnFailure))
@@ -53,12 +54,6 @@ func (c *Cluster) KeepLogsOnFailure(t FailureT) {
 }
 
 var fileSafe = regexp.MustCompile(`[^A-Za-z0-9.-]+`)
-
-func (p *Proc) all() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
 
 // keepRouterLogs copies a failed test's FRR logs (the router's directory
 // goes with the test) to a kept directory and says where, with the last
@@ -77,7 +72,7 @@ func keepRouterLogs(r *frr.Router) string {
 		}
 		_ = os.WriteFile(filepath.Join(dir, f), data, 0o644)
 		if f == "bgpd.log" {
-			tail = lastLines(string(data), tailOnFailure)
+			tail = proc.LastLines(string(data), tailOnFailure)
 		}
 	}
 	return fmt.Sprintf("FRR %s's logs are kept in %s; the end of bgpd.log:\n%s", r.Config.Name, dir, tail)

@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -31,6 +30,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/ironlb/ironlb/test/proc"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -229,12 +229,12 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer ctl.kill()
+	defer ctl.Kill()
 	if err := tr.waitAll(o.backlog, o.waitLimit); err != nil {
 		return err
 	}
-	backlogTime := time.Since(ctl.started)
-	firstIP := tr.earliest().Sub(ctl.started)
+	backlogTime := time.Since(ctl.Started)
+	firstIP := tr.earliest().Sub(ctl.Started)
 	step("backlog allocated %.2fs after the controller started (%.0f Services/s); first IP after %.2fs",
 		backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(), firstIP.Seconds())
 
@@ -257,17 +257,17 @@ func run(o options) error {
 	}
 	tr.mu.Unlock()
 	slices.Sort(lat)
-	rss, hwm := memory(ctl.cmd.Process.Pid)
+	rss, hwm := memory(ctl.Cmd.Process.Pid)
 	before := tr.snapshot()
 	dups := duplicates(before)
 
 	step("SIGKILL the controller with %d Services allocated, and start it again", len(before))
-	ctl.kill()
+	ctl.Kill()
 	ctl2, err := startController(env, bin, o.extraArgs)
 	if err != nil {
 		return err
 	}
-	defer ctl2.kill()
+	defer ctl2.Kill()
 	ready, err := ctl2.waitReady(o.waitLimit)
 	if err != nil {
 		return err
@@ -290,7 +290,7 @@ func run(o options) error {
 			changed++
 		}
 	}
-	_, hwm2 := memory(ctl2.cmd.Process.Pid)
+	_, hwm2 := memory(ctl2.Cmd.Process.Pid)
 
 	fmt.Printf(`
 | figure | value |
@@ -379,11 +379,11 @@ func memory(pid int) (rss, peak float64) {
 	return rss, peak
 }
 
+// controllerProc is the controller under measurement and the port of its
+// health probes.
 type controllerProc struct {
-	cmd       *exec.Cmd
-	started   time.Time
+	*proc.Proc
 	probePort int
-	done      chan struct{}
 }
 
 func startController(env *testenv.Env, bin, extra string) (*controllerProc, error) {
@@ -396,18 +396,11 @@ func startController(env *testenv.Env, bin, extra string) (*controllerProc, erro
 	args = append(args, strings.Fields(extra)...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	p := &controllerProc{cmd: cmd, probePort: port, done: make(chan struct{})}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start("controller", cmd)
+	if err != nil {
 		return nil, err
 	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p, nil
-}
-
-func (p *controllerProc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
+	return &controllerProc{Proc: p, probePort: port}, nil
 }
 
 func (p *controllerProc) waitReady(limit time.Duration) (time.Duration, error) {
@@ -417,7 +410,7 @@ func (p *controllerProc) waitReady(limit time.Duration) (time.Duration, error) {
 		if resp, err := http.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return time.Since(p.started), nil
+				return time.Since(p.Started), nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
