@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -573,4 +574,39 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// ARPTakeover asks the client for ip over ARP every 10 ms until a node
+// other than from answers, and returns that node and when its answer
+// arrived; it fails the test after limit. Callers take the fault's time
+// before the fault, so what they compute is the outage a client saw.
+func (c *Cluster) ARPTakeover(ip, from string, limit time.Duration) (string, time.Time) {
+	c.t.Helper()
+	client, err := netns.DialARP(c.Client, "eth0")
+	if err != nil {
+		c.t.Fatalf("ARP client: %v", err)
+	}
+	defer client.Close()
+	addr := netip.MustParseAddr(ip)
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+		// Drop replies still queued from earlier requests: Resolve returns
+		// the first reply it reads.
+		_ = client.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
+		for {
+			if _, _, err := client.Read(); err != nil {
+				break
+			}
+		}
+		_ = client.SetDeadline(time.Now().Add(10 * time.Millisecond))
+		mac, err := client.Resolve(addr)
+		if err != nil {
+			continue
+		}
+		if n := c.NodeByMAC(mac.String()); n != "" && n != from {
+			return n, time.Now()
+		}
+		time.Sleep(time.Until(time.Now().Add(10 * time.Millisecond)))
+	}
+	c.t.Fatalf("no node but %s answered ARP for %s within %s", from, ip, limit)
+	return "", time.Time{}
 }
