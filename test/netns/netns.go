@@ -46,10 +46,7 @@ func New(t T) *Lab {
 	l.bridge = l.prefix + "-br"
 	t.Cleanup(l.teardown)
 	l.must("ip", "netns", "add", l.bridge)
-	l.must("ip", "-n", l.bridge, "link", "add", "br0", "type", "bridge")
-	// The bridge forwards at once: no STP listening delay.
-	l.must("ip", "-n", l.bridge, "link", "set", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-	l.must("ip", "-n", l.bridge, "link", "set", "br0", "up")
+	l.check(AddBridge(l.br()))
 	return l
 }
 
@@ -60,16 +57,8 @@ func (l *Lab) Host(name string, addrs ...string) string {
 	l.t.Helper()
 	ns := l.prefix + "-" + name
 	peer := "v" + fmt.Sprint(len(l.hosts)) + l.prefix[3:]
-	l.must("ip", "netns", "add", ns)
-	l.hosts = append(l.hosts, ns)
-	l.must("ip", "-n", l.bridge, "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", ns)
-	l.must("ip", "-n", l.bridge, "link", "set", peer, "master", "br0", "up")
-	l.must("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.eth0.accept_dad=0")
-	for _, a := range addrs {
-		l.must("ip", "-n", ns, "addr", "add", a, "dev", "eth0")
-	}
-	l.must("ip", "-n", ns, "link", "set", "lo", "up")
-	l.must("ip", "-n", ns, "link", "set", "eth0", "up")
+	l.hosts = append(l.hosts, ns) // torn down even if adding it fails halfway
+	l.check(AddHost(Host{NS: ns, Link: peer, Bridge: l.br(), Addrs: addrs, NoDAD: true}))
 	return ns
 }
 
@@ -197,6 +186,16 @@ func DoPath(nsPath string, f func() error) error {
 func (l *Lab) Exec(ns string, args ...string) (string, error) {
 	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// br is the lab's bridge, br0 in its own namespace.
+func (l *Lab) br() Bridge { return Bridge{NS: l.bridge, Name: "br0"} }
+
+func (l *Lab) check(err error) {
+	l.t.Helper()
+	if err != nil {
+		l.t.Fatalf("%v", err)
+	}
 }
 
 func (l *Lab) must(args ...string) {

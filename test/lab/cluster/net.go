@@ -8,17 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/ironlb/ironlb/test/netns"
 )
 
 // run runs a command and returns its error with the command line and its
-// output, which is what anyone debugging a failed step needs.
-func run(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
+// output (netns.Run: one runner for both labs).
+func run(args ...string) error { return netns.Run(args...) }
 
 // runAll runs commands in order and stops at the first error.
 func runAll(cmds ...[]string) error {
@@ -71,25 +67,19 @@ func checkFree(p *Plan, names []string) error {
 // bridge, gateway address on the host. No forwarding, no NAT: the host
 // answers for itself only, so nothing in the lab reaches past it.
 func addBridge(p *Plan) error {
-	gw := netip.PrefixFrom(p.Gateway, p.Network.Bits()).String()
-	return runAll(
-		[]string{"ip", "link", "add", p.Bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0"},
-		[]string{"ip", "addr", "add", gw, "dev", p.Bridge},
-		[]string{"ip", "link", "set", p.Bridge, "up"},
-	)
+	return netns.AddBridge(hostBridge(p))
+}
+
+// hostBridge is the lab network's bridge, in the machine's namespace with
+// the gateway address.
+func hostBridge(p *Plan) netns.Bridge {
+	return netns.Bridge{Name: p.Bridge, Addrs: []string{netip.PrefixFrom(p.Gateway, p.Network.Bits()).String()}}
 }
 
 // addHost makes a namespace with eth0 on the bridge at ip.
 func addHost(p *Plan, ns, link string, ip netip.Addr) error {
-	addr := netip.PrefixFrom(ip, p.Network.Bits()).String()
-	return runAll(
-		[]string{"ip", "netns", "add", ns},
-		[]string{"ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", ns},
-		[]string{"ip", "link", "set", link, "master", p.Bridge, "up"},
-		[]string{"ip", "-n", ns, "addr", "add", addr, "dev", "eth0"},
-		[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
-		[]string{"ip", "-n", ns, "link", "set", "eth0", "up"},
-	)
+	return netns.AddHost(netns.Host{NS: ns, Link: link, Bridge: netns.Bridge{Name: p.Bridge},
+		Addrs: []string{netip.PrefixFrom(ip, p.Network.Bits()).String()}})
 }
 
 // addNode adds a node namespace with what kindnet and the node's image
