@@ -21,13 +21,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
 	"github.com/ironlb/ironlb/test/probe"
+	"github.com/ironlb/ironlb/test/svcwatch"
 )
 
 // vipRange holds the lab's default IPv4 pool (10.250.0.200-250).
@@ -48,14 +47,14 @@ type lab struct {
 	arps   *arpLog
 	// statuses watches the probed Services' status: every change of IP
 	// is recorded, not only the state before and after.
-	statuses *statusWatch
+	statuses *svcwatch.Watch
 }
 
 func startLab(t *testing.T) *lab {
 	c := l2lab.Start(t, l2lab.Options{Nodes: 3, Controller: controllerBin, Speaker: speakerBin, Metrics: true})
 	c.KeepLogsOnFailure(t)
 	c.ServeNodes(vipRange)
-	l := &lab{c: c, probes: &probeLog{}, arps: &arpLog{}, statuses: newStatusWatch()}
+	l := &lab{c: c, probes: &probeLog{}, arps: &arpLog{}}
 	c.CreateServices("chaos", *flagVIPs, c.Nodes...)
 	for i := range *flagVIPs {
 		l.names = append(l.names, fmt.Sprintf("chaos-%d", i))
@@ -74,17 +73,12 @@ func startLab(t *testing.T) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace("default"))
-	if _, err := factory.Core().V1().Services().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: l.statuses.observe, UpdateFunc: func(_, o any) { l.statuses.observe(o) },
-	}); err != nil {
+	statuses, stopWatch, err := svcwatch.Start(cs, "default")
+	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
-	factory.WaitForCacheSync(ctx.Done())
-	// Cleanups run last-registered first: the informers stop only once
-	// ctx is cancelled, so Shutdown, which waits for them, must cancel it.
-	t.Cleanup(func() { cancel(); factory.Shutdown() })
+	l.statuses = statuses
+	t.Cleanup(stopWatch)
 	listener, err := netns.DialARP(c.Client, "eth0")
 	if err != nil {
 		t.Fatalf("opening the ARP listener in the client: %v", err)
@@ -105,12 +99,21 @@ func startLab(t *testing.T) *lab {
 }
 
 // ip is the Service's current VIP.
+// keys are the probed Services as svcwatch names them.
+func (l *lab) keys() []string {
+	keys := make([]string, len(l.names))
+	for i, n := range l.names {
+		keys[i] = "default/" + n
+	}
+	return keys
+}
+
 func (l *lab) ip(t *testing.T, name string) string {
 	var svc corev1.Service
 	if err := l.c.Env.Client.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: name}, &svc); err != nil {
 		t.Fatalf("reading Service %s: %v", name, err)
 	}
-	return ingressIPs(&svc)
+	return svcwatch.IPs(&svc)
 }
 
 // ips are every probed Service's current VIPs.
@@ -141,7 +144,7 @@ func (l *lab) window(t *testing.T, t0 time.Time, before map[string]string) windo
 	w := window{end: time.Now(), before: before}
 	w.after = l.ips(t)
 	w.changed = changedIPs(before, w.after)
-	w.statusChanges = l.statuses.changes(l.names, t0, w.end)
+	w.statusChanges = l.statuses.Changes(l.keys(), t0, w.end)
 	w.arpSent, w.arpFailed, w.arpUnanswered, w.unanswered = l.arpLoss(t0, w.end)
 	w.httpSent, w.httpLost = l.probes.count(probe.HTTP, t0, w.end)
 	w.longestGap = l.longestGapAll(t0, w.end)

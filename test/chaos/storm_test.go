@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,10 +14,9 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
+	"github.com/ironlb/ironlb/test/svcwatch"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -71,18 +68,11 @@ func TestAllocationStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w := newStatusWatch()
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace("storm"))
-	inf := factory.Core().V1().Services().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: w.observe, UpdateFunc: func(_, o any) { w.observe(o) },
-	}); err != nil {
+	w, stopWatch, err := svcwatch.Start(cs, "storm")
+	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	factory.Start(stop)
-	factory.WaitForCacheSync(stop)
+	t.Cleanup(stopWatch)
 
 	ctl := &controllers{t: t, env: env}
 	ctl.restart()
@@ -122,12 +112,12 @@ func TestAllocationStorm(t *testing.T) {
 	restarts := <-killerDone
 	lastRestart := restarts[len(restarts)-1:]
 
-	allIPs, err := w.waitAll(n, stormConvergeLimit)
+	allIPs, err := w.WaitAll(n, stormConvergeLimit)
 	if err != nil {
 		t.Logf("controller output:\n%s", ctl.output())
 		t.Fatal(err)
 	}
-	if err := w.waitQuiet(stormQuiet, stormConvergeLimit); err != nil {
+	if err := w.WaitQuiet(stormQuiet, stormConvergeLimit); err != nil {
 		t.Fatal(err)
 	}
 
@@ -139,14 +129,14 @@ func TestAllocationStorm(t *testing.T) {
 	final := map[string]string{}
 	noIP := 0
 	for _, s := range list.Items {
-		ips := ingressIPs(&s)
+		ips := svcwatch.IPs(&s)
 		if ips == "" {
 			noIP++
 		}
 		final[s.Name] = ips
 	}
-	dups := duplicateIPs(final)
-	changed, everShared := w.violations()
+	dups := svcwatch.Duplicates(final)
+	changed, everShared := w.Violations()
 
 	fromRestart := "-"
 	if len(lastRestart) == 1 {
@@ -207,165 +197,4 @@ func createServices(ctx context.Context, cs kubernetes.Interface, n, creators in
 	return g.Wait()
 }
 
-func ingressIPs(s *corev1.Service) string {
-	var ips []string
-	for _, in := range s.Status.LoadBalancer.Ingress {
-		ips = append(ips, in.IP)
-	}
-	return strings.Join(ips, ",")
-}
-
-// duplicateIPs returns every IP more than one Service holds.
-func duplicateIPs(ips map[string]string) []string {
-	holders := map[string]int{}
-	for _, v := range ips {
-		for _, ip := range strings.Split(v, ",") {
-			if ip != "" {
-				holders[ip]++
-			}
-		}
-	}
-	var dups []string
-	for ip, n := range holders {
-		if n > 1 {
-			dups = append(dups, ip)
-		}
-	}
-	slices.Sort(dups)
-	return dups
-}
-
 func firstFew(s []string) []string { return s[:min(len(s), 10)] }
-
-// statusWatch follows every Service's status as the watch delivers it.
-type statusWatch struct {
-	mu      sync.Mutex
-	first   map[string]string // the first non-empty IPs of each Service
-	current map[string]string
-	holder  map[string]string // IP → the Service holding it now
-	changed map[string]string // Service → "first → later"
-	shared  map[string]string // IP → "a and b"
-	firstAt map[string]time.Time
-	last    time.Time // the latest status change
-	// log holds every change after a Service's first IP, in order.
-	log []statusChange
-}
-
-// statusChange is a Service's IPs changing after its first assignment.
-type statusChange struct {
-	at                time.Time
-	service, from, to string
-}
-
-func newStatusWatch() *statusWatch {
-	return &statusWatch{first: map[string]string{}, current: map[string]string{}, holder: map[string]string{},
-		changed: map[string]string{}, shared: map[string]string{}, firstAt: map[string]time.Time{}}
-}
-
-func (w *statusWatch) observe(obj any) {
-	svc, ok := obj.(*corev1.Service)
-	if !ok {
-		return
-	}
-	ips := ingressIPs(svc)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	key := svc.Name
-	old, seen := w.current[key]
-	if seen && old == ips {
-		return
-	}
-	w.current[key], w.last = ips, time.Now()
-	if _, assigned := w.first[key]; assigned {
-		w.log = append(w.log, statusChange{at: w.last, service: key, from: old, to: ips})
-	}
-	for _, ip := range strings.Split(old, ",") {
-		if ip != "" && w.holder[ip] == key {
-			delete(w.holder, ip)
-		}
-	}
-	for _, ip := range strings.Split(ips, ",") {
-		if ip == "" {
-			continue
-		}
-		if other, held := w.holder[ip]; held && other != key {
-			w.shared[ip] = other + " and " + key
-		}
-		w.holder[ip] = key
-	}
-	first, assigned := w.first[key]
-	switch {
-	case !assigned && ips != "":
-		w.first[key], w.firstAt[key] = ips, w.last
-	case assigned && ips != first:
-		w.changed[key] = first + " → " + ips
-	}
-}
-
-// waitAll waits until n Services have had an IP, and returns when they all
-// first had one.
-func (w *statusWatch) waitAll(n int, limit time.Duration) (time.Time, error) {
-	deadline := time.Now().Add(limit)
-	for {
-		w.mu.Lock()
-		got := len(w.first)
-		var last time.Time
-		for _, at := range w.firstAt {
-			if at.After(last) {
-				last = at
-			}
-		}
-		w.mu.Unlock()
-		if got >= n {
-			return last, nil
-		}
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("only %d of %d Services had an IP %s after the storm", got, n, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// waitQuiet waits until no status changed for quiet.
-func (w *statusWatch) waitQuiet(quiet, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		w.mu.Lock()
-		since := time.Since(w.last)
-		w.mu.Unlock()
-		if since >= quiet {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("statuses still changing %s after every Service had an IP", limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// changes describes the status changes of the named Services in [from, to].
-func (w *statusWatch) changes(names []string, from, to time.Time) []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []string
-	for _, c := range w.log {
-		if slices.Contains(names, c.service) && !c.at.Before(from) && !c.at.After(to) {
-			out = append(out, fmt.Sprintf("%s %q → %q at +%s", c.service, c.from, c.to, c.at.Sub(from).Round(time.Millisecond)))
-		}
-	}
-	return out
-}
-
-func (w *statusWatch) violations() (changed, shared []string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for k, v := range w.changed {
-		changed = append(changed, k+": "+v)
-	}
-	for ip, v := range w.shared {
-		shared = append(shared, ip+": "+v)
-	}
-	slices.Sort(changed)
-	slices.Sort(shared)
-	return changed, shared
-}

@@ -26,11 +26,10 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/ironlb/ironlb/test/proc"
+	"github.com/ironlb/ironlb/test/svcwatch"
 	"github.com/ironlb/ironlb/test/testenv"
 )
 
@@ -64,87 +63,6 @@ func main() {
 		fmt.Fprintf(os.Stderr, "benchmark failed: %v\n", err)
 		os.Exit(1)
 	}
-}
-
-// tracker records, from an informer, when each Service first had an IP and
-// what its IPs are now.
-type tracker struct {
-	mu      sync.Mutex
-	firstIP map[string]time.Time
-	ips     map[string]string
-	changed time.Time // last time any Service's IPs changed
-	cond    *sync.Cond
-}
-
-func newTracker() *tracker {
-	t := &tracker{firstIP: map[string]time.Time{}, ips: map[string]string{}}
-	t.cond = sync.NewCond(&t.mu)
-	return t
-}
-
-func (t *tracker) observe(obj any) {
-	svc, ok := obj.(*corev1.Service)
-	if !ok {
-		return
-	}
-	var ips []string
-	for _, in := range svc.Status.LoadBalancer.Ingress {
-		ips = append(ips, in.IP)
-	}
-	now := time.Now()
-	key := svc.Namespace + "/" + svc.Name
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	cur := strings.Join(ips, ",")
-	if t.ips[key] != cur {
-		t.ips[key] = cur
-		t.changed = now
-	}
-	if cur != "" {
-		if _, seen := t.firstIP[key]; !seen {
-			t.firstIP[key] = now
-		}
-	}
-	t.cond.Broadcast()
-}
-
-// waitAll waits until n Services have an IP or the limit passes.
-func (t *tracker) waitAll(n int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for len(t.firstIP) < n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d Services got an IP within %s", len(t.firstIP), n, limit)
-		}
-		t.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		t.mu.Lock()
-	}
-	return nil
-}
-
-// earliest is when the first Service got an IP.
-func (t *tracker) earliest() time.Time {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var first time.Time
-	for _, at := range t.firstIP {
-		if first.IsZero() || at.Before(first) {
-			first = at
-		}
-	}
-	return first
-}
-
-func (t *tracker) snapshot() map[string]string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make(map[string]string, len(t.ips))
-	for k, v := range t.ips {
-		out[k] = v
-	}
-	return out
 }
 
 func run(o options) error {
@@ -184,18 +102,11 @@ func run(o options) error {
 		return err
 	}
 
-	tr := newTracker()
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(o.benchNSName))
-	inf := factory.Core().V1().Services().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: tr.observe, UpdateFunc: func(_, n any) { tr.observe(n) },
-	}); err != nil {
+	tr, stopWatch, err := svcwatch.Start(cs, o.benchNSName)
+	if err != nil {
 		return err
 	}
-	stopInf := make(chan struct{})
-	defer close(stopInf)
-	factory.Start(stopInf)
-	factory.WaitForCacheSync(stopInf)
+	defer stopWatch()
 
 	created := make(map[string]time.Time, o.services)
 	var createdMu sync.Mutex
@@ -230,11 +141,11 @@ func run(o options) error {
 		return err
 	}
 	defer ctl.Kill()
-	if err := tr.waitAll(o.backlog, o.waitLimit); err != nil {
+	if _, err := tr.WaitAll(o.backlog, o.waitLimit); err != nil {
 		return err
 	}
 	backlogTime := time.Since(ctl.Started)
-	firstIP := tr.earliest().Sub(ctl.Started)
+	firstIP := tr.Earliest().Sub(ctl.Started)
 	step("backlog allocated %.2fs after the controller started (%.0f Services/s); first IP after %.2fs",
 		backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(), firstIP.Seconds())
 
@@ -243,23 +154,21 @@ func run(o options) error {
 	if err := create(o.backlog, o.services); err != nil {
 		return err
 	}
-	if err := tr.waitAll(o.services, o.waitLimit); err != nil {
+	if _, err := tr.WaitAll(o.services, o.waitLimit); err != nil {
 		return err
 	}
 	liveTime := time.Since(t1)
 	var lat []time.Duration
-	tr.mu.Lock()
 	for key, c := range created {
 		if _, isBacklog := backlogIndex(key, o.backlog); isBacklog {
 			continue
 		}
-		lat = append(lat, tr.firstIP[key].Sub(c))
+		lat = append(lat, tr.FirstAt(key).Sub(c))
 	}
-	tr.mu.Unlock()
 	slices.Sort(lat)
 	rss, hwm := memory(ctl.Cmd.Process.Pid)
-	before := tr.snapshot()
-	dups := duplicates(before)
+	before := tr.Snapshot()
+	dups := len(svcwatch.Duplicates(before))
 
 	step("SIGKILL the controller with %d Services allocated, and start it again", len(before))
 	ctl.Kill()
@@ -274,16 +183,10 @@ func run(o options) error {
 	}
 	// Settled: no Service's IPs changed for o.settle after readiness.
 	time.Sleep(o.settle)
-	for {
-		tr.mu.Lock()
-		quiet := time.Since(tr.changed) >= o.settle
-		tr.mu.Unlock()
-		if quiet {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
+	if err := tr.WaitQuiet(o.settle, o.waitLimit); err != nil {
+		return err
 	}
-	after := tr.snapshot()
+	after := tr.Snapshot()
 	changed := 0
 	for k, v := range before {
 		if after[k] != v {
@@ -336,23 +239,6 @@ func pct(d []time.Duration, p int) string {
 	i := (len(d)*p + 99) / 100
 	i = min(max(i-1, 0), len(d)-1)
 	return d[i].Round(time.Millisecond).String()
-}
-
-func duplicates(ips map[string]string) int {
-	seen := map[string]bool{}
-	dups := 0
-	for _, v := range ips {
-		for _, ip := range strings.Split(v, ",") {
-			if ip == "" {
-				continue
-			}
-			if seen[ip] {
-				dups++
-			}
-			seen[ip] = true
-		}
-	}
-	return dups
 }
 
 // memory returns the resident set and its peak, in MiB, from /proc.
