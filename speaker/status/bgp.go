@@ -30,13 +30,13 @@ type BGP struct {
 
 	mu   sync.Mutex
 	want map[string][]string // service key → peers; absent: not advertised
-	ch   requests
+	reqs requests
 }
 
 // SetupWithManager registers the reconciler.
 func (s *BGP) SetupWithManager(mgr ctrl.Manager) error {
 	s.init()
-	return s.writer().setup(mgr, "speaker-bgpstatus", &v1beta1.ServiceBGPStatus{}, s.ch, s)
+	return s.writer().setup(mgr, "speaker-bgpstatus", &v1beta1.ServiceBGPStatus{}, &s.reqs, s)
 }
 
 func (s *BGP) writer() writer {
@@ -45,7 +45,6 @@ func (s *BGP) writer() writer {
 
 func (s *BGP) init() {
 	s.want = map[string][]string{}
-	s.ch = make(requests, queueBuffer)
 }
 
 // Advertising records that this node advertises the Service to peers.
@@ -53,7 +52,7 @@ func (s *BGP) Advertising(service string, peers []string) {
 	s.mu.Lock()
 	s.want[service] = slices.Clone(peers)
 	s.mu.Unlock()
-	s.ch.enqueue("bgpstatus", service)
+	s.reqs.enqueue(service)
 }
 
 // NotAdvertising records that it no longer does.
@@ -61,7 +60,7 @@ func (s *BGP) NotAdvertising(service string) {
 	s.mu.Lock()
 	delete(s.want, service)
 	s.mu.Unlock()
-	s.ch.enqueue("bgpstatus", service)
+	s.reqs.enqueue(service)
 }
 
 // Reconcile writes one Service's status for this node.

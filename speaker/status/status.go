@@ -37,13 +37,13 @@ type L2 struct {
 	// while a partition makes two nodes announce, each keeps its own
 	// status instead of deleting the other's again and again.
 	claim map[string]bool
-	ch    requests
+	reqs  requests
 }
 
 // SetupWithManager registers the reconciler.
 func (s *L2) SetupWithManager(mgr ctrl.Manager) error {
 	s.init()
-	return s.writer().setup(mgr, "speaker-l2status", &v1beta1.ServiceL2Status{}, s.ch, s)
+	return s.writer().setup(mgr, "speaker-l2status", &v1beta1.ServiceL2Status{}, &s.reqs, s)
 }
 
 func (s *L2) writer() writer {
@@ -54,7 +54,6 @@ func (s *L2) writer() writer {
 func (s *L2) init() {
 	s.want = map[string][]string{}
 	s.claim = map[string]bool{}
-	s.ch = make(requests, queueBuffer)
 }
 
 // Announcing records that this node announces the Service.
@@ -65,7 +64,7 @@ func (s *L2) Announcing(service string, interfaces []string) {
 	}
 	s.want[service] = slices.Clone(interfaces)
 	s.mu.Unlock()
-	s.ch.enqueue("l2status", service)
+	s.reqs.enqueue(service)
 }
 
 // NotAnnouncing records that it no longer does.
@@ -74,7 +73,7 @@ func (s *L2) NotAnnouncing(service string) {
 	delete(s.want, service)
 	delete(s.claim, service)
 	s.mu.Unlock()
-	s.ch.enqueue("l2status", service)
+	s.reqs.enqueue(service)
 }
 
 // Reconcile writes one Service's status for this node.
