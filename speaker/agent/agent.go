@@ -75,50 +75,47 @@ func (a *Agent) Owner(service string) string { return a.plan.Owner(service) }
 func (a *Agent) Eligible(service string) bool { return a.plan.Candidate(service, a.me) }
 
 // SetConfig replaces the configuration and re-elects every Service.
-func (a *Agent) SetConfig(cfg *config.Config) []election.Change {
+func (a *Agent) SetConfig(cfg *config.Config) {
 	a.cfg = cfg
-	return a.reelectAll()
+	a.reelectAll()
 }
 
 // SetNode adds or updates a node and re-elects every Service, since its
 // labels may change which advertisements select it.
-func (a *Agent) SetNode(n Node) []election.Change {
+func (a *Agent) SetNode(n Node) {
 	if old, ok := a.nodes[n.Name]; ok && old.Excluded == n.Excluded && labels.Equals(old.Labels, n.Labels) {
-		return nil
+		return
 	}
 	a.nodes[n.Name] = n
-	return a.reelectAll()
+	a.reelectAll()
 }
 
 // RemoveNode forgets a node.
-func (a *Agent) RemoveNode(name string) []election.Change {
+func (a *Agent) RemoveNode(name string) {
 	if _, ok := a.nodes[name]; !ok {
-		return nil
+		return
 	}
 	delete(a.nodes, name)
-	return a.reelectAll()
+	a.reelectAll()
 }
 
 // SetService adds or updates a Service.
-func (a *Agent) SetService(s Service) []election.Change {
+func (a *Agent) SetService(s Service) {
 	a.services[s.Key] = s
-	return a.elect(s)
+	a.elect(s)
 }
 
 // RemoveService forgets a Service.
-func (a *Agent) RemoveService(key string) []election.Change {
+func (a *Agent) RemoveService(key string) {
 	delete(a.services, key)
-	if c, ok := a.plan.RemoveService(key); ok {
-		return []election.Change{c}
-	}
-	return nil
+	a.plan.RemoveService(key)
 }
 
 // MemberLeft is the failover path: only the Services the member owned move.
-func (a *Agent) MemberLeft(node string) []election.Change { return a.plan.Leave(node) }
+func (a *Agent) MemberLeft(node string) { a.plan.Leave(node) }
 
 // MemberJoined lets a returning member take back what ranks it first.
-func (a *Agent) MemberJoined(node string) []election.Change { return a.plan.Join(node) }
+func (a *Agent) MemberJoined(node string) { a.plan.Join(node) }
 
 // Announcements is what this node must answer for, sorted by IP.
 func (a *Agent) Announcements() []Announcement {
@@ -134,29 +131,22 @@ func (a *Agent) Announcements() []Announcement {
 	return out
 }
 
-func (a *Agent) reelectAll() []election.Change {
-	keys := make([]string, 0, len(a.services))
-	for k := range a.services {
-		keys = append(keys, k)
+func (a *Agent) reelectAll() {
+	for _, s := range a.services {
+		a.elect(s)
 	}
-	slices.Sort(keys)
-	var changes []election.Change
-	for _, k := range keys {
-		changes = append(changes, a.elect(a.services[k])...)
-	}
-	return changes
 }
 
-func (a *Agent) elect(s Service) []election.Change {
+// elect ranks the Service's candidates anew. Callers read the outcome from
+// Announcements and Owner; the election's Changes matter to nobody here
+// (the loop diffs announcements, which also sees interface changes).
+func (a *Agent) elect(s Service) {
 	in := election.Service{Key: s.Key}
 	if len(s.IPs) > 0 {
 		in.IP = s.IPs[0]
 		in.Candidates, in.Scores = a.candidates(s)
 	}
-	if c, ok := a.plan.SetService(in); ok {
-		return []election.Change{c}
-	}
-	return nil
+	a.plan.SetService(in)
 }
 
 // advertisements returns the L2Advertisements that announce the Service.

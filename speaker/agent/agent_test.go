@@ -120,12 +120,7 @@ func TestFailoverMovesOnlyTheDeadNodesServices(t *testing.T) {
 	for k := range a.services {
 		before[k] = a.Owner(k)
 	}
-	changes := a.MemberLeft(victim)
-	for _, c := range changes {
-		if c.From != victim {
-			t.Errorf("change %+v does not come from the dead node %s", c, victim)
-		}
-	}
+	a.MemberLeft(victim)
 	moved := 0
 	for k, was := range before {
 		if was == victim {
@@ -137,8 +132,8 @@ func TestFailoverMovesOnlyTheDeadNodesServices(t *testing.T) {
 			t.Errorf("%s moved from %s to %s though its owner is alive", k, was, a.Owner(k))
 		}
 	}
-	if moved != len(changes) {
-		t.Errorf("%d changes for %d Services of the dead node", len(changes), moved)
+	if moved == 0 {
+		t.Fatalf("%s owned nothing: the test proves nothing", victim)
 	}
 	for _, ann := range a.Announcements() {
 		if a.Owner(ann.Service) != "myk8s-worker2" {
