@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ironlb/ironlb/speaker/bgpapply"
 	"strings"
 	"time"
 
@@ -180,11 +181,11 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// grace period) and closes the sessions.
 	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm,
 		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
-		NodeAddresses: nodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
+		NodeAddresses: bgpapply.NodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	alive := []string{o.nodeName}
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
 		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop"), Metrics: sm,
-		BGP:       &bgpSetter{speaker: bgpSpeaker, client: mgr.GetClient(), namespace: o.namespace, recorder: recorder, log: log.WithName("bgp")},
+		BGP:       &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")},
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}
 	nodes := &watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil}

@@ -1,4 +1,4 @@
-package main
+package bgpapply
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func TestBGPSetterReportsPeerProblemsOnce(t *testing.T) {
 	sp := bgp.New(bgp.Options{Log: logr.Discard(), NodeAddresses: []netip.Addr{netip.MustParseAddr("192.0.2.10")}})
 	rec := events.NewFakeRecorder(10)
 	peers := map[string]v1beta2.BGPPeer{"tor": {ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: "tor"}}}
-	s := &bgpSetter{speaker: sp, client: peerReader{peers: peers}, namespace: "metallb-system", recorder: rec, log: logr.Discard()}
+	s := &Setter{Speaker: sp, Client: peerReader{peers: peers}, Namespace: "metallb-system", Recorder: rec, Log: logr.Discard()}
 	d := bgpspec.Desired{Sessions: []bgpspec.Session{{Peer: "tor", MyASN: 64500, PeerASN: 64501,
 		Address: netip.MustParseAddr("127.0.0.1"), Port: 1, BFDProfile: "fast"}}}
 
@@ -134,7 +134,7 @@ func TestNodeAddresses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := nodeAddresses(context.Background(), nodeReader{node: tt.node}, "n1", tt.host, tt.bindAddr, logr.Discard())
+			got := NodeAddresses(context.Background(), nodeReader{node: tt.node}, "n1", tt.host, tt.bindAddr, logr.Discard())
 			if s := fmt.Sprint(got); s != tt.want {
 				t.Errorf("got %s, want %s", s, tt.want)
 			}

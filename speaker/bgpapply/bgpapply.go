@@ -1,4 +1,9 @@
-package main
+// Package bgpapply connects the speaker's loop to its BGP speaker: it applies
+// the loop's BGP decision, turns each peer's problem (a session refused, BFD
+// not supported) into a log line and a Warning Event on the BGPPeer, once
+// per new problem, and reads the node's own addresses for router IDs and
+// next hops.
+package bgpapply
 
 import (
 	"context"
@@ -17,26 +22,28 @@ import (
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
 
-// bgpSetter is the loop's BGP: the speaker's Set, whose per-peer problems
-// (a session refused, BFD not supported) become a log line and a Warning
-// Event on the BGPPeer, once per new problem, and are not returned: the
-// loop retries only what retrying can fix.
-type bgpSetter struct {
-	speaker   *bgp.Speaker
-	client    client.Reader
-	namespace string
-	recorder  events.EventRecorder
-	log       logr.Logger
-	reported  map[string]string // peer → problem last reported
+// Setter is the loop's BGP: the speaker's Set, whose per-peer problems
+// become a log line and a Warning Event on the BGPPeer, once per new
+// problem, and are not returned: the loop retries only what retrying can
+// fix.
+type Setter struct {
+	Speaker   *bgp.Speaker
+	Client    client.Reader
+	Namespace string // where the BGPPeers are
+	Recorder  events.EventRecorder
+	Log       logr.Logger
+
+	reported map[string]string // peer → problem last reported
 }
 
-func (b *bgpSetter) Set(d bgpspec.Desired) error {
+// Set applies d; see Setter.
+func (b *Setter) Set(d bgpspec.Desired) error {
 	select {
-	case <-b.speaker.Ready():
+	case <-b.Speaker.Ready():
 	default:
 		return bgp.ErrNotRunning
 	}
-	err := b.speaker.Set(d)
+	err := b.Speaker.Set(d)
 	now := map[string]string{}
 	for _, pe := range bgp.PeerErrors(err) {
 		msg := pe.Error()
@@ -44,10 +51,10 @@ func (b *bgpSetter) Set(d bgpspec.Desired) error {
 		if b.reported[pe.Peer] == msg {
 			continue
 		}
-		b.log.Info("BGP peer not fully configured", "peer", pe.Peer, "refused", pe.Refused, "reason", pe.Err.Error())
+		b.Log.Info("BGP peer not fully configured", "peer", pe.Peer, "refused", pe.Refused, "reason", pe.Err.Error())
 		var obj v1beta2.BGPPeer
-		if gerr := b.client.Get(context.Background(), types.NamespacedName{Namespace: b.namespace, Name: pe.Peer}, &obj); gerr == nil {
-			b.recorder.Eventf(&obj, nil, corev1.EventTypeWarning, compat.ReasonBGPPeerRefused, "Configure", "%s", msg)
+		if gerr := b.Client.Get(context.Background(), types.NamespacedName{Namespace: b.Namespace, Name: pe.Peer}, &obj); gerr == nil {
+			b.Recorder.Eventf(&obj, nil, corev1.EventTypeWarning, compat.ReasonBGPPeerRefused, "Configure", "%s", msg)
 		}
 	}
 	b.reported = now
@@ -75,12 +82,12 @@ func withoutPeerErrors(err error) error {
 	return errors.Join(rest...)
 }
 
-// nodeAddresses are the node's own addresses for the BGP speaker's router
+// NodeAddresses are the node's own addresses for the BGP speaker's router
 // ID and cross-family next hops: --host first, then the Node's
 // InternalIPs and ExternalIPs, then --ml-bindaddr (status.podIP: speakers
 // run on the host network), so a pod spec without METALLB_HOST still
 // gets a router ID. They are read once, at start.
-func nodeAddresses(ctx context.Context, c client.Reader, node, host, bindAddr string, log logr.Logger) []netip.Addr {
+func NodeAddresses(ctx context.Context, c client.Reader, node, host, bindAddr string, log logr.Logger) []netip.Addr {
 	var out []netip.Addr
 	add := func(s string) {
 		if a, err := netip.ParseAddr(s); err == nil {
