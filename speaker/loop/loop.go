@@ -220,15 +220,7 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.sync(failure{})
 			}
 		case evs := <-memberEvents:
-			var f failure
-			for _, e := range evs {
-				if e.Kind == members.Left {
-					l.Agent.MemberLeft(e.Node)
-					f = failure{lastContact: e.LastContact, detected: e.At}
-				} else {
-					l.Agent.MemberJoined(e.Node)
-				}
-			}
+			f := l.membership(evs...)
 			if l.Metrics != nil {
 				l.Metrics.MembersAlive(len(l.Members.Alive()))
 			}
@@ -246,7 +238,7 @@ func (l *Loop) Run(ctx context.Context) error {
 func (l *Loop) settle() {
 	alive := l.Members.Alive()
 	for _, n := range alive {
-		l.Agent.MemberJoined(n)
+		l.membership(members.Event{Kind: members.Joined, Node: n})
 	}
 	if l.Metrics != nil {
 		l.Metrics.MembersAlive(len(alive))
@@ -337,12 +329,24 @@ func (l *Loop) apply(u Update) {
 			l.Metrics.ServiceGone(u.RemoveService)
 		}
 	case u.Member != nil:
-		if u.Member.Kind == members.Left {
-			l.Agent.MemberLeft(u.Member.Node)
+		l.membership(*u.Member)
+	}
+}
+
+// membership is the one path by which member changes reach the agent,
+// whether memberlist reports them or, with memberlist off, Node readiness
+// does. It returns the failure a sync answers: the last member that left.
+func (l *Loop) membership(evs ...members.Event) failure {
+	var f failure
+	for _, e := range evs {
+		if e.Kind == members.Left {
+			l.Agent.MemberLeft(e.Node)
+			f = failure{lastContact: e.LastContact, detected: e.At}
 		} else {
-			l.Agent.MemberJoined(u.Member.Node)
+			l.Agent.MemberJoined(e.Node)
 		}
 	}
+	return f
 }
 
 // failure is a member's death that a sync answers: when the member last
