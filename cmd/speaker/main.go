@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/ironlb/ironlb/speaker/bgpapply"
+	"github.com/ironlb/ironlb/speaker/ifwatch"
 	"strings"
 	"time"
 
@@ -183,8 +184,11 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
 		NodeAddresses: bgpapply.NodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	alive := []string{o.nodeName}
+	// Interfaces and addresses that appear after start are announced on
+	// as the kernel reports them.
+	ifaces := ifwatch.New(layer2.UsableInterfaces, log.WithName("interfaces"))
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
-		Interfaces: layer2.UsableInterfaces, Log: log.WithName("loop"), Metrics: sm,
+		Interfaces: layer2.UsableInterfaces, InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm,
 		BGP:       &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")},
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}
@@ -193,7 +197,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		Log: log.WithName("config"), Recorder: recorder}
 	initial := watch.NewInitial(mgr.GetCache(), mgr.GetClient(), services, nodes, cfgWatch)
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{st, bgpStatus, services, nodes, cfgWatch}
-	runnables := []manager.RunnableFunc{announcer.Run, bgpSpeaker.Run, lp.Run, initial.Start}
+	runnables := []manager.RunnableFunc{announcer.Run, bgpSpeaker.Run, lp.Run, initial.Start, ifaces.Run}
 	if ml != nil {
 		lp.Members = ml
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,

@@ -84,8 +84,12 @@ type Loop struct {
 	Announcer  Announcer
 	Status     StatusSink
 	Interfaces func() []string // every usable interface of the node
-	Clock      clock.Clock
-	Log        logr.Logger
+	// InterfacesChanged receives when the node's interfaces or addresses
+	// changed (ifwatch): the loop lists them anew and announces on what
+	// appeared. May be nil.
+	InterfacesChanged <-chan struct{}
+	Clock             clock.Clock
+	Log               logr.Logger
 	// Metrics observes announcements and takeovers; may be nil.
 	Metrics Metrics
 	// SettleTimeout: with Members set, the loop announces nothing until
@@ -206,6 +210,10 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-l.lingerExpired():
 			l.lingerT = nil
 			l.sync(failure{})
+		case <-l.InterfacesChanged:
+			if !quiet {
+				l.sync(failure{})
+			}
 		case <-l.bgpRetryDue():
 			l.bgpRetryT = nil
 			l.syncBGP()

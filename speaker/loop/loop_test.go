@@ -291,3 +291,43 @@ func testHandoff(t *testing.T, clk clock.Clock) {
 	}
 	eventually(t, "letting go after the linger", func() bool { return !rec.owns(vip) })
 }
+
+// TestNewInterfaceIsAnnouncedAtOnce: an interface that appears after start
+// (ifwatch reports it) is announced on with no other change in the cluster.
+func TestNewInterfaceIsAnnouncedAtOnce(t *testing.T) {
+	cfg := testConfig(t)
+	vip := netip.MustParseAddr("10.0.0.7")
+	svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
+	me := ownerOf(cfg, svc)
+
+	var mu sync.Mutex
+	ifaces := []string{"eth0"}
+	changed := make(chan struct{}, 1)
+	rec := &recorder{}
+	updates := make(chan Update, 16)
+	l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Announcer: rec, Status: rec, Metrics: rec,
+		Interfaces:        func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(ifaces) },
+		InterfacesChanged: changed, Log: logr.Discard()}
+	runLoop(t, l, updates, cfg)
+	updates <- Update{Service: &svc}
+	eventually(t, "announcing on eth0", func() bool { return rec.owns(vip) })
+
+	mu.Lock()
+	ifaces = []string{"eth0", "eth1"}
+	mu.Unlock()
+	changed <- struct{}{}
+	eventually(t, "announcing on eth1 too", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return slices.Equal(rec.announced[vip], []string{"eth0", "eth1"})
+	})
+	eventually(t, "the status told of eth1", func() bool {
+		n := 0
+		for _, c := range rec.history() {
+			if c == "status+ns/s" {
+				n++
+			}
+		}
+		return n == 2
+	})
+}

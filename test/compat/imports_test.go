@@ -18,6 +18,7 @@ func TestImportRules(t *testing.T) {
 		{"github.com/ironlb/ironlb/internal/config", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"}},
 		{"github.com/ironlb/ironlb/internal/compat", []string{"k8s.io/", "sigs.k8s.io/"}},
 		{"github.com/ironlb/ironlb/speaker/election", []string{"k8s.io/", "sigs.k8s.io/"}},
+		{"github.com/ironlb/ironlb/speaker/ifwatch", []string{"k8s.io/", "sigs.k8s.io/"}},
 		{"github.com/ironlb/ironlb/speaker/loop", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "github.com/mdlayher", "github.com/osrg/gobgp"}},
 		{"github.com/ironlb/ironlb/speaker/agent", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "github.com/mdlayher", "github.com/hashicorp/memberlist", "github.com/osrg/gobgp"}},
 		{"github.com/ironlb/ironlb/speaker/bgpspec", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "github.com/osrg/gobgp"}},
