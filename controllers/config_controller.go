@@ -69,47 +69,23 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 	}
 	r.Metrics.Updates.Inc()
 
-	s := r.State
-	s.mu.Lock()
-	if err := s.ensureLoaded(ctx, r.Client, r.Namespace, r.LBClass); err != nil {
-		s.mu.Unlock()
+	if err := ensureLoaded(ctx, r.State, r.Client, r.LBClass); err != nil {
 		return ctrl.Result{}, err
 	}
-	hadConfig := s.cfg != nil
-	s.cfgErr = parseErr
-	var retry []types.NamespacedName
-	if parseErr == nil {
-		s.cfg = cfg
-		s.alloc.SetPools(cfg.IPAMPools())
-		s.markAllPoolsDirty()
-		retry = s.takePending()
-		// Services whose IP left every pool, or came back, hear about it.
-		for _, key := range s.alloc.Orphans() {
-			if !s.orphanWarned[key] {
-				retry = append(retry, kube.ServiceKey(key))
-			}
-		}
-		for key, warned := range s.orphanWarned {
-			if warned {
-				s.orphanWarned[key] = false
-			}
-		}
-	}
-	dirty := s.dirtyPoolKeys(r.Namespace)
-	s.mu.Unlock()
+	applied := r.State.ApplyConfig(cfg, parseErr)
 
 	if parseErr != nil {
 		r.Metrics.UpdateErrors.Inc()
 		r.Metrics.ConfigStale.Set(1)
-		log.Error(parseErr, "configuration refused; the last valid configuration stays in force", "lastValid", hadConfig)
+		log.Error(parseErr, "configuration refused; the last valid configuration stays in force", "lastValid", applied.HadConfig)
 		r.reportProblems(ctx, parseErr)
 		return ctrl.Result{}, nil
 	}
 	r.Metrics.ConfigStale.Set(0)
 	r.Metrics.ConfigLoaded.Set(1)
 	log.Info("configuration loaded", "pools", len(cfg.Pools))
-	r.services.fire(ctx, retry...)
-	r.poolStatus.fire(ctx, dirty...)
+	r.services.fire(ctx, applied.Retry...)
+	r.poolStatus.fire(ctx, applied.DirtyPools...)
 	return ctrl.Result{}, nil
 }
 

@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"slices"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -71,73 +69,26 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		nsLabels = ns.Labels
 	}
 
-	s := r.State
-	s.mu.Lock()
-	if err := s.ensureLoaded(ctx, r.Client, r.Namespace, r.LBClass); err != nil {
-		s.mu.Unlock()
+	if err := ensureLoaded(ctx, r.State, r.Client, r.LBClass); err != nil {
 		return ctrl.Result{}, err
 	}
 	view, viewErr := serviceView(&svc, nsLabels)
-	var allocErr error
-	prev, had := s.alloc.Assignment(view.Key)
-	var prevIPs []netip.Addr
-	if had {
-		prevIPs = slices.Clone(prev.IPs)
-	}
-	switch {
-	case viewErr != nil:
-		allocErr = viewErr
-	case s.cfg == nil:
-		allocErr = fmt.Errorf("no valid configuration has been loaded: %w", s.cfgErr)
-	default:
-		_, allocErr = s.alloc.Allocate(view)
-	}
-	asg, holds := s.alloc.Assignment(view.Key)
-	var ips []netip.Addr
-	var pool string
-	if holds {
-		ips, pool = slices.Clone(asg.IPs), asg.Pool
-	}
-	if allocErr != nil {
-		s.pending[req.NamespacedName] = struct{}{}
-	} else {
-		delete(s.pending, req.NamespacedName)
-	}
-	changed := !slices.Equal(prevIPs, ips)
-	var retry []types.NamespacedName
-	if changed {
-		s.markPoolsOf(prevIPs)
-		s.markPoolsOf(ips)
-		if had {
-			retry = s.takePending()
-		}
-	}
-	warnOrphan := holds && pool == "" && !s.orphanWarned[view.Key]
-	s.orphanWarned[view.Key] = holds && pool == ""
-	if holds {
-		d := s.desiredFor(req.NamespacedName)
-		d.ips, d.pool, d.clear = ips, pool, false
-		if changed {
-			d.announce = true
-		}
-	}
-	dirty := s.dirtyPoolKeys(r.Namespace)
-	s.mu.Unlock()
+	d := r.State.Decide(req.NamespacedName, view, viewErr)
 
-	r.retry.fire(ctx, retry...)
-	r.poolStatus.fire(ctx, dirty...)
-	if allocErr != nil {
-		log.Info("allocation failed", "reason", allocErr.Error())
+	r.retry.fire(ctx, d.Retry...)
+	r.poolStatus.fire(ctx, d.DirtyPools...)
+	if d.AllocErr != nil {
+		log.Info("allocation failed", "reason", d.AllocErr.Error())
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonAllocationFailed, "Allocate",
-			"Failed to allocate IP for %q: %s", view.Key, allocErr)
+			"Failed to allocate IP for %q: %s", view.Key, d.AllocErr)
 	}
-	if warnOrphan {
+	if d.WarnOrphan {
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonIPNotInPool, "Allocate",
-			"IP %s is no longer in any IPAddressPool; the Service keeps it until it is changed or deleted", quotedIPs(ips))
+			"IP %s is no longer in any IPAddressPool; the Service keeps it until it is changed or deleted", quotedIPs(d.IPs))
 	}
-	if holds {
-		if changed {
-			log.Info("assigned", "ip", ips, "pool", pool)
+	if d.Holds {
+		if d.Changed {
+			log.Info("assigned", "ip", d.IPs, "pool", d.Pool)
 		}
 		r.writer.fire(ctx, req.NamespacedName)
 	}
@@ -147,34 +98,13 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // release frees what a deleted Service, or one that is no longer ours,
 // held; for the latter the writer clears the status and annotation.
 func (r *ServiceReconciler) release(ctx context.Context, key types.NamespacedName, exists bool) error {
-	s := r.State
-	s.mu.Lock()
-	if err := s.ensureLoaded(ctx, r.Client, r.Namespace, r.LBClass); err != nil {
-		s.mu.Unlock()
+	if err := ensureLoaded(ctx, r.State, r.Client, r.LBClass); err != nil {
 		return err
 	}
-	asg, had := s.alloc.Assignment(key.String())
-	var retry []types.NamespacedName
-	if had {
-		s.markPoolsOf(asg.IPs)
-		s.alloc.Release(key.String())
-		retry = s.takePending()
-	}
-	delete(s.pending, key)
-	delete(s.orphanWarned, key.String())
-	clearIt := exists && had
-	if clearIt {
-		d := s.desiredFor(key)
-		d.ips, d.pool, d.clear, d.announce = nil, "", true, false
-	} else if !exists {
-		delete(s.desired, key)
-	}
-	dirty := s.dirtyPoolKeys(r.Namespace)
-	s.mu.Unlock()
-
-	r.retry.fire(ctx, retry...)
-	r.poolStatus.fire(ctx, dirty...)
-	if clearIt {
+	rel := r.State.Release(key, exists)
+	r.retry.fire(ctx, rel.Retry...)
+	r.poolStatus.fire(ctx, rel.DirtyPools...)
+	if rel.Clear {
 		r.writer.fire(ctx, key)
 	}
 	return nil

@@ -53,15 +53,7 @@ func (r *ServiceWriterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile writes one Service.
 func (r *ServiceWriterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	s := r.State
-	s.mu.Lock()
-	d, ok := s.desired[req.NamespacedName]
-	var want desired
-	if ok {
-		want = *d
-		want.ips = slices.Clone(d.ips)
-	}
-	s.mu.Unlock()
+	want, ok := r.State.Desired(req.NamespacedName)
 	if !ok {
 		return ctrl.Result{}, nil
 	}
@@ -75,15 +67,7 @@ func (r *ServiceWriterReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.write(ctx, &svc, want); err != nil {
 		return ctrl.Result{}, err
 	}
-	s.mu.Lock()
-	announce := false
-	if d, ok := s.desired[req.NamespacedName]; ok && d.announce && slices.Equal(d.ips, want.ips) {
-		announce, d.announce = true, false
-	}
-	if want.clear {
-		delete(s.desired, req.NamespacedName)
-	}
-	s.mu.Unlock()
+	announce := r.State.Written(req.NamespacedName, want)
 	if announce {
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonIPAllocated, "Allocate", "Assigned IP %s", quotedIPs(want.ips))
 	}

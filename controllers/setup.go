@@ -22,7 +22,7 @@ type Options struct {
 // Setup registers every reconciler of the controller with the manager,
 // sharing one State.
 func Setup(mgr ctrl.Manager, o Options) error {
-	state := NewState()
+	state := NewState(o.Namespace)
 	recorder := mgr.GetEventRecorder(compat.ControllerComponent)
 	pools := &PoolStatusReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, State: state, Metrics: o.Metrics}
 	services := &ServiceReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state}

@@ -1,20 +1,13 @@
 package controllers
 
 import (
-	"context"
-	"fmt"
 	"net/netip"
-	"slices"
-	"strings"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/ipam"
-	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // State is the controller's one piece of mutable state: the allocator and
@@ -22,9 +15,12 @@ import (
 // State is rebuilt from the Services' own status on start, before anything
 // is allocated.
 //
-// mu guards every field; reconcilers hold it only for in-memory decisions,
-// never across an API call.
+// mu guards every field. Only State's methods take it, for in-memory
+// decisions they return (decisions.go); reconcilers do the I/O around
+// them, and nothing reads from the API while it is held.
 type State struct {
+	namespace string // of the pools, for their status requests
+
 	mu      sync.Mutex
 	loaded  bool
 	alloc   *ipam.Allocator
@@ -39,9 +35,11 @@ type State struct {
 	desired map[types.NamespacedName]*desired
 }
 
-// NewState returns an empty state; it loads on first use.
-func NewState() *State {
+// NewState returns an empty state for the controller whose pools live in
+// namespace; it loads on first use.
+func NewState(namespace string) *State {
 	return &State{
+		namespace:    namespace,
 		alloc:        ipam.New(),
 		pending:      map[types.NamespacedName]struct{}{},
 		poolsDirty:   map[string]struct{}{},
@@ -59,54 +57,6 @@ func (s *State) desiredFor(key types.NamespacedName) *desired {
 		s.desired[key] = d
 	}
 	return d
-}
-
-// ensureLoaded builds the state from the cluster the first time it is
-// needed: the configuration, then every Service's current IPs, oldest
-// Service first so that a conflict keeps the IP with the Service that had
-// it first. Caller holds mu.
-func (s *State) ensureLoaded(ctx context.Context, c client.Reader, namespace, lbClass string) error {
-	if s.loaded {
-		return nil
-	}
-	res, err := kube.ListConfig(ctx, c, namespace)
-	if err != nil {
-		return err
-	}
-	cfg, _, err := config.Parse(res)
-	s.cfgErr = err
-	if err == nil {
-		s.cfg = cfg
-		s.alloc.SetPools(cfg.IPAMPools())
-	}
-	var svcs corev1.ServiceList
-	if err := c.List(ctx, &svcs); err != nil {
-		return fmt.Errorf("listing Services: %w", err)
-	}
-	items := svcs.Items
-	slices.SortFunc(items, func(a, b corev1.Service) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(serviceKey(&a), serviceKey(&b))
-	})
-	for i := range items {
-		svc := &items[i]
-		ips := kube.IngressIPs(svc)
-		if !kube.IsOurs(svc, lbClass) || len(ips) == 0 {
-			continue
-		}
-		view, err := serviceView(svc, nil)
-		if err != nil {
-			view = ipam.Service{Key: serviceKey(svc), Namespace: svc.Namespace}
-		}
-		// A conflict here means two Services' statuses name the same IP:
-		// the older keeps it, the other is given a new one when reconciled.
-		_ = s.alloc.Restore(view, ips)
-	}
-	s.markAllPoolsDirty()
-	s.loaded = true
-	return nil
 }
 
 func (s *State) markAllPoolsDirty() {
@@ -151,10 +101,10 @@ func (s *State) poolStats(name string) (ipam.PoolStats, bool) {
 // dirtyPoolKeys returns the pools whose status must be rewritten as
 // requests for the pool status reconciler, and clears the set. Caller
 // holds mu.
-func (s *State) dirtyPoolKeys(namespace string) []types.NamespacedName {
+func (s *State) dirtyPoolKeys() []types.NamespacedName {
 	out := make([]types.NamespacedName, 0, len(s.poolsDirty))
 	for name := range s.poolsDirty {
-		out = append(out, types.NamespacedName{Namespace: namespace, Name: name})
+		out = append(out, types.NamespacedName{Namespace: s.namespace, Name: name})
 	}
 	clear(s.poolsDirty)
 	return out
