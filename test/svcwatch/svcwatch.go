@@ -147,7 +147,7 @@ func (w *Watch) WaitQuiet(quiet, limit time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("Service IPs still changing after %s", limit)
+			return fmt.Errorf("the Services' IPs are still changing after %s", limit)
 		}
 		time.Sleep(min(quiet-since, 100*time.Millisecond))
 	}
