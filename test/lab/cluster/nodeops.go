@@ -36,6 +36,14 @@ func (s *State) StopNode(node string, sig syscall.Signal) error {
 		for len(s.Cgroups.PIDs(rel)) > 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
+	} else {
+		// A hard stop is a node losing power: its link goes down first,
+		// so nothing it still holds (kube-proxy's rules forwarding, the
+		// kernel answering for its address) is reached while its
+		// processes exit, which Kill waits for.
+		if err := setLink(n.Link, false); err != nil {
+			return err
+		}
 	}
 	if err := s.Cgroups.Kill(rel, killTimeout); err != nil {
 		return err

@@ -83,16 +83,16 @@ func (d *demo) failover(ctx context.Context) error {
 	}
 
 	fmt.Printf("\n$ ironlab node stop %s --signal 9   # docker stop %s --signal 9\n", owner, owner)
-	// The outage counts from the moment the node is gone: its processes
-	// killed and its link down. Until the link goes down its network
-	// namespace still forwards through kube-proxy's rules, as a killed
-	// container's would until Docker removes its network.
-	stopStart := time.Now()
+	// Time zero is the fault: the stop cuts the node's link first (a
+	// node losing power), then SIGKILLs its processes and waits until
+	// they have exited. Every figure below counts from it, as the client
+	// saw it, not from when the stop returned.
+	killed := time.Now()
 	if err := d.st.StopNode(owner, syscall.SIGKILL); err != nil {
 		return err
 	}
-	killed := time.Now()
-	fmt.Printf("(every process of %s killed and its link down in %s)\n", owner, ms(killed.Sub(stopStart)))
+	stopDone := time.Now()
+	fmt.Printf("(link down, then every process of %s killed and exited, in %s)\n", owner, ms(stopDone.Sub(killed)))
 	// Started again however the demo ends, so delete (or --keep) finds a
 	// whole cluster.
 	started := false
@@ -173,7 +173,7 @@ func (d *demo) failover(ctx context.Context) error {
 		fmt.Printf(",\n  those kube-proxy sent to the webpod on the dead node (the seed's \"unstable\" phase)")
 	}
 	fmt.Println()
-	if err := d.showTakeover(ctx, m, before, owner, stopStart, killed); err != nil {
+	if err := d.showTakeover(ctx, m, before, owner, killed, stopDone); err != nil {
 		return err
 	}
 	started = true
@@ -182,7 +182,7 @@ func (d *demo) failover(ctx context.Context) error {
 
 // showTakeover prints the takeover as the new owner's metrics recorded it
 // (what the failover dashboard shows) and draws the picture.
-func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.PhaseSums, owner string, stopStart, killed time.Time) error {
+func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.PhaseSums, owner string, killed, stopDone time.Time) error {
 	var tk monitoring.Takeover
 	if err := poll(ctx, 30*time.Second, func() error {
 		var err error
@@ -202,7 +202,7 @@ func (d *demo) showTakeover(ctx context.Context, m *monitor, before monitoring.P
 	}
 	// Printed relative to the repository, where make demo runs.
 	rel := filepath.Join("bin", "demo", "failover-timeline.png")
-	if err := m.drawTimeline(filepath.Join(d.root, rel), "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), stopStart, killed, tk, byMAC); err != nil {
+	if err := m.drawTimeline(filepath.Join(d.root, rel), "svc1 (172.20.255.200): "+owner+" killed with signal 9", netip.MustParseAddr("172.20.255.200"), killed, stopDone, tk, byMAC); err != nil {
 		return err
 	}
 	fmt.Printf("  the failover drawn from these numbers and every probe: %s\n", rel)

@@ -123,7 +123,7 @@ func (m *monitor) close() {
 
 // drawTimeline writes the failover's picture from the prober's CSV and
 // the new owner's takeover as Prometheus recorded it.
-func (m *monitor) drawTimeline(path, title string, vip netip.Addr, kill, linkDown time.Time, tk monitoring.Takeover, names map[string]string) error {
+func (m *monitor) drawTimeline(path, title string, vip netip.Addr, kill, stopDone time.Time, tk monitoring.Takeover, names map[string]string) error {
 	f, err := os.Open(m.csvPath)
 	if err != nil {
 		return err
@@ -139,6 +139,6 @@ func (m *monitor) drawTimeline(path, title string, vip netip.Addr, kill, linkDow
 	}
 	defer out.Close()
 	in := timeline.Failover(title, kill, probes, names, tk.Takeover)
-	in.Marks = append(in.Marks, timeline.Mark{Label: "its link down (stop done)", At: linkDown})
+	in.Marks = append(in.Marks, timeline.Mark{Label: "its processes exited (stop done)", At: stopDone})
 	return timeline.WritePNG(out, in, 10*vg.Inch, 5*vg.Inch)
 }
