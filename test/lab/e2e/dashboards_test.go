@@ -144,6 +144,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	victimMAC := nodeMAC(t, victim)
 	kill := time.Now()
 	if err := theLab.st.StopNode(victim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -242,6 +243,27 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The outage compared above must be this kill's: from the prober's own
+	// log, its last ARP answer from the victim before the kill and its
+	// first from another node after it.
+	var lastOld, firstNew time.Time
+	for _, p := range probes {
+		switch {
+		case p.Kind != "arp" || !p.OK:
+		case p.At.Before(kill) && strings.EqualFold(p.Answer, victimMAC):
+			lastOld = p.At
+		case !p.At.Before(kill) && !strings.EqualFold(p.Answer, victimMAC) && firstNew.IsZero():
+			firstNew = p.At
+		}
+	}
+	if lastOld.IsZero() || firstNew.IsZero() {
+		t.Errorf("the probe log has no answer from %s before the kill (%v) or from another node after it (%v)", victim, lastOld, firstNew)
+	} else if killOutage := firstNew.Sub(lastOld); (killOutage - outage).Abs() > 2*probe.DefaultInterval {
+		t.Errorf("the prober's last outage (%v) is not the kill's (%v, from its log)", outage, killOutage)
+	} else {
+		t.Logf("the kill's outage from the probe log: %v (the prober's gauge: %v)", killOutage.Round(time.Millisecond), outage.Round(time.Millisecond))
+	}
+
 	var b bytes.Buffer
 	in := timeline.Failover(fmt.Sprintf("%s (%s): %s killed", victimSvc, vip, victim), kill, probes, macNames(t), tk.Takeover)
 	if err := timeline.WritePNG(&b, in, 10*vg.Inch, 5*vg.Inch); err != nil {
