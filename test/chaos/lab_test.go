@@ -152,18 +152,44 @@ func (l *lab) window(t *testing.T, t0 time.Time, before map[string]string) windo
 }
 
 // requireNothingLost fails t on what a disturbance that must not touch the
-// announcements may not cause: an unanswered ARP probe, a change of a probed
-// Service's status (even a transient one), a changed VIP.
+// announcements may not cause: an unanswered ARP probe, a lost HTTP probe,
+// a change of a probed Service's status (even a transient one), a changed
+// VIP.
 func (w window) requireNothingLost(t *testing.T) {
 	t.Helper()
 	if len(w.unanswered) > 0 {
 		t.Errorf("ARP probes unanswered: %v", w.unanswered)
+	}
+	if w.httpLost > 0 {
+		t.Errorf("HTTP probes lost: %d of %d", w.httpLost, w.httpSent)
 	}
 	if len(w.statusChanges) > 0 {
 		t.Errorf("the probed Services' status changed: %v", w.statusChanges)
 	}
 	if w.changed > 0 {
 		t.Errorf("VIPs changed: before %v, after %v", w.before, w.after)
+	}
+}
+
+// Bounds on the HTTP probes a disturbance that moves announcements may
+// lose. A rolling restart hands each VIP over make-before-break, but a
+// connection the old node still holds when its speaker exits is reset
+// (2 of 2,457 seen on 3 VIPs); during a partition two nodes answer one VIP
+// and the client's neighbour entry may flip between them, resetting its
+// connections each time (17 of 1,845 seen).
+const (
+	maxHTTPLossChurn     = 0.01
+	maxHTTPLossPartition = 0.05
+)
+
+// requireHTTPLossAtMost fails t when more than share of the HTTP probes
+// were lost.
+func requireHTTPLossAtMost(t *testing.T, what string, lost, sent int, share float64) {
+	t.Helper()
+	if sent == 0 {
+		t.Errorf("%s: no HTTP probe sent", what)
+	} else if float64(lost) > share*float64(sent) {
+		t.Errorf("%s: %d of %d HTTP probes lost, more than the %.0f %% bound", what, lost, sent, 100*share)
 	}
 }
 

@@ -61,4 +61,5 @@ func testSpeakerChurn(t *testing.T, l *lab) {
 %s
 | all (%.1f s) | | %d / %d / %d | | %d / %d | | |
 `, len(l.vips), probe.DefaultInterval, strings.Join(rows, "\n"), time.Since(start).Seconds(), totalARP, lateARP, sentARP, totalHTTP, sentHTTP)
+	requireHTTPLossAtMost(t, "speaker churn", totalHTTP, sentHTTP, maxHTTPLossChurn)
 }

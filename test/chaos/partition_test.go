@@ -120,6 +120,7 @@ func testPartition(t *testing.T, l *lab) {
 	if lostARP > 0 {
 		t.Errorf("ARP probes unanswered: %v", lost)
 	}
+	requireHTTPLossAtMost(t, "partition", lostHTTP, sentHTTP, maxHTTPLossPartition)
 }
 
 // waitMembers waits until every speaker reports the wanted number of
