@@ -24,14 +24,25 @@ func sortRequests(rs []request) {
 	slices.SortFunc(rs, func(a, b request) int { return a.start.Compare(b.start) })
 }
 
-// outage is the client's view of an event at t: the last answer that
-// came before t and the first answer to a request sent at or after t.
+// outage is the client's outage the fault at t caused: from the last
+// answer before the first request sent after t that went unanswered, to
+// the first answer to a request sent after that one. Requests sent in the
+// moment between t and the fault taking effect (the link takes a few ms to
+// go down) may still be answered; they precede the outage, not end it.
+// With no failure after t, it is the last answer before t and the first
+// to a request sent after it.
 func outage(reqs []request, t time.Time) (last, first time.Time) {
+	from := t
 	for _, r := range reqs {
-		if r.ok && r.end.Before(t) && r.end.After(last) {
+		if !r.ok && !r.start.Before(t) && (from.Equal(t) || r.start.Before(from)) {
+			from = r.start
+		}
+	}
+	for _, r := range reqs {
+		if r.ok && r.end.Before(from) && r.end.After(last) {
 			last = r.end
 		}
-		if r.ok && !r.start.Before(t) && (first.IsZero() || r.end.Before(first)) {
+		if r.ok && !r.start.Before(from) && (first.IsZero() || r.end.Before(first)) {
 			first = r.end
 		}
 	}
@@ -164,8 +175,8 @@ func (d *demo) failover(ctx context.Context) error {
 	if last.IsZero() || first.IsZero() {
 		return fmt.Errorf("the probe saw no answer before or after the kill")
 	}
-	fmt.Printf("\n%s, requesting svc1 every %s: last answer %s before the node was gone, first answer %s after\n",
-		client, ms(probe.DefaultInterval), ms(killed.Sub(last)), ms(first.Sub(killed)))
+	fmt.Printf("\n%s, requesting svc1 every %s: last answer at %s, first answer at %s (the fault, link cut and SIGKILL, = 0)\n",
+		client, ms(probe.DefaultInterval), ms(last.Sub(killed)), ms(first.Sub(killed)))
 	fmt.Printf("⇒ outage seen by the client: %s; svc1 now announced from %s\n", ms(first.Sub(last)), newOwner)
 	n, bad := failed(reqs, first, settled)
 	fmt.Printf("  then, until %s was NotReady %.0fs after the kill: %d of %d requests failed", owner, settled.Sub(killed).Seconds(), bad, n)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -27,5 +28,14 @@ func TestOutage(t *testing.T) {
 	}
 	if last, first := outage(reqs[:3], at(100)); !first.IsZero() || last.IsZero() {
 		t.Errorf("no answer after: first %v, want zero", first)
+	}
+	// A request sent just after the fault, answered before the link went
+	// down, does not end the outage that follows it.
+	early := append([]request{{start: at(101), end: at(104), ok: true}}, reqs[3:]...)
+	early = append(early, reqs[:3]...)
+	sortRequests(early)
+	early[slices.IndexFunc(early, func(r request) bool { return r.start.Equal(at(100)) })].start = at(106)
+	if last, first := outage(early, at(100)); !last.Equal(at(104)) || !first.Equal(at(405)) {
+		t.Errorf("outage after an early answer: last %v, first %v; want 104 ms and 405 ms", last.Sub(t0), first.Sub(t0))
 	}
 }
