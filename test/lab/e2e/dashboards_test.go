@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ironlb/ironlb/test/lab/cluster"
 	"image/png"
 	"math"
 	"net/netip"
@@ -159,7 +160,20 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 			t.Errorf("starting %s again: %v", victim, err)
 			return
 		}
-		if err := poll(2*time.Minute, func() error { return workloadsReady(ctx) }); err != nil {
+		// The tests after this one find the whole cluster: the Node Ready
+		// again (the node controller may have marked it NotReady while it
+		// was down, and the kubelet says otherwise only at its next status
+		// update), not only its pods.
+		if err := poll(2*time.Minute, func() error {
+			n, err := theLab.cs.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if !cluster.IsReady(n) {
+				return fmt.Errorf("node %s not Ready", victim)
+			}
+			return workloadsReady(ctx)
+		}); err != nil {
 			t.Errorf("after starting %s again: %v", victim, err)
 		}
 	}
