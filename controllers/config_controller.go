@@ -38,12 +38,12 @@ type ConfigReconciler struct {
 	State     *State
 	Metrics   *metrics.Client
 
-	services   *trigger // the Service reconciler's retry trigger
-	poolStatus *trigger
+	services   *kube.Trigger // the Service reconciler's retry trigger
+	poolStatus *kube.Trigger
 }
 
 // SetupWithManager registers the reconciler.
-func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager, services, poolStatus *trigger) error {
+func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager, services, poolStatus *kube.Trigger) error {
 	r.services, r.poolStatus = services, poolStatus
 	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: configKey}}}
@@ -84,8 +84,8 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 	r.Metrics.ConfigStale.Set(0)
 	r.Metrics.ConfigLoaded.Set(1)
 	log.Info("configuration loaded", "pools", len(cfg.Pools))
-	r.services.fire(ctx, applied.Retry...)
-	r.poolStatus.fire(ctx, applied.DirtyPools...)
+	r.services.Fire(applied.Retry...)
+	r.poolStatus.Fire(applied.DirtyPools...)
 	return ctrl.Result{}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ironlb/ironlb/internal/kube"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,13 +27,13 @@ type PoolStatusReconciler struct {
 	State     *State
 	Metrics   *metrics.Controller
 
-	trigger *trigger
+	trigger *kube.Trigger
 }
 
 // Trigger is what other reconcilers fire when pool counters change.
-func (r *PoolStatusReconciler) Trigger() *trigger {
+func (r *PoolStatusReconciler) Trigger() *kube.Trigger {
 	if r.trigger == nil {
-		r.trigger = newTrigger()
+		r.trigger = &kube.Trigger{}
 	}
 	return r.trigger
 }
@@ -43,7 +44,7 @@ func (r *PoolStatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("poolstatus").
 		For(&v1beta1.IPAddressPool{}, builderPredicates(inNamespace, predicate.GenerationChangedPredicate{})...).
-		WatchesRawSource(r.Trigger().source()).
+		WatchesRawSource(r.Trigger().Source()).
 		Complete(r)
 }
 

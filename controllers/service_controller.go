@@ -33,19 +33,19 @@ type ServiceReconciler struct {
 	Recorder events.EventRecorder
 	State    *State
 
-	retry      *trigger // Services waiting for an IP, after IPs were freed
-	writer     *trigger // Services whose desired status changed
-	poolStatus *trigger // pools whose counters changed
+	retry      *kube.Trigger // Services waiting for an IP, after IPs were freed
+	writer     *kube.Trigger // Services whose desired status changed
+	poolStatus *kube.Trigger // pools whose counters changed
 }
 
 // SetupWithManager registers the reconciler.
-func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, writer, poolStatus *trigger) error {
-	r.retry = newTrigger()
+func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, writer, poolStatus *kube.Trigger) error {
+	r.retry = &kube.Trigger{}
 	r.writer, r.poolStatus = writer, poolStatus
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
 		For(&corev1.Service{}).
-		WatchesRawSource(r.retry.source()).
+		WatchesRawSource(r.retry.Source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 }
@@ -75,8 +75,8 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	view, viewErr := serviceView(&svc, nsLabels)
 	d := r.State.Decide(req.NamespacedName, view, viewErr)
 
-	r.retry.fire(ctx, d.Retry...)
-	r.poolStatus.fire(ctx, d.DirtyPools...)
+	r.retry.Fire(d.Retry...)
+	r.poolStatus.Fire(d.DirtyPools...)
 	if d.AllocErr != nil {
 		log.Info("allocation failed", "reason", d.AllocErr.Error())
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonAllocationFailed, "Allocate",
@@ -90,7 +90,7 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if d.Changed {
 			log.Info("assigned", "ip", d.IPs, "pool", d.Pool)
 		}
-		r.writer.fire(ctx, req.NamespacedName)
+		r.writer.Fire(req.NamespacedName)
 	}
 	return ctrl.Result{}, nil
 }
@@ -102,10 +102,10 @@ func (r *ServiceReconciler) release(ctx context.Context, key types.NamespacedNam
 		return err
 	}
 	rel := r.State.Release(key, exists)
-	r.retry.fire(ctx, rel.Retry...)
-	r.poolStatus.fire(ctx, rel.DirtyPools...)
+	r.retry.Fire(rel.Retry...)
+	r.poolStatus.Fire(rel.DirtyPools...)
 	if rel.Clear {
-		r.writer.fire(ctx, key)
+		r.writer.Fire(key)
 	}
 	return nil
 }

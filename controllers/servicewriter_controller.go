@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"github.com/ironlb/ironlb/internal/kube"
 	"maps"
 	"net/netip"
 	"slices"
@@ -31,13 +32,13 @@ type ServiceWriterReconciler struct {
 	Recorder events.EventRecorder
 	State    *State
 
-	trigger *trigger
+	trigger *kube.Trigger
 }
 
 // Trigger is what the deciding reconciler fires for a Service to write.
-func (r *ServiceWriterReconciler) Trigger() *trigger {
+func (r *ServiceWriterReconciler) Trigger() *kube.Trigger {
 	if r.trigger == nil {
-		r.trigger = newTrigger()
+		r.trigger = &kube.Trigger{}
 	}
 	return r.trigger
 }
@@ -46,7 +47,7 @@ func (r *ServiceWriterReconciler) Trigger() *trigger {
 func (r *ServiceWriterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("servicewriter").
-		WatchesRawSource(r.Trigger().source()).
+		WatchesRawSource(r.Trigger().Source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: writerWorkers}).
 		Complete(r)
 }

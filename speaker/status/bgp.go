@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"github.com/ironlb/ironlb/internal/kube"
 	"slices"
 	"sync"
 
@@ -30,7 +31,8 @@ type BGP struct {
 
 	mu   sync.Mutex
 	want map[string][]string // service key → peers; absent: not advertised
-	reqs requests
+	// reqs hands Services to the writer; Fire never blocks the loop.
+	reqs kube.Trigger
 }
 
 // SetupWithManager registers the reconciler.
@@ -52,7 +54,7 @@ func (s *BGP) Advertising(service string, peers []string) {
 	s.mu.Lock()
 	s.want[service] = slices.Clone(peers)
 	s.mu.Unlock()
-	s.reqs.enqueue(service)
+	s.reqs.Fire(kube.ServiceKey(service))
 }
 
 // NotAdvertising records that it no longer does.
@@ -60,7 +62,7 @@ func (s *BGP) NotAdvertising(service string) {
 	s.mu.Lock()
 	delete(s.want, service)
 	s.mu.Unlock()
-	s.reqs.enqueue(service)
+	s.reqs.Fire(kube.ServiceKey(service))
 }
 
 // Reconcile writes one Service's status for this node.

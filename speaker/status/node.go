@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,50 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/internal/kube"
 )
-
-// requests hands the Services whose status to write from the loop to the
-// controller's work queue. enqueue never blocks (it is on the failover
-// path) and never drops a request: the work queue is unbounded and merges
-// repeats of a Service, and requests made before the controller started
-// are held until it does.
-type requests struct {
-	mu      sync.Mutex
-	queue   workqueue.TypedRateLimitingInterface[reconcile.Request] // nil until the controller starts
-	pending map[types.NamespacedName]bool
-}
-
-func (r *requests) enqueue(service string) {
-	key := kube.ServiceKey(service)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.queue == nil {
-		if r.pending == nil {
-			r.pending = map[types.NamespacedName]bool{}
-		}
-		r.pending[key] = true
-		return
-	}
-	r.queue.Add(reconcile.Request{NamespacedName: key})
-}
-
-// source is the controller's source of these requests.
-func (r *requests) source() source.Source {
-	return source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.queue = q
-		for key := range r.pending {
-			q.Add(reconcile.Request{NamespacedName: key})
-		}
-		r.pending = nil
-		return nil
-	})
-}
 
 // writer is what the L2 and BGP status writers share: where and as whom
 // they write this node's status objects.
@@ -77,7 +35,7 @@ type writer struct {
 // and, when this node's status object of kind obj is deleted by someone
 // else, its Service: the object is written again while this node still
 // announces (after a partition heals, the status names the winner).
-func (w writer) setup(mgr ctrl.Manager, name string, obj client.Object, reqs *requests, r reconcile.Reconciler) error {
+func (w writer) setup(mgr ctrl.Manager, name string, obj client.Object, reqs *kube.Trigger, r reconcile.Reconciler) error {
 	mine := predicate.Funcs{
 		CreateFunc:  func(event.CreateEvent) bool { return false },
 		UpdateFunc:  func(event.UpdateEvent) bool { return false },
@@ -91,7 +49,7 @@ func (w writer) setup(mgr ctrl.Manager, name string, obj client.Object, reqs *re
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: l[compat.LabelServiceNamespace], Name: l[compat.LabelServiceName]}}}
 	})
 	return ctrl.NewControllerManagedBy(mgr).Named(name).
-		WatchesRawSource(reqs.source()).
+		WatchesRawSource(reqs.Source()).
 		Watches(obj, toService, builder.WithPredicates(mine)).
 		Complete(r)
 }

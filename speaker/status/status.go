@@ -7,6 +7,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"github.com/ironlb/ironlb/internal/kube"
 	"slices"
 	"sync"
 
@@ -37,7 +38,8 @@ type L2 struct {
 	// while a partition makes two nodes announce, each keeps its own
 	// status instead of deleting the other's again and again.
 	claim map[string]bool
-	reqs  requests
+	// reqs hands Services to the writer; Fire never blocks the loop.
+	reqs kube.Trigger
 }
 
 // SetupWithManager registers the reconciler.
@@ -64,7 +66,7 @@ func (s *L2) Announcing(service string, interfaces []string) {
 	}
 	s.want[service] = slices.Clone(interfaces)
 	s.mu.Unlock()
-	s.reqs.enqueue(service)
+	s.reqs.Fire(kube.ServiceKey(service))
 }
 
 // NotAnnouncing records that it no longer does.
@@ -73,7 +75,7 @@ func (s *L2) NotAnnouncing(service string) {
 	delete(s.want, service)
 	delete(s.claim, service)
 	s.mu.Unlock()
-	s.reqs.enqueue(service)
+	s.reqs.Fire(kube.ServiceKey(service))
 }
 
 // Reconcile writes one Service's status for this node.

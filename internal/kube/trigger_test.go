@@ -1,4 +1,4 @@
-package status
+package kube
 
 import (
 	"context"
@@ -10,23 +10,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// TestRequestsAreNeverDropped: requests made before the controller starts
-// are held, and however many arrive, each Service reaches the work queue
-// (once, however often it was asked for).
-func TestRequestsAreNeverDropped(t *testing.T) {
-	var r requests
+// TestTriggerNeverDrops: requests fired before the controller starts are
+// held, and however many arrive, each object reaches the work queue (once,
+// however often it was asked for).
+func TestTriggerNeverDrops(t *testing.T) {
+	var r Trigger
 	const services = 10_000 // more than any buffer a channel would get
 	for i := range services {
-		r.enqueue(fmt.Sprintf("ns/early-%d", i))
+		r.Fire(ServiceKey(fmt.Sprintf("ns/early-%d", i)))
 	}
-	r.enqueue("ns/early-0") // a repeat
+	r.Fire(ServiceKey("ns/early-0")) // a repeat
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
 	defer q.ShutDown()
-	if err := r.source().Start(context.Background(), q); err != nil {
+	if err := r.Source().Start(context.Background(), q); err != nil {
 		t.Fatal(err)
 	}
 	for i := range services {
-		r.enqueue(fmt.Sprintf("ns/late-%d", i))
+		r.Fire(ServiceKey(fmt.Sprintf("ns/late-%d", i)))
 	}
 	if got, want := q.Len(), 2*services; got != want {
 		t.Fatalf("work queue holds %d requests, want %d", got, want)
