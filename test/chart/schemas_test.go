@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/ironlb/ironlb/test/cache"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,15 +38,11 @@ func schemaFileName(group, version, kind string) string {
 // standalone, strict JSON schema per kind (once; then cached) and returns
 // the directory.
 func kubernetesSchemas() (string, error) {
-	cache := os.Getenv("IRONLB_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(home, ".cache", "ironlb")
+	cacheDir, err := cache.Dir()
+	if err != nil {
+		return "", err
 	}
-	dir := filepath.Join(cache, "kubeconform", k8sVersion+"-strict-"+converterVersion)
+	dir := filepath.Join(cacheDir, "kubeconform", k8sVersion+"-strict-"+converterVersion)
 	if _, err := os.Stat(filepath.Join(dir, "deployment-apps-v1.json")); err == nil {
 		return dir, nil
 	}

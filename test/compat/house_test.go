@@ -154,9 +154,8 @@ func TestKubernetesVersionAgrees(t *testing.T) {
 	want := m[1]
 	for rel, re := range map[string]string{
 		"hack/k8s-binaries.sh":       `K8S_VERSION="\$\{K8S_VERSION:-(v[0-9.]+)\}"`,
-		"test/testenv/testenv.go":    `const defaultK8sVersion = "(v[0-9.]+)"`,
+		"test/cache/cache.go":        `const DefaultK8sVersion = "(v[0-9.]+)"`,
 		"test/chart/schemas_test.go": `const k8sVersion = "(v[0-9.]+)"`,
-		"test/lab/cluster/create.go": `v = "(v[0-9.]+)"`,
 	} {
 		got := regexp.MustCompile(re).FindStringSubmatch(read(rel))
 		if got == nil {

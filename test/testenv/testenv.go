@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ironlb/ironlb/test/cache"
 	"net"
 	"os"
 	"os/exec"
@@ -280,7 +281,10 @@ func AssetsDir(root string) (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	dir := filepath.Join(cacheDir(), "k8s", k8sVersion(), "bin")
+	dir, err := cache.K8sBinDir()
+	if err != nil {
+		return "", err
+	}
 	for _, name := range []string{"etcd", "kube-apiserver", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			return "", fmt.Errorf("%s not built (looked in %s): run 'make k8s-binaries' in %s, or set KUBEBUILDER_ASSETS", name, dir, root)
@@ -288,28 +292,6 @@ func AssetsDir(root string) (string, error) {
 	}
 	return dir, nil
 }
-
-// cacheDir and k8sVersion follow hack/k8s-binaries.sh's defaults.
-func cacheDir() string {
-	if dir := os.Getenv("IRONLB_CACHE"); dir != "" {
-		return dir
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "ironlb-cache")
-	}
-	return filepath.Join(home, ".cache", "ironlb")
-}
-
-func k8sVersion() string {
-	if v := os.Getenv("K8S_VERSION"); v != "" {
-		return v
-	}
-	return defaultK8sVersion
-}
-
-// defaultK8sVersion is the Makefile's K8S_VERSION; test/compat checks they agree.
-const defaultK8sVersion = "v1.36.3"
 
 // RepoRoot finds the repository root: the nearest parent of the working
 // directory holding go.mod.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ironlb/ironlb/test/cache"
 	"net"
 	"net/netip"
 	"os"
@@ -50,16 +51,8 @@ var hostSysctls = []string{
 
 // DefaultBinDir is where hack/k8s-binaries.sh caches the binaries.
 func DefaultBinDir() string {
-	cache := os.Getenv("IRONLB_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "ironlb")
-	}
-	v := os.Getenv("K8S_VERSION")
-	if v == "" {
-		v = "v1.36.3"
-	}
-	return filepath.Join(cache, "k8s", v, "bin")
+	dir, _ := cache.K8sBinDir() // without a home directory: "", and the binaries are not found
+	return dir
 }
 
 // Create brings the cluster up and returns once every Node is Ready. On

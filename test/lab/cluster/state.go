@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ironlb/ironlb/test/cache"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,14 +65,11 @@ type Client struct {
 // StateRoot is where clusters keep their state: $IRONLB_CACHE/ironlab, or
 // ~/.cache/ironlb/ironlab.
 func StateRoot() (string, error) {
-	if c := os.Getenv("IRONLB_CACHE"); c != "" {
-		return filepath.Join(c, "ironlab"), nil
-	}
-	home, err := os.UserHomeDir()
+	dir, err := cache.Dir()
 	if err != nil {
 		return "", fmt.Errorf("finding the state directory: %w", err)
 	}
-	return filepath.Join(home, ".cache", "ironlb", "ironlab"), nil
+	return filepath.Join(dir, "ironlab"), nil
 }
 
 // runRoot holds sockets: unix socket paths are limited to 108 bytes, so

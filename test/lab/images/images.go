@@ -6,6 +6,7 @@ package images
 import (
 	"context"
 	"fmt"
+	"github.com/ironlb/ironlb/test/cache"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -91,7 +92,7 @@ func Build(ctx context.Context, cacheDir string) ([]Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lab image %s: %w", d.ref, err)
 		}
-		built, err := cache(cacheDir, d.name, d.ref, img)
+		built, err := storeTarball(cacheDir, d.name, d.ref, img)
 		if err != nil {
 			return nil, err
 		}
@@ -100,8 +101,8 @@ func Build(ctx context.Context, cacheDir string) ([]Image, error) {
 	return out, nil
 }
 
-// cache writes img's tarball unless one with its digest is already there.
-func cache(cacheDir, name, ref string, img v1.Image) (Image, error) {
+// storeTarball writes img's tarball unless one with its digest is already there.
+func storeTarball(cacheDir, name, ref string, img v1.Image) (Image, error) {
 	digest, err := img.Digest()
 	if err != nil {
 		return Image{}, fmt.Errorf("lab image %s: %w", ref, err)
@@ -117,16 +118,7 @@ func cache(cacheDir, name, ref string, img v1.Image) (Image, error) {
 
 // CacheDir is ${IRONLB_CACHE:-$HOME/.cache/ironlb}: outside the clone, so a
 // fresh clone on a machine that built once pays nothing (as the Makefile).
-func CacheDir() (string, error) {
-	if d := os.Getenv("IRONLB_CACHE"); d != "" {
-		return d, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("image cache: neither IRONLB_CACHE nor a home directory: %w", err)
-	}
-	return filepath.Join(home, ".cache", "ironlb"), nil
-}
+func CacheDir() (string, error) { return cache.Dir() }
 
 // sourceDir is where ./pause and ./whoami are: this package's directory
 // in the clone the lab runs from.
