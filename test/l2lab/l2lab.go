@@ -589,23 +589,14 @@ func (c *Cluster) ARPTakeover(ip, from string, limit time.Duration) (string, tim
 	defer client.Close()
 	addr := netip.MustParseAddr(ip)
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
-		// Drop replies still queued from earlier requests: Resolve returns
-		// the first reply it reads.
-		_ = client.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
-		for {
-			if _, _, err := client.Read(); err != nil {
-				break
-			}
-		}
-		_ = client.SetDeadline(time.Now().Add(10 * time.Millisecond))
-		mac, err := client.Resolve(addr)
+		mac, err := netns.AskARP(client, addr, time.Now().Add(10*time.Millisecond))
 		if err != nil {
-			continue
+			continue // no answer within the 10 ms: ask again at once
 		}
 		if n := c.NodeByMAC(mac.String()); n != "" && n != from {
 			return n, time.Now()
 		}
-		time.Sleep(time.Until(time.Now().Add(10 * time.Millisecond)))
+		time.Sleep(10 * time.Millisecond)
 	}
 	c.t.Fatalf("no node but %s answered ARP for %s within %s", from, ip, limit)
 	return "", time.Time{}

@@ -3,6 +3,8 @@ package netns
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"time"
 
 	"github.com/mdlayher/arp"
 )
@@ -20,4 +22,21 @@ func DialARP(name, iface string) (*arp.Client, error) {
 		return err
 	})
 	return c, err
+}
+
+// AskARP sends one request for ip on c and returns the first reply to
+// arrive by deadline. Replies still queued from earlier requests (during a
+// handoff two nodes answer one request) are dropped first: Resolve returns
+// the first reply it reads, which would otherwise be an old one.
+func AskARP(c *arp.Client, ip netip.Addr, deadline time.Time) (net.HardwareAddr, error) {
+	// A deadline already past fails a read without reading: give it a
+	// moment.
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
+	for {
+		if _, _, err := c.Read(); err != nil {
+			break
+		}
+	}
+	_ = c.SetDeadline(deadline)
+	return c.Resolve(ip)
 }

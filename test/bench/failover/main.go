@@ -54,19 +54,7 @@ func startARPProber(client, vip string, interval time.Duration) (*prober, error)
 	}
 	ip := netip.MustParseAddr(vip)
 	return startProber(interval, func(deadline time.Time) (string, bool) {
-		// Drop answers still queued from earlier probes (during a handoff
-		// two nodes answer one request): Resolve returns the first reply
-		// it reads, which would otherwise be an old one.
-		// (A deadline already past fails a read without reading: give it a
-		// moment.)
-		_ = c.SetReadDeadline(time.Now().Add(200 * time.Microsecond))
-		for {
-			if _, _, err := c.Read(); err != nil {
-				break
-			}
-		}
-		_ = c.SetDeadline(deadline)
-		mac, err := c.Resolve(ip)
+		mac, err := netns.AskARP(c, ip, deadline)
 		if err != nil {
 			return "", false
 		}
