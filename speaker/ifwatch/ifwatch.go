@@ -61,13 +61,18 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return w.poll(ctx)
 	}
 	close(w.listening)
-	closed := make(chan struct{})
+	// The socket is closed when ctx ends (which ends the Read below) or
+	// when Run returns on its own, so the closer never outlives Run.
+	returned, closed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(closed)
-		<-ctx.Done()
-		sock.Close() // ends the Read below
+		select {
+		case <-ctx.Done():
+		case <-returned:
+		}
+		sock.Close()
 	}()
-	defer func() { <-closed }()
+	defer func() { close(returned); <-closed }()
 	buf := make([]byte, 1<<16)
 	for {
 		n, err := sock.Read(buf)
