@@ -17,10 +17,12 @@
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 //
-// In its own namespace: it reads the configuration, writes pool status, and
-// keeps the webhook certificate in a Secret.
+// In its own namespace: it reads the configuration, writes pool status,
+// keeps the webhook certificate in a Secret and creates the memberlist one.
 //
 // +kubebuilder:rbac:groups=metallb.io,namespace=metallb-system,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities;bfdprofiles,verbs=get;list;watch
 // +kubebuilder:rbac:groups=metallb.io,namespace=metallb-system,resources=ipaddresspools/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",namespace=metallb-system,resources=secrets,verbs=get;list;watch;create;update;patch
+// It creates the memberlist Secret owned by its own Deployment:
+// +kubebuilder:rbac:groups=apps,namespace=metallb-system,resources=deployments,verbs=get
 package controllers

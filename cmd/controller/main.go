@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ironlb/ironlb/controllers"
 	"github.com/ironlb/ironlb/controllers/certs"
+	"github.com/ironlb/ironlb/controllers/memberlist"
 	"github.com/ironlb/ironlb/controllers/webhook"
 	"github.com/ironlb/ironlb/internal/cli"
 	"github.com/ironlb/ironlb/internal/metrics"
@@ -45,7 +47,13 @@ type options struct {
 	qps        float64
 	burst      int
 	serving    cli.Serving
+	tls        cli.TLS
 	webhook    webhookOptions
+	// mlSecretName, when set, is the memberlist Secret the controller
+	// creates if absent, owned by the Deployment named deployment.
+	mlSecretName string
+	deployment   string
+	unused       cli.Unused
 }
 
 type webhookOptions struct {
@@ -57,6 +65,7 @@ type webhookOptions struct {
 	configName          string
 	extraHosts          string
 	disableCertRotation bool
+	http2               bool
 }
 
 func bindFlags(fs *flag.FlagSet, o *options) *[]error {
@@ -65,7 +74,8 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	cli.StringVar(fs, &o.namespace, "namespace", "METALLB_NAMESPACE", "", "namespace holding the metallb.io configuration (the release namespace)")
 	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
-	fs.StringVar(&o.webhook.mode, "webhook-mode", "enabled", "enabled: serve the validating webhook; disabled: do not")
+	fs.StringVar(&o.webhook.mode, "webhook-mode", "enabled", "enabled: serve the webhooks and assign IPs; disabled: only assign IPs; onlywebhook: only serve the webhooks")
+	fs.BoolVar(&o.webhook.http2, "webhook-http2", false, "let the webhook server speak HTTP/2; off by default, as HTTP/2 rapid-reset (CVE-2023-44487) makes it a denial-of-service risk")
 	fs.IntVar(&o.webhook.port, "webhook-port", 9443, "port the validating webhook listens on")
 	fs.StringVar(&o.webhook.certDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory of the webhook's tls.crt and tls.key")
 	fs.StringVar(&o.webhook.serviceName, "cert-service-name", "ironlb-webhook-service", "Service in front of the webhook; the certificate is issued for its DNS names")
@@ -78,25 +88,49 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
 	fs.BoolVar(&o.serving.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to clients the apiserver authorizes (get on nonResourceURL /metrics); false serves plain HTTP")
 	fs.IntVar(&o.serving.HealthProbePort, "health-probe-port", 17472, "port serving /healthz and /readyz; 0 turns them off")
+	o.serving.BindMetalLB(fs)
+	o.tls.Bind(fs)
+	cli.StringVar(fs, &o.mlSecretName, "ml-secret-name", "METALLB_ML_SECRET_NAME", "", "memberlist Secret to create, with a random key, when it does not exist (the speakers mount it); empty: the Secret is provided")
+	cli.StringVar(fs, &o.deployment, "deployment", "METALLB_DEPLOYMENT", "", "the controller's own Deployment, which owns the memberlist Secret it creates")
+	o.unused.Flag(fs, "enable-pprof", true, "use --pprof-bind-address")
+	o.unused.Flag(fs, "pod-name", false, "the controller needs no pod name")
+	o.unused.Env("METALLB_POD_NAME", "the controller needs no pod name")
+	o.unused.Env("METALLB_BGP_TYPE", "IronLB validates the configuration for its embedded BGP speaker in every mode", "native")
 	return &errs
 }
 
 func (o *options) validate() error {
 	var errs []error
-	if o.namespace == "" {
-		errs = append(errs, errors.New("--namespace (or METALLB_NAMESPACE) is required: it names the namespace holding the configuration"))
-	}
+	errs = append(errs, cli.DefaultNamespace(&o.namespace, cli.ServiceAccountNamespaceFile))
 	errs = append(errs, cli.CheckLogLevel(o.logLevel))
-	if o.webhook.mode != "enabled" && o.webhook.mode != "disabled" {
-		errs = append(errs, fmt.Errorf("--webhook-mode %q: must be enabled or disabled", o.webhook.mode))
+	switch o.webhook.mode {
+	case webhookEnabled, webhookDisabled, webhookOnly:
+	default:
+		errs = append(errs, fmt.Errorf("--webhook-mode %q: must be %s, %s or %s", o.webhook.mode, webhookEnabled, webhookDisabled, webhookOnly))
 	}
+	if o.mlSecretName != "" && o.deployment == "" {
+		errs = append(errs, errors.New("--ml-secret-name (or METALLB_ML_SECRET_NAME) needs --deployment (or METALLB_DEPLOYMENT): the Secret it creates is owned by the controller's Deployment"))
+	}
+	tlsOpt, err := o.tls.Options()
+	errs = append(errs, err)
+	o.serving.TLS = tlsOpt
 	return errors.Join(errs...)
 }
+
+const (
+	webhookEnabled  = "enabled"
+	webhookDisabled = "disabled"
+	webhookOnly     = "onlywebhook"
+)
+
+func (o *options) servesWebhook() bool { return o.webhook.mode != webhookDisabled }
+func (o *options) assignsIPs() bool    { return o.webhook.mode != webhookOnly }
 
 func main() {
 	var o options
 	cli.Program{
 		Name:     "controller",
+		Unused:   &o.unused,
 		Summary:  fmt.Sprintf("IronLB controller %s: assigns LoadBalancer IPs from metallb.io IPAddressPools.", version),
 		Bind:     func(fs *flag.FlagSet) *[]error { return bindFlags(fs, &o) },
 		Validate: o.validate,
@@ -107,7 +141,7 @@ func main() {
 
 func run(ctx context.Context, o options, log logr.Logger) error {
 	log.Info("starting controller", "version", version, "namespace", o.namespace, "lbClass", o.lbClass,
-		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort)
+		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort, "webhookMode", o.webhook.mode)
 	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-controller/"+version)
 	if err != nil {
 		return err
@@ -120,8 +154,18 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	mopts := o.serving.ManagerOptions(scheme)
 	mopts.Cache = cli.ConfigCacheOptions(o.namespace)
 	var certManager *certs.Manager
-	if o.webhook.mode == "enabled" {
-		mopts.WebhookServer = ctrlwebhook.NewServer(ctrlwebhook.Options{Port: o.webhook.port, CertDir: o.webhook.certDir})
+	if o.mlSecretName != "" && o.assignsIPs() {
+		direct, err := client.New(cfg, client.Options{Scheme: scheme})
+		if err != nil {
+			return fmt.Errorf("creating client: %w", err)
+		}
+		if err := memberlist.EnsureSecret(ctx, direct, o.namespace, o.mlSecretName, o.deployment, log.WithName("memberlist")); err != nil {
+			return err
+		}
+	}
+	if o.servesWebhook() {
+		mopts.WebhookServer = ctrlwebhook.NewServer(ctrlwebhook.Options{Port: o.webhook.port, CertDir: o.webhook.certDir,
+			TLSOpts: webhookTLS(o)})
 		if !o.webhook.disableCertRotation {
 			direct, err := client.New(cfg, client.Options{Scheme: scheme})
 			if err != nil {
@@ -148,7 +192,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 			return err
 		}
 	}
-	if o.webhook.mode == "enabled" {
+	if o.servesWebhook() {
 		if err := webhook.Setup(mgr, mgr.GetAPIReader(), o.namespace); err != nil {
 			return err
 		}
@@ -157,13 +201,15 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	if err := controllers.Setup(mgr, controllers.Options{Namespace: o.namespace, LBClass: o.lbClass, Metrics: m}); err != nil {
-		return err
+	if o.assignsIPs() {
+		if err := controllers.Setup(mgr, controllers.Options{Namespace: o.namespace, LBClass: o.lbClass, Metrics: m}); err != nil {
+			return err
+		}
 	}
 	if err := cli.AddHealthChecks(mgr); err != nil {
 		return err
 	}
-	if o.webhook.mode == "enabled" {
+	if o.servesWebhook() {
 		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 			return fmt.Errorf("adding webhook readiness check: %w", err)
 		}
@@ -172,6 +218,16 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// webhookTLS applies the --tls-* flags and, unless --webhook-http2,
+// restricts the webhook to HTTP/1.1.
+func webhookTLS(o options) []func(*tls.Config) {
+	opts := []func(*tls.Config){o.serving.TLS}
+	if !o.webhook.http2 {
+		opts = append(opts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	return opts
 }
 
 func splitList(s string) []string {

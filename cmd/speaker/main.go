@@ -56,6 +56,11 @@ type options struct {
 	lbClass         string
 	logLevel        string
 	serving         cli.Serving
+	tls             cli.TLS
+	// ignoreExcludeLB announces from nodes labelled
+	// node.kubernetes.io/exclude-from-external-load-balancers too.
+	ignoreExcludeLB bool
+	unused          cli.Unused
 	// bgpGracefulShutdown and its wait: RFC 8326 on SIGTERM.
 	bgpGracefulShutdown     bool
 	bgpGracefulShutdownWait time.Duration
@@ -82,15 +87,28 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
 	fs.IntVar(&o.serving.MetricsPort, "port", 9120, "port serving Prometheus metrics at /metrics; 0 turns metrics off")
 	fs.BoolVar(&o.serving.MetricsSecure, "metrics-secure", true, "serve /metrics over HTTPS to clients the apiserver authorizes (get on nonResourceURL /metrics); false serves plain HTTP")
-	fs.IntVar(&o.serving.HealthProbePort, "health-probe-port", 17473, "port serving /healthz and /readyz; 0 turns them off")
+	fs.IntVar(&o.serving.HealthProbePort, "health-probe-port", 17472, "port serving /healthz and /readyz; 0 turns them off")
+	o.serving.BindMetalLB(fs)
+	o.tls.Bind(fs)
+	fs.BoolVar(&o.ignoreExcludeLB, "ignore-exclude-lb", false, "announce from nodes labelled "+compat.NodeExcludeLabel+" too (kubeadm and Talos label control-plane nodes so)")
+	o.unused.Flag(fs, "enable-pprof", true, "use --pprof-bind-address")
+	o.unused.Flag(fs, "ml-wan-config", true, "memberlist timings are set by --ml-probe-interval, --ml-probe-timeout and --ml-suspicion-mult")
+	frr := "IronLB speaks BGP with its embedded GoBGP, never through FRR"
+	o.unused.Flag(fs, "frrk8s-namespace", false, frr)
+	o.unused.Flag(fs, "frrk8s-secret-passthrough", true, frr)
+	o.unused.Flag(fs, "bgp-debounce-timeout", false, frr)
+	o.unused.Env("FRRK8S_NAMESPACE", frr)
+	o.unused.Env("METALLB_BGP_DEBOUNCE_TIMEOUT", frr)
+	o.unused.Env("METALLB_BGP_TYPE", frr, "native")
+	o.unused.Env("FRR_CONFIG_FILE", frr)
+	o.unused.Env("FRR_RELOADER_PID_FILE", frr)
+	o.unused.Env("FRR_LOGGING_LEVEL", frr)
 	return &errs
 }
 
 func (o *options) validate() error {
 	var errs []error
-	if o.namespace == "" {
-		errs = append(errs, errors.New("--namespace (or METALLB_NAMESPACE) is required"))
-	}
+	errs = append(errs, cli.DefaultNamespace(&o.namespace, cli.ServiceAccountNamespaceFile))
 	if o.nodeName == "" {
 		errs = append(errs, errors.New("--node-name (or METALLB_NODE_NAME) is required: the speaker announces for its own node"))
 	}
@@ -101,6 +119,9 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("--bgp-graceful-shutdown-wait %s: must be positive", o.bgpGracefulShutdownWait))
 	}
 	errs = append(errs, cli.CheckLogLevel(o.logLevel))
+	tlsOpt, err := o.tls.Options()
+	errs = append(errs, err)
+	o.serving.TLS = tlsOpt
 	return errors.Join(errs...)
 }
 
@@ -108,6 +129,7 @@ func main() {
 	var o options
 	cli.Program{
 		Name:     "speaker",
+		Unused:   &o.unused,
 		Summary:  fmt.Sprintf("IronLB speaker %s: announces LoadBalancer IPs from this node.", version),
 		Bind:     func(fs *flag.FlagSet) *[]error { return bindFlags(fs, &o) },
 		Validate: o.validate,
@@ -118,7 +140,7 @@ func main() {
 
 func run(ctx context.Context, o options, log logr.Logger) error {
 	log.Info("starting speaker", "version", version, "node", o.nodeName, "namespace", o.namespace,
-		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort, "memberlist", o.mlBindAddr != "")
+		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort, "memberlist", o.mlBindAddr != "", "ignoreExcludeLB", o.ignoreExcludeLB)
 	var ml *members.Members
 	if o.mlBindAddr != "" {
 		if o.mlSecretKeyPath == "" {
@@ -192,7 +214,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		BGP:       &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")},
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}
-	nodes := &watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil}
+	nodes := &watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil, IgnoreExcludeLB: o.ignoreExcludeLB}
 	cfgWatch := &watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client,
 		Log: log.WithName("config"), Recorder: recorder}
 	initial := watch.NewInitial(mgr.GetCache(), mgr.GetClient(), services, nodes, cfgWatch)

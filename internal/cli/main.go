@@ -24,6 +24,9 @@ type Program struct {
 	// Validate checks the parsed flags; LogLevel is the --log-level value.
 	Validate func() error
 	LogLevel *string
+	// Unused collects the MetalLB settings Bind accepted without meaning;
+	// they are named in one warning line once logging is up.
+	Unused *Unused
 	// Run serves until ctx ends (SIGINT or SIGTERM).
 	Run func(ctx context.Context, log logr.Logger) error
 }
@@ -53,6 +56,9 @@ func (p Program) Main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(log)
+	if p.Unused != nil {
+		p.Unused.Warn(log)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err = p.Run(ctx, log)
 	stop()

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/tls"
+	"flag"
 	"fmt"
 	"net/http"
 
@@ -51,6 +53,20 @@ type Serving struct {
 	MetricsSecure bool
 	// HealthProbePort serves /healthz and /readyz; 0 turns them off.
 	HealthProbePort int
+	// MetricsCertDir holds tls.crt and tls.key for secure /metrics; empty
+	// means a self-signed certificate made at start.
+	MetricsCertDir string
+	// PprofBindAddress serves /debug/pprof; empty turns it off.
+	PprofBindAddress string
+	// TLS applies the --tls-* flags to the metrics server.
+	TLS func(*tls.Config)
+}
+
+// BindMetalLB registers the serving flags MetalLB's binaries share with
+// ours beyond the ports: --metrics-cert-dir and --pprof-bind-address.
+func (s *Serving) BindMetalLB(fs *flag.FlagSet) {
+	fs.StringVar(&s.MetricsCertDir, "metrics-cert-dir", "", "directory of tls.crt and tls.key for secure /metrics; empty means a self-signed certificate made at start")
+	fs.StringVar(&s.PprofBindAddress, "pprof-bind-address", "", "address serving /debug/pprof, e.g. 127.0.0.1:6060; empty turns it off")
 }
 
 // ManagerOptions turns the serving settings into controller-runtime manager
@@ -62,6 +78,10 @@ func (s Serving) ManagerOptions(scheme *runtime.Scheme) manager.Options {
 		if s.MetricsSecure {
 			metrics.SecureServing = true
 			metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+			metrics.CertDir = s.MetricsCertDir
+			if s.TLS != nil {
+				metrics.TLSOpts = []func(*tls.Config){s.TLS}
+			}
 		}
 	}
 	probe := "0"
@@ -72,6 +92,7 @@ func (s Serving) ManagerOptions(scheme *runtime.Scheme) manager.Options {
 		Scheme:                 scheme,
 		Metrics:                metrics,
 		HealthProbeBindAddress: probe,
+		PprofBindAddress:       s.PprofBindAddress,
 	}
 }
 

@@ -114,6 +114,9 @@ type Nodes struct {
 	// MembershipFromReadiness turns Ready transitions into membership
 	// events: the slow fallback when memberlist is disabled.
 	MembershipFromReadiness bool
+	// IgnoreExcludeLB (--ignore-exclude-lb) lets nodes labelled
+	// node.kubernetes.io/exclude-from-external-load-balancers announce.
+	IgnoreExcludeLB bool
 }
 
 // SetupWithManager registers the reconciler.
@@ -135,17 +138,8 @@ func (r *Nodes) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 		}
 		return ctrl.Result{}, err
 	}
-	_, excluded := n.Labels[compat.NodeExcludeLabel]
-	ready := false
-	for _, c := range n.Status.Conditions {
-		switch {
-		case c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue:
-			excluded = true
-		case c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue:
-			ready = true
-		}
-	}
-	if err := send(ctx, r.Out, loop.Update{Node: &agent.Node{Name: n.Name, Labels: n.Labels, Excluded: excluded}}); err != nil {
+	node, ready := nodeView(&n, r.IgnoreExcludeLB)
+	if err := send(ctx, r.Out, loop.Update{Node: &node}); err != nil {
 		return ctrl.Result{}, err
 	}
 	if r.MembershipFromReadiness {
@@ -156,6 +150,24 @@ func (r *Nodes) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 		return ctrl.Result{}, send(ctx, r.Out, loop.Update{Member: &members.Event{Kind: kind, Node: n.Name}})
 	}
 	return ctrl.Result{}, nil
+}
+
+// nodeView is the node as announcing sees it, and whether it is Ready. As
+// in MetalLB, a node with the NetworkUnavailable condition never announces,
+// nor does one labelled exclude-from-external-load-balancers (whatever the
+// label's value) unless --ignore-exclude-lb.
+func nodeView(n *corev1.Node, ignoreExcludeLB bool) (node agent.Node, ready bool) {
+	_, labelled := n.Labels[compat.NodeExcludeLabel]
+	excluded := labelled && !ignoreExcludeLB
+	for _, c := range n.Status.Conditions {
+		switch {
+		case c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue:
+			excluded = true
+		case c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue:
+			ready = true
+		}
+	}
+	return agent.Node{Name: n.Name, Labels: n.Labels, Excluded: excluded}, ready
 }
 
 // Config validates the configuration of the namespace and reports each

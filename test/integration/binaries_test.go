@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -361,5 +362,96 @@ func TestSpeakerRefusesUnencryptedMemberlist(t *testing.T) {
 			t.Fatalf("no fallback notice in the log:\n%s", p.All())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestControllerCreatesMemberlistSecret: run as MetalLB's manifests run it
+// (METALLB_ML_SECRET_NAME, METALLB_DEPLOYMENT, --tls-min-version, a
+// MetalLB-only flag), the controller creates the speakers' memberlist
+// Secret once, owned by its Deployment, names the ignored flag in a warning,
+// and a restart keeps the key: no render or restart can change it.
+func TestControllerCreatesMemberlistSecret(t *testing.T) {
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secretName, deployName = "memberlist-created", "ml-owner"
+	labels := map[string]string{"app": "ml-owner"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: deployName, Namespace: namespace},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "example.invalid/c"}}}},
+		},
+	}
+	d, err = cs.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cs.AppsV1().Deployments(namespace).Delete(ctx, deployName, metav1.DeleteOptions{})
+		_ = cs.CoreV1().Secrets(namespace).Delete(ctx, secretName, metav1.DeleteOptions{})
+	})
+
+	run := func() *process {
+		probePort := freePort(t)
+		p := start(t, binary(t, "controller"),
+			[]string{"METALLB_NAMESPACE=" + namespace, "METALLB_ML_SECRET_NAME=" + secretName, "METALLB_DEPLOYMENT=" + deployName},
+			"--kubeconfig", env.Kubeconfig, "--port", "0", "--health-probe-port", strconv.Itoa(probePort),
+			"--webhook-mode=disabled", "--tls-min-version=VersionTLS12", "--enable-pprof")
+		waitFor(t, p, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), 30*time.Second)
+		return p
+	}
+	p := run()
+	s, err := cs.CoreV1().Secrets(namespace).Get(ctx, secretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("no memberlist Secret once the controller is ready: %v", err)
+	}
+	key := string(s.Data["secretkey"])
+	if len(key) != 22 {
+		t.Errorf("secretkey %q: want MetalLB's 128 random bits, base64 without padding (22 characters)", key)
+	}
+	if len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != d.UID || s.OwnerReferences[0].Kind != "Deployment" {
+		t.Errorf("owner references %+v, want the Deployment %s (uid %s)", s.OwnerReferences, deployName, d.UID)
+	}
+	if !strings.Contains(p.All(), "ignoring MetalLB settings") || !strings.Contains(p.All(), "--enable-pprof=true") {
+		t.Errorf("no warning naming the ignored --enable-pprof:\n%s", p.All())
+	}
+	if exited, _ := p.Stop(syscall.SIGTERM, 15*time.Second); !exited {
+		t.Fatal("still running 15s after SIGTERM")
+	}
+
+	run()
+	s, err = cs.CoreV1().Secrets(namespace).Get(ctx, secretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(s.Data["secretkey"]); got != key {
+		t.Errorf("a restarted controller changed the memberlist key: %q, was %q", got, key)
+	}
+}
+
+// TestSpeakerAcceptsMetalLBSettings: the speaker started with MetalLB's
+// own flags and environment, FRR-mode leftovers included, runs, and says
+// once which of them mean nothing to it.
+func TestSpeakerAcceptsMetalLBSettings(t *testing.T) {
+	probePort := freePort(t)
+	p := start(t, binary(t, "speaker"),
+		append(filteredEnv("METALLB_"), "METALLB_NAMESPACE="+namespace, "METALLB_NODE_NAME=myk8s-worker",
+			"METALLB_BGP_TYPE=frr", "FRR_CONFIG_FILE=/etc/frr_reloader/frr.conf"),
+		"--kubeconfig", env.Kubeconfig, "--port=0", "--log-level=info", "--health-probe-port", strconv.Itoa(probePort),
+		"--ignore-exclude-lb", "--ml-wan-config", "--enable-pprof", "--frrk8s-namespace=frr-k8s-system",
+		"--tls-min-version=VersionTLS12", "--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+	waitFor(t, p, fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort), 30*time.Second)
+	log := p.All()
+	if n := strings.Count(log, "ignoring MetalLB settings"); n != 1 {
+		t.Errorf("%d warning lines about ignored MetalLB settings, want exactly 1:\n%s", n, log)
+	}
+	for _, want := range []string{"--ml-wan-config=true", "--enable-pprof=true", "--frrk8s-namespace=frr-k8s-system", "METALLB_BGP_TYPE=frr", "FRR_CONFIG_FILE", `"ignoreExcludeLB":true`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
 	}
 }
