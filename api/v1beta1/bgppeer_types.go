@@ -5,10 +5,8 @@ import (
 )
 
 // This is MetalLB's first BGPPeer version, still served so that older
-// manifests apply. Its JSON is a subset of v1beta2's with the same field
-// names and shapes, so the CRD converts between the two with strategy None:
-// objects are stored as v1beta2, and fields v1beta1 lacks are pruned from
-// its view.
+// manifests apply. Objects are stored as v1beta2; the controller's webhook
+// converts (bgppeer_conversion.go), as MetalLB's CRD asks.
 
 // MatchExpression is a label selector requirement.
 type MatchExpression struct {

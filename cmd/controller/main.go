@@ -24,6 +24,7 @@ import (
 	"github.com/ironlb/ironlb/controllers/memberlist"
 	"github.com/ironlb/ironlb/controllers/webhook"
 	"github.com/ironlb/ironlb/internal/cli"
+	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/internal/metrics"
 )
 
@@ -175,6 +176,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 				Client: direct, Namespace: o.namespace, SecretName: o.webhook.secretName,
 				ServiceName: o.webhook.serviceName, WebhookConfigName: o.webhook.configName,
 				ExtraHosts: splitList(o.webhook.extraHosts), CertDir: o.webhook.certDir,
+				ConversionCRDs: []string{compat.BGPPeerCRD}, ConversionPath: webhook.ConversionPath,
 				Log: log.WithName("certs"),
 			}
 			// The webhook server needs its files before it starts.
@@ -194,6 +196,9 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	}
 	if o.servesWebhook() {
 		if err := webhook.Setup(mgr, mgr.GetAPIReader(), o.namespace); err != nil {
+			return err
+		}
+		if err := webhook.SetupConversion(mgr); err != nil {
 			return err
 		}
 	}

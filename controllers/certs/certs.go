@@ -60,6 +60,12 @@ type Manager struct {
 	// WebhookConfigName is the ValidatingWebhookConfiguration whose
 	// caBundle is kept current.
 	WebhookConfigName string
+	// ConversionCRDs are CRDs whose conversion webhook is this server at
+	// ConversionPath (bgppeers.metallb.io); their caBundle is kept current,
+	// and a CRD whose webhook Service is gone (left by MetalLB) is pointed
+	// here.
+	ConversionCRDs []string
+	ConversionPath string
 	// CertDir receives tls.crt and tls.key for the webhook server.
 	CertDir string
 	Clock   clock.WithTicker
@@ -77,6 +83,17 @@ type Manager struct {
 	RenewBefore time.Duration
 	// CheckEvery is how often Start looks at the expiry.
 	CheckEvery time.Duration
+	// ConversionCheckEvery is how often Start looks again at a conversion
+	// CRD another webhook serves, to take it over soon after that webhook's
+	// Service goes.
+	ConversionCheckEvery time.Duration
+
+	// lastCA is the bundle Ensure last published; conversionDeferred the
+	// CRDs another webhook serves. Both belong to the goroutine calling
+	// Ensure and Start.
+	lastCA             []byte
+	conversionDeferred map[string]bool
+	conversionFailed   bool
 }
 
 // Defaults: a 10-year CA, a 1-year serving certificate renewed 4 months
@@ -85,6 +102,9 @@ const (
 	DefaultCAValidity   = 10 * 365 * 24 * time.Hour
 	DefaultCertValidity = 365 * 24 * time.Hour
 	DefaultCheckEvery   = time.Hour
+	// DefaultConversionCheckEvery bounds how long v1beta1 BGPPeers stay
+	// unreadable after MetalLB's webhook Service is deleted.
+	DefaultConversionCheckEvery = 10 * time.Second
 )
 
 func (m *Manager) defaults() {
@@ -102,6 +122,9 @@ func (m *Manager) defaults() {
 	}
 	if m.CheckEvery == 0 {
 		m.CheckEvery = DefaultCheckEvery
+	}
+	if m.ConversionCheckEvery == 0 {
+		m.ConversionCheckEvery = DefaultConversionCheckEvery
 	}
 }
 
@@ -141,7 +164,16 @@ func (m *Manager) Ensure(ctx context.Context) error {
 	if err := m.writeFiles(&secret); err != nil {
 		return err
 	}
-	return m.patchCABundle(ctx, m.caBundle(&secret))
+	m.lastCA = m.caBundle(&secret)
+	// A CRD that cannot be patched (RBAC, a transient apiserver error) is
+	// retried every ConversionCheckEvery; it must not stop the controller,
+	// which still validates and assigns.
+	m.conversionFailed = false
+	if err := m.patchConversion(ctx, m.lastCA); err != nil {
+		m.conversionFailed = true
+		m.Log.Error(err, "keeping the BGPPeer CRD's conversion webhook current; will retry", "retryIn", m.ConversionCheckEvery)
+	}
+	return m.patchCABundle(ctx, m.lastCA)
 }
 
 // Start re-checks the certificate every CheckEvery until ctx ends.
@@ -149,6 +181,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.defaults()
 	t := m.Clock.NewTicker(m.CheckEvery)
 	defer t.Stop()
+	conv := m.Clock.NewTicker(m.ConversionCheckEvery)
+	defer conv.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -156,6 +190,15 @@ func (m *Manager) Start(ctx context.Context) error {
 		case <-t.C():
 			if err := m.Ensure(ctx); err != nil {
 				m.Log.Error(err, "keeping the webhook certificate current; will retry", "retryIn", m.CheckEvery)
+			}
+		case <-conv.C():
+			if (len(m.conversionDeferred) == 0 && !m.conversionFailed) || m.lastCA == nil {
+				continue
+			}
+			err := m.patchConversion(ctx, m.lastCA)
+			m.conversionFailed = err != nil
+			if err != nil {
+				m.Log.Error(err, "keeping the BGPPeer CRD's conversion webhook current; will retry", "retryIn", m.ConversionCheckEvery)
 			}
 		}
 	}

@@ -47,6 +47,10 @@ const (
 	ReasonBGPPeerRefused = "BGPPeerRefused"
 )
 
+// BGPPeerCRD is the one metallb.io CRD with two stored-object versions,
+// converted by the controller's webhook.
+const BGPPeerCRD = "bgppeers.metallb.io"
+
 // NodeExcludeLabel marks nodes that must not announce load balancer IPs.
 const NodeExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 

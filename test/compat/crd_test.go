@@ -34,8 +34,9 @@ var notServed = map[string]string{
 // fingerprint reduces a CRD to its interface facts: names, scope, versions,
 // printer columns and the structural schema (types, required fields,
 // defaults, enums, bounds, CEL rules). Prose is dropped: descriptions, CEL
-// messages and deprecation texts are ours to write. So is the conversion
-// strategy: see api/v1beta1/bgppeer_types.go.
+// messages and deprecation texts are ours to write. The conversion stanza is
+// not in either project's bases (both add it with a patch); the chart's
+// tests compare ours with MetalLB's.
 func fingerprint(t *testing.T, data []byte) (string, []byte) {
 	t.Helper()
 	var crd apiextensionsv1.CustomResourceDefinition
