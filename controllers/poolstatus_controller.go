@@ -52,12 +52,11 @@ func (r *PoolStatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *PoolStatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	st, ok := r.State.poolStats(req.Name)
 	if !ok {
-		r.Metrics.AddressesInUse.DeleteLabelValues(req.Name)
-		r.Metrics.AddressesTotal.DeleteLabelValues(req.Name)
+		r.Metrics.DeletePool(req.Name)
 		return ctrl.Result{}, nil
 	}
-	r.Metrics.AddressesInUse.WithLabelValues(req.Name).Set(float64(st.InUse[ipam.IPv4] + st.InUse[ipam.IPv6]))
-	r.Metrics.AddressesTotal.WithLabelValues(req.Name).Set(float64(saturatedSum(st.Total[ipam.IPv4], st.Total[ipam.IPv6])))
+	r.Metrics.SetPool(req.Name, metrics.Pool{Services: st.Services,
+		IPv4InUse: st.InUse[ipam.IPv4], IPv6InUse: st.InUse[ipam.IPv6], IPv4Total: st.Total[ipam.IPv4], IPv6Total: st.Total[ipam.IPv6]})
 
 	var pool v1beta1.IPAddressPool
 	if err := r.Client.Get(ctx, req.NamespacedName, &pool); err != nil {
@@ -84,13 +83,6 @@ func (r *PoolStatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, fmt.Errorf("writing status of IPAddressPool %s: %w", req.Name, err)
 	}
 	return ctrl.Result{}, nil
-}
-
-func saturatedSum(a, b int64) int64 {
-	if s := a + b; s >= a {
-		return s
-	}
-	return 1<<63 - 1
 }
 
 func builderPredicates(ps ...predicate.Predicate) []builder.ForOption {

@@ -95,10 +95,15 @@ func overview() *dashboard.DashboardBuilder {
 			WithTarget(query(`max by (pool) (metallb_allocator_addresses_in_use_total) / max by (pool) (metallb_allocator_addresses_total > 0)`, "{{pool}}"))).
 		WithPanel(table.NewPanelBuilder().
 			Title("Addresses in use").
-			Description("Addresses assigned and usable, per IPAddressPool (huge IPv6 pools saturate).").
+			Description("Services holding addresses, addresses assigned and usable, in all and per family, per IPAddressPool (huge IPv6 pools saturate).").
 			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
+			WithTarget(tableQuery(`max by (pool) (metallb_allocator_services_allocated_total)`).RefId("services")).
 			WithTarget(tableQuery(`max by (pool) (metallb_allocator_addresses_in_use_total)`).RefId("in use")).
 			WithTarget(tableQuery(`max by (pool) (metallb_allocator_addresses_total)`).RefId("total")).
+			WithTarget(tableQuery(`max by (pool) (metallb_allocator_ipv4_addresses_in_use_total)`).RefId("IPv4 in use")).
+			WithTarget(tableQuery(`max by (pool) (metallb_allocator_ipv4_addresses_total)`).RefId("IPv4 total")).
+			WithTarget(tableQuery(`max by (pool) (metallb_allocator_ipv6_addresses_in_use_total)`).RefId("IPv6 in use")).
+			WithTarget(tableQuery(`max by (pool) (metallb_allocator_ipv6_addresses_total)`).RefId("IPv6 total")).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}})).
 		WithRow(dashboard.NewRowBuilder("Announcements")).
 		WithPanel(timeseries.NewPanelBuilder().
@@ -121,10 +126,11 @@ func overview() *dashboard.DashboardBuilder {
 			WithTarget(query(`max by (instance, peer) (metallb_bgp_session_up)`, "{{instance}} → {{peer}}"))).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("BGP updates and prefixes").
-			Description("UPDATE messages sent and prefixes advertised, per peer. Empty until BGP peers are configured.").
+			Description("UPDATE messages sent, prefixes advertised and prefixes not yet sent (all of them while a session is down), per peer (address:port). Empty until BGP peers are configured.").
 			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
 			WithTarget(query(`sum by (peer) (rate(metallb_bgp_updates_total[$__rate_interval]))`, "updates/s {{peer}}")).
-			WithTarget(query(`sum by (peer) (metallb_bgp_announced_prefixes_total)`, "prefixes {{peer}}"))).
+			WithTarget(query(`sum by (peer) (metallb_bgp_announced_prefixes_total)`, "prefixes {{peer}}")).
+			WithTarget(query(`sum by (peer) (metallb_bgp_pending_prefixes_total)`, "pending {{peer}}"))).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("BGP withdraw latency").
 			Description("Time from a speaker deciding to withdraw paths (a Service or node change, or the speaker stopping) to the UPDATE being sent, p50 and p99 per peer. Empty until paths are withdrawn from an established session.").

@@ -77,6 +77,7 @@ func (a *Allocator) SetPools(pools []Pool) {
 		asg.Pool = ""
 		if h := a.ips[asg.IPs[0]]; h.pool != nil {
 			asg.Pool = h.pool.Name
+			h.pool.services++
 		}
 	}
 }
@@ -167,6 +168,9 @@ func (a *Allocator) Release(key string) {
 		return
 	}
 	delete(a.services, key)
+	if p := a.pools[asg.Pool]; p != nil {
+		p.services--
+	}
 	for _, ip := range asg.IPs {
 		h := a.ips[ip]
 		h.svcs = slices.DeleteFunc(h.svcs, func(s *Service) bool { return s.Key == key })
@@ -202,6 +206,7 @@ func (a *Allocator) hold(svc *Service, ips []netip.Addr) *Assignment {
 	}
 	if h := a.ips[ips[0]]; h.pool != nil {
 		asg.Pool = h.pool.Name
+		h.pool.services++
 	}
 	a.services[s.Key] = asg
 	return asg

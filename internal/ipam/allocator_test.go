@@ -274,6 +274,9 @@ func TestStatsCountSharedIPsOnce(t *testing.T) {
 	if st.InUse[IPv6] != 1 || st.Available[IPv6] != 1<<63-1 {
 		t.Errorf("IPv6 stats %+v, want 1 in use and a saturated count", st)
 	}
+	if st.Services != 3 {
+		t.Errorf("services = %d, want 3 (two sharing one IP count twice)", st.Services)
+	}
 }
 
 // TestShrinkingPoolKeepsServices: an IP that leaves every pool stays with its
@@ -298,8 +301,8 @@ func TestShrinkingPoolKeepsServices(t *testing.T) {
 		t.Errorf("orphans after the pool grew back = %v", got)
 	}
 	runSteps(t, a, []step{{svc: svc("ns/d"), wantIPs: "10.0.0.3"}})
-	if st, _ := a.Stats("p"); st.InUse[IPv4] != 4 {
-		t.Errorf("in use = %d, want 4", st.InUse[IPv4])
+	if st, _ := a.Stats("p"); st.InUse[IPv4] != 4 || st.Services != 4 {
+		t.Errorf("in use = %d, services %d, want 4 and 4", st.InUse[IPv4], st.Services)
 	}
 }
 
@@ -356,8 +359,15 @@ func TestAnyOrderNeverDuplicates(t *testing.T) {
 				used[h.pool.Name+FamilyOf(ip).String()]++
 			}
 		}
+		services := map[string]int64{}
+		for _, asg := range a.services {
+			services[asg.Pool]++
+		}
 		for _, p := range pools {
 			st, _ := a.Stats(p.Name)
+			if st.Services != services[p.Name] {
+				t.Fatalf("seed %d: pool %s services = %d, counted %d", seed, p.Name, st.Services, services[p.Name])
+			}
 			for _, f := range []Family{IPv4, IPv6} {
 				if st.InUse[f] != used[p.Name+f.String()] {
 					t.Fatalf("seed %d: pool %s %s in use = %d, counted %d", seed, p.Name, f, st.InUse[f], used[p.Name+f.String()])

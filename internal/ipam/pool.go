@@ -66,6 +66,9 @@ type poolState struct {
 	free  [2]*freeSet
 	total [2]*big.Int // addresses per family, buggy ones excluded when avoided
 	used  [2]int64    // addresses of the pool held by at least one Service
+	// services holding addresses of the pool (sharing Services count
+	// once each).
+	services int64
 }
 
 func newPoolState(p Pool) *poolState {
@@ -109,13 +112,15 @@ func (s *poolState) lowestFree(f Family) (netip.Addr, bool) {
 
 // PoolStats counts a pool's addresses per family.
 type PoolStats struct {
+	// Services is how many Services hold addresses of the pool.
+	Services  int64
 	InUse     map[Family]int64
 	Available map[Family]int64
 	Total     map[Family]int64
 }
 
 func (s *poolState) stats() PoolStats {
-	st := PoolStats{InUse: map[Family]int64{}, Available: map[Family]int64{}, Total: map[Family]int64{}}
+	st := PoolStats{Services: s.services, InUse: map[Family]int64{}, Available: map[Family]int64{}, Total: map[Family]int64{}}
 	for _, f := range []Family{IPv4, IPv6} {
 		i := familyIndex(f)
 		st.InUse[f] = s.used[i]

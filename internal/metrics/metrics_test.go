@@ -130,17 +130,27 @@ func TestBGPSeries(t *testing.T) {
 	if n, err := testutil.GatherAndCount(reg, "metallb_bgp_session_up"); err != nil || n != 0 {
 		t.Fatalf("BGP series before any session: %d, %v", n, err)
 	}
-	s.BGPSession("192.0.2.9", true)
-	s.BGPUpdateSent("192.0.2.9")
-	s.BGPAnnouncedPrefixes("192.0.2.9", 4)
-	if got := testutil.ToFloat64(s.bgpSessionUp.WithLabelValues("192.0.2.9")); got != 1 {
+	const peer = "192.0.2.9:179"
+	s.BGPSession(peer, true)
+	s.BGPUpdateSent(peer)
+	s.BGPAnnouncedPrefixes(peer, 4)
+	s.BGPPendingPrefixes(peer, 0)
+	if got := testutil.ToFloat64(s.bgpSessionUp.WithLabelValues(peer)); got != 1 {
 		t.Errorf("session_up = %v", got)
 	}
-	if got := testutil.ToFloat64(s.bgpPrefixes.WithLabelValues("192.0.2.9")); got != 4 {
+	if got := testutil.ToFloat64(s.bgpPrefixes.WithLabelValues(peer)); got != 4 {
 		t.Errorf("announced_prefixes_total = %v", got)
 	}
-	s.BGPPeerRemoved("192.0.2.9")
-	if n, err := testutil.GatherAndCount(reg, "metallb_bgp_session_up", "metallb_bgp_updates_total", "metallb_bgp_announced_prefixes_total"); err != nil || n != 0 {
+	want := `
+# HELP metallb_bgp_pending_prefixes_total Prefixes the peer should have but has not been sent: all of them while the session is down.
+# TYPE metallb_bgp_pending_prefixes_total gauge
+metallb_bgp_pending_prefixes_total{peer="192.0.2.9:179"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "metallb_bgp_pending_prefixes_total"); err != nil {
+		t.Error(err)
+	}
+	s.BGPPeerRemoved(peer)
+	if n, err := testutil.GatherAndCount(reg, "metallb_bgp_session_up", "metallb_bgp_updates_total", "metallb_bgp_announced_prefixes_total", "metallb_bgp_pending_prefixes_total"); err != nil || n != 0 {
 		t.Errorf("BGP series after the peer is removed: %d, %v", n, err)
 	}
 }
@@ -167,20 +177,33 @@ func TestControllerAndClientNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.AddressesInUse.WithLabelValues("pool-a").Set(3)
-	c.AddressesTotal.WithLabelValues("pool-a").Set(51)
+	c.SetPool("pool-a", Pool{Services: 2, IPv4InUse: 3, IPv4Total: 51, IPv6InUse: 1, IPv6Total: 1 << 62})
+	c.SetPool("huge", Pool{IPv6Total: 1<<63 - 1, IPv4Total: 2})
 	c.Client.Updates.Add(2)
 	c.Client.UpdateErrors.Inc()
 	c.Client.ConfigLoaded.Set(1)
 	c.Client.ConfigStale.Set(1)
 	for name, want := range map[string]int{
-		"metallb_allocator_addresses_in_use_total": 1, "metallb_allocator_addresses_total": 1,
-		"metallb_k8s_client_updates_total": 1, "metallb_k8s_client_update_errors_total": 1,
+		"metallb_allocator_addresses_in_use_total": 2, "metallb_allocator_addresses_total": 2,
+		"metallb_allocator_ipv4_addresses_in_use_total": 2, "metallb_allocator_ipv4_addresses_total": 2,
+		"metallb_allocator_ipv6_addresses_in_use_total": 2, "metallb_allocator_ipv6_addresses_total": 2,
+		"metallb_allocator_services_allocated_total": 2,
+		"metallb_k8s_client_updates_total":           1, "metallb_k8s_client_update_errors_total": 1,
 		"metallb_k8s_client_config_loaded_bool": 1, "metallb_k8s_client_config_stale_bool": 1,
 	} {
 		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != want {
 			t.Errorf("%s: %d series (%v), want %d", name, n, err, want)
 		}
+	}
+	if got := testutil.ToFloat64(c.AddressesInUse.WithLabelValues("pool-a")); got != 4 {
+		t.Errorf("addresses in use = %v, want both families' 4", got)
+	}
+	if got := testutil.ToFloat64(c.AddressesTotal.WithLabelValues("huge")); got != 1<<63-1 {
+		t.Errorf("a huge pool's total = %v, want it saturated", got)
+	}
+	c.DeletePool("pool-a")
+	if n, _ := testutil.GatherAndCount(reg, "metallb_allocator_services_allocated_total"); n != 1 {
+		t.Errorf("%d services series after deleting pool-a, want huge's only", n)
 	}
 	// Registering twice on one registry fails instead of hiding a clash.
 	if _, err := NewController(reg); err == nil {

@@ -28,6 +28,7 @@ type Speaker struct {
 	bgpSessionUp *prometheus.GaugeVec
 	bgpUpdates   *prometheus.CounterVec
 	bgpPrefixes  *prometheus.GaugeVec
+	bgpPending   *prometheus.GaugeVec
 	bgpWithdraw  *prometheus.HistogramVec
 
 	Client *Client
@@ -105,6 +106,10 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 			Namespace: "metallb", Subsystem: "bgp", Name: "announced_prefixes_total",
 			Help: "Prefixes currently advertised to the peer.",
 		}, []string{"peer"}),
+		bgpPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "metallb", Subsystem: "bgp", Name: "pending_prefixes_total",
+			Help: "Prefixes the peer should have but has not been sent: all of them while the session is down.",
+		}, []string{"peer"}),
 		bgpWithdraw: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "ironlb", Subsystem: "bgp", Name: "withdraw_seconds",
 			Help: "Time from the speaker deciding to withdraw paths from an established peer " +
@@ -120,7 +125,7 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 	}
 	for _, c := range []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous,
 		s.takeover, s.failover, s.lastFailover, s.ownershipChange, s.membersAlive,
-		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes, s.bgpWithdraw} {
+		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes, s.bgpPending, s.bgpWithdraw} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -223,6 +228,11 @@ func (s *Speaker) BGPAnnouncedPrefixes(peer string, n int) {
 	s.bgpPrefixes.WithLabelValues(peer).Set(float64(n))
 }
 
+// BGPPendingPrefixes sets how many prefixes peer has not been sent.
+func (s *Speaker) BGPPendingPrefixes(peer string, n int) {
+	s.bgpPending.WithLabelValues(peer).Set(float64(n))
+}
+
 // BGPWithdrawn records how long withdrawals to peer took to be sent.
 func (s *Speaker) BGPWithdrawn(peer string, d time.Duration) {
 	s.bgpWithdraw.WithLabelValues(peer).Observe(d.Seconds())
@@ -233,5 +243,6 @@ func (s *Speaker) BGPPeerRemoved(peer string) {
 	s.bgpSessionUp.DeleteLabelValues(peer)
 	s.bgpUpdates.DeleteLabelValues(peer)
 	s.bgpPrefixes.DeleteLabelValues(peer)
+	s.bgpPending.DeleteLabelValues(peer)
 	s.bgpWithdraw.DeleteLabelValues(peer)
 }

@@ -32,6 +32,7 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 		return
 	}
 	s.up[name] = up
+	label, routes := s.labelLocked(name), s.routes[name]
 	internalAsExternal := up && s.anyASN[name] && st.PeerAsn == st.LocalAsn
 	if !up {
 		// Nothing more will be sent on this session: a withdrawal
@@ -48,10 +49,20 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 		s.opts.Log.Info("dynamicASN is external but the peer announces our own AS: GoBGP cannot refuse it, the session runs as iBGP",
 			"peer", name, "asn", st.PeerAsn)
 	}
-	s.opts.Metrics.BGPSession(name, up)
+	s.opts.Metrics.BGPSession(label, up)
+	s.opts.Metrics.BGPPendingPrefixes(label, pendingPrefixes(up, routes))
 	if s.opts.OnSessionChange != nil {
 		s.opts.OnSessionChange(name, up)
 	}
+}
+
+// pendingPrefixes: a peer whose session is down has been sent none of its
+// prefixes; an established one is sent each as it is added.
+func pendingPrefixes(up bool, routes int) int {
+	if up {
+		return 0
+	}
+	return routes
 }
 
 // poll reads every neighbour's UPDATE counter: it feeds the updates
@@ -72,8 +83,8 @@ func (s *Speaker) poll() {
 	}
 	now := s.opts.Clock.Now()
 	type done struct {
-		peer string
-		d    time.Duration
+		label string
+		d     time.Duration
 	}
 	var finished []done
 	sent := map[string]uint64{}
@@ -94,25 +105,25 @@ func (s *Speaker) poll() {
 			last = 0 // a new connection counts from zero
 		}
 		if n > last {
-			sent[name] = n - last
+			sent[s.labelLocked(name)] = n - last
 		}
 		s.sent[name] = n
 	}
 	s.pending = slices.DeleteFunc(s.pending, func(w withdrawal) bool {
 		if n, ok := byPeer[w.peer]; ok && n >= w.target {
-			finished = append(finished, done{w.peer, now.Sub(w.decided)})
+			finished = append(finished, done{s.labelLocked(w.peer), now.Sub(w.decided)})
 			return true
 		}
 		return false
 	})
 	s.stateMu.Unlock()
-	for _, name := range slices.Sorted(maps.Keys(sent)) {
-		for range sent[name] {
-			s.opts.Metrics.BGPUpdateSent(name)
+	for _, label := range slices.Sorted(maps.Keys(sent)) {
+		for range sent[label] {
+			s.opts.Metrics.BGPUpdateSent(label)
 		}
 	}
 	for _, f := range finished {
-		s.opts.Metrics.BGPWithdrawn(f.peer, f.d)
+		s.opts.Metrics.BGPWithdrawn(f.label, f.d)
 	}
 }
 
@@ -202,16 +213,18 @@ func (s *Speaker) stop(ctx context.Context) error {
 	s.stateMu.Lock()
 	s.closed = true
 	var wasUp []string
+	labels := map[string]string{}
 	for name, up := range s.up {
 		if up {
 			wasUp = append(wasUp, name)
+			labels[name] = s.labelLocked(name)
 		}
 	}
 	clear(s.up)
 	s.stateMu.Unlock()
 	slices.Sort(wasUp)
 	for _, name := range wasUp {
-		s.opts.Metrics.BGPSession(name, false)
+		s.opts.Metrics.BGPSession(labels[name], false)
 		if s.opts.OnSessionChange != nil {
 			s.opts.OnSessionChange(name, false)
 		}

@@ -296,12 +296,13 @@ type fakeMetrics struct {
 	up        map[string]bool
 	updates   map[string]int
 	prefixes  map[string]int
+	pending   map[string]int
 	withdrawn map[string][]time.Duration
 	removed   []string
 }
 
 func newFakeMetrics() *fakeMetrics {
-	return &fakeMetrics{up: map[string]bool{}, updates: map[string]int{}, prefixes: map[string]int{}, withdrawn: map[string][]time.Duration{}}
+	return &fakeMetrics{up: map[string]bool{}, updates: map[string]int{}, prefixes: map[string]int{}, pending: map[string]int{}, withdrawn: map[string][]time.Duration{}}
 }
 
 func (m *fakeMetrics) BGPSession(p string, up bool) { m.mu.Lock(); m.up[p] = up; m.mu.Unlock() }
@@ -309,6 +310,11 @@ func (m *fakeMetrics) BGPUpdateSent(p string)       { m.mu.Lock(); m.updates[p]+
 func (m *fakeMetrics) BGPAnnouncedPrefixes(p string, n int) {
 	m.mu.Lock()
 	m.prefixes[p] = n
+	m.mu.Unlock()
+}
+func (m *fakeMetrics) BGPPendingPrefixes(p string, n int) {
+	m.mu.Lock()
+	m.pending[p] = n
 	m.mu.Unlock()
 }
 func (m *fakeMetrics) BGPWithdrawn(p string, d time.Duration) {

@@ -18,12 +18,16 @@ import (
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
 
-// Metrics receives what the speaker observes per peer (the BGPPeer's
-// name); *metrics.Speaker implements it.
+// Metrics receives what the speaker observes per peer, named as MetalLB's
+// metrics name it: "address:port" (see peerLabel); *metrics.Speaker
+// implements it.
 type Metrics interface {
 	BGPSession(peer string, up bool)
 	BGPUpdateSent(peer string)
 	BGPAnnouncedPrefixes(peer string, n int)
+	// BGPPendingPrefixes is how many of the peer's prefixes it has not been
+	// sent: all of them while the session is down.
+	BGPPendingPrefixes(peer string, n int)
 	// BGPWithdrawn is the time from deciding to withdraw a path to the
 	// UPDATE carrying the withdrawal being written to the peer's socket.
 	BGPWithdrawn(peer string, d time.Duration)
@@ -35,6 +39,7 @@ type noMetrics struct{}
 func (noMetrics) BGPSession(string, bool)            {}
 func (noMetrics) BGPUpdateSent(string)               {}
 func (noMetrics) BGPAnnouncedPrefixes(string, int)   {}
+func (noMetrics) BGPPendingPrefixes(string, int)     {}
 func (noMetrics) BGPWithdrawn(string, time.Duration) {}
 func (noMetrics) BGPPeerRemoved(string)              {}
 
@@ -129,6 +134,8 @@ type Speaker struct {
 	byAddr   map[netip.Addr]string // neighbour address → peer
 	anyASN   map[string]bool       // sessions taking the AS the peer announces
 	up       map[string]bool
+	labels   map[string]string // peer → its metrics label
+	routes   map[string]int    // peer → prefixes in its table
 	sent     map[string]uint64 // last UPDATE count read per peer
 	pending  []withdrawal
 	ready    chan struct{} // closed when Run accepts Set
@@ -163,7 +170,7 @@ func New(o Options) *Speaker {
 	}
 	return &Speaker{
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
-		up: map[string]bool{}, sent: map[string]uint64{},
+		up: map[string]bool{}, sent: map[string]uint64{}, labels: map[string]string{}, routes: map[string]int{},
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
 	}
 }
@@ -361,6 +368,13 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 		}
 		s.opts.Log.Info("BGP session updated", "peer", n.Peer, "address", n.Address)
 		ss.n = n
+		s.stateMu.Lock()
+		old := s.labels[n.Peer]
+		s.labels[n.Peer] = peerLabel(n)
+		s.stateMu.Unlock()
+		if old != peerLabel(n) {
+			s.opts.Metrics.BGPPeerRemoved(old)
+		}
 		return nil
 	}
 	id := s.nextVRF
@@ -380,6 +394,7 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 	s.stateMu.Lock()
 	s.byAddr[n.Address] = n.Peer
 	s.anyASN[n.Peer] = n.PeerASN == 0
+	s.labels[n.Peer] = peerLabel(n)
 	s.stateMu.Unlock()
 	s.opts.Log.Info("BGP session added", "peer", n.Peer, "address", n.Address, "port", n.Port)
 	return nil
@@ -406,6 +421,9 @@ func (s *Speaker) forget(name string) {
 	defer s.cbMu.Unlock()
 	s.stateMu.Lock()
 	wasUp := s.up[name]
+	label := s.labelLocked(name)
+	delete(s.labels, name)
+	delete(s.routes, name)
 	for a, p := range s.byAddr {
 		if p == name {
 			delete(s.byAddr, a)
@@ -420,7 +438,20 @@ func (s *Speaker) forget(name string) {
 	if wasUp && !closed && s.opts.OnSessionChange != nil {
 		s.opts.OnSessionChange(name, false)
 	}
-	s.opts.Metrics.BGPPeerRemoved(name)
+	s.opts.Metrics.BGPPeerRemoved(label)
+}
+
+// peerLabel names a session in metrics as MetalLB does: the peer's address
+// and port ("192.0.2.1:179", "fd00::1:179"), so dashboards and alerts
+// written for MetalLB keep their label values.
+func peerLabel(n neighbor) string { return fmt.Sprintf("%s:%d", n.Address, n.Port) }
+
+// labelLocked is the peer's metrics label; stateMu must be held.
+func (s *Speaker) labelLocked(name string) string {
+	if l, ok := s.labels[name]; ok {
+		return l
+	}
+	return name
 }
 
 // applyRoutes makes the session's table hold want: withdrawals first, so
@@ -468,6 +499,11 @@ func (s *Speaker) applyRoutes(ctx context.Context, name string, want map[netip.P
 		}
 		ss.routes[pfx] = r
 	}
-	s.opts.Metrics.BGPAnnouncedPrefixes(name, len(ss.routes))
+	s.stateMu.Lock()
+	label, up := s.labelLocked(name), s.up[name]
+	s.routes[name] = len(ss.routes)
+	s.stateMu.Unlock()
+	s.opts.Metrics.BGPAnnouncedPrefixes(label, len(ss.routes))
+	s.opts.Metrics.BGPPendingPrefixes(label, pendingPrefixes(up, len(ss.routes)))
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -68,6 +69,9 @@ func (l *lab) session(name string, host byte, peerASN uint32) bgpspec.Session {
 	}
 }
 
+// label is the metrics label of the lab's router at host: address:port.
+func (l *lab) label(host byte) string { return fmt.Sprintf("%s:%d", l.lo.addr(host), l.lo.port) }
+
 func (l *lab) sessions() []bgpspec.Session {
 	return []bgpspec.Session{l.session("ibgp", 2, ourASN), l.session("ebgp", 3, externalASN)}
 }
@@ -122,11 +126,14 @@ func TestPathsArriveWithTheirAttributesOnlyAtTheirPeers(t *testing.T) {
 	if diff := cmp.Diff([]string{"ebgp=true", "ibgp=true"}, changes, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 		t.Errorf("session callbacks (-want +got):\n%s", diff)
 	}
-	if got := l.metrics.get(func(m *fakeMetrics) int { return m.prefixes["ibgp"] }); got != 2 {
-		t.Errorf("announced prefixes metric for ibgp = %d, want 2", got)
+	if got := l.metrics.get(func(m *fakeMetrics) int { return m.prefixes[l.label(2)] }); got != 2 {
+		t.Errorf("announced prefixes metric for ibgp (label %s, MetalLB's address:port) = %d, want 2", l.label(2), got)
+	}
+	if got := l.metrics.get(func(m *fakeMetrics) int { return m.pending[l.label(2)] }); got != 0 {
+		t.Errorf("pending prefixes of an established session = %d, want 0", got)
 	}
 	eventually(t, "the updates metric counts what the router received", func() bool {
-		return uint64(l.metrics.get(func(m *fakeMetrics) int { return m.updates["ibgp"] })) == l.ibgp.updatesReceived(me)
+		return uint64(l.metrics.get(func(m *fakeMetrics) int { return m.updates[l.label(2)] })) == l.ibgp.updatesReceived(me)
 	})
 }
 
@@ -241,7 +248,7 @@ func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
 			thirdUp = third.uptime(me)
 		}
 	}
-	if got := l.metrics.get(func(m *fakeMetrics) int { return len(m.withdrawn["ebgp"]) }); got != 1 {
+	if got := l.metrics.get(func(m *fakeMetrics) int { return len(m.withdrawn[l.label(3)]) }); got != 1 {
 		t.Errorf("withdraw latencies recorded for ebgp = %d, want 1", got)
 	}
 }
@@ -427,7 +434,7 @@ func TestShutdownWithdrawsBeforeClosing(t *testing.T) {
 			if want := map[bool][]netip.Prefix{true: prefixes}[graceful]; !slices.Equal(marked, want) {
 				t.Errorf("paths re-sent with GRACEFUL_SHUTDOWN: %v, want %v", marked, want)
 			}
-			if got := l.metrics.get(func(m *fakeMetrics) int { return len(m.withdrawn["ibgp"]) }); got == 0 {
+			if got := l.metrics.get(func(m *fakeMetrics) int { return len(m.withdrawn[l.label(2)]) }); got == 0 {
 				t.Errorf("no withdraw latency recorded for ibgp")
 			}
 			if l.speaker.Established("ibgp") {
