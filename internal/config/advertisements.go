@@ -78,7 +78,11 @@ func parseBGPAdvertisements(ps *problems, cfg *Config, pools []v1beta1.IPAddress
 			parsed, err := ParseCommunity(c)
 			if err != nil {
 				if !strings.Contains(c, ":") {
-					ps.add(ref, indexed("spec.communities", j), "%q is neither a community value nor the name of an alias in a Community object", c)
+					// An alias whose Community is applied after this
+					// advertisement (Helm and kubectl apply kinds in
+					// alphabetical order): admitted, as MetalLB does; the
+					// configuration waits for it.
+					ps.addTransient(ref, indexed("spec.communities", j), "%q is neither a community value nor the name of an alias in a Community object (yet)", c)
 				} else {
 					ps.add(ref, indexed("spec.communities", j), "%v", err)
 				}

@@ -98,7 +98,7 @@ func TestParseProblems(t *testing.T) {
 		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.communities[0]", "0 to 65535", false},
 		{"unknown community alias", Resources{BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
 			s.Communities = []string{"no-such-alias"}
-		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.communities[0]", "neither a community value nor the name of an alias", false},
+		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.communities[0]", "neither a community value nor the name of an alias", true},
 		{"invalid community alias value", Resources{Communities: []v1beta1.Community{{ObjectMeta: metav1.ObjectMeta{Name: "c"},
 			Spec: v1beta1.CommunitySpec{Communities: []v1beta1.CommunityAlias{{Name: "x", Value: "large:1:2"}}}}}},
 			Ref{KindCommunity, "c"}, "spec.communities[0].value", "invalid large community", false},

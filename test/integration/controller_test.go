@@ -135,6 +135,9 @@ func TestControllerBinary(t *testing.T) {
 	}{
 		{"advertisement naming a pool not created yet", doc("L2Advertisement", "early", "{ipAddressPools: [later]}"),
 			`Warning: L2Advertisement "early": spec.ipAddressPools[0]: IPAddressPool "later" does not exist (yet)`},
+		{"advertisement naming a community alias not created yet (Helm applies BGPAdvertisement before Community)",
+			doc("BGPAdvertisement", "early-community", "{communities: [no-export-later]}"),
+			`"no-export-later" is neither a community value nor the name of an alias in a Community object (yet); it takes effect once that exists`},
 		{"peer naming a BFD profile not created yet", doc("BGPPeer", "bfd-peer", "{myASN: 64512, peerASN: 64501, peerAddress: 10.40.1.2, bfdProfile: fast}"),
 			`BFDProfile "fast" does not exist (yet)`},
 		{"pool in another namespace", strings.Replace(doc("IPAddressPool", "elsewhere", "{addresses: [10.41.0.0/29]}"), cfgNS, "default", 1),
