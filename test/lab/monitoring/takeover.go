@@ -23,11 +23,13 @@ type Takeover struct {
 type PhaseSums struct {
 	Sum   map[string]map[string]float64 // pod → phase → seconds
 	Count map[string]float64            // pod → takeovers
+	// At is when they were read.
+	At time.Time
 }
 
 // Phases reads every speaker's takeover phase sums now.
 func (p *Prometheus) Phases(ctx context.Context) (PhaseSums, error) {
-	ps := PhaseSums{Sum: map[string]map[string]float64{}, Count: map[string]float64{}}
+	ps := PhaseSums{Sum: map[string]map[string]float64{}, Count: map[string]float64{}, At: time.Now()}
 	v, err := p.Query(ctx, `sum by (pod, phase) (ironlb_layer2_takeover_seconds_sum)`)
 	if err != nil {
 		return ps, err
@@ -52,16 +54,23 @@ func (p *Prometheus) Phases(ctx context.Context) (PhaseSums, error) {
 // LastTakeover reconstructs the takeover of service from the metrics: the
 // announcing pod and moment from ironlb_layer2_last_failover_timestamp_seconds,
 // and the phases from that pod's phase sums since before (exactly one
-// takeover must lie between).
+// takeover must lie between). A takeover recorded before the baseline (on
+// another node, while the speakers started) is not this one.
 func (p *Prometheus) LastTakeover(ctx context.Context, service string, before PhaseSums) (Takeover, error) {
 	var t Takeover
 	v, err := p.Query(ctx, fmt.Sprintf(`ironlb_layer2_last_failover_timestamp_seconds{service=%q}`, service))
 	if err != nil {
 		return t, err
 	}
-	vec := v.(model.Vector)
+	var vec model.Vector
+	for _, s := range v.(model.Vector) {
+		if !unixTime(float64(s.Value)).Before(before.At) {
+			vec = append(vec, s)
+		}
+	}
 	if len(vec) != 1 {
-		return t, fmt.Errorf("%s: %d series of ironlb_layer2_last_failover_timestamp_seconds, want the new owner's one", service, len(vec))
+		return t, fmt.Errorf("%s: %d series of ironlb_layer2_last_failover_timestamp_seconds since %s (of %d), want the new owner's one",
+			service, len(vec), before.At.Format(time.RFC3339Nano), len(v.(model.Vector)))
 	}
 	t.Pod = string(vec[0].Metric["pod"])
 	t.Announced = unixTime(float64(vec[0].Value))
