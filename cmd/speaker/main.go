@@ -60,7 +60,9 @@ type options struct {
 	// ignoreExcludeLB announces from nodes labelled
 	// node.kubernetes.io/exclude-from-external-load-balancers too.
 	ignoreExcludeLB bool
-	unused          cli.Unused
+	// excludeL2 is MetalLB's list of interfaces never announced on.
+	excludeL2 string
+	unused    cli.Unused
 	// bgpGracefulShutdown and its wait: RFC 8326 on SIGTERM.
 	bgpGracefulShutdown     bool
 	bgpGracefulShutdownWait time.Duration
@@ -91,6 +93,7 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	o.serving.BindMetalLB(fs)
 	o.tls.Bind(fs)
 	fs.BoolVar(&o.ignoreExcludeLB, "ignore-exclude-lb", false, "announce from nodes labelled "+compat.NodeExcludeLabel+" too (kubeadm and Talos label control-plane nodes so)")
+	fs.StringVar(&o.excludeL2, "exclude-l2-config", layer2.ExcludeL2Path, "MetalLB's excludel2 file (the metallb-excludel2 ConfigMap): regular expressions of interfaces layer 2 never announces on; a missing file excludes only the built-in kinds (loopback, veths, CNI bridges, tunnels)")
 	o.unused.Flag(fs, "enable-pprof", true, "use --pprof-bind-address")
 	o.unused.Flag(fs, "ml-wan-config", true, "memberlist timings are set by --ml-probe-interval, --ml-probe-timeout and --ml-suspicion-mult")
 	frr := "IronLB speaks BGP with its embedded GoBGP, never through FRR"
@@ -206,11 +209,19 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
 		NodeAddresses: bgpapply.NodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	alive := []string{o.nodeName}
+	exclude, err := layer2.LoadExcludeL2(o.excludeL2)
+	if err != nil {
+		return err
+	}
+	if exclude != nil {
+		log.Info("layer 2 leaves out interfaces matching the excludel2 list", "file", o.excludeL2, "pattern", exclude.String())
+	}
+	usable := layer2.UsableInterfacesExcept(exclude)
 	// Interfaces and addresses that appear after start are announced on
 	// as the kernel reports them.
-	ifaces := ifwatch.New(layer2.UsableInterfaces, log.WithName("interfaces"))
+	ifaces := ifwatch.New(usable, log.WithName("interfaces"))
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
-		Interfaces: layer2.UsableInterfaces, InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm,
+		Interfaces: usable, InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm,
 		BGP:       &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")},
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}

@@ -80,7 +80,38 @@ app=metallb,component=speaker
 {{- end }}
 
 {{- define "ironlb.memberlistSecretName" -}}
-{{- default (printf "%s-memberlist" (include "ironlb.fullname" .)) .Values.speaker.memberlist.existingSecret }}
+{{- .Values.speaker.memberlist.existingSecret | default .Values.speaker.secretName | default (printf "%s-memberlist" (include "ironlb.fullname" .)) }}
+{{- end }}
+
+{{/*
+The --tls-* arguments: tls.* (MetalLB 0.16), else the component's own
+(MetalLB 0.15's controller.tlsMinVersion and tlsCipherSuites).
+Call with (dict "root" $ "min" "..." "ciphers" "...").
+*/}}
+{{- define "ironlb.tlsArgs" -}}
+{{- $t := .root.Values.tls }}
+{{- with ($t.minVersion | default .min) }}
+- --tls-min-version={{ . }}
+{{- end }}
+{{- with ($t.cipherSuites | default .ciphers) }}
+- --tls-cipher-suites={{ . }}
+{{- end }}
+{{- with $t.curvePreferences }}
+- --tls-curve-preferences={{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The health port of a component: MetalLB's livenessProbe.port or
+readinessProbe.port when given, else healthProbePort.
+*/}}
+{{- define "ironlb.healthPort" -}}
+{{- $l := .livenessProbe.port | default 0 | int }}
+{{- $r := .readinessProbe.port | default 0 | int }}
+{{- if and $l $r (ne $l $r) }}
+{{- fail (printf "livenessProbe.port %d and readinessProbe.port %d differ: IronLB serves /healthz and /readyz on one port" $l $r) }}
+{{- end }}
+{{- $l | default $r | default .healthProbePort }}
 {{- end }}
 
 {{- define "ironlb.controllerImage" -}}
