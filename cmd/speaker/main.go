@@ -53,6 +53,7 @@ type options struct {
 	mlSecretKeyPath string
 	podName         string
 	ml              members.Options
+	settleTimeout   time.Duration
 	lbClass         string
 	logLevel        string
 	serving         cli.Serving
@@ -82,6 +83,7 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	o.ml = members.DefaultOptions()
 	fs.DurationVar(&o.ml.ProbeInterval, "ml-probe-interval", o.ml.ProbeInterval, "memberlist: how often a random member is probed (detection starts within about this / (members-1))")
 	fs.DurationVar(&o.ml.ProbeTimeout, "ml-probe-timeout", o.ml.ProbeTimeout, "memberlist: how long a direct probe waits before indirect probes are asked for")
+	fs.DurationVar(&o.settleTimeout, "ml-settle-timeout", loop.DefaultSettleTimeout, "at start, announce nothing until the speakers of every other node with a speaker pod have joined, at most this long (then announce with the members known)")
 	fs.IntVar(&o.ml.SuspicionMult, "ml-suspicion-mult", o.ml.SuspicionMult, "memberlist: a suspect has SuspicionMult × max(1, log10(members+1)) × probe interval to refute before it is declared dead")
 	fs.BoolVar(&o.bgpGracefulShutdown, "bgp-graceful-shutdown", false, "on SIGTERM, first re-advertise every BGP path with the GRACEFUL_SHUTDOWN community (65535:0, RFC 8326) and wait --bgp-graceful-shutdown-wait, so routers move traffic away before the paths are withdrawn; the pod's termination grace period must cover the wait")
 	fs.DurationVar(&o.bgpGracefulShutdownWait, "bgp-graceful-shutdown-wait", bgp.DefaultGracefulShutdownWait, "with --bgp-graceful-shutdown: how long the marked paths stay before they are withdrawn")
@@ -117,6 +119,9 @@ func (o *options) validate() error {
 	}
 	if o.mlBindPort < 0 || o.mlBindPort > 65535 {
 		errs = append(errs, fmt.Errorf("--ml-bindport %d: not a port", o.mlBindPort))
+	}
+	if o.settleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--ml-settle-timeout %s: must be positive", o.settleTimeout))
 	}
 	if o.bgpGracefulShutdownWait <= 0 {
 		errs = append(errs, fmt.Errorf("--bgp-graceful-shutdown-wait %s: must be positive", o.bgpGracefulShutdownWait))
@@ -221,7 +226,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// as the kernel reports them.
 	ifaces := ifwatch.New(usable, log.WithName("interfaces"))
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
-		Interfaces: usable, InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm,
+		Interfaces: usable, InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm, SettleTimeout: o.settleTimeout,
 		BGP:       &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")},
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}

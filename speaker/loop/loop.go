@@ -219,7 +219,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.syncBGP()
 		case <-settleTimeout:
 			quiet, settled, settleTimeout = false, nil, nil
-			l.Log.Info("memberlist has not joined any peer yet; announcing with the members known so far", "members", l.Members.Alive())
+			l.Log.Info("not every speaker has joined yet; announcing with the members known so far", "members", l.Members.Alive())
 			l.settle()
 		case u := <-l.Updates:
 			l.apply(u)

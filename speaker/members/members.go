@@ -164,7 +164,7 @@ type Members struct {
 	acked   map[string]time.Time // node → when a probe of it was last answered
 	notify  chan struct{}        // signalled when queue grows
 	started chan struct{}
-	settled chan struct{} // closed after the first Join
+	settled chan struct{} // closed by MarkSettled
 	settle  sync.Once
 }
 
@@ -223,10 +223,8 @@ func (m *Members) Start(ctx context.Context) error {
 
 // Join contacts the given peers ("host:port"); it returns how many answered.
 // Joining exchanges full state with a peer, so when it returns every live
-// member is known. No peers means there is nobody to join: this member is
-// alone, and that is settled too.
+// member is known.
 func (m *Members) Join(peers []string) (int, error) {
-	defer m.settle.Do(func() { close(m.settled) })
 	if len(peers) == 0 {
 		return 0, nil
 	}
@@ -237,7 +235,11 @@ func (m *Members) Join(peers []string) (int, error) {
 	return ml.Join(peers)
 }
 
-// Settled is closed once the first Join has returned.
+// MarkSettled records that every speaker expected is a member (or that
+// there is none): the speaker may announce.
+func (m *Members) MarkSettled() { m.settle.Do(func() { close(m.settled) }) }
+
+// Settled is closed by MarkSettled.
 func (m *Members) Settled() <-chan struct{} { return m.settled }
 
 // Alive returns the live members, sorted, this one included.

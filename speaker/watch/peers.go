@@ -19,12 +19,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// Joiner joins memberlist peers; *members.Members implements it. Join with
-// no peers says there is nobody to join.
+// Joiner joins memberlist peers; *members.Members implements it.
 type Joiner interface {
 	Join(peers []string) (int, error)
 	// Alive names the members alive now (node names).
 	Alive() []string
+	// MarkSettled says every speaker expected has joined: the loop may
+	// announce.
+	MarkSettled()
 }
 
 // DefaultRejoinInterval is how often Peers joins running speakers that
@@ -88,14 +90,38 @@ func (r *Peers) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, err
 		return ctrl.Result{}, err
 	}
 	addrs := joinTargets(pods.Items, r.NodeName, r.Members.Alive(), r.Port)
-	// Even with no peer to join: the speaker waits for a first join to
-	// know it is alone.
-	if n, err := r.Members.Join(addrs); err != nil {
-		r.Log.Info("joining speakers", "reached", n, "of", len(addrs), "reason", err.Error())
-	} else if len(addrs) > 0 {
-		r.Log.V(1).Info("joined speakers", "peers", addrs)
+	if len(addrs) > 0 {
+		if n, err := r.Members.Join(addrs); err != nil {
+			r.Log.Info("joining speakers", "reached", n, "of", len(addrs), "reason", err.Error())
+		} else {
+			r.Log.V(1).Info("joined speakers", "peers", addrs)
+		}
+	}
+	if missing := notJoined(pods.Items, r.NodeName, r.Members.Alive()); len(missing) == 0 {
+		r.Members.MarkSettled()
+	} else {
+		r.Log.V(1).Info("waiting for speakers to join before announcing", "nodes", missing)
 	}
 	return ctrl.Result{RequeueAfter: r.Rejoin}, nil
+}
+
+// notJoined names the nodes of the other speaker pods that exist (starting
+// or running, not being deleted) whose member is not alive. A speaker
+// announces only once it is empty (or the loop's settle timeout passes):
+// started alone while the others are still starting, as in a fresh
+// install, a GitOps re-render or a migration from MetalLB, it would answer
+// for every VIP beside the speakers that own them.
+func notJoined(pods []corev1.Pod, self string, alive []string) []string {
+	var out []string
+	for _, p := range pods {
+		if p.Spec.NodeName == "" || p.Spec.NodeName == self || p.DeletionTimestamp != nil ||
+			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || slices.Contains(alive, p.Spec.NodeName) {
+			continue
+		}
+		out = append(out, p.Spec.NodeName)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // joinTargets returns the memberlist addresses of the running speaker

@@ -26,8 +26,9 @@ func (r podReader) List(_ context.Context, list client.ObjectList, _ ...client.L
 
 // joiner records joins; alive is what memberlist counts alive.
 type joiner struct {
-	alive []string
-	joins [][]string
+	alive   []string
+	joins   [][]string
+	settled bool
 }
 
 func (j *joiner) Join(peers []string) (int, error) {
@@ -35,6 +36,7 @@ func (j *joiner) Join(peers []string) (int, error) {
 	return len(peers), nil
 }
 func (j *joiner) Alive() []string { return j.alive }
+func (j *joiner) MarkSettled()    { j.settled = true }
 
 func speakerPod(node, ip string, phase corev1.PodPhase) corev1.Pod {
 	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "speaker-" + node}, Spec: corev1.PodSpec{NodeName: node},
@@ -67,16 +69,16 @@ func TestPeersRejoinHealsPartition(t *testing.T) {
 	if res := reconcile(); res.RequeueAfter != DefaultRejoinInterval {
 		t.Errorf("RequeueAfter = %s, want %s", res.RequeueAfter, DefaultRejoinInterval)
 	}
-	if got := j.joins[0]; len(got) != 0 {
-		t.Errorf("with every peer alive, joined %v; want nothing (but a join, to settle)", got)
+	if len(j.joins) != 0 {
+		t.Errorf("with every running peer alive, joined %v; want nothing", j.joins)
 	}
 
 	j.alive = []string{"a", "b"} // c is cut off
 	reconcile()
 	reconcile()
-	for i, got := range j.joins[1:] {
+	for i, got := range j.joins {
 		if want := []string{"10.0.0.3:7946"}; !slices.Equal(got, want) {
-			t.Errorf("reconcile %d during the partition joined %v, want %v", i+2, got, want)
+			t.Errorf("reconcile %d during the partition joined %v, want %v", i+1, got, want)
 		}
 	}
 }
@@ -88,5 +90,39 @@ func TestPeersNoRejoin(t *testing.T) {
 	res, err := r.Reconcile(context.Background(), ctrl.Request{})
 	if err != nil || res.RequeueAfter != time.Duration(0) {
 		t.Errorf("Reconcile = %+v, %v; want no requeue", res, err)
+	}
+}
+
+// TestPeersSettleOnlyWhenEveryScheduledSpeakerJoined: a speaker announces
+// nothing while speakers scheduled on other nodes (still starting) have not
+// joined: alone, it would answer for their VIPs beside them (or beside
+// MetalLB's speakers during a migration). Pods being deleted or finished
+// are not waited for.
+func TestPeersSettleOnlyWhenEveryScheduledSpeakerJoined(t *testing.T) {
+	starting := speakerPod("b", "", corev1.PodPending)
+	leaving := speakerPod("c", "10.0.0.3", corev1.PodRunning)
+	now := metav1.Now()
+	leaving.DeletionTimestamp = &now
+	pods := []corev1.Pod{speakerPod("a", "10.0.0.1", corev1.PodRunning), starting, leaving, speakerPod("d", "10.0.0.4", corev1.PodFailed)}
+	j := &joiner{alive: []string{"a"}}
+	r := &Peers{Client: podReader{pods: pods}, Selector: labels.Everything(), NodeName: "a", Port: 7946, Members: j}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if j.settled {
+		t.Fatal("settled while the speaker on b is still starting")
+	}
+	j.alive = []string{"a", "b"}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if !j.settled {
+		t.Error("not settled once every scheduled speaker (b) joined; c is leaving and d failed")
+	}
+
+	alone := &joiner{alive: []string{"a"}}
+	r = &Peers{Client: podReader{pods: pods[:1]}, Selector: labels.Everything(), NodeName: "a", Members: alone}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil || !alone.settled {
+		t.Errorf("a single-node cluster: settled %v, %v; want settled at once", alone.settled, err)
 	}
 }
