@@ -16,7 +16,7 @@ GO_TOOL        := go tool -modfile=$(CURDIR)/tools/go.mod
 CONTROLLER_GEN := $(GO_TOOL) controller-gen
 STATICCHECK    := $(GO_TOOL) staticcheck
 LDFLAGS        := -s -w -X main.version=$(VERSION)
-BINARIES       := controller speaker
+BINARIES := controller speaker ironlb
 GO_TEST_FLAGS  ?= -race -count=1 -timeout 30m
 
 # The Helm chart; its appVersion is the image tag it runs by default.
@@ -35,7 +35,7 @@ help: ## Show the targets.
 ##@ Build
 
 .PHONY: build
-build: $(addprefix bin/,$(BINARIES)) ## Build the controller and speaker as static binaries in bin/.
+build: $(addprefix bin/,$(BINARIES)) ## Build the controller, the speaker and the ironlb tool (migrate from MetalLB) as static binaries in bin/.
 
 bin/%: FORCE
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*

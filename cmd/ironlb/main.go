@@ -1,0 +1,178 @@
+// Command ironlb is IronLB's operator tool. `ironlb migrate from-metallb`
+// switches a cluster running MetalLB to IronLB (and `to-metallb` back)
+// without changing an IP or losing a configuration object: it inspects the
+// cluster, prints every object it will change and what the user will
+// notice, and, without --dry-run, hands the metallb.io CRDs over.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/internal/cli"
+	"github.com/ironlb/ironlb/internal/migrate"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `Usage:
+  ironlb migrate from-metallb [flags]   hand a MetalLB installation's CRDs to IronLB's Helm release
+  ironlb migrate to-metallb [flags]     hand them back to MetalLB's release
+  ironlb version
+
+docs/migration.md is the whole procedure. Flags of migrate:
+`
+
+type options struct {
+	kubeconfig string
+	namespace  string
+	release    string
+	chart      string
+	dryRun     bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	var usageErr usageError
+	switch {
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(os.Stderr, "ironlb: %v\n", err)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "ironlb: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) >= 1 && args[0] == "version" {
+		fmt.Fprintln(out, "ironlb", version)
+		return nil
+	}
+	if len(args) < 2 || args[0] != "migrate" || (args[1] != "from-metallb" && args[1] != "to-metallb") {
+		fmt.Fprint(os.Stderr, usage)
+		newFlags(&options{}).PrintDefaults()
+		return usageError{errors.New("want `migrate from-metallb`, `migrate to-metallb` or `version`")}
+	}
+	direction := args[1]
+	var o options
+	fs := newFlags(&o)
+	if direction == "to-metallb" {
+		fs.Lookup("release").DefValue, o.release = "metallb", "metallb"
+	}
+	if err := fs.Parse(args[2:]); err != nil {
+		return usageError{err}
+	}
+	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-migrate/"+version)
+	if err != nil {
+		return err
+	}
+	scheme, err := cli.NewScheme()
+	if err != nil {
+		return err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	inv, err := migrate.Inspect(ctx, c, o.namespace)
+	if err != nil {
+		return err
+	}
+	target := migrate.Target{Release: o.release, Namespace: o.namespace}
+	steps, err := migrate.Plan(inv, target)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "In the cluster:\n")
+	for _, l := range inv.Summary() {
+		fmt.Fprintf(out, "  %s\n", l)
+	}
+	verb := "Changing"
+	if o.dryRun {
+		verb = "Would change (--dry-run: nothing is changed)"
+	}
+	if len(steps) == 0 {
+		fmt.Fprintf(out, "\nNothing to change: the CRDs are Helm release %s/%s's already.\n", o.namespace, o.release)
+	} else {
+		fmt.Fprintf(out, "\n%s:\n", verb)
+		for i, s := range steps {
+			fmt.Fprintf(out, "  %d. %s: %s\n", i+1, s.Object, s.Change)
+		}
+	}
+	if !o.dryRun {
+		if err := migrate.Apply(ctx, c, o.namespace, target, steps); err != nil {
+			return fmt.Errorf("%w (run the command again to finish: every step is idempotent)", err)
+		}
+		if len(steps) > 0 {
+			fmt.Fprintf(out, "Done: %d objects changed.\n", len(steps))
+		}
+	}
+	fmt.Fprintf(out, "\nNext:\n%s", nextSteps(direction, inv, o))
+	if direction == "from-metallb" {
+		fmt.Fprintf(out, "\nWhat you will notice (docs/migration.md has the reasons):\n")
+		for _, d := range migrate.Differences {
+			fmt.Fprintf(out, "  - %s\n", d)
+		}
+	}
+	return nil
+}
+
+func newFlags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("ironlb migrate", flag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; empty: in-cluster or ~/.kube/config")
+	fs.StringVar(&o.namespace, "namespace", "metallb-system", "namespace MetalLB runs in, where IronLB runs too (the configuration stays there)")
+	fs.StringVar(&o.release, "release", "ironlb", "Helm release the CRDs go to: IronLB's (from-metallb) or MetalLB's (to-metallb)")
+	fs.StringVar(&o.chart, "chart", "charts/ironlb", "IronLB's chart, for the printed helm command")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "inspect and print what would change; change nothing")
+	return fs
+}
+
+func nextSteps(direction string, inv migrate.Inventory, o options) string {
+	var b strings.Builder
+	owners := inv.Owners()
+	if direction == "from-metallb" {
+		fmt.Fprintf(&b, "  1. Install IronLB beside MetalLB, on ports of its own so both speakers can run on every node\n"+
+			"     (each VIP is answered from the same node with the same MAC by both):\n"+
+			"       helm install %s %s -n %s --set crds.enabled=true \\\n"+
+			"         --set speaker.memberlist.mlBindPort=7947 --set prometheus.metricsPort=9121 \\\n"+
+			"         --set speaker.memberlist.settleTimeout=2m --wait\n", o.release, o.chart, o.namespace)
+		b.WriteString("  2. Remove MetalLB as its documentation says; the CRDs and the configuration stay:\n")
+		for _, r := range owners {
+			if _, name, _ := strings.Cut(r, "/"); name != o.release {
+				fmt.Fprintf(&b, "       helm uninstall %s -n %s\n", name, o.namespace)
+			}
+		}
+		if len(owners) == 0 || (len(owners) == 1 && strings.HasSuffix(owners[0], "/"+o.release)) {
+			fmt.Fprintf(&b, "       (manifests or kustomize: delete MetalLB's objects but not its CRDs, e.g.\n"+
+				"        kubectl delete validatingwebhookconfiguration metallb-webhook-configuration\n"+
+				"        kubectl -n %s delete deployment controller daemonset speaker service metallb-webhook-service)\n", o.namespace)
+		}
+		b.WriteString("  3. Optionally move IronLB to the default ports afterwards (a rolling restart of the speakers):\n" +
+			"       helm upgrade " + o.release + " " + o.chart + " -n " + o.namespace + " --reuse-values \\\n" +
+			"         --set speaker.memberlist.mlBindPort=7946 --set prometheus.metricsPort=9120\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "  1. Install MetalLB with its chart as release %s in %s (its crds subchart adopts the CRDs);\n"+
+		"     IronLB's speakers use other ports, so both run side by side.\n", o.release, o.namespace)
+	for _, r := range owners {
+		if _, name, _ := strings.Cut(r, "/"); name != o.release {
+			fmt.Fprintf(&b, "  2. helm uninstall %s -n %s   (the CRDs and the configuration stay)\n", name, o.namespace)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,15 @@
+package migrate
+
+// Differences are what a MetalLB user notices after switching to IronLB
+// (docs/migration.md carries the same list, with reasons; a test keeps the
+// two in step).
+var Differences = []string{
+	"Layer-2 failover is sub-second (memberlist timers tuned for a LAN) and the new owner sends gratuitous ARP/NDP bursts; MetalLB's takes seconds.",
+	"BGP runs in an embedded GoBGP, not FRR or frr-k8s: FRR-mode values (speaker.frr, frrk8s) and FRRConfiguration objects have no effect, and BFD profiles are accepted but no BFD session runs yet.",
+	"Metrics keep MetalLB's names and labels (metallb_bgp_*{peer=\"address:port\"} as in native mode, no vrf label); FRR-only families (metallb_bfd_*, metallb_bgp_opens_sent and the like) are absent; IronLB adds ironlb_* failover timings.",
+	"The PrometheusRule carries MetalLB's alerts under MetalLB's names and thresholds, plus IronLBVIPUnannounced, IronLBFailoverSlow, IronLBSpeakerMissing and IronLBSpeakersDisagree.",
+	"The chart's speakers serve /healthz on 17473 (MetalLB's 17472), so both can run on one node during the switch; the memberlist Secret is IronLB's own (FULLNAME-memberlist), so the two speaker sets never mix.",
+	"A BGPPeer read as v1beta1 carries its v1beta2-only fields in the annotation ironlb.io/v1beta2-only-fields, so a v1beta1 client's update no longer erases them.",
+	"ConfigurationState objects (MetalLB 0.15.3 and later) are not written; configuration problems show in Events, logs and metallb_k8s_client_config_stale_bool.",
+	"The Events ClearAssignment, announceFailed, deprecatedAnnotation and AdditionalAssignFailed are not recorded.",
+}
