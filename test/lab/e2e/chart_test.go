@@ -324,8 +324,12 @@ spec:
 
 // workloadsReady: the controller Deployment and the speaker DaemonSet have
 // every pod of their current generation Ready.
-func workloadsReady(ctx context.Context) error {
-	d, err := theLab.cs.AppsV1().Deployments(releaseNS).Get(ctx, releaseName+"-controller", metav1.GetOptions{})
+func workloadsReady(ctx context.Context) error { return workloadsReadyOf(ctx, releaseName) }
+
+// workloadsReadyOf is workloadsReady for the objects named fullname-controller
+// and fullname-speaker.
+func workloadsReadyOf(ctx context.Context, fullname string) error {
+	d, err := theLab.cs.AppsV1().Deployments(releaseNS).Get(ctx, fullname+"-controller", metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -333,7 +337,7 @@ func workloadsReady(ctx context.Context) error {
 		d.Status.ReadyReplicas != *d.Spec.Replicas || d.Status.Replicas != *d.Spec.Replicas {
 		return fmt.Errorf("controller: %d/%d ready, %d updated; %s", d.Status.ReadyReplicas, *d.Spec.Replicas, d.Status.UpdatedReplicas, workloadStates(ctx))
 	}
-	ds, err := theLab.cs.AppsV1().DaemonSets(releaseNS).Get(ctx, releaseName+"-speaker", metav1.GetOptions{})
+	ds, err := theLab.cs.AppsV1().DaemonSets(releaseNS).Get(ctx, fullname+"-speaker", metav1.GetOptions{})
 	if err != nil {
 		return err
 	}

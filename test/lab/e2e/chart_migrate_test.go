@@ -1,0 +1,493 @@
+//go:build e2e
+
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/arp"
+
+	"github.com/ironlb/ironlb/test/netns"
+	"github.com/ironlb/ironlb/test/probe"
+)
+
+// metallbRelease is the stand-in for a MetalLB Helm installation: IronLB's
+// own chart installed as release "metallb" under MetalLB's names
+// (metallb-controller, metallb-speaker, metallb-webhook-service,
+// metallb-webhook-configuration, metallb-memberlist) and ports (memberlist
+// 7946, /metrics 9120, /healthz 17472), with MetalLB's CRDs: rendered by
+// the release and without Helm's keep policy, so `helm uninstall metallb`
+// deletes them unless the migration hands them over, and the BGPPeer
+// CRD's conversion pointing at metallb-webhook-service.
+const metallbRelease = "metallb"
+
+// metallbChart writes the stand-in chart: IronLB's, with the CRDs' keep
+// policy removed (MetalLB's chart has none).
+func metallbChart(t *testing.T, root string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "metallb")
+	if out, err := exec.Command("cp", "-r", filepath.Join(root, "charts", "ironlb"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("copying the chart: %v\n%s", err, out)
+	}
+	p := filepath.Join(dir, "templates", "customresourcedefinitions.yaml")
+	tmpl, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := `(merge (dict "helm.sh/resource-policy" "keep") ($meta.annotations | default dict))`
+	if !strings.Contains(string(tmpl), keep) {
+		t.Fatalf("%s no longer sets the keep policy as %s: update the stand-in", p, keep)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(tmpl), keep, `($meta.annotations | default dict)`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var metallbValues = []string{"--set", "fullnameOverride=" + metallbRelease, "--set", "speaker.healthProbePort=17472",
+	"--set", "prometheus.metricsPort=9120", "--set", "speaker.memberlist.mlBindPort=7946"}
+
+// gapGuard bounds the longest time a client waits for an answer during a
+// switch: 25 times the target (two 20 ms probe intervals).
+const gapGuard = time.Second
+
+// IronLB beside it, on ports of its own, as `ironlb migrate` prints.
+var ironlbBesideValues = []string{"--set", "speaker.memberlist.mlBindPort=7947", "--set", "prometheus.metricsPort=9121",
+	"--set", "speaker.memberlist.settleTimeout=2m"}
+
+// vipProbe records, per VIP and kind, what a client saw every 20 ms.
+type vipProbe struct {
+	mu      sync.Mutex
+	start   time.Time
+	events  []string // phase marks, answer changes and gaps over 100 ms, in order
+	lastMAC map[string]string
+	sent    map[string]int
+	lost    map[string]int
+	// failedARP are the starts of ARP probes without an answer within the
+	// interval; replies are every ARP reply the client's link carried, so
+	// a probe answered late is told from one never answered.
+	failedARP map[string][]time.Time
+	replies   map[string][]time.Time
+	lastOK    map[string]time.Time
+	gap       map[string]time.Duration
+	answers   map[string]map[string]bool
+}
+
+func (p *vipProbe) record(r probe.Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := r.Target.IP.String() + " " + string(r.Kind)
+	p.sent[key]++
+	if !r.OK {
+		p.lost[key]++
+		if r.Kind == probe.ARP {
+			p.failedARP[r.Target.IP.String()] = append(p.failedARP[r.Target.IP.String()], r.Start)
+		}
+		return
+	}
+	if last, ok := p.lastOK[key]; ok {
+		if d := r.Start.Sub(last); d > p.gap[key] {
+			p.gap[key] = d
+		}
+		if d := r.Start.Sub(last); d > 100*time.Millisecond {
+			p.events = append(p.events, fmt.Sprintf("%+.3fs %s: answered again after %v", r.Start.Sub(p.start).Seconds(), key, d.Round(time.Millisecond)))
+		}
+	}
+	p.lastOK[key] = r.Start
+	if r.Kind == probe.ARP {
+		if p.answers[key] == nil {
+			p.answers[key] = map[string]bool{}
+		}
+		p.answers[key][r.Answer] = true
+		if p.lastMAC[key] != r.Answer {
+			p.events = append(p.events, fmt.Sprintf("%+.3fs %s: answered by %s", r.Start.Sub(p.start).Seconds(), key, r.Answer))
+			p.lastMAC[key] = r.Answer
+		}
+	}
+}
+
+// mark notes a step of the migration among the probes' events.
+func (p *vipProbe) mark(what string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, fmt.Sprintf("%+.3fs --- %s", time.Since(p.start).Seconds(), what))
+}
+
+// startVIPProbe asks every VIP for its owner (ARP) and a page (HTTP) every
+// 20 ms from the chart's client until the returned stop is called.
+func startVIPProbe(t *testing.T, ips map[string]string) (*vipProbe, func()) {
+	t.Helper()
+	var targets []probe.Target
+	for svc, ip := range ips {
+		targets = append(targets, probe.Target{Service: "default/" + svc, IP: netip.MustParseAddr(ip), Port: 80})
+	}
+	p := &vipProbe{start: time.Now(), lastMAC: map[string]string{}, failedARP: map[string][]time.Time{}, replies: map[string][]time.Time{},
+		sent: map[string]int{}, lost: map[string]int{}, lastOK: map[string]time.Time{}, gap: map[string]time.Duration{},
+		answers: map[string]map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	nsPath := clientNetns(t)
+	listener, err := netns.DialARP(chartClient, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listened := make(chan struct{})
+	go func() { defer close(listened); p.listen(ctx, listener) }()
+	go func() {
+		// An HTTP answer slower than a second is lost; a faster one only late.
+		done <- probe.Run(ctx, probe.Options{NetNS: nsPath, Interval: probe.DefaultInterval, HTTPTimeout: time.Second,
+			Targets:  func(context.Context) ([]probe.Target, error) { return targets, nil },
+			OnResult: p.record})
+	}()
+	return p, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("prober: %v", err)
+		}
+		<-listened
+	}
+}
+
+// listen records every ARP reply on the client's link.
+func (p *vipProbe) listen(ctx context.Context, c *arp.Client) {
+	defer c.Close()
+	for ctx.Err() == nil {
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		pkt, _, err := c.Read()
+		if err != nil || pkt.Operation != arp.OperationReply {
+			continue
+		}
+		p.mu.Lock()
+		p.replies[pkt.SenderIP.String()] = append(p.replies[pkt.SenderIP.String()], time.Now())
+		p.mu.Unlock()
+	}
+}
+
+// unansweredARP counts the failed ARP probes of ip that no reply followed
+// within a second: the client found nobody answering the VIP.
+func (p *vipProbe) unansweredARP(ip string) int {
+	n := 0
+	for _, start := range p.failedARP[ip] {
+		answered := slices.ContainsFunc(p.replies[ip], func(at time.Time) bool { return !at.Before(start) && at.Sub(start) <= time.Second })
+		if !answered {
+			n++
+		}
+	}
+	return n
+}
+
+// report logs what the client saw and returns, over every VIP, the ARP
+// requests no reply followed within a second, the HTTP requests without an
+// answer within a second, and the longest time between answers.
+func (p *vipProbe) report(t *testing.T, phase string) (sent, arpLost, httpLost int, longest time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keys := make([]string, 0, len(p.sent))
+	for k := range p.sent {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	t.Logf("%s, what the client saw:\n%s", phase, strings.Join(p.events, "\n"))
+	for _, k := range keys {
+		ip, kind, _ := strings.Cut(k, " ")
+		missed := p.lost[k]
+		late := 0
+		if kind == string(probe.ARP) {
+			missed = p.unansweredARP(ip)
+			late = p.lost[k] - missed
+		}
+		sent += p.sent[k]
+		if kind == string(probe.ARP) {
+			arpLost += missed
+		} else {
+			httpLost += missed
+		}
+		longest = max(longest, p.gap[k])
+		var macs []string
+		for m := range p.answers[k] {
+			macs = append(macs, m)
+		}
+		slices.Sort(macs)
+		t.Logf("%s: %s: %d probes, %d lost, %d answered after the 20 ms interval, longest gap %v%s", phase, k, p.sent[k], missed, late, p.gap[k].Round(time.Millisecond),
+			map[bool]string{true: ", answered by " + strings.Join(macs, " and "), false: ""}[len(macs) > 0])
+	}
+	return sent, arpLost, httpLost, longest
+}
+
+// checkSwitch holds a switch to its targets where the lab allows (no ARP
+// request unanswered) and to loose guards elsewhere: HTTP connections fail
+// when the answering MAC flips between a SYN and its ACK, which memberlist's
+// false suspicions under the lab's startup load cause (docs/migration.md).
+func checkSwitch(t *testing.T, what string, sent, arpLost, httpLost int, longest time.Duration) {
+	t.Helper()
+	if arpLost > 0 {
+		t.Errorf("%s: %d ARP requests nobody answered", what, arpLost)
+	}
+	if httpLost*100 > sent {
+		t.Errorf("%s: %d of %d HTTP requests failed, guard 1%%", what, httpLost, sent)
+	}
+	if longest > gapGuard {
+		t.Errorf("%s: longest time without an answer %v, guard %v", what, longest, gapGuard)
+	}
+}
+
+// configObjects names every configuration object, by kind.
+func configObjects(t *testing.T) string {
+	t.Helper()
+	out, err := kubectl("get", "-n", releaseNS, "ipaddresspools.metallb.io,l2advertisements.metallb.io,bgpadvertisements.metallb.io,bgppeers.metallb.io,communities.metallb.io,bfdprofiles.metallb.io",
+		"-o", "name")
+	if err != nil {
+		t.Fatalf("listing the configuration: %v\n%s", err, out)
+	}
+	lines := strings.Fields(out)
+	slices.Sort(lines)
+	return strings.Join(lines, " ")
+}
+
+func ironlbTool(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ironlb")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ironlb")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building ironlb: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runTool(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, append(args, "--kubeconfig", theLab.st.KubeconfigPath())...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ironlb %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// crdOwners is "name=release" of every metallb.io CRD, sorted.
+func crdOwners(t *testing.T) []string {
+	t.Helper()
+	out, err := kubectl("get", "crd", "-o", `jsonpath={range .items[?(@.spec.group=="metallb.io")]}{.metadata.name}={.metadata.annotations.meta\.helm\.sh/release-name}{"\n"}{end}`)
+	if err != nil {
+		t.Fatalf("listing CRDs: %v\n%s", err, out)
+	}
+	return strings.Fields(out)
+}
+
+// speakerLog logs what the release's speakers said about membership and
+// what they announce.
+func speakerLog(t *testing.T, release string) {
+	t.Helper()
+	out, _ := kubectl("logs", "-n", releaseNS, "-l", "app.kubernetes.io/instance="+release+",app.kubernetes.io/component=speaker",
+		"--prefix", "--tail=-1", "--timestamps")
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "settled") || strings.Contains(l, "member") || strings.Contains(l, "announc") || strings.Contains(l, "owner") {
+			keep = append(keep, l)
+		}
+	}
+	t.Logf("speakers of release %s:\n%s", release, strings.Join(keep, "\n"))
+}
+
+// TestMigrateFromMetalLB switches a cluster that a MetalLB Helm install
+// left (its CRDs owned by release "metallb", conversion at
+// metallb-webhook-service, memberlist Secret, Services holding IPs,
+// speakers answering) to IronLB with `ironlb migrate from-metallb`, helm
+// install and MetalLB's documented `helm uninstall`, while a client asks
+// every VIP for its owner and a page every 20 ms; then back with
+// `ironlb migrate to-metallb`. Nothing may be lost: no IP, no CRD, no
+// configuration object, no probe.
+func TestMigrateFromMetalLB(t *testing.T) {
+	ctx := context.Background()
+	root := repoRoot(t)
+	loadImages(t, ctx)
+	tool := ironlbTool(t, root)
+	chart := metallbChart(t, root)
+
+	t.Cleanup(func() {
+		for _, r := range []string{releaseName, metallbRelease} {
+			if out, err := helm(t, "uninstall", r, "-n", releaseNS, "--wait", "--ignore-not-found"); err != nil {
+				t.Logf("helm uninstall %s: %v\n%s", r, err, out)
+			}
+		}
+		removeSeedAndRelease(t, root, false)
+		if err := poll(2*time.Minute, func() error { return namespaceGone(ctx, releaseNS) }); err != nil {
+			t.Errorf("namespace %s: %v", releaseNS, err)
+		}
+	})
+
+	// On failure, what the speakers said (before the releases go).
+	t.Cleanup(func() {
+		if t.Failed() {
+			speakerLog(t, metallbRelease)
+			speakerLog(t, releaseName)
+		}
+	})
+
+	// MetalLB as its Helm chart leaves it, with the seed's configuration
+	// and Services, and a v1beta1 BGPPeer (stored through the conversion
+	// webhook).
+	install := append([]string{"install", metallbRelease, chart, "-n", releaseNS, "--create-namespace", "--wait", "--timeout", "3m"}, metallbValues...)
+	if out, err := helm(t, install...); err != nil {
+		t.Fatalf("helm install metallb: %v\n%s\n%s", err, out, workloadStates(ctx))
+	}
+	if err := poll(2*time.Minute, func() error { return workloadsReadyOf(ctx, metallbRelease) }); err != nil {
+		t.Fatal(err)
+	}
+	ips := applySeed(t, ctx, root)
+	peer := `apiVersion: metallb.io/v1beta1
+kind: BGPPeer
+metadata: {name: legacy-router, namespace: ` + releaseNS + `}
+spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
+`
+	if err := poll(30*time.Second, func() error { _, err := kubectlStdin(peer, "apply", "-f", "-"); return err }); err != nil {
+		t.Fatalf("applying a v1beta1 BGPPeer: %v", err)
+	}
+	config := configObjects(t)
+	owners := crdOwners(t)
+	if len(owners) != 8 || !strings.HasSuffix(owners[0], "="+metallbRelease) {
+		t.Fatalf("CRDs before the migration %v, want 8 owned by release %s", owners, metallbRelease)
+	}
+	t.Logf("MetalLB stand-in: IPs %v, configuration %s", ips, config)
+
+	p, stop := startVIPProbe(t, ips)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	start := time.Now()
+
+	p.mark("ironlb migrate from-metallb --dry-run")
+	dry := runTool(t, tool, "migrate", "from-metallb", "--dry-run")
+	t.Logf("ironlb migrate from-metallb --dry-run:\n%s", dry)
+	for _, want := range []string{"8 metallb.io CRDs, owned by Helm release metallb-system/metallb",
+		"converts through the webhook Service metallb-system/metallb-webhook-service",
+		"1 BGPPeer, 1 IPAddressPool, 1 L2Advertisement", "Would change (--dry-run: nothing is changed)",
+		"CustomResourceDefinition bgppeers.metallb.io: owner Helm release metallb-system/metallb → Helm release metallb-system/ironlb",
+		"Secret metallb-system/sh.helm.release.v1.metallb.v1: take the 8 metallb.io CRDs out of release metallb's revision 1",
+		"helm uninstall metallb -n metallb-system", "What you will notice"} {
+		if !strings.Contains(dry, want) {
+			t.Errorf("--dry-run output lacks %q", want)
+		}
+	}
+	for svc, ip := range ips {
+		if !strings.Contains(dry, "default/"+svc+": "+ip) {
+			t.Errorf("--dry-run output does not list %s's IP %s", svc, ip)
+		}
+	}
+	if got := crdOwners(t); !slices.Equal(got, owners) {
+		t.Errorf("--dry-run changed the CRDs' owners: %v", got)
+	}
+
+	p.mark("ironlb migrate from-metallb")
+	out := runTool(t, tool, "migrate", "from-metallb")
+	t.Logf("ironlb migrate from-metallb:\n%s", out)
+	if !strings.Contains(out, "Done: 9 objects changed.") {
+		t.Errorf("the hand-over did not change the 8 CRDs and the release record")
+	}
+	again := runTool(t, tool, "migrate", "from-metallb", "--dry-run")
+	if !strings.Contains(again, "Nothing to change") {
+		t.Errorf("a second run plans changes again:\n%s", again)
+	}
+
+	p.mark("helm install ironlb")
+	install = append([]string{"install", releaseName, "charts/ironlb", "-n", releaseNS, "--wait", "--timeout", "3m", "--set", "crds.enabled=true"}, ironlbBesideValues...)
+	if out, err := helm(t, install...); err != nil {
+		t.Fatalf("helm install ironlb beside MetalLB: %v\n%s\n%s", err, out, workloadStates(ctx))
+	}
+	if err := poll(2*time.Minute, func() error { return workloadsReadyOf(ctx, releaseName) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("IronLB Ready beside MetalLB %.1fs after the migration began", time.Since(start).Seconds())
+	p.mark("helm uninstall metallb")
+	if out, err := helm(t, "uninstall", metallbRelease, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
+		t.Fatalf("helm uninstall metallb: %v\n%s", err, out)
+	}
+	// MetalLB's webhook Service is gone: IronLB's controller takes the
+	// BGPPeer conversion over (every 10 s); v1beta1 reads work again.
+	if err := poll(time.Minute, func() error {
+		_, err := kubectl("get", "bgppeers.v1beta1.metallb.io", "-n", releaseNS, "legacy-router")
+		return err
+	}); err != nil {
+		t.Errorf("v1beta1 BGPPeers after MetalLB left: %v", err)
+	}
+	time.Sleep(3 * time.Second) // the client keeps asking after the last change
+	stop()
+	stopped = true
+	took := time.Since(start)
+	sent, arpLost, httpLost, longest := p.report(t, "from MetalLB")
+
+	after := waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
+	changed := 0
+	for svc, ip := range ips {
+		if after[svc] != ip {
+			changed++
+			t.Errorf("%s: %s before the migration, %s after", svc, ip, after[svc])
+		}
+	}
+	if got := configObjects(t); got != config {
+		t.Errorf("configuration after the migration %s, was %s", got, config)
+	}
+	if got := crdOwners(t); len(got) != 8 || !strings.HasSuffix(got[0], "="+releaseName) {
+		t.Errorf("CRDs after the migration %v, want 8 owned by release %s", got, releaseName)
+	}
+	checkAnnounced(t, ctx, "svc1", ips["svc1"])
+	t.Logf("FIGURES from MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of 8, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
+		changed, len(ips), len(strings.Fields(config)), arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
+	checkSwitch(t, "from MetalLB", sent, arpLost, httpLost, longest)
+
+	// The way back: MetalLB's release takes the CRDs again.
+	p, stop = startVIPProbe(t, ips)
+	stopped = false
+	start = time.Now()
+	p.mark("ironlb migrate to-metallb")
+	out = runTool(t, tool, "migrate", "to-metallb", "--release", metallbRelease)
+	t.Logf("ironlb migrate to-metallb:\n%s", out)
+	p.mark("helm install metallb")
+	install = append([]string{"install", metallbRelease, chart, "-n", releaseNS, "--wait", "--timeout", "3m", "--set", "speaker.memberlist.settleTimeout=2m"}, metallbValues...)
+	if out, err := helm(t, install...); err != nil {
+		t.Fatalf("helm install metallb beside IronLB: %v\n%s\n%s", err, out, workloadStates(ctx))
+	}
+	if err := poll(2*time.Minute, func() error { return workloadsReadyOf(ctx, metallbRelease) }); err != nil {
+		t.Fatal(err)
+	}
+	p.mark("helm uninstall ironlb")
+	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
+		t.Fatalf("helm uninstall ironlb: %v\n%s", err, out)
+	}
+	time.Sleep(3 * time.Second)
+	stop()
+	stopped = true
+	took = time.Since(start)
+	sent, arpLost, httpLost, longest = p.report(t, "back to MetalLB")
+	after = waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
+	changed = 0
+	for svc, ip := range ips {
+		if after[svc] != ip {
+			changed++
+			t.Errorf("%s: %s before, %s after the way back", svc, ip, after[svc])
+		}
+	}
+	if got := configObjects(t); got != config {
+		t.Errorf("configuration after the way back %s, was %s", got, config)
+	}
+	if got := crdOwners(t); len(got) != 8 || !strings.HasSuffix(got[0], "="+metallbRelease) {
+		t.Errorf("CRDs after the way back %v, want 8 owned by release %s", got, metallbRelease)
+	}
+	t.Logf("FIGURES back to MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of 8, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
+		changed, len(ips), len(strings.Fields(config)), arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
+	checkSwitch(t, "back to MetalLB", sent, arpLost, httpLost, longest)
+}
