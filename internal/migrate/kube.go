@@ -56,12 +56,12 @@ func Inspect(ctx context.Context, c client.Client, namespace string) (Inventory,
 		}
 		rec, err := DecodeRelease(s.Data["release"])
 		if err != nil {
-			return inv, fmt.Errorf("Secret %s/%s: %w", namespace, s.Name, err)
+			return inv, fmt.Errorf("helm release record %s/%s: %w", namespace, s.Name, err)
 		}
 		manifest, _ := rec["manifest"].(string)
 		_, crdsInRecord, err := DropFromManifest(manifest, isMetalLBCRD)
 		if err != nil {
-			return inv, fmt.Errorf("Secret %s/%s: %w", namespace, s.Name, err)
+			return inv, fmt.Errorf("helm release record %s/%s: %w", namespace, s.Name, err)
 		}
 		if len(crdsInRecord) == 0 {
 			continue
