@@ -37,6 +37,9 @@ type ConfigReconciler struct {
 	Recorder  events.EventRecorder
 	State     *State
 	Metrics   *metrics.Client
+	// ConfigState, when set, records each load in the controller's
+	// ConfigurationState.
+	ConfigState *kube.ConfigStateReporter
 
 	services   *kube.Trigger // the Service reconciler's retry trigger
 	poolStatus *kube.Trigger
@@ -73,6 +76,11 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 		return ctrl.Result{}, err
 	}
 	applied := r.State.ApplyConfig(cfg, parseErr)
+	if r.ConfigState != nil {
+		if err := r.ConfigState.Report(ctx, parseErr); err != nil {
+			log.Info("cannot report the configuration state", "reason", err.Error())
+		}
+	}
 
 	if parseErr != nil {
 		r.Metrics.UpdateErrors.Inc()

@@ -6,6 +6,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/kube"
 	"github.com/ironlb/ironlb/internal/metrics"
 )
 
@@ -27,7 +28,10 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	pools := &PoolStatusReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, State: state, Metrics: o.Metrics}
 	services := &ServiceReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state}
 	writer := &ServiceWriterReconciler{Client: mgr.GetClient(), Recorder: recorder, State: state}
-	cfg := &ConfigReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state, Metrics: o.Metrics.Client}
+	cfg := &ConfigReconciler{Client: mgr.GetClient(), Namespace: o.Namespace, LBClass: o.LBClass, Recorder: recorder, State: state, Metrics: o.Metrics.Client,
+		ConfigState: &kube.ConfigStateReporter{Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Namespace: o.Namespace,
+			Name: kube.ConfigurationStateController, Labels: map[string]string{kube.LabelComponentType: "controller"},
+			Condition: kube.ConditionControllerConfig}}
 	if err := pools.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the pool status reconciler: %w", err)
 	}

@@ -32,6 +32,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&ServiceL2Status{}, &ServiceL2StatusList{},
 		&ServiceBGPStatus{}, &ServiceBGPStatusList{},
 		&BGPPeer{}, &BGPPeerList{},
+		&ConfigurationState{}, &ConfigurationStateList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ironlb/ironlb/internal/cli"
 	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/kube"
 	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/speaker/agent"
 	"github.com/ironlb/ironlb/speaker/bgp"
@@ -231,7 +232,14 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}
 	nodes := &watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil, IgnoreExcludeLB: o.ignoreExcludeLB}
-	cfgWatch := &watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client,
+	configState := &kube.ConfigStateReporter{Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Namespace: o.namespace,
+		Name:      kube.ConfigurationStateSpeaker(o.nodeName),
+		Labels:    map[string]string{kube.LabelComponentType: "speaker", kube.LabelNodeName: o.nodeName},
+		Condition: kube.ConditionSpeakerConfig}
+	if st.Owner != nil {
+		configState.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: st.Owner.GetName(), UID: st.Owner.GetUID()}
+	}
+	cfgWatch := &watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client, ConfigState: configState,
 		Log: log.WithName("config"), Recorder: recorder}
 	initial := watch.NewInitial(mgr.GetCache(), mgr.GetClient(), services, nodes, cfgWatch)
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{st, bgpStatus, services, nodes, cfgWatch}
@@ -239,7 +247,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	if ml != nil {
 		lp.Members = ml
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,
-			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done(),
+			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done(), SettleWindow: o.settleTimeout,
 			Rejoin: watch.DefaultRejoinInterval})
 		runnables = append(runnables, ml.Start)
 	}

@@ -56,9 +56,18 @@ type Peers struct {
 	// Ready, when set, holds the first join back until it is closed
 	// (Initial.Done): the others hand VIPs over the moment this node joins.
 	Ready <-chan struct{}
+	// SettleWindow: a speaker pod created less than this long ago that has
+	// not joined is one still starting, waited for before announcing (the
+	// loop's settle timeout bounds the wait); an older one is taken for
+	// down (its node died, its container crashes) and not waited for.
+	SettleWindow time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 	// Rejoin, when positive, repeats the join of peers that are not alive
 	// this often (DefaultRejoinInterval), which heals partitions.
 	Rejoin time.Duration
+
+	settled bool // only Reconcile touches it: one worker, one key
 }
 
 // SetupWithManager registers the reconciler.
@@ -97,24 +106,37 @@ func (r *Peers) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, err
 			r.Log.V(1).Info("joined speakers", "peers", addrs)
 		}
 	}
-	if missing := notJoined(pods.Items, r.NodeName, r.Members.Alive()); len(missing) == 0 {
+	if !r.settled {
+		now := time.Now
+		if r.Now != nil {
+			now = r.Now
+		}
+		missing := notJoined(pods.Items, r.NodeName, r.Members.Alive(), now().Add(-r.SettleWindow))
+		if len(missing) > 0 {
+			// Members joining this one trigger nothing here: look again soon.
+			r.Log.V(1).Info("waiting for speakers to join before announcing", "nodes", missing)
+			return ctrl.Result{RequeueAfter: settlePoll}, nil
+		}
+		r.settled = true
 		r.Members.MarkSettled()
-	} else {
-		r.Log.V(1).Info("waiting for speakers to join before announcing", "nodes", missing)
 	}
 	return ctrl.Result{RequeueAfter: r.Rejoin}, nil
 }
 
-// notJoined names the nodes of the other speaker pods that exist (starting
-// or running, not being deleted) whose member is not alive. A speaker
-// announces only once it is empty (or the loop's settle timeout passes):
-// started alone while the others are still starting, as in a fresh
-// install, a GitOps re-render or a migration from MetalLB, it would answer
-// for every VIP beside the speakers that own them.
-func notJoined(pods []corev1.Pod, self string, alive []string) []string {
+// settlePoll is how often a starting speaker looks whether the others have
+// joined it.
+const settlePoll = 200 * time.Millisecond
+
+// notJoined names the nodes of the other speaker pods still starting
+// (created since startedAfter, not being deleted, not finished) whose member
+// is not alive. A speaker announces only once it is empty (or the loop's
+// settle timeout passes): started alone while the others are still
+// starting, as in a fresh install, a GitOps re-render or a migration from
+// MetalLB, it would answer for every VIP beside the speakers that own them.
+func notJoined(pods []corev1.Pod, self string, alive []string, startedAfter time.Time) []string {
 	var out []string
 	for _, p := range pods {
-		if p.Spec.NodeName == "" || p.Spec.NodeName == self || p.DeletionTimestamp != nil ||
+		if p.Spec.NodeName == "" || p.Spec.NodeName == self || p.DeletionTimestamp != nil || p.CreationTimestamp.Time.Before(startedAfter) ||
 			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || slices.Contains(alive, p.Spec.NodeName) {
 			continue
 		}

@@ -38,8 +38,14 @@ func (j *joiner) Join(peers []string) (int, error) {
 func (j *joiner) Alive() []string { return j.alive }
 func (j *joiner) MarkSettled()    { j.settled = true }
 
+// created is when the test's speaker pods were created; the test clock is
+// a second later.
+var created = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+
+func testNow() time.Time { return created.Add(time.Second) }
+
 func speakerPod(node, ip string, phase corev1.PodPhase) corev1.Pod {
-	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "speaker-" + node}, Spec: corev1.PodSpec{NodeName: node},
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "speaker-" + node, CreationTimestamp: metav1.NewTime(created)}, Spec: corev1.PodSpec{NodeName: node},
 		Status: corev1.PodStatus{Phase: phase, PodIP: ip}}
 }
 
@@ -105,12 +111,17 @@ func TestPeersSettleOnlyWhenEveryScheduledSpeakerJoined(t *testing.T) {
 	leaving.DeletionTimestamp = &now
 	pods := []corev1.Pod{speakerPod("a", "10.0.0.1", corev1.PodRunning), starting, leaving, speakerPod("d", "10.0.0.4", corev1.PodFailed)}
 	j := &joiner{alive: []string{"a"}}
-	r := &Peers{Client: podReader{pods: pods}, Selector: labels.Everything(), NodeName: "a", Port: 7946, Members: j}
-	if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil {
+	r := &Peers{Client: podReader{pods: pods}, Selector: labels.Everything(), NodeName: "a", Port: 7946, Members: j,
+		SettleWindow: 10 * time.Second, Now: testNow, Rejoin: DefaultRejoinInterval}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if j.settled {
 		t.Fatal("settled while the speaker on b is still starting")
+	}
+	if res.RequeueAfter != settlePoll {
+		t.Errorf("RequeueAfter %s while waiting, want %s: members joining this one trigger no reconcile", res.RequeueAfter, settlePoll)
 	}
 	j.alive = []string{"a", "b"}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil {
@@ -121,8 +132,18 @@ func TestPeersSettleOnlyWhenEveryScheduledSpeakerJoined(t *testing.T) {
 	}
 
 	alone := &joiner{alive: []string{"a"}}
-	r = &Peers{Client: podReader{pods: pods[:1]}, Selector: labels.Everything(), NodeName: "a", Members: alone}
+	r = &Peers{Client: podReader{pods: pods[:1]}, Selector: labels.Everything(), NodeName: "a", Members: alone, SettleWindow: 10 * time.Second, Now: testNow}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil || !alone.settled {
 		t.Errorf("a single-node cluster: settled %v, %v; want settled at once", alone.settled, err)
+	}
+
+	// A speaker restarting beside a node that died long ago does not wait
+	// for the dead node's pod, which still says Running.
+	late := &joiner{alive: []string{"a"}}
+	r = &Peers{Client: podReader{pods: []corev1.Pod{speakerPod("a", "10.0.0.1", corev1.PodRunning), speakerPod("dead", "10.0.0.9", corev1.PodRunning)}},
+		Selector: labels.Everything(), NodeName: "a", Members: late, SettleWindow: 10 * time.Second,
+		Now: func() time.Time { return created.Add(time.Hour) }}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil || !late.settled {
+		t.Errorf("beside an hour-old pod on a dead node: settled %v, %v; want settled at once", late.settled, err)
 	}
 }

@@ -181,6 +181,9 @@ type Config struct {
 	Log       logr.Logger
 	// Recorder records why a BGPPeer gets no session; may be nil.
 	Recorder events.EventRecorder
+	// ConfigState, when set, records each load in this speaker's
+	// ConfigurationState.
+	ConfigState *kube.ConfigStateReporter
 }
 
 // SetupWithManager registers the reconciler.
@@ -198,6 +201,15 @@ func (r *Config) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
+func (r *Config) reportState(ctx context.Context, loadErr error) {
+	if r.ConfigState == nil {
+		return
+	}
+	if err := r.ConfigState.Report(ctx, loadErr); err != nil {
+		r.Log.Info("cannot report the configuration state", "reason", err.Error())
+	}
+}
+
 // Reconcile validates the whole configuration.
 func (r *Config) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
 	res, err := kube.ListConfig(ctx, r.Client, r.Namespace)
@@ -206,6 +218,7 @@ func (r *Config) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, er
 	}
 	r.Metrics.Updates.Inc()
 	cfg, _, err := config.Parse(res)
+	r.reportState(ctx, err)
 	if err != nil {
 		r.Metrics.UpdateErrors.Inc()
 		r.Metrics.ConfigStale.Set(1)

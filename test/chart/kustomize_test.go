@@ -28,8 +28,8 @@ func TestKustomizeDefault(t *testing.T) {
 			t.Errorf("config/default renders no %s", k)
 		}
 	}
-	if kinds["CustomResourceDefinition"] != 8 {
-		t.Errorf("config/default renders %d CRDs, want 8", kinds["CustomResourceDefinition"])
+	if kinds["CustomResourceDefinition"] != 9 {
+		t.Errorf("config/default renders %d CRDs, want 9", kinds["CustomResourceDefinition"])
 	}
 	objs := objects(t, out)
 	checkPodSecurity(t, objs)

@@ -214,6 +214,7 @@ func TestBinariesServeAndStop(t *testing.T) {
 			metricsPort, probePort := freePort(t), freePort(t)
 			args := []string{"--kubeconfig", env.Kubeconfig, "--port", strconv.Itoa(metricsPort), "--health-probe-port", strconv.Itoa(probePort)}
 			if tt.binary == "controller" {
+				bgpPeerCRD(t) // the controller takes the CRD's conversion over
 				args = append(args, "--webhook-port", strconv.Itoa(freePort(t)), "--cert-dir", t.TempDir())
 			}
 			p := start(t, binary(t, tt.binary), tt.env, args...)

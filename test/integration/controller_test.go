@@ -17,6 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/test/poll"
 )
 
 const webhookConfigName = "ironlb-webhook-configuration"
@@ -62,6 +65,7 @@ func TestControllerBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	webhookPort, probePort := freePort(t), freePort(t)
+	bgpPeerCRD(t) // the controller takes the CRD's conversion over
 	p := start(t, binary(t, "controller"), nil,
 		"--kubeconfig", env.Kubeconfig, "--namespace", cfgNS, "--port", "0",
 		"--health-probe-port", strconv.Itoa(probePort),
@@ -98,6 +102,18 @@ func TestControllerBinary(t *testing.T) {
 	}
 	mustApply(t, doc("IPAddressPool", "main", "{addresses: [10.40.0.0/29]}"))
 	mustApply(t, doc("BGPPeer", "tor", "{myASN: 64512, peerASN: 64500, peerAddress: 10.40.1.1}"))
+	configState := func(want v1beta1.ConfigurationResult, summary string) {
+		t.Helper()
+		var cs v1beta1.ConfigurationState
+		poll.True(t, "ConfigurationState controller is "+string(want), 30*time.Second, 100*time.Millisecond, func() bool {
+			return env.Client.Get(ctx, types.NamespacedName{Namespace: cfgNS, Name: "controller"}, &cs) == nil &&
+				cs.Status.Result == want && strings.Contains(cs.Status.ErrorSummary, summary)
+		})
+		if cs.Labels["metallb.io/component-type"] != "controller" || len(cs.Status.Conditions) != 1 || cs.Status.Conditions[0].Type != "poolReconcilerValid" {
+			t.Errorf("ConfigurationState controller: labels %v, conditions %+v; want MetalLB's", cs.Labels, cs.Status.Conditions)
+		}
+	}
+	configState(v1beta1.ConfigurationResultValid, "")
 
 	refusals := []struct {
 		name, manifest, want string
@@ -150,6 +166,10 @@ func TestControllerBinary(t *testing.T) {
 			}
 		})
 	}
+
+	// The arrival-order problems admitted above leave the newest
+	// configuration invalid until their objects exist: the controller says so.
+	configState(v1beta1.ConfigurationResultInvalid, `BFDProfile "fast" does not exist (yet)`)
 
 	t.Run("allocates", func(t *testing.T) {
 		svc := &corev1.Service{

@@ -30,7 +30,10 @@ import (
 )
 
 // bgpPeerCRD reads the BGPPeer CRD and restores its conversion when the
-// test ends: the other tests of the package share it.
+// test ends (after what the test started later has stopped), waiting until
+// the apiserver converts without a webhook again: the other tests of the
+// package share the CRD, and a controller with its webhook on points the
+// CRD at a webhook Service this apiserver cannot reach.
 func bgpPeerCRD(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
 	ctx := context.Background()
@@ -48,7 +51,15 @@ func bgpPeerCRD(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
 		now.Spec.Conversion = orig
 		if err := env.Client.Update(ctx, &now); err != nil {
 			t.Errorf("restoring the BGPPeer CRD's conversion: %v", err)
+			return
 		}
+		// A server-side dry run converts the object as a write would.
+		probe := "apiVersion: metallb.io/v1beta1\nkind: BGPPeer\nmetadata: {name: conversion-probe, namespace: default}\n" +
+			"spec: {myASN: 64512, peerASN: 64500, peerAddress: 192.0.2.9}\n"
+		poll.True(t, "v1beta1 BGPPeers convert without a webhook again", 30*time.Second, 100*time.Millisecond, func() bool {
+			_, err := env.Kubectl(probe, "create", "--dry-run=server", "-f", "-")
+			return err == nil
+		})
 	})
 	return &crd
 }

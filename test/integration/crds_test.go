@@ -22,7 +22,7 @@ import (
 
 func TestEveryCRDIsEstablished(t *testing.T) {
 	want := []string{
-		"bfdprofiles", "bgpadvertisements", "bgppeers", "communities",
+		"bfdprofiles", "bgpadvertisements", "bgppeers", "communities", "configurationstates",
 		"ipaddresspools", "l2advertisements", "servicebgpstatuses", "servicel2statuses",
 	}
 	ctx := context.Background()

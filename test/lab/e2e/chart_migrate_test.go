@@ -58,6 +58,10 @@ func metallbChart(t *testing.T, root string) string {
 var metallbValues = []string{"--set", "fullnameOverride=" + metallbRelease, "--set", "speaker.healthProbePort=17472",
 	"--set", "prometheus.metricsPort=9120", "--set", "speaker.memberlist.mlBindPort=7946"}
 
+// crdCount is how many metallb.io CRDs MetalLB publishes (ConfigurationState
+// since 0.15.3 included), and IronLB too.
+const crdCount = 9
+
 // gapGuard bounds the longest time a client waits for an answer during a
 // switch: 25 times the target (two 20 ms probe intervals).
 const gapGuard = time.Second
@@ -356,8 +360,8 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	}
 	config := configObjects(t)
 	owners := crdOwners(t)
-	if len(owners) != 8 || !strings.HasSuffix(owners[0], "="+metallbRelease) {
-		t.Fatalf("CRDs before the migration %v, want 8 owned by release %s", owners, metallbRelease)
+	if len(owners) != crdCount || !strings.HasSuffix(owners[0], "="+metallbRelease) {
+		t.Fatalf("CRDs before the migration %v, want %d owned by release %s", owners, crdCount, metallbRelease)
 	}
 	t.Logf("MetalLB stand-in: IPs %v, configuration %s", ips, config)
 
@@ -373,11 +377,11 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	p.mark("ironlb migrate from-metallb --dry-run")
 	dry := runTool(t, tool, "migrate", "from-metallb", "--dry-run")
 	t.Logf("ironlb migrate from-metallb --dry-run:\n%s", dry)
-	for _, want := range []string{"8 metallb.io CRDs, owned by Helm release metallb-system/metallb",
+	for _, want := range []string{fmt.Sprintf("%d metallb.io CRDs, owned by Helm release metallb-system/metallb", crdCount),
 		"converts through the webhook Service metallb-system/metallb-webhook-service",
 		"1 BGPPeer, 1 IPAddressPool, 1 L2Advertisement", "Would change (--dry-run: nothing is changed)",
 		"CustomResourceDefinition bgppeers.metallb.io: owner Helm release metallb-system/metallb → Helm release metallb-system/ironlb",
-		"Secret metallb-system/sh.helm.release.v1.metallb.v1: take the 8 metallb.io CRDs out of release metallb's revision 1",
+		fmt.Sprintf("Secret metallb-system/sh.helm.release.v1.metallb.v1: take the %d metallb.io CRDs out of release metallb's revision 1", crdCount),
 		"helm uninstall metallb -n metallb-system", "What you will notice"} {
 		if !strings.Contains(dry, want) {
 			t.Errorf("--dry-run output lacks %q", want)
@@ -395,7 +399,7 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	p.mark("ironlb migrate from-metallb")
 	out := runTool(t, tool, "migrate", "from-metallb")
 	t.Logf("ironlb migrate from-metallb:\n%s", out)
-	if !strings.Contains(out, "Done: 9 objects changed.") {
+	if !strings.Contains(out, fmt.Sprintf("Done: %d objects changed.", crdCount+1)) {
 		t.Errorf("the hand-over did not change the 8 CRDs and the release record")
 	}
 	again := runTool(t, tool, "migrate", "from-metallb", "--dry-run")
@@ -441,12 +445,12 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	if got := configObjects(t); got != config {
 		t.Errorf("configuration after the migration %s, was %s", got, config)
 	}
-	if got := crdOwners(t); len(got) != 8 || !strings.HasSuffix(got[0], "="+releaseName) {
-		t.Errorf("CRDs after the migration %v, want 8 owned by release %s", got, releaseName)
+	if got := crdOwners(t); len(got) != crdCount || !strings.HasSuffix(got[0], "="+releaseName) {
+		t.Errorf("CRDs after the migration %v, want %d owned by release %s", got, crdCount, releaseName)
 	}
 	checkAnnounced(t, ctx, "svc1", ips["svc1"])
-	t.Logf("FIGURES from MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of 8, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
-		changed, len(ips), len(strings.Fields(config)), arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
+	t.Logf("FIGURES from MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of %d, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
+		changed, len(ips), len(strings.Fields(config)), crdCount, arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
 	checkSwitch(t, "from MetalLB", sent, arpLost, httpLost, longest)
 
 	// The way back: MetalLB's release takes the CRDs again.
@@ -484,10 +488,10 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	if got := configObjects(t); got != config {
 		t.Errorf("configuration after the way back %s, was %s", got, config)
 	}
-	if got := crdOwners(t); len(got) != 8 || !strings.HasSuffix(got[0], "="+metallbRelease) {
-		t.Errorf("CRDs after the way back %v, want 8 owned by release %s", got, metallbRelease)
+	if got := crdOwners(t); len(got) != crdCount || !strings.HasSuffix(got[0], "="+metallbRelease) {
+		t.Errorf("CRDs after the way back %v, want %d owned by release %s", got, crdCount, metallbRelease)
 	}
-	t.Logf("FIGURES back to MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of 8, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
-		changed, len(ips), len(strings.Fields(config)), arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
+	t.Logf("FIGURES back to MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of %d, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
+		changed, len(ips), len(strings.Fields(config)), crdCount, arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
 	checkSwitch(t, "back to MetalLB", sent, arpLost, httpLost, longest)
 }

@@ -619,8 +619,8 @@ func releaseGone(ctx context.Context) error {
 		return fmt.Errorf("after helm uninstall, still there: %s", strings.Join(left, ", "))
 	}
 	crds, err := kubectl("get", "crd", "-o", "name")
-	if err != nil || strings.Count(crds, ".metallb.io") != 8 {
-		return fmt.Errorf("after helm uninstall the 8 metallb.io CRDs should stay: %v\n%s", err, crds)
+	if err != nil || strings.Count(crds, ".metallb.io") != crdCount {
+		return fmt.Errorf("after helm uninstall the %d metallb.io CRDs should stay: %v\n%s", crdCount, err, crds)
 	}
 	return nil
 }
