@@ -153,6 +153,7 @@ spec: {addresses: [192.168.30.0/30], autoAssign: false}
 		waitIngress(t, ns, "legacy", "192.168.10.2")
 		create(t, lbService(ns, "legacy-annotation", withAnnotations(compat.DeprecatedAnnotationLoadBalancerIPs, "192.168.20.11")))
 		waitIngress(t, ns, "legacy-annotation", "192.168.20.11")
+		waitEvent(t, ns, "legacy-annotation", "deprecatedAnnotation", "Service uses deprecated annotation metallb.universe.tf/loadBalancerIPs")
 	})
 	t.Run("the same IP wanted twice", func(t *testing.T) {
 		create(t, lbService(ns, "thief", withAnnotations(compat.AnnotationLoadBalancerIPs, "192.168.10.3")))

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -71,8 +72,24 @@ func (r *ServiceWriterReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	announce := r.State.Written(req.NamespacedName, want)
 	if announce {
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonIPAllocated, "Allocate", "Assigned IP %s", quotedIPs(want.ips))
+		for _, a := range deprecatedAnnotations(svc.Annotations) {
+			r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonDeprecatedAnnotation, "Allocate", "Service uses deprecated annotation %s", a)
+		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// deprecatedAnnotations are the Service's metallb.universe.tf/ annotations,
+// sorted: still honoured, and named in a Warning as MetalLB does.
+func deprecatedAnnotations(annotations map[string]string) []string {
+	var out []string
+	for k := range annotations {
+		if strings.HasPrefix(k, compat.DeprecatedAnnotationPrefix) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (r *ServiceWriterReconciler) write(ctx context.Context, svc *corev1.Service, want desired) error {

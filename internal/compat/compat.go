@@ -10,6 +10,8 @@ const (
 	AnnotationAddressPool     = "metallb.io/address-pool"
 	AnnotationAllowSharedIP   = "metallb.io/allow-shared-ip"
 
+	// DeprecatedAnnotationPrefix starts MetalLB's old annotation names.
+	DeprecatedAnnotationPrefix          = "metallb.universe.tf/"
 	DeprecatedAnnotationLoadBalancerIPs = "metallb.universe.tf/loadBalancerIPs"
 	DeprecatedAnnotationAddressPool     = "metallb.universe.tf/address-pool"
 	DeprecatedAnnotationAllowSharedIP   = "metallb.universe.tf/allow-shared-ip"
@@ -37,6 +39,10 @@ const (
 	// ReasonInvalidConfiguration (Warning, on a configuration object): the
 	// configuration was refused; the last valid one stays in force.
 	ReasonInvalidConfiguration = "InvalidConfiguration"
+	// ReasonDeprecatedAnnotation (Warning): the Service uses a
+	// metallb.universe.tf/ annotation, one Event per annotation, when an
+	// assignment is written: `Service uses deprecated annotation NAME`.
+	ReasonDeprecatedAnnotation = "deprecatedAnnotation"
 	// ReasonNodeAssigned (Normal, from the speaker):
 	// `announcing from node "X" with protocol "layer2"` (or "bgp").
 	ReasonNodeAssigned = "nodeAssigned"
