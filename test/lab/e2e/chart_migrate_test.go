@@ -289,6 +289,27 @@ func crdOwners(t *testing.T) []string {
 	return strings.Fields(out)
 }
 
+// removeCRDs deletes the metallb.io CRDs and waits until they are gone.
+func removeCRDs(t *testing.T) {
+	t.Helper()
+	out, err := kubectl("get", "crd", "-o", "name")
+	if err != nil {
+		t.Fatalf("listing CRDs: %v\n%s", err, out)
+	}
+	var crds []string
+	for _, c := range strings.Fields(out) {
+		if strings.HasSuffix(c, ".metallb.io") {
+			crds = append(crds, c)
+		}
+	}
+	if len(crds) == 0 {
+		return
+	}
+	if out, err := kubectl(append([]string{"delete", "--wait", "--timeout=2m"}, crds...)...); err != nil {
+		t.Fatalf("deleting the metallb.io CRDs: %v\n%s", err, out)
+	}
+}
+
 // speakerLog logs what the release's speakers said about membership and
 // what they announce.
 func speakerLog(t *testing.T, release string) {
@@ -338,6 +359,10 @@ func TestMigrateFromMetalLB(t *testing.T) {
 			speakerLog(t, releaseName)
 		}
 	})
+
+	// A cluster that never had IronLB: earlier tests leave the CRDs behind,
+	// kept and owned by their release.
+	removeCRDs(t)
 
 	// MetalLB as its Helm chart leaves it, with the seed's configuration
 	// and Services, and a v1beta1 BGPPeer (stored through the conversion
