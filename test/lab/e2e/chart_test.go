@@ -535,8 +535,8 @@ func memberlistKey(t *testing.T, ctx context.Context) string {
 		t.Fatal(err)
 	}
 	k := string(s.Data["secretkey"])
-	if len(k) < 32 {
-		t.Fatalf("memberlist key of %d bytes", len(k))
+	if len(k) != 22 {
+		t.Fatalf("memberlist key of %d bytes, want MetalLB's 128 random bits in unpadded base64 (22)", len(k))
 	}
 	return k
 }
