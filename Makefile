@@ -171,10 +171,7 @@ FUZZ_FLAGS   ?= -parallel 1
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (10m), one after another, at the lowest CPU priority (docs/hardening.md); FUZZ_FLAGS adds go test flags.
-	for t in $(FUZZ_TARGETS); do \
-		echo "== $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
-		nice -n 19 go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) "$${t%%:*}"; \
-	done
+	FUZZ_FLAGS='$(FUZZ_FLAGS)' hack/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 # How long make test fuzzes each target: a short run that goes past the seed
 # corpora on every change; make fuzz is the long one.
