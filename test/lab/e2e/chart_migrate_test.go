@@ -83,9 +83,14 @@ type vipProbe struct {
 	// a probe answered late is told from one never answered.
 	failedARP map[string][]time.Time
 	replies   map[string][]time.Time
-	lastOK    map[string]time.Time
-	gap       map[string]time.Duration
-	answers   map[string]map[string]bool
+	// okAt are the starts of every answered probe, by key and in all;
+	// failedHTTP the starts of HTTP probes that failed.
+	okAt       map[string][]time.Time
+	allOK      []time.Time
+	failedHTTP map[string][]time.Time
+	lastOK     map[string]time.Time
+	gap        map[string]time.Duration
+	answers    map[string]map[string]bool
 }
 
 func (p *vipProbe) record(r probe.Result) {
@@ -97,9 +102,13 @@ func (p *vipProbe) record(r probe.Result) {
 		p.lost[key]++
 		if r.Kind == probe.ARP {
 			p.failedARP[r.Target.IP.String()] = append(p.failedARP[r.Target.IP.String()], r.Start)
+		} else {
+			p.failedHTTP[key] = append(p.failedHTTP[key], r.Start)
 		}
 		return
 	}
+	p.okAt[key] = append(p.okAt[key], r.Start)
+	p.allOK = append(p.allOK, r.Start)
 	if last, ok := p.lastOK[key]; ok {
 		if d := r.Start.Sub(last); d > p.gap[key] {
 			p.gap[key] = d
@@ -137,6 +146,7 @@ func startVIPProbe(t *testing.T, ips map[string]string) (*vipProbe, func()) {
 		targets = append(targets, probe.Target{Service: "default/" + svc, IP: netip.MustParseAddr(ip), Port: 80})
 	}
 	p := &vipProbe{start: time.Now(), lastMAC: map[string]string{}, failedARP: map[string][]time.Time{}, replies: map[string][]time.Time{},
+		okAt: map[string][]time.Time{}, failedHTTP: map[string][]time.Time{},
 		sent: map[string]int{}, lost: map[string]int{}, lastOK: map[string]time.Time{}, gap: map[string]time.Duration{},
 		answers: map[string]map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -178,17 +188,35 @@ func (p *vipProbe) listen(ctx context.Context, c *arp.Client) {
 	}
 }
 
+// stalled reports whether no probe of any VIP or kind was answered
+// between from and to: the machine or the lab's network stood still (the
+// client, every speaker and every node's kernel at once), which says
+// nothing about who answers a VIP. allOK must be sorted.
+func (p *vipProbe) stalled(from, to time.Time) bool {
+	i, _ := slices.BinarySearchFunc(p.allOK, from, func(a, b time.Time) int { return a.Compare(b) })
+	for ; i < len(p.allOK) && !p.allOK[i].After(to); i++ {
+		if p.allOK[i].After(from) && p.allOK[i].Before(to) {
+			return false
+		}
+	}
+	return true
+}
+
 // unansweredARP counts the failed ARP probes of ip that no reply followed
-// within a second: the client found nobody answering the VIP.
-func (p *vipProbe) unansweredARP(ip string) int {
-	n := 0
+// within a second while other probes were answered: the client found nobody
+// answering this VIP. Those inside a stall of everything are counted apart.
+func (p *vipProbe) unansweredARP(ip string) (n, inStall int) {
 	for _, start := range p.failedARP[ip] {
 		answered := slices.ContainsFunc(p.replies[ip], func(at time.Time) bool { return !at.Before(start) && at.Sub(start) <= time.Second })
-		if !answered {
+		switch {
+		case answered:
+		case p.stalled(start, start.Add(time.Second)):
+			inStall++
+		default:
 			n++
 		}
 	}
-	return n
+	return n, inStall
 }
 
 // report logs what the client saw and returns, over every VIP, the ARP
@@ -197,34 +225,58 @@ func (p *vipProbe) unansweredARP(ip string) int {
 func (p *vipProbe) report(t *testing.T, phase string) (sent, arpLost, httpLost int, longest time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	slices.SortFunc(p.allOK, func(a, b time.Time) int { return a.Compare(b) })
 	keys := make([]string, 0, len(p.sent))
 	for k := range p.sent {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	t.Logf("%s, what the client saw:\n%s", phase, strings.Join(p.events, "\n"))
+	var stallLost int
+	var stallGap time.Duration
 	for _, k := range keys {
 		ip, kind, _ := strings.Cut(k, " ")
-		missed := p.lost[k]
-		late := 0
+		var missed, inStall, late int
 		if kind == string(probe.ARP) {
-			missed = p.unansweredARP(ip)
-			late = p.lost[k] - missed
-		}
-		sent += p.sent[k]
-		if kind == string(probe.ARP) {
+			missed, inStall = p.unansweredARP(ip)
+			late = p.lost[k] - missed - inStall
 			arpLost += missed
 		} else {
+			for _, start := range p.failedHTTP[k] {
+				if p.stalled(start, start.Add(time.Second)) {
+					inStall++
+				} else {
+					missed++
+				}
+			}
 			httpLost += missed
 		}
-		longest = max(longest, p.gap[k])
+		stallLost += inStall
+		sent += p.sent[k]
+		// The longest wait for an answer while other probes were answered.
+		oks := slices.SortedFunc(slices.Values(p.okAt[k]), func(a, b time.Time) int { return a.Compare(b) })
+		var own time.Duration
+		for i := 1; i < len(oks); i++ {
+			gap := oks[i].Sub(oks[i-1])
+			if p.stalled(oks[i-1], oks[i]) {
+				stallGap = max(stallGap, gap)
+				continue
+			}
+			own = max(own, gap)
+		}
+		longest = max(longest, own)
 		var macs []string
 		for m := range p.answers[k] {
 			macs = append(macs, m)
 		}
 		slices.Sort(macs)
-		t.Logf("%s: %s: %d probes, %d lost, %d answered after the 20 ms interval, longest gap %v%s", phase, k, p.sent[k], missed, late, p.gap[k].Round(time.Millisecond),
+		t.Logf("%s: %s: %d probes, %d lost, %d lost while everything stood still, %d answered after the 20 ms interval, longest gap %v%s",
+			phase, k, p.sent[k], missed, inStall, late, own.Round(time.Millisecond),
 			map[bool]string{true: ", answered by " + strings.Join(macs, " and "), false: ""}[len(macs) > 0])
+	}
+	if stallLost > 0 || stallGap > 0 {
+		t.Logf("%s: the whole lab stood still (no probe of any VIP answered) for up to %v; %d probes lost then are not the switch's",
+			phase, stallGap.Round(time.Millisecond), stallLost)
 	}
 	return sent, arpLost, httpLost, longest
 }
