@@ -175,7 +175,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 			certManager = &certs.Manager{
 				Client: direct, Namespace: o.namespace, SecretName: o.webhook.secretName,
 				ServiceName: o.webhook.serviceName, WebhookConfigName: o.webhook.configName,
-				ExtraHosts: splitList(o.webhook.extraHosts), CertDir: o.webhook.certDir,
+				ExtraHosts: cli.SplitComma(o.webhook.extraHosts), CertDir: o.webhook.certDir,
 				ConversionCRDs: []string{compat.BGPPeerCRD}, ConversionPath: webhook.ConversionPath,
 				Log: log.WithName("certs"),
 			}
@@ -233,14 +233,4 @@ func webhookTLS(o options) []func(*tls.Config) {
 		opts = append(opts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
 	return opts
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }

@@ -54,7 +54,7 @@ func (t TLS) Options() (func(*tls.Config), error) {
 		return nil, err
 	}
 	var curves []tls.CurveID
-	for _, name := range splitComma(t.CurvePreferences) {
+	for _, name := range SplitComma(t.CurvePreferences) {
 		c, ok := tlsCurves[name]
 		if !ok {
 			return nil, fmt.Errorf("--tls-curve-preferences: unknown group %q: must be among %s", name, strings.Join(sortedKeys(tlsCurves), ", "))
@@ -83,7 +83,7 @@ func cipherSuites(list string) ([]uint16, error) {
 		known[s.Name] = s.ID
 	}
 	var out []uint16
-	for _, name := range splitComma(list) {
+	for _, name := range SplitComma(list) {
 		id, ok := known[name]
 		if !ok {
 			return nil, fmt.Errorf("--tls-cipher-suites: unknown cipher suite %q", name)
@@ -93,7 +93,8 @@ func cipherSuites(list string) ([]uint16, error) {
 	return out, nil
 }
 
-func splitComma(s string) []string {
+// SplitComma splits a comma-separated flag value, dropping blanks.
+func SplitComma(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {

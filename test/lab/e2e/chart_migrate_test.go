@@ -89,7 +89,6 @@ type vipProbe struct {
 	allOK      []time.Time
 	failedHTTP map[string][]time.Time
 	lastOK     map[string]time.Time
-	gap        map[string]time.Duration
 	answers    map[string]map[string]bool
 }
 
@@ -110,9 +109,6 @@ func (p *vipProbe) record(r probe.Result) {
 	p.okAt[key] = append(p.okAt[key], r.Start)
 	p.allOK = append(p.allOK, r.Start)
 	if last, ok := p.lastOK[key]; ok {
-		if d := r.Start.Sub(last); d > p.gap[key] {
-			p.gap[key] = d
-		}
 		if d := r.Start.Sub(last); d > 100*time.Millisecond {
 			p.events = append(p.events, fmt.Sprintf("%+.3fs %s: answered again after %v", r.Start.Sub(p.start).Seconds(), key, d.Round(time.Millisecond)))
 		}
@@ -147,7 +143,7 @@ func startVIPProbe(t *testing.T, ips map[string]string) (*vipProbe, func()) {
 	}
 	p := &vipProbe{start: time.Now(), lastMAC: map[string]string{}, failedARP: map[string][]time.Time{}, replies: map[string][]time.Time{},
 		okAt: map[string][]time.Time{}, failedHTTP: map[string][]time.Time{},
-		sent: map[string]int{}, lost: map[string]int{}, lastOK: map[string]time.Time{}, gap: map[string]time.Duration{},
+		sent: map[string]int{}, lost: map[string]int{}, lastOK: map[string]time.Time{},
 		answers: map[string]map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -279,6 +275,31 @@ func (p *vipProbe) report(t *testing.T, phase string) (sent, arpLost, httpLost i
 			phase, stallGap.Round(time.Millisecond), stallLost)
 	}
 	return sent, arpLost, httpLost, longest
+}
+
+// checkSwitched reports what the client saw during a switch that took
+// took, and checks what it left: the Services' IPs, the configuration, the
+// CRDs owned by release owner, and the client's probes (checkSwitch).
+func checkSwitched(t *testing.T, ctx context.Context, p *vipProbe, phase string, took time.Duration, ips map[string]string, config, owner string) {
+	t.Helper()
+	sent, arpLost, httpLost, longest := p.report(t, phase)
+	after := waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
+	changed := 0
+	for svc, ip := range ips {
+		if after[svc] != ip {
+			changed++
+			t.Errorf("%s: %s: %s before the switch, %s after", phase, svc, ip, after[svc])
+		}
+	}
+	if got := configObjects(t); got != config {
+		t.Errorf("%s: configuration after the switch %s, was %s", phase, got, config)
+	}
+	if got := crdOwners(t); len(got) != crdCount || !strings.HasSuffix(got[0], "="+owner) {
+		t.Errorf("%s: CRDs after the switch %v, want %d owned by release %s", phase, got, crdCount, owner)
+	}
+	t.Logf("FIGURES %s: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of %d, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
+		phase, changed, len(ips), len(strings.Fields(config)), crdCount, arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
+	checkSwitch(t, phase, sent, arpLost, httpLost, longest)
 }
 
 // checkSwitch holds a switch to its targets where the lab allows (no ARP
@@ -508,27 +529,8 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	time.Sleep(3 * time.Second) // the client keeps asking after the last change
 	stop()
 	stopped = true
-	took := time.Since(start)
-	sent, arpLost, httpLost, longest := p.report(t, "from MetalLB")
-
-	after := waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
-	changed := 0
-	for svc, ip := range ips {
-		if after[svc] != ip {
-			changed++
-			t.Errorf("%s: %s before the migration, %s after", svc, ip, after[svc])
-		}
-	}
-	if got := configObjects(t); got != config {
-		t.Errorf("configuration after the migration %s, was %s", got, config)
-	}
-	if got := crdOwners(t); len(got) != crdCount || !strings.HasSuffix(got[0], "="+releaseName) {
-		t.Errorf("CRDs after the migration %v, want %d owned by release %s", got, crdCount, releaseName)
-	}
+	checkSwitched(t, ctx, p, "from MetalLB", time.Since(start), ips, config, releaseName)
 	checkAnnounced(t, ctx, "svc1", ips["svc1"])
-	t.Logf("FIGURES from MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of %d, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
-		changed, len(ips), len(strings.Fields(config)), crdCount, arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
-	checkSwitch(t, "from MetalLB", sent, arpLost, httpLost, longest)
 
 	// The way back: MetalLB's release takes the CRDs again.
 	p, stop = startVIPProbe(t, ips)
@@ -552,23 +554,5 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	time.Sleep(3 * time.Second)
 	stop()
 	stopped = true
-	took = time.Since(start)
-	sent, arpLost, httpLost, longest = p.report(t, "back to MetalLB")
-	after = waitExternalIPs(t, ctx, "svc1", "svc2", "svc3")
-	changed = 0
-	for svc, ip := range ips {
-		if after[svc] != ip {
-			changed++
-			t.Errorf("%s: %s before, %s after the way back", svc, ip, after[svc])
-		}
-	}
-	if got := configObjects(t); got != config {
-		t.Errorf("configuration after the way back %s, was %s", got, config)
-	}
-	if got := crdOwners(t); len(got) != crdCount || !strings.HasSuffix(got[0], "="+metallbRelease) {
-		t.Errorf("CRDs after the way back %v, want %d owned by release %s", got, crdCount, metallbRelease)
-	}
-	t.Logf("FIGURES back to MetalLB: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of %d, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
-		changed, len(ips), len(strings.Fields(config)), crdCount, arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
-	checkSwitch(t, "back to MetalLB", sent, arpLost, httpLost, longest)
+	checkSwitched(t, ctx, p, "back to MetalLB", time.Since(start), ips, config, metallbRelease)
 }
