@@ -46,6 +46,10 @@ const (
 	// ReasonNodeAssigned (Normal, from the speaker):
 	// `announcing from node "X" with protocol "layer2"` (or "bgp").
 	ReasonNodeAssigned = "nodeAssigned"
+	// ReasonAnnounceFailed (Warning, from the speaker): the node elected
+	// for the Service has none of the interfaces its L2Advertisements
+	// name, so nothing announces it.
+	ReasonAnnounceFailed = "announceFailed"
 	// ReasonBGPPeerRefused (Warning, on a BGPPeer, from the speaker): the
 	// speaker keeps no session for the peer (its passwordSecret is
 	// missing or invalid, it names a VRF) or runs it with a limitation

@@ -56,6 +56,10 @@ type Announcer interface {
 type StatusSink interface {
 	Announcing(service string, interfaces []string)
 	NotAnnouncing(service string)
+	// AnnounceFailed: this node owns the Service, but none of the
+	// interfaces its L2Advertisements name exists here, so it is not
+	// announced (MetalLB's announceFailed Event). Told once per failure.
+	AnnounceFailed(service string, ips []netip.Addr)
 }
 
 // Metrics observes what the loop does.
@@ -122,6 +126,9 @@ type Loop struct {
 
 	announced map[string][]string // service → interfaces this node announces it on
 	ips       map[string][]netip.Addr
+	// failed holds the Services this node owns but cannot announce: none
+	// of the interfaces named for them exists here.
+	failed    map[string]bool
 	lingering map[netip.Addr]linger
 	lingerT   clock.Timer // fires when the first lingering VIP expires
 
@@ -156,6 +163,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	l.announced = map[string][]string{}
 	l.ips = map[string][]netip.Addr{}
+	l.failed = map[string]bool{}
 	l.lingering = map[netip.Addr]linger{}
 	defer func() {
 		if l.lingerT != nil {
@@ -376,17 +384,35 @@ func (l *Loop) sync(f failure) {
 	// netlink dump, too dear to repeat per VIP.
 	var all []string
 	listed := false
+	failed := map[string][]netip.Addr{}
 	for _, a := range anns {
 		ifaces := a.Interfaces
-		if ifaces == nil && l.Interfaces != nil {
-			if !listed {
-				all, listed = l.Interfaces(), true
-			}
+		if l.Interfaces != nil && !listed {
+			all, listed = l.Interfaces(), true
+		}
+		if ifaces == nil {
 			ifaces = all
+		} else if listed && !slices.ContainsFunc(ifaces, func(i string) bool { return slices.Contains(all, i) }) {
+			// Named interfaces of which none is here: as MetalLB, the
+			// owner does not announce and says so on the Service.
+			failed[a.Service] = append(failed[a.Service], a.IP)
+			continue
 		}
 		want[a.IP] = ifaces
 		byService[a.Service] = ifaces
 		ips[a.Service] = append(ips[a.Service], a.IP)
+	}
+	for svc := range l.failed {
+		if _, still := failed[svc]; !still {
+			delete(l.failed, svc)
+		}
+	}
+	for svc, ips := range failed {
+		if !l.failed[svc] {
+			l.failed[svc] = true
+			l.Log.Info("not announcing: none of the interfaces named for the Service exists on this node", "service", svc, "ips", ips)
+			l.Status.AnnounceFailed(svc, ips)
+		}
 	}
 	l.handOff(byService, want)
 	if err := l.Announcer.Set(want); err != nil {

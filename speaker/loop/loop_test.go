@@ -49,7 +49,10 @@ func (r *recorder) Announcing(svc string, _ []string) {
 	r.mu.Unlock()
 	r.log("status+" + svc)
 }
-func (r *recorder) NotAnnouncing(svc string)             { r.log("status-" + svc) }
+func (r *recorder) NotAnnouncing(svc string) { r.log("status-" + svc) }
+func (r *recorder) AnnounceFailed(svc string, ips []netip.Addr) {
+	r.log(fmt.Sprintf("failed %s %v", svc, ips))
+}
 func (r *recorder) Announced(string, []netip.Addr, bool) {}
 func (r *recorder) Takeover(services []string, lastContact, _, _, _ time.Time) {
 	r.mu.Lock()
@@ -330,4 +333,55 @@ func TestNewInterfaceIsAnnouncedAtOnce(t *testing.T) {
 		}
 		return n == 2
 	})
+}
+
+// TestMissingInterfaceFailsAnnounce: the owner of a Service whose
+// L2Advertisement names only an interface this node lacks does not
+// announce it, says so once (MetalLB's announceFailed), and announces as
+// soon as the interface appears.
+func TestMissingInterfaceFailsAnnounce(t *testing.T) {
+	cfg, _, err := config.Parse(config.Resources{
+		Pools: []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"10.0.0.0/24"}}}},
+		L2Advertisements: []v1beta1.L2Advertisement{{ObjectMeta: metav1.ObjectMeta{Name: "a"},
+			Spec: v1beta1.L2AdvertisementSpec{Interfaces: []string{"eth1"}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParseAddr("10.0.0.7")
+	svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
+	me := ownerOf(cfg, svc)
+
+	var mu sync.Mutex
+	ifaces := []string{"eth0"}
+	changed := make(chan struct{}, 1)
+	rec := &recorder{}
+	updates := make(chan Update, 16)
+	l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Announcer: rec, Status: rec, Metrics: rec,
+		Interfaces:        func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(ifaces) },
+		InterfacesChanged: changed, Log: logr.Discard()}
+	var steps stepper
+	steps.watch(l)
+	runLoop(t, l, updates, cfg)
+	updates <- Update{Service: &svc}
+	steps.waitApplied(t, initialUpdates+1)
+	updates <- Update{Node: &agent.Node{Name: me}} // a sync that changes nothing: no second Event
+	steps.waitApplied(t, initialUpdates+2)
+	failed := "failed ns/s [10.0.0.7]"
+	h := rec.history()
+	told := len(slices.DeleteFunc(slices.Clone(h), func(c string) bool { return c != failed }))
+	if rec.owns(vip) || slices.Contains(h, "status+ns/s") || told != 1 {
+		t.Fatalf("with eth1 missing: announced %v, history %v; want nothing announced and %q once", rec.owns(vip), h, failed)
+	}
+
+	mu.Lock()
+	ifaces = []string{"eth0", "eth1"}
+	mu.Unlock()
+	changed <- struct{}{}
+	eventually(t, "announcing on eth1 once it exists", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return slices.Equal(rec.announced[vip], []string{"eth1"})
+	})
+	eventually(t, "the status told", func() bool { return slices.Contains(rec.history(), "status+ns/s") })
 }

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,6 +81,16 @@ func (w writer) assigned(ctx context.Context, service types.NamespacedName, prot
 	if err := w.client.Get(ctx, service, &svc); err == nil {
 		w.recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonNodeAssigned, "Announce",
 			"announcing from node %q with protocol %q", w.node, protocol)
+	}
+}
+
+// announceFailed sends MetalLB's announceFailed Event on the Service, in
+// MetalLB's words.
+func (w writer) announceFailed(ctx context.Context, service types.NamespacedName, ip netip.Addr, protocol string) {
+	var svc corev1.Service
+	if err := w.client.Get(ctx, service, &svc); err == nil {
+		w.recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonAnnounceFailed, "Announce",
+			"the interfaces specified by LB IP %q doesn't exist in assigned node %q with protocol %q", ip.String(), w.node, protocol)
 	}
 }
 

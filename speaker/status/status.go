@@ -7,7 +7,7 @@ package status
 import (
 	"context"
 	"fmt"
-	"github.com/ironlb/ironlb/internal/kube"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -18,6 +18,7 @@ import (
 
 	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // L2 keeps this node's ServiceL2Status objects. It implements the loop's
@@ -38,6 +39,8 @@ type L2 struct {
 	// while a partition makes two nodes announce, each keeps its own
 	// status instead of deleting the other's again and again.
 	claim map[string]bool
+	// failed holds announceFailed Events to send: Service → its IPs.
+	failed map[string][]netip.Addr
 	// reqs hands Services to the writer; Fire never blocks the loop.
 	reqs kube.Trigger
 }
@@ -56,6 +59,7 @@ func (s *L2) writer() writer {
 func (s *L2) init() {
 	s.want = map[string][]string{}
 	s.claim = map[string]bool{}
+	s.failed = map[string][]netip.Addr{}
 }
 
 // Announcing records that this node announces the Service.
@@ -78,13 +82,27 @@ func (s *L2) NotAnnouncing(service string) {
 	s.reqs.Fire(kube.ServiceKey(service))
 }
 
+// AnnounceFailed records that this node owns the Service but cannot
+// announce it: none of the interfaces named for it exists here.
+func (s *L2) AnnounceFailed(service string, ips []netip.Addr) {
+	s.mu.Lock()
+	s.failed[service] = slices.Clone(ips)
+	s.mu.Unlock()
+	s.reqs.Fire(kube.ServiceKey(service))
+}
+
 // Reconcile writes one Service's status for this node.
 func (s *L2) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	key := req.NamespacedName.String()
 	s.mu.Lock()
 	ifaces, announcing := s.want[key]
 	claim := s.claim[key]
+	failedIPs := s.failed[key]
+	delete(s.failed, key)
 	s.mu.Unlock()
+	for _, ip := range failedIPs {
+		s.writer().announceFailed(ctx, req.NamespacedName, ip, "layer2")
+	}
 
 	var list v1beta1.ServiceL2StatusList
 	if err := s.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{
