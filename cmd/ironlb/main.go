@@ -3,6 +3,8 @@
 // without changing an IP or losing a configuration object: it inspects the
 // cluster, prints every object it will change and what the user will
 // notice, and, without --dry-run, hands the metallb.io CRDs over.
+// `remove-metallb` then deletes a manifest or kustomize install of MetalLB
+// except what must stay (its Namespace, the CRDs, the configuration).
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -28,6 +31,10 @@ var version = "dev"
 const usage = `Usage:
   ironlb migrate from-metallb [flags]   hand a MetalLB installation's CRDs to IronLB's Helm release
   ironlb migrate to-metallb [flags]     hand them back to MetalLB's release
+  ironlb migrate remove-metallb --manifest FILE [flags]
+                                        delete MetalLB installed from FILE (its manifest, or
+                                        kubectl kustomize's output; - reads stdin) but its
+                                        Namespace, CRDs and configuration
   ironlb version
 
 docs/migration.md is the whole procedure. Flags of migrate:
@@ -38,6 +45,7 @@ type options struct {
 	namespace  string
 	release    string
 	chart      string
+	manifest   string
 	dryRun     bool
 }
 
@@ -63,10 +71,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "ironlb", version)
 		return nil
 	}
-	if len(args) < 2 || args[0] != "migrate" || (args[1] != "from-metallb" && args[1] != "to-metallb") {
+	if len(args) < 2 || args[0] != "migrate" || !slices.Contains([]string{"from-metallb", "to-metallb", "remove-metallb"}, args[1]) {
 		fmt.Fprint(os.Stderr, usage)
 		newFlags(&options{}).PrintDefaults()
-		return usageError{errors.New("want `migrate from-metallb`, `migrate to-metallb` or `version`")}
+		return usageError{errors.New("want `migrate from-metallb`, `migrate to-metallb`, `migrate remove-metallb` or `version`")}
 	}
 	direction := args[1]
 	var o options
@@ -76,6 +84,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := fs.Parse(args[2:]); err != nil {
 		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if (direction == "remove-metallb") != (o.manifest != "") {
+		return usageError{errors.New("--manifest is what `migrate remove-metallb` removes, and only it takes one")}
 	}
 	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-migrate/"+version)
 	if err != nil {
@@ -88,6 +102,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
+	}
+	if direction == "remove-metallb" {
+		return removeMetalLB(ctx, c, o, out)
 	}
 	inv, err := migrate.Inspect(ctx, c, o.namespace)
 	if err != nil {
@@ -138,6 +155,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.namespace, "namespace", "metallb-system", "namespace MetalLB runs in, where IronLB runs too (the configuration stays there)")
 	fs.StringVar(&o.release, "release", "ironlb", "Helm release the CRDs go to: IronLB's (from-metallb) or MetalLB's (to-metallb)")
 	fs.StringVar(&o.chart, "chart", "charts/ironlb", "IronLB's chart, for the printed helm command")
+	fs.StringVar(&o.manifest, "manifest", "", "remove-metallb: the manifest MetalLB was installed from (metallb-native.yaml, or `kubectl kustomize DIR` output; - reads stdin)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "inspect and print what would change; change nothing")
 	return fs
 }
@@ -158,9 +176,10 @@ func nextSteps(direction string, inv migrate.Inventory, o options) string {
 			}
 		}
 		if len(owners) == 0 || (len(owners) == 1 && strings.HasSuffix(owners[0], "/"+o.release)) {
-			fmt.Fprintf(&b, "       (manifests or kustomize: delete MetalLB's objects but not its CRDs, e.g.\n"+
-				"        kubectl delete validatingwebhookconfiguration metallb-webhook-configuration\n"+
-				"        kubectl -n %s delete deployment controller daemonset speaker service metallb-webhook-service)\n", o.namespace)
+			fmt.Fprintf(&b, "       (manifests or kustomize: never `kubectl delete -f` the manifest, which deletes the Namespace and the CRDs\n"+
+				"        and every configuration object with them; this deletes the rest:\n"+
+				"        ironlb migrate remove-metallb --namespace %s --manifest metallb-native.yaml\n"+
+				"        kubectl kustomize DIR | ironlb migrate remove-metallb --namespace %s --manifest -)\n", o.namespace, o.namespace)
 		}
 		b.WriteString("  3. Optionally move IronLB to the default ports afterwards (a rolling restart of the speakers):\n" +
 			"       helm upgrade " + o.release + " " + o.chart + " -n " + o.namespace + " --reuse-values \\\n" +
@@ -175,4 +194,54 @@ func nextSteps(direction string, inv migrate.Inventory, o options) string {
 		}
 	}
 	return b.String()
+}
+
+// removeMetalLB deletes what MetalLB's manifest created but its Namespace,
+// CRDs and configuration, once IronLB's speakers run beside MetalLB's.
+func removeMetalLB(ctx context.Context, c client.Client, o options, out io.Writer) error {
+	var data []byte
+	var err error
+	if o.manifest == "-" {
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(o.manifest)
+	}
+	if err != nil {
+		return fmt.Errorf("reading MetalLB's manifest: %w", err)
+	}
+	objs, err := migrate.ReadManifest(data)
+	if err != nil {
+		return fmt.Errorf("MetalLB's manifest %s: %w", o.manifest, err)
+	}
+	remove, keep, err := migrate.RemovalPlan(objs, o.namespace, migrate.Namespaced(c))
+	if err != nil {
+		return err
+	}
+	verb := "Removing"
+	if o.dryRun {
+		verb = "Would remove (--dry-run: nothing is removed)"
+	}
+	fmt.Fprintf(out, "%s, in this order:\n", verb)
+	for i, r := range remove {
+		fmt.Fprintf(out, "  %d. %s\n", i+1, r)
+	}
+	fmt.Fprintf(out, "Keeping:\n")
+	for _, k := range keep {
+		fmt.Fprintf(out, "  %s: %s\n", k.Object, k.Reason)
+	}
+	if err := migrate.CheckReplacement(ctx, c, o.namespace, remove); err != nil {
+		if o.dryRun {
+			fmt.Fprintf(out, "Would refuse now: %v\n", err)
+			return nil
+		}
+		return err
+	}
+	if o.dryRun {
+		return nil
+	}
+	if err := migrate.Remove(ctx, c, remove); err != nil {
+		return fmt.Errorf("%w (run the command again to finish)", err)
+	}
+	fmt.Fprintf(out, "Done: %d objects removed.\n", len(remove))
+	return nil
 }

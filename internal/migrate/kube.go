@@ -10,6 +10,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -189,4 +191,58 @@ func dropFromRecord(ctx context.Context, c client.Client, namespace, name string
 	// An update with the read resourceVersion: a concurrent helm command
 	// fails it instead of being overwritten.
 	return c.Update(ctx, &s)
+}
+
+// Namespaced tells RemovalPlan which kinds are namespaced, as the cluster
+// serves them.
+func Namespaced(c client.Client) func(Object) (bool, error) {
+	return func(o Object) (bool, error) {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(o.APIVersion)
+		u.SetKind(o.Kind)
+		return c.IsObjectNamespaced(u)
+	}
+}
+
+// CheckReplacement refuses to remove MetalLB while no other speaker
+// DaemonSet in namespace (IronLB's) has every pod ready: removing MetalLB
+// then would leave its VIPs unannounced.
+func CheckReplacement(ctx context.Context, c client.Client, namespace string, metallb []Object) error {
+	var dss appsv1.DaemonSetList
+	if err := c.List(ctx, &dss, client.InNamespace(namespace)); err != nil {
+		return fmt.Errorf("listing DaemonSets: %w", err)
+	}
+	var seen []string
+	for _, d := range dss.Items {
+		if slices.Contains(metallb, Object{APIVersion: "apps/v1", Kind: "DaemonSet", Namespace: namespace, Name: d.Name}) {
+			continue
+		}
+		st := d.Status
+		if st.DesiredNumberScheduled > 0 && st.NumberReady == st.DesiredNumberScheduled && st.UpdatedNumberScheduled == st.DesiredNumberScheduled {
+			return nil
+		}
+		seen = append(seen, fmt.Sprintf("%s (%d of %d ready)", d.Name, st.NumberReady, st.DesiredNumberScheduled))
+	}
+	if len(seen) == 0 {
+		seen = []string{"none"}
+	}
+	return fmt.Errorf("no speaker DaemonSet besides MetalLB's has every pod ready in %s (others: %s): install IronLB first, or removing MetalLB stops every announcement",
+		namespace, strings.Join(seen, ", "))
+}
+
+// Remove deletes objs in order, each with its dependents in the background
+// (the memberlist Secret MetalLB's controller owns goes with it); one
+// already gone is no error, so running again finishes the job.
+func Remove(ctx context.Context, c client.Client, objs []Object) error {
+	for _, o := range objs {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(o.APIVersion)
+		u.SetKind(o.Kind)
+		u.SetNamespace(o.Namespace)
+		u.SetName(o.Name)
+		if err := c.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting %s: %w", o, err)
+		}
+	}
+	return nil
 }
