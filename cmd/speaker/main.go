@@ -227,7 +227,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// as the kernel reports them.
 	ifaces := ifwatch.New(usable, log.WithName("interfaces"))
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
-		Interfaces: usable, InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm, SettleTimeout: o.settleTimeout,
+		Interfaces: usable, Present: layer2.PresentInterfacesExcept(exclude), InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm, SettleTimeout: o.settleTimeout,
 		BGP:       &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")},
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}

@@ -1,9 +1,13 @@
 package layer2
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -39,6 +43,58 @@ func TestLoadExcludeL2(t *testing.T) {
 		_, err := LoadExcludeL2(write(name+".yaml", tc.content))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), name+".yaml") {
 			t.Errorf("%s: %v, want an error naming the file and %s", name, err, tc.want)
+		}
+	}
+}
+
+func TestChooseInterfaces(t *testing.T) {
+	const upBroadcast = syscall.IFF_UP | syscall.IFF_BROADCAST
+	links := []link{
+		{name: "eth0", flags: upBroadcast, hasMAC: true},
+		{name: "eth0.100", flags: upBroadcast, hasMAC: true},                   // VLAN without an address: usable, as in MetalLB
+		{name: "eth1", flags: syscall.IFF_BROADCAST, hasMAC: true},             // down: may be named, not used by default
+		{name: "bond0", flags: upBroadcast, hasMAC: true},                      // the bond answers,
+		{name: "eth2", flags: upBroadcast, hasMAC: true, enslaved: true},       // not its ports
+		{name: "ptp0", flags: syscall.IFF_UP | syscall.IFF_POINTOPOINT},        // no broadcast, no MAC
+		{name: "noarp0", flags: upBroadcast | syscall.IFF_NOARP, hasMAC: true}, // ARP switched off
+		{name: "lo", flags: syscall.IFF_UP | syscall.IFF_LOOPBACK},
+		{name: "veth1234", flags: upBroadcast, hasMAC: true}, // the pod network: never by default
+		{name: "storage0", flags: upBroadcast, hasMAC: true}, // matched by excludel2: neither
+	}
+	exclude := regexp.MustCompile("^storage")
+	usable, present := chooseInterfaces(links, exclude)
+	if want := []string{"bond0", "eth0", "eth0.100"}; !slices.Equal(usable, want) {
+		t.Errorf("usable %v, want %v", usable, want)
+	}
+	if want := []string{"bond0", "eth0", "eth0.100", "eth1", "eth2", "lo", "noarp0", "ptp0", "veth1234"}; !slices.Equal(present, want) {
+		t.Errorf("present %v, want %v", present, want)
+	}
+}
+
+func TestListLinksSeesThisNamespace(t *testing.T) {
+	links, err := listLinks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifis, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, l := range links {
+		got = append(got, l.name)
+	}
+	for _, i := range ifis {
+		want = append(want, i.Name)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("links %v, net.Interfaces %v", got, want)
+	}
+	for _, l := range links {
+		if l.name == "lo" && (l.flags&syscall.IFF_LOOPBACK == 0 || l.hasMAC) {
+			t.Errorf("lo read as %+v", l)
 		}
 	}
 }

@@ -88,6 +88,10 @@ type Loop struct {
 	Announcer  Announcer
 	Status     StatusSink
 	Interfaces func() []string // every usable interface of the node
+	// Present lists the interfaces of the node an L2Advertisement may
+	// name: every one the excludel2 list spares, up or not, with an
+	// address or not. nil: every named interface is taken as present.
+	Present func() []string
 	// InterfacesChanged receives when the node's interfaces or addresses
 	// changed (ifwatch): the loop lists them anew and announces on what
 	// appeared. May be nil.
@@ -382,21 +386,29 @@ func (l *Loop) sync(f failure) {
 	ips := map[string][]netip.Addr{}
 	// Every usable interface, listed once per sync: listing them is a
 	// netlink dump, too dear to repeat per VIP.
-	var all []string
-	listed := false
+	var all, present []string
+	listed, presentListed := false, false
 	failed := map[string][]netip.Addr{}
 	for _, a := range anns {
 		ifaces := a.Interfaces
-		if l.Interfaces != nil && !listed {
-			all, listed = l.Interfaces(), true
-		}
-		if ifaces == nil {
+		switch {
+		case ifaces == nil && l.Interfaces != nil:
+			if !listed {
+				all, listed = l.Interfaces(), true
+			}
 			ifaces = all
-		} else if listed && !slices.ContainsFunc(ifaces, func(i string) bool { return slices.Contains(all, i) }) {
-			// Named interfaces of which none is here: as MetalLB, the
-			// owner does not announce and says so on the Service.
-			failed[a.Service] = append(failed[a.Service], a.IP)
-			continue
+		case ifaces != nil && l.Present != nil:
+			if !presentListed {
+				present, presentListed = l.Present(), true
+			}
+			// As MetalLB: only the named interfaces that exist here and
+			// that the excludel2 list spares; none of them, and the owner
+			// does not announce and says so on the Service.
+			ifaces = slices.DeleteFunc(slices.Clone(ifaces), func(i string) bool { return !slices.Contains(present, i) })
+			if len(ifaces) == 0 {
+				failed[a.Service] = append(failed[a.Service], a.IP)
+				continue
+			}
 		}
 		want[a.IP] = ifaces
 		byService[a.Service] = ifaces

@@ -358,7 +358,8 @@ func TestMissingInterfaceFailsAnnounce(t *testing.T) {
 	rec := &recorder{}
 	updates := make(chan Update, 16)
 	l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Announcer: rec, Status: rec, Metrics: rec,
-		Interfaces:        func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(ifaces) },
+		Interfaces:        func() []string { return []string{"eth0"} },
+		Present:           func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(ifaces) },
 		InterfacesChanged: changed, Log: logr.Discard()}
 	var steps stepper
 	steps.watch(l)
@@ -374,6 +375,8 @@ func TestMissingInterfaceFailsAnnounce(t *testing.T) {
 		t.Fatalf("with eth1 missing: announced %v, history %v; want nothing announced and %q once", rec.owns(vip), h, failed)
 	}
 
+	// eth1 appears without an address (so not among the usable ones):
+	// named, it is announced on, as MetalLB does.
 	mu.Lock()
 	ifaces = []string{"eth0", "eth1"}
 	mu.Unlock()
