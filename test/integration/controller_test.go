@@ -54,15 +54,16 @@ func installWebhookConfiguration(t *testing.T, port int) {
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, &vwc) })
 }
 
-// TestControllerBinary runs the controller binary with its webhook and
-// self-managed certificate: the caBundle is published, each invalid
-// configuration is refused with a message naming the object and field,
-// arrival-order problems are admitted with a warning, and Services get IPs.
-func TestControllerBinary(t *testing.T) {
-	const cfgNS = "ironlb-binary"
+// startControllerWithWebhook runs the controller binary with configuration
+// namespace cfgNS (created here), its webhook behind the default webhook
+// configuration and a self-managed certificate, and returns once the
+// controller is ready and has published its CA: from then on every
+// metallb.io write goes through it.
+func startControllerWithWebhook(t *testing.T, cfgNS string) *process {
+	t.Helper()
 	ctx := context.Background()
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfgNS}}); err != nil {
-		t.Fatal(err)
+		t.Fatalf("creating the configuration namespace %s: %v", cfgNS, err)
 	}
 	webhookPort, probePort := freePort(t), freePort(t)
 	bgpPeerCRD(t) // the controller takes the CRD's conversion over
@@ -80,13 +81,23 @@ func TestControllerBinary(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(vwc.Webhooks[0].ClientConfig.CABundle) > 0 {
-			break
+			return p
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the controller did not publish the webhook CA")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestControllerBinary runs the controller binary with its webhook and
+// self-managed certificate: the caBundle is published, each invalid
+// configuration is refused with a message naming the object and field,
+// arrival-order problems are admitted with a warning, and Services get IPs.
+func TestControllerBinary(t *testing.T) {
+	const cfgNS = "ironlb-binary"
+	ctx := context.Background()
+	startControllerWithWebhook(t, cfgNS)
 
 	doc := func(kind, name, spec string) string {
 		return fmt.Sprintf("apiVersion: metallb.io/%s\nkind: %s\nmetadata: {name: %s, namespace: %s}\nspec: %s\n",
