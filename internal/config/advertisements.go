@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,6 +71,7 @@ func parseBGPAdvertisements(ps *problems, cfg *Config, pools []v1beta1.IPAddress
 			}
 		}
 		checkAggregation(ps, ref, cfg, out)
+		checkLocalPref(ps, ref, cfg, out)
 		for j, c := range adv.Spec.Communities {
 			if alias, ok := aliases[c]; ok {
 				out.Communities = append(out.Communities, alias)
@@ -121,6 +123,46 @@ func checkAggregation(ps *problems, ref Ref, cfg *Config, adv *BGPAdvertisement)
 			}
 		}
 	}
+}
+
+// checkLocalPref refuses an advertisement that would send a route another
+// advertisement already sends with a different local preference (a route
+// carries one): both advertise a pool's prefixes at the same aggregation
+// length, to a common peer, from a common node. Nodes are compared as
+// MetalLB's webhook does only when neither advertisement selects nodes
+// (both then select every node); IronLB validates without the cluster's
+// Nodes, so advertisements with node selectors are taken as disjoint.
+func checkLocalPref(ps *problems, ref Ref, cfg *Config, adv *BGPAdvertisement) {
+	for _, prev := range cfg.BGPAdvertisements {
+		if prev.LocalPref == adv.LocalPref || len(prev.NodeSelectors) > 0 || len(adv.NodeSelectors) > 0 {
+			continue
+		}
+		if len(prev.Peers) > 0 && len(adv.Peers) > 0 && !slices.ContainsFunc(adv.Peers, func(p string) bool { return slices.Contains(prev.Peers, p) }) {
+			continue
+		}
+		for _, name := range adv.Pools {
+			p, ok := cfg.Pools[name]
+			if !ok || !slices.Contains(prev.Pools, name) || !sameRoutes(p, prev, adv) {
+				continue
+			}
+			ps.addWith(ref, []Ref{{KindBGPAdvertisement, prev.Name}}, "spec.localPref",
+				"%d differs from BGPAdvertisement %q's %d for the same routes (IPAddressPool %q at the same aggregation length, common peers and nodes): a route carries one local preference",
+				adv.LocalPref, prev.Name, prev.LocalPref, name)
+			return
+		}
+	}
+}
+
+// sameRoutes reports whether a and b send some of pool's routes alike: at
+// the same aggregation length for a family the pool holds.
+func sameRoutes(pool *Pool, a, b *BGPAdvertisement) bool {
+	for _, r := range pool.Ranges {
+		if r.Family() == ipam.IPv6 && a.AggregationLengthV6 == b.AggregationLengthV6 ||
+			r.Family() != ipam.IPv6 && a.AggregationLength == b.AggregationLength {
+			return true
+		}
+	}
+	return false
 }
 
 // shortestPrefix returns the length of the widest CIDR in the exact CIDR

@@ -125,6 +125,9 @@ func parsePeers(ps *problems, cfg *Config, in []v1beta2.BGPPeer) {
 		case s.ASN == 0 && s.DynamicASN == "":
 			ps.add(ref, "spec.peerASN", "set peerASN or dynamicASN")
 		}
+		if s.EBGPMultiHop && s.ASN != 0 && s.ASN == s.MyASN {
+			ps.add(ref, "spec.ebgpMultiHop", "is for eBGP: peerASN equals myASN (%d), an iBGP session, which is multi-hop anyway", s.MyASN)
+		}
 		switch {
 		case s.Address != "" && s.Interface != "":
 			ps.add(ref, "spec.peerAddress", "set peerAddress or interface, not both")

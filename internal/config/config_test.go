@@ -136,6 +136,20 @@ func TestParseProblems(t *testing.T) {
 			s.Password = "x"
 			s.PasswordSecret.Name = "secret"
 		})}}, Ref{KindBGPPeer, "a"}, "spec.passwordSecret", "not both", false},
+		{"namespace listed twice", Resources{Pools: []v1beta1.IPAddressPool{func() v1beta1.IPAddressPool {
+			p := ipPool("p", "10.0.0.0/24")
+			p.Spec.ServiceAllocation = &v1beta1.ServiceAllocation{Namespaces: []string{"team-a", "team-b", "team-a"}}
+			return p
+		}()}}, Ref{KindIPAddressPool, "p"}, "spec.serviceAllocation.namespaces[2]", `"team-a" is listed twice`, false},
+		{"eBGP multi-hop on an iBGP peer", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
+			s.ASN, s.EBGPMultiHop = s.MyASN, true
+		})}}, Ref{KindBGPPeer, "a"}, "spec.ebgpMultiHop", "iBGP", false},
+		{"two local preferences for the same routes", Resources{
+			Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.0/24")},
+			BGPAdvertisements: []v1beta1.BGPAdvertisement{
+				bgpAdv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 100 }),
+				bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 200 }),
+			}}, Ref{KindBGPAdvertisement, "b"}, "spec.localPref", `differs from BGPAdvertisement "a"'s 100`, false},
 		{"BFD profile not created yet", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" })}},
 			Ref{KindBGPPeer, "a"}, "spec.bfdProfile", `BFDProfile "fast" does not exist`, true},
 	}
@@ -207,6 +221,48 @@ func TestPeersForDisjointNodesAreNotDuplicates(t *testing.T) {
 	}
 	if _, _, err := Parse(Resources{Peers: []v1beta2.BGPPeer{peer("r1", rack("1")), peer("r2", rack("2"))}}); err != nil {
 		t.Errorf("peers of the same router for different racks: %v", err)
+	}
+}
+
+// TestLocalPrefsThatDoNotCollide: different local preferences are fine
+// where the routes differ (aggregation length, peers) or the nodes may.
+func TestLocalPrefsThatDoNotCollide(t *testing.T) {
+	pools := []v1beta1.IPAddressPool{ipPool("p", "10.0.0.0/24", "fd00::/120")}
+	base := bgpAdv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 100 })
+	tests := []struct {
+		name  string
+		other func(*v1beta1.BGPAdvertisementSpec)
+	}{
+		{"both families aggregated differently", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.AggregationLength, s.AggregationLengthV6 = ptr[int32](24), ptr[int32](120)
+		}},
+		{"disjoint peers", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []string{"tor-b"} }},
+		{"node selectors", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "b"}}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := base
+			a.Spec.Peers = []string{"tor-a"}
+			if tt.name != "disjoint peers" {
+				a.Spec.Peers = nil
+			}
+			b := bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.IPAddressPools, s.LocalPref = []string{"p"}, 200
+				tt.other(s)
+			})
+			if _, _, err := Parse(Resources{Pools: pools, BGPAdvertisements: []v1beta1.BGPAdvertisement{a, b}}); err != nil {
+				t.Errorf("refused: %v", err)
+			}
+		})
+	}
+	// One family aggregated alike still collides on that family's routes.
+	b := bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) {
+		s.IPAddressPools, s.LocalPref, s.AggregationLength = []string{"p"}, 200, ptr[int32](24)
+	})
+	if _, _, err := Parse(Resources{Pools: pools, BGPAdvertisements: []v1beta1.BGPAdvertisement{base, b}}); err == nil {
+		t.Error("admitted two local preferences for the same IPv6 routes")
 	}
 }
 

@@ -50,6 +50,9 @@ func parsePools(ps *problems, cfg *Config, in []v1beta1.IPAddressPool) {
 				if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
 					ps.add(ref, indexed("spec.serviceAllocation.namespaces", j), "%q is not a namespace name: %s", ns, errs[0])
 				}
+				if k := slices.Index(sa.Namespaces, ns); k < j {
+					ps.add(ref, indexed("spec.serviceAllocation.namespaces", j), "%q is listed twice (entry %d too)", ns, k)
+				}
 			}
 			pool.Namespaces = slices.Clone(sa.Namespaces)
 			pool.NamespaceSelectors = selectors(ps, ref, "spec.serviceAllocation.namespaceSelectors", sa.NamespaceSelectors)
