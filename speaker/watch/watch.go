@@ -90,13 +90,18 @@ func (r *Services) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	return ctrl.Result{}, send(ctx, r.Out, loop.Update{Service: &s})
 }
 
-// readyNodes are the nodes with at least one ready endpoint (a missing
-// condition counts as ready, as the API documents).
+// readyNodes are the nodes with at least one endpoint that can serve: ready
+// (a missing condition counts as ready, as the API documents), or
+// terminating but still serving, which kube-proxy sends traffic to when
+// nothing ready is left; so a VIP stays announced while its last pods
+// drain, as in MetalLB.
 func readyNodes(eps []discoveryv1.EndpointSlice) []string {
 	var out []string
 	for _, s := range eps {
 		for _, e := range s.Endpoints {
-			if e.NodeName == nil || (e.Conditions.Ready != nil && !*e.Conditions.Ready) {
+			c := e.Conditions
+			canServe := c.Ready == nil || *c.Ready || (c.Serving != nil && *c.Serving)
+			if e.NodeName == nil || !canServe {
 				continue
 			}
 			out = append(out, *e.NodeName)
