@@ -124,6 +124,10 @@ type Decision struct {
 	AllocErr error
 	// WarnOrphan: its IP has just left every pool (a Warning Event, once).
 	WarnOrphan bool
+	// AdditionalErr: a PreferDualStack Service holding one family cannot
+	// get the other from its pool, which now has it (MetalLB's
+	// AdditionalAssignFailed; reported when the reason changes).
+	AdditionalErr error
 	// Retry are Services waiting for an IP that may now get one.
 	Retry []types.NamespacedName
 	// DirtyPools are pools whose status must be rewritten.
@@ -149,6 +153,15 @@ func (s *State) Decide(key types.NamespacedName, view ipam.Service, viewErr erro
 		d.AllocErr = fmt.Errorf("no valid configuration has been loaded: %w", s.cfgErr)
 	default:
 		_, d.AllocErr = s.alloc.Allocate(view)
+		if d.AllocErr == nil {
+			// A PreferDualStack Service gains its second family once its
+			// pool has one, as in MetalLB.
+			_, err := s.alloc.AddFamily(view.Key)
+			if why := errString(err); why != s.additionalWarned[view.Key] {
+				d.AdditionalErr = err
+				s.additionalWarned[view.Key] = why
+			}
+		}
 	}
 	if asg, holds := s.alloc.Assignment(view.Key); holds {
 		d.Holds, d.IPs, d.Pool = true, slices.Clone(asg.IPs), asg.Pool
@@ -202,6 +215,7 @@ func (s *State) Release(key types.NamespacedName, exists bool) Released {
 	}
 	delete(s.pending, key)
 	delete(s.orphanWarned, key.String())
+	delete(s.additionalWarned, key.String())
 	r.Clear = exists && had
 	if r.Clear {
 		d := s.desiredFor(key)
@@ -239,6 +253,11 @@ func (s *State) ApplyConfig(cfg *config.Config, parseErr error) ConfigApplied {
 			if !s.orphanWarned[key] {
 				a.Retry = append(a.Retry, kube.ServiceKey(key))
 			}
+		}
+		// PreferDualStack Services may gain their second family from
+		// their pool's new ranges.
+		for _, key := range s.alloc.OneFamilyOfTwo() {
+			a.Retry = append(a.Retry, kube.ServiceKey(key))
 		}
 		for key, warned := range s.orphanWarned {
 			if warned {
@@ -278,4 +297,11 @@ func (s *State) Written(key types.NamespacedName, want desired) (announce bool) 
 		delete(s.desired, key)
 	}
 	return announce
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -173,3 +173,32 @@ func TestLoadKeepsTheOlderServicesIP(t *testing.T) {
 		t.Errorf("new: %+v", d)
 	}
 }
+
+// TestPreferDualStackGainsFamilyOnNewRange: a PreferDualStack Service given
+// one family is retried when its pool gains the other and then holds both;
+// when the new range is taken, the reason is reported once.
+func TestPreferDualStackGainsFamilyOnNewRange(t *testing.T) {
+	s := NewState("metallb-system")
+	s.Load(Snapshot{Config: poolConfig(t, "10.0.0.1-10.0.0.2")})
+	dual := func(name string) ipam.Service {
+		v := view(name)
+		v.Families, v.Stack = []ipam.Family{ipam.IPv4, ipam.IPv6}, ipam.PreferDualStack
+		return v
+	}
+	if d := s.Decide(key("a"), dual("a"), nil); !slices.Equal(d.IPs, ips("10.0.0.1")) || d.AdditionalErr != nil {
+		t.Fatalf("before the IPv6 range: %+v", d)
+	}
+	a := s.ApplyConfig(poolConfig(t, "10.0.0.1-10.0.0.2", "fd00::1/128"), nil)
+	if !slices.Contains(a.Retry, key("a")) {
+		t.Fatalf("the new IPv6 range does not retry the PreferDualStack Service: %v", a.Retry)
+	}
+	if d := s.Decide(key("a"), dual("a"), nil); !d.Changed || !slices.Equal(d.IPs, ips("10.0.0.1", "fd00::1")) {
+		t.Errorf("after the IPv6 range: %+v, want both families", d)
+	}
+	if d := s.Decide(key("b"), dual("b"), nil); !slices.Equal(d.IPs, ips("10.0.0.2")) || !errors.Is(d.AdditionalErr, ipam.ErrExhausted) {
+		t.Errorf("a second Service with the IPv6 range taken: %+v, want its IPv4 address and ErrExhausted", d)
+	}
+	if d := s.Decide(key("b"), dual("b"), nil); d.AdditionalErr != nil {
+		t.Errorf("the same reason reported again: %v", d.AdditionalErr)
+	}
+}

@@ -82,6 +82,11 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonAllocationFailed, "Allocate",
 			"Failed to allocate IP for %q: %s", view.Key, d.AllocErr)
 	}
+	if d.AdditionalErr != nil {
+		log.Info("no second family for PreferDualStack", "reason", d.AdditionalErr.Error())
+		r.Recorder.Eventf(&svc, nil, corev1.EventTypeNormal, compat.ReasonAdditionalAssignFailed, "Allocate",
+			"cannot assign additional IP in PreferDualStack: %s", d.AdditionalErr)
+	}
 	if d.WarnOrphan {
 		r.Recorder.Eventf(&svc, nil, corev1.EventTypeWarning, compat.ReasonIPNotInPool, "Allocate",
 			"IP %s is no longer in any IPAddressPool; the Service keeps it until it is changed or deleted", quotedIPs(d.IPs))

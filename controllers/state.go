@@ -31,6 +31,9 @@ type State struct {
 	poolsDirty map[string]struct{}
 	// orphanWarned are Services already warned that their IP left every pool.
 	orphanWarned map[string]bool
+	// additionalWarned is, by Service, the last reason it could not get
+	// its second family (PreferDualStack).
+	additionalWarned map[string]string
 	// desired is what each Service's status should say, for the writer.
 	desired map[types.NamespacedName]*desired
 }
@@ -39,12 +42,13 @@ type State struct {
 // namespace; it loads on first use.
 func NewState(namespace string) *State {
 	return &State{
-		namespace:    namespace,
-		alloc:        ipam.New(),
-		pending:      map[types.NamespacedName]struct{}{},
-		poolsDirty:   map[string]struct{}{},
-		orphanWarned: map[string]bool{},
-		desired:      map[types.NamespacedName]*desired{},
+		namespace:        namespace,
+		alloc:            ipam.New(),
+		pending:          map[types.NamespacedName]struct{}{},
+		poolsDirty:       map[string]struct{}{},
+		orphanWarned:     map[string]bool{},
+		additionalWarned: map[string]string{},
+		desired:          map[types.NamespacedName]*desired{},
 	}
 }
 

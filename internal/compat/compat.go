@@ -33,6 +33,9 @@ const (
 	ReasonIPAllocated = "IPAllocated"
 	// ReasonAllocationFailed (Warning): why no IP could be given.
 	ReasonAllocationFailed = "AllocationFailed"
+	// ReasonAdditionalAssignFailed (Normal): a PreferDualStack Service
+	// holding one family cannot get the other from its pool.
+	ReasonAdditionalAssignFailed = "AdditionalAssignFailed"
 	// ReasonIPNotInPool (Warning): the Service's IP left every pool; it
 	// keeps the IP until it is changed or deleted.
 	ReasonIPNotInPool = "IPNotInPool"

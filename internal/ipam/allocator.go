@@ -161,6 +161,58 @@ func (a *Allocator) Allocate(svc Service) (*Assignment, error) {
 	return a.hold(&svc, ips), nil
 }
 
+// AddFamily gives a PreferDualStack Service that holds one IP and wants two
+// families an IP of the other family from the pool it holds, once that
+// pool has such addresses (a range added later), as MetalLB does. It
+// returns the IP added, or none when there is nothing to add: the Service
+// holds both families, asks for IPs by name, holds an IP outside every
+// pool, or its pool has no address of the other family. An error says why
+// the pool, which has that family, cannot give one; the Service keeps its
+// IP.
+func (a *Allocator) AddFamily(key string) (netip.Addr, error) {
+	cur, ok := a.services[key]
+	if !ok {
+		return netip.Addr{}, nil
+	}
+	svc := cur.Service
+	want := svc.wantFamilies()
+	if svc.Stack != PreferDualStack || len(want) < 2 || len(cur.IPs) != 1 || len(svc.RequestedIPs) > 0 || cur.Pool == "" {
+		return netip.Addr{}, nil
+	}
+	p := a.pools[cur.Pool]
+	missing := want[1]
+	if FamilyOf(cur.IPs[0]) == missing {
+		missing = want[0]
+	}
+	if p == nil || !p.has(missing) {
+		return netip.Addr{}, nil
+	}
+	ip, ok := a.shareable(p, &svc, missing)
+	if !ok {
+		if ip, ok = p.lowestFree(missing); !ok {
+			return netip.Addr{}, fmt.Errorf("%s: no %s address for PreferDualStack: %w in pool %q (%s)", key, missing, ErrExhausted, p.Name, missing)
+		}
+	}
+	ips := append(slices.Clone(cur.IPs), ip)
+	a.Release(key)
+	a.hold(&svc, ips)
+	return ip, nil
+}
+
+// OneFamilyOfTwo lists, sorted, the PreferDualStack Services that hold one
+// IP and want two families: those AddFamily may serve after a change of
+// pools.
+func (a *Allocator) OneFamilyOfTwo() []string {
+	var out []string
+	for key, asg := range a.services {
+		if asg.Service.Stack == PreferDualStack && len(asg.Service.wantFamilies()) == 2 && len(asg.IPs) == 1 && len(asg.Service.RequestedIPs) == 0 {
+			out = append(out, key)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Release frees whatever the Service holds.
 func (a *Allocator) Release(key string) {
 	asg, ok := a.services[key]

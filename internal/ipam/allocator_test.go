@@ -376,3 +376,60 @@ func TestAnyOrderNeverDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestPreferDualStackGainsSecondFamily: a PreferDualStack Service that got
+// one IP because its pool had one family gets the other family's IP from
+// the same pool once the pool has such addresses; nothing else changes.
+func TestPreferDualStackGainsSecondFamily(t *testing.T) {
+	a := New()
+	a.SetPools([]Pool{pool("p", "10.0.0.0/30")})
+	pref := svc("ns/pref", stack(PreferDualStack, IPv4, IPv6))
+	single := svc("ns/single", stack(SingleStack, IPv4))
+	for _, s := range []Service{pref, single} {
+		if _, err := a.Allocate(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ip, err := a.AddFamily("ns/pref"); ip.IsValid() || err != nil {
+		t.Fatalf("AddFamily with no IPv6 in the pool = %v, %v; want nothing", ip, err)
+	}
+
+	a.SetPools([]Pool{pool("p", "10.0.0.0/30", "fd00::/127")})
+	if got := a.OneFamilyOfTwo(); !slices.Equal(got, []string{"ns/pref"}) {
+		t.Errorf("OneFamilyOfTwo = %v, want [ns/pref]", got)
+	}
+	ip, err := a.AddFamily("ns/pref")
+	if err != nil || ip != netip.MustParseAddr("fd00::") {
+		t.Fatalf("AddFamily = %v, %v; want fd00::", ip, err)
+	}
+	asg, _ := a.Assignment("ns/pref")
+	if got := fmt.Sprint(asg.IPs); got != "[10.0.0.0 fd00::]" || asg.Pool != "p" {
+		t.Errorf("assignment %s from %q, want [10.0.0.0 fd00::] from p", got, asg.Pool)
+	}
+	if got := a.OneFamilyOfTwo(); len(got) != 0 {
+		t.Errorf("OneFamilyOfTwo after the second family = %v, want none", got)
+	}
+	if again, err := a.AddFamily("ns/pref"); again.IsValid() || err != nil {
+		t.Errorf("a second AddFamily = %v, %v; want nothing", again, err)
+	}
+	if ip, _ := a.AddFamily("ns/single"); ip.IsValid() {
+		t.Errorf("a SingleStack Service gained %v", ip)
+	}
+	if st, _ := a.Stats("p"); st.InUse[IPv6] != 1 {
+		t.Errorf("pool stats %+v, want one IPv6 address in use", st)
+	}
+
+	// A second PreferDualStack Service finds the IPv6 range exhausted: it
+	// keeps its IPv4 address and learns why.
+	other := svc("ns/other", stack(PreferDualStack, IPv4, IPv6))
+	a.SetPools([]Pool{pool("p", "10.0.0.0/30", "fd00::/128")})
+	if _, err := a.Allocate(other); err != nil {
+		t.Fatal(err)
+	}
+	if asg, _ := a.Assignment("ns/other"); len(asg.IPs) != 1 {
+		t.Fatalf("other got %v before asking for the second family", asg.IPs)
+	}
+	if ip, err := a.AddFamily("ns/other"); ip.IsValid() || !errors.Is(err, ErrExhausted) {
+		t.Errorf("AddFamily on an exhausted range = %v, %v; want ErrExhausted", ip, err)
+	}
+}

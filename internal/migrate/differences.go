@@ -10,5 +10,5 @@ var Differences = []string{
 	"The PrometheusRule carries MetalLB's alerts under MetalLB's names and thresholds, plus IronLBVIPUnannounced, IronLBFailoverSlow, IronLBSpeakerMissing and IronLBSpeakersDisagree.",
 	"The chart's speakers serve /healthz on 17473 (MetalLB's 17472), so both can run on one node during the switch; the memberlist Secret is IronLB's own (FULLNAME-memberlist), so the two speaker sets never mix.",
 	"A BGPPeer read as v1beta1 carries its v1beta2-only fields in the annotation ironlb.io/v1beta2-only-fields, so a v1beta1 client's update no longer erases them.",
-	"The Events ClearAssignment and AdditionalAssignFailed are never recorded (IronLB keeps an IP that left every pool instead of clearing it, and does not add a PreferDualStack Service's second family later; see below).",
+	"The Event ClearAssignment is never recorded: IronLB keeps an IP that left every pool instead of giving the Service a new one (IPNotInPool says so; see below).",
 }
