@@ -70,6 +70,16 @@ func parseBGPAdvertisements(ps *problems, cfg *Config, pools []v1beta1.IPAddress
 				ps.add(ref, "spec.aggregationLengthV6", "must be between 0 and 128, got %d", *l)
 			}
 		}
+		if len(adv.Spec.ServiceSelectors) > 0 {
+			// Aggregated routes cover other Services' IPs than those
+			// selected; MetalLB refuses the combination too.
+			if l := adv.Spec.AggregationLength; l != nil && *l != 32 {
+				ps.add(ref, "spec.aggregationLength", "cannot be set with serviceSelectors: an aggregated route would carry Services the selectors leave out")
+			}
+			if l := adv.Spec.AggregationLengthV6; l != nil && *l != 128 {
+				ps.add(ref, "spec.aggregationLengthV6", "cannot be set with serviceSelectors: an aggregated route would carry Services the selectors leave out")
+			}
+		}
 		checkAggregation(ps, ref, cfg, out)
 		checkLocalPref(ps, ref, cfg, out)
 		for j, c := range adv.Spec.Communities {

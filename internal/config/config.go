@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -192,10 +193,36 @@ func Parse(r Resources) (*Config, []Problem, error) {
 	return cfg, ps.warnings, nil
 }
 
-// selectors converts label selectors, reporting each invalid one.
+// selectors converts label selectors, reporting each invalid one, and each
+// written twice (a repeated selector, expression or value), as MetalLB's
+// webhook does.
 func selectors(ps *problems, obj Ref, field string, in []metav1.LabelSelector) []labels.Selector {
 	out := make([]labels.Selector, 0, len(in))
+	seen := map[string]int{}
 	for i := range in {
+		canonical := in[i].DeepCopy()
+		for k := range canonical.MatchExpressions {
+			e := &canonical.MatchExpressions[k]
+			for j, v := range e.Values {
+				if slices.Index(e.Values, v) < j {
+					ps.add(obj, fmt.Sprintf("%s.matchExpressions[%d].values[%d]", indexed(field, i), k, j), "%q is listed twice", v)
+				}
+			}
+			slices.Sort(e.Values)
+		}
+		for k := range canonical.MatchExpressions {
+			for j := range k {
+				if canonical.MatchExpressions[j].String() == canonical.MatchExpressions[k].String() {
+					ps.add(obj, fmt.Sprintf("%s.matchExpressions[%d]", indexed(field, i), k), "repeats matchExpressions[%d]", j)
+					break
+				}
+			}
+		}
+		if prev, dup := seen[canonical.String()]; dup {
+			ps.add(obj, indexed(field, i), "repeats %s (entry %d)", indexed(field, prev), prev)
+		} else {
+			seen[canonical.String()] = i
+		}
 		sel, err := metav1.LabelSelectorAsSelector(&in[i])
 		if err != nil {
 			ps.add(obj, indexed(field, i), "invalid label selector: %v", err)

@@ -150,6 +150,26 @@ func TestParseProblems(t *testing.T) {
 				bgpAdv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 100 }),
 				bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 200 }),
 			}}, Ref{KindBGPAdvertisement, "b"}, "spec.localPref", `differs from BGPAdvertisement "a"'s 100`, false},
+		{"a selector written twice", Resources{L2Advertisements: []v1beta1.L2Advertisement{func() v1beta1.L2Advertisement {
+			a := l2("adv")
+			a.Spec.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "a"}}, {MatchLabels: map[string]string{"rack": "a"}}}
+			return a
+		}()}}, Ref{KindL2Advertisement, "adv"}, "spec.nodeSelectors[1]", "repeats spec.nodeSelectors[0]", false},
+		{"a value written twice in an expression", Resources{Pools: []v1beta1.IPAddressPool{func() v1beta1.IPAddressPool {
+			p := ipPool("p", "10.0.0.0/24")
+			p.Spec.ServiceAllocation = &v1beta1.ServiceAllocation{ServiceSelectors: []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"web", "api", "web"}}}}}}
+			return p
+		}()}}, Ref{KindIPAddressPool, "p"}, "spec.serviceAllocation.serviceSelectors[0].matchExpressions[0].values[2]", `"web" is listed twice`, false},
+		{"an expression written twice", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
+			e := metav1.LabelSelectorRequirement{Key: "rack", Operator: metav1.LabelSelectorOpIn, Values: []string{"b", "a"}}
+			f := metav1.LabelSelectorRequirement{Key: "rack", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}
+			s.NodeSelectors = []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{e, f}}}
+		})}}, Ref{KindBGPPeer, "a"}, "spec.nodeSelectors[0].matchExpressions[1]", "repeats matchExpressions[0]", false},
+		{"service selectors with aggregation", Resources{BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.ServiceSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"app": "web"}}}
+			s.AggregationLength = ptr[int32](24)
+		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.aggregationLength", "cannot be set with serviceSelectors", false},
 		{"BFD profile not created yet", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.BFDProfile = "fast" })}},
 			Ref{KindBGPPeer, "a"}, "spec.bfdProfile", `BFDProfile "fast" does not exist`, true},
 	}
