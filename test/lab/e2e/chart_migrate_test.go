@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/arp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ironlb/ironlb/test/netns"
 	"github.com/ironlb/ironlb/test/probe"
@@ -103,6 +104,7 @@ func (p *vipProbe) record(r probe.Result) {
 			p.failedARP[r.Target.IP.String()] = append(p.failedARP[r.Target.IP.String()], r.Start)
 		} else {
 			p.failedHTTP[key] = append(p.failedHTTP[key], r.Start)
+			p.events = append(p.events, fmt.Sprintf("%+.3fs %s: failed", r.Start.Sub(p.start).Seconds(), key))
 		}
 		return
 	}
@@ -126,6 +128,54 @@ func (p *vipProbe) record(r probe.Result) {
 	}
 }
 
+// reset forgets every result: what follows is measured from now.
+func (p *vipProbe) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start, p.events, p.allOK = time.Now(), nil, nil
+	p.lastMAC, p.lastOK = map[string]string{}, map[string]time.Time{}
+	p.failedARP, p.replies, p.okAt, p.failedHTTP = map[string][]time.Time{}, map[string][]time.Time{}, map[string][]time.Time{}, map[string][]time.Time{}
+	p.sent, p.lost, p.answers = map[string]int{}, map[string]int{}, map[string]map[string]bool{}
+}
+
+// waitServed returns once every one of n VIPs has answered both kinds of
+// probe for a second without a miss, and then forgets what came before: a
+// switch is measured from a client that was being served (the Services'
+// pods and kube-proxy's rules may be younger than their IPs).
+func (p *vipProbe) waitServed(t *testing.T, n int) {
+	t.Helper()
+	err := poll(time.Minute, func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.okAt) < 2*n {
+			return fmt.Errorf("%d of %d VIP probes answered yet", len(p.okAt), 2*n)
+		}
+		for k, oks := range p.okAt {
+			ip, _, _ := strings.Cut(k, " ")
+			var lastMiss time.Time
+			for _, f := range append(slices.Clone(p.failedHTTP[k]), p.failedARP[ip]...) {
+				lastMiss = later(lastMiss, f)
+			}
+			i := slices.IndexFunc(oks, func(at time.Time) bool { return at.After(lastMiss) })
+			if i < 0 || time.Since(oks[i]) < time.Second {
+				return fmt.Errorf("%s not yet answered for a second without a miss", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("before the switch: %v", err)
+	}
+	p.reset()
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // mark notes a step of the migration among the probes' events.
 func (p *vipProbe) mark(what string) {
 	p.mu.Lock()
@@ -141,10 +191,8 @@ func startVIPProbe(t *testing.T, ips map[string]string) (*vipProbe, func()) {
 	for svc, ip := range ips {
 		targets = append(targets, probe.Target{Service: "default/" + svc, IP: netip.MustParseAddr(ip), Port: 80})
 	}
-	p := &vipProbe{start: time.Now(), lastMAC: map[string]string{}, failedARP: map[string][]time.Time{}, replies: map[string][]time.Time{},
-		okAt: map[string][]time.Time{}, failedHTTP: map[string][]time.Time{},
-		sent: map[string]int{}, lost: map[string]int{}, lastOK: map[string]time.Time{},
-		answers: map[string]map[string]bool{}}
+	p := &vipProbe{}
+	p.reset()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	nsPath := clientNetns(t)
@@ -160,6 +208,7 @@ func startVIPProbe(t *testing.T, ips map[string]string) (*vipProbe, func()) {
 			Targets:  func(context.Context) ([]probe.Target, error) { return targets, nil },
 			OnResult: p.record})
 	}()
+	p.waitServed(t, len(targets))
 	return p, func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -555,4 +604,124 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	stop()
 	stopped = true
 	checkSwitched(t, ctx, p, "back to MetalLB", time.Since(start), ips, config, metallbRelease)
+}
+
+// TestMigrateFromMetalLBManifests switches a MetalLB installed from
+// manifests (`kubectl apply -f`, as its metallb-native.yaml or kustomize
+// install is: a Namespace, CRDs owned by no release, the workloads) to
+// IronLB with `ironlb migrate from-metallb`, helm install and `ironlb migrate
+// remove-metallb --manifest`, while a client asks every VIP for its owner
+// and a page every 20 ms. The removal deletes MetalLB but its Namespace,
+// CRDs and configuration (`kubectl delete -f` would delete all three).
+func TestMigrateFromMetalLBManifests(t *testing.T) {
+	ctx := context.Background()
+	root := repoRoot(t)
+	loadImages(t, ctx)
+	tool := ironlbTool(t, root)
+
+	// The stand-in's manifest: the MetalLB stand-in chart rendered with no
+	// Helm release, led by its Namespace as metallb-native.yaml is.
+	rendered, err := helm(t, append([]string{"template", metallbRelease, metallbChart(t, root), "-n", releaseNS}, metallbValues...)...)
+	if err != nil {
+		t.Fatalf("helm template: %v\n%s", err, rendered)
+	}
+	manifest := filepath.Join(t.TempDir(), "metallb-native.yaml")
+	if err := os.WriteFile(manifest, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: "+releaseNS+"}\n---\n"+rendered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Cleanup(func() {
+		if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--ignore-not-found"); err != nil {
+			t.Logf("helm uninstall %s: %v\n%s", releaseName, err, out)
+		}
+		removeSeedAndRelease(t, root, false)
+		_, _ = kubectl("delete", "--ignore-not-found", "--wait", "--timeout=2m", "-f", manifest)
+		if err := poll(2*time.Minute, func() error { return namespaceGone(ctx, releaseNS) }); err != nil {
+			t.Errorf("namespace %s: %v", releaseNS, err)
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			speakerLog(t, metallbRelease)
+			speakerLog(t, releaseName)
+		}
+	})
+
+	removeCRDs(t)
+	// Server-side: the CRDs are too large for kubectl's last-applied annotation.
+	if out, err := kubectl("apply", "--server-side", "-n", releaseNS, "-f", manifest); err != nil {
+		t.Fatalf("kubectl apply -f metallb-native.yaml: %v\n%s", err, out)
+	}
+	if err := poll(3*time.Minute, func() error { return workloadsReadyOf(ctx, metallbRelease) }); err != nil {
+		t.Fatal(err)
+	}
+	ips := applySeed(t, ctx, root)
+	config := configObjects(t)
+	if owners := crdOwners(t); len(owners) != crdCount || !strings.HasSuffix(owners[0], "=") {
+		t.Fatalf("CRDs before the migration %v, want %d owned by no release", owners, crdCount)
+	}
+
+	p, stop := startVIPProbe(t, ips)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	start := time.Now()
+	p.mark("ironlb migrate from-metallb")
+	out := runTool(t, tool, "migrate", "from-metallb")
+	t.Logf("ironlb migrate from-metallb:\n%s", out)
+	for _, want := range []string{fmt.Sprintf("%d metallb.io CRDs, owned by no Helm release", crdCount), fmt.Sprintf("Done: %d objects changed.", crdCount),
+		"ironlb migrate remove-metallb --namespace " + releaseNS + " --manifest metallb-native.yaml"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the hand-over's output lacks %q", want)
+		}
+	}
+
+	p.mark("helm install ironlb")
+	install := append([]string{"install", releaseName, "charts/ironlb", "-n", releaseNS, "--wait", "--timeout", "3m", "--set", "crds.enabled=true"}, ironlbBesideValues...)
+	if out, err := helm(t, install...); err != nil {
+		t.Fatalf("helm install ironlb beside MetalLB: %v\n%s\n%s", err, out, workloadStates(ctx))
+	}
+	if err := poll(2*time.Minute, func() error { return workloadsReadyOf(ctx, releaseName) }); err != nil {
+		t.Fatal(err)
+	}
+
+	dry := runTool(t, tool, "migrate", "remove-metallb", "--manifest", manifest, "--dry-run")
+	t.Logf("ironlb migrate remove-metallb --dry-run:\n%s", dry)
+	for _, want := range []string{"1. ValidatingWebhookConfiguration metallb-webhook-configuration", "DaemonSet " + releaseNS + "/metallb-speaker",
+		"Namespace " + releaseNS + ": ", "CustomResourceDefinition bgppeers.metallb.io: "} {
+		if !strings.Contains(dry, want) {
+			t.Errorf("remove-metallb --dry-run output lacks %q", want)
+		}
+	}
+	p.mark("ironlb migrate remove-metallb")
+	out = runTool(t, tool, "migrate", "remove-metallb", "--manifest", manifest)
+	t.Logf("ironlb migrate remove-metallb:\n%s", out)
+	if err := poll(2*time.Minute, func() error {
+		pods, err := theLab.cs.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + metallbRelease})
+		if err == nil && len(pods.Items) > 0 {
+			err = fmt.Errorf("%d of MetalLB's pods remain", len(pods.Items))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// MetalLB's webhook Service is gone: IronLB's controller takes the
+	// BGPPeer conversion over (every 10 s).
+	if err := poll(time.Minute, func() error {
+		out, err := kubectl("get", "crd", "bgppeers.metallb.io", "-o", "jsonpath={.spec.conversion.webhook.clientConfig.service.name}")
+		if err == nil && out != releaseName+"-webhook-service" {
+			err = fmt.Errorf("the BGPPeer CRD converts through %q", out)
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
+	}
+	time.Sleep(3 * time.Second) // the client keeps asking after the last change
+	stop()
+	stopped = true
+	checkSwitched(t, ctx, p, "from MetalLB's manifests", time.Since(start), ips, config, releaseName)
+	checkAnnounced(t, ctx, "svc1", ips["svc1"])
 }
