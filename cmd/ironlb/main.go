@@ -46,6 +46,7 @@ type options struct {
 	release    string
 	chart      string
 	manifest   string
+	noRelease  bool
 	dryRun     bool
 }
 
@@ -91,6 +92,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if (direction == "remove-metallb") != (o.manifest != "") {
 		return usageError{errors.New("--manifest is what `migrate remove-metallb` removes, and only it takes one")}
 	}
+	if o.noRelease {
+		if direction != "to-metallb" {
+			return usageError{errors.New("--no-release is for `migrate to-metallb` only")}
+		}
+		if fs.Lookup("release").Value.String() != "metallb" {
+			return usageError{errors.New("--no-release and --release exclude each other")}
+		}
+		o.release = ""
+	}
 	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-migrate/"+version)
 	if err != nil {
 		return err
@@ -124,7 +134,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		verb = "Would change (--dry-run: nothing is changed)"
 	}
 	if len(steps) == 0 {
-		fmt.Fprintf(out, "\nNothing to change: the CRDs are Helm release %s/%s's already.\n", o.namespace, o.release)
+		fmt.Fprintf(out, "\nNothing to change: the CRDs are %s's already.\n", target)
 	} else {
 		fmt.Fprintf(out, "\n%s:\n", verb)
 		for i, s := range steps {
@@ -156,6 +166,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.release, "release", "ironlb", "Helm release the CRDs go to: IronLB's (from-metallb) or MetalLB's (to-metallb)")
 	fs.StringVar(&o.chart, "chart", "charts/ironlb", "IronLB's chart, for the printed helm command")
 	fs.StringVar(&o.manifest, "manifest", "", "remove-metallb: the manifest MetalLB was installed from (metallb-native.yaml, or `kubectl kustomize DIR` output; - reads stdin)")
+	fs.BoolVar(&o.noRelease, "no-release", false, "to-metallb: MetalLB goes back in from its manifests or kustomize: the CRDs get no Helm owner (kubectl apply takes them) instead of going to --release")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "inspect and print what would change; change nothing")
 	return fs
 }
@@ -184,6 +195,15 @@ func nextSteps(direction string, inv migrate.Inventory, o options) string {
 		b.WriteString("  3. Optionally move IronLB to the default ports afterwards (a rolling restart of the speakers):\n" +
 			"       helm upgrade " + o.release + " " + o.chart + " -n " + o.namespace + " --reuse-values \\\n" +
 			"         --set speaker.memberlist.mlBindPort=7946 --set prometheus.metricsPort=9120\n")
+		return b.String()
+	}
+	if o.release == "" {
+		fmt.Fprintf(&b, "  1. Apply MetalLB's manifest (kubectl apply -f metallb-native.yaml, or -k): it takes the CRDs;\n"+
+			"     its speakers must not use IronLB's ports (memberlist, metrics, health) while both run.\n")
+		for _, r := range owners {
+			ns, name, _ := strings.Cut(r, "/")
+			fmt.Fprintf(&b, "  2. helm uninstall %s -n %s   (the CRDs and the configuration stay)\n", name, ns)
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "  1. Install MetalLB with its chart as release %s in %s (its crds subchart adopts the CRDs);\n"+

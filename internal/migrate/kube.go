@@ -161,10 +161,17 @@ func adoptCRD(ctx context.Context, c client.Client, name string, target Target) 
 	if crd.Labels == nil {
 		crd.Labels = map[string]string{}
 	}
-	crd.Annotations[AnnotationReleaseName] = target.Release
-	crd.Annotations[AnnotationReleaseNamespace] = target.Namespace
-	crd.Annotations[AnnotationResourcePolicy] = "keep"
-	crd.Labels[LabelManagedBy] = "Helm"
+	if target.Release == "" {
+		delete(crd.Annotations, AnnotationReleaseName)
+		delete(crd.Annotations, AnnotationReleaseNamespace)
+		delete(crd.Annotations, AnnotationResourcePolicy)
+		delete(crd.Labels, LabelManagedBy)
+	} else {
+		crd.Annotations[AnnotationReleaseName] = target.Release
+		crd.Annotations[AnnotationReleaseNamespace] = target.Namespace
+		crd.Annotations[AnnotationResourcePolicy] = "keep"
+		crd.Labels[LabelManagedBy] = "Helm"
+	}
 	return c.Patch(ctx, &crd, client.MergeFrom(orig))
 }
 

@@ -84,9 +84,18 @@ type Step struct {
 	Change string
 }
 
-// Target is where the CRDs go: a Helm release in a namespace.
+// Target is where the CRDs go: a Helm release in a namespace, or, with no
+// Release, no release at all (MetalLB installed from manifests or
+// kustomize takes them with kubectl apply).
 type Target struct {
 	Release, Namespace string
+}
+
+func (t Target) String() string {
+	if t.Release == "" {
+		return "no Helm release"
+	}
+	return fmt.Sprintf("Helm release %s/%s", t.Namespace, t.Release)
 }
 
 // Plan lists the changes that hand the metallb.io CRDs to target: each CRD
@@ -99,16 +108,22 @@ func Plan(inv Inventory, target Target) ([]Step, error) {
 	}
 	var steps []Step
 	for _, c := range inv.CRDs {
+		was := Target{Release: c.Release, Namespace: c.ReleaseNamespace}
+		if target.Release == "" {
+			if c.Release == "" && c.ReleaseNamespace == "" && c.ManagedBy == "" && !c.Keep {
+				continue
+			}
+			steps = append(steps, Step{Kind: AdoptCRD, Object: "CustomResourceDefinition " + c.Name, Name: c.Name,
+				Change: fmt.Sprintf("owner %s → no Helm release (annotations %s, %s, %s and label %s removed), so MetalLB's manifest takes it with kubectl apply",
+					was, AnnotationReleaseName, AnnotationReleaseNamespace, AnnotationResourcePolicy, LabelManagedBy)})
+			continue
+		}
 		if c.Release == target.Release && c.ReleaseNamespace == target.Namespace && c.ManagedBy == "Helm" && c.Keep {
 			continue
 		}
-		was := "no Helm release"
-		if c.Release != "" {
-			was = fmt.Sprintf("Helm release %s/%s", c.ReleaseNamespace, c.Release)
-		}
 		steps = append(steps, Step{Kind: AdoptCRD, Object: "CustomResourceDefinition " + c.Name, Name: c.Name,
-			Change: fmt.Sprintf("owner %s → Helm release %s/%s (annotations %s, %s, label %s=Helm) and %s=keep, so no uninstall deletes it",
-				was, target.Namespace, target.Release, AnnotationReleaseName, AnnotationReleaseNamespace, LabelManagedBy, AnnotationResourcePolicy)})
+			Change: fmt.Sprintf("owner %s → %s (annotations %s, %s, label %s=Helm) and %s=keep, so no uninstall deletes it",
+				was, target, AnnotationReleaseName, AnnotationReleaseNamespace, LabelManagedBy, AnnotationResourcePolicy)})
 	}
 	for _, r := range inv.Records {
 		if r.Release == target.Release || len(r.CRDs) == 0 {

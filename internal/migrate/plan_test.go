@@ -47,6 +47,13 @@ func TestPlan(t *testing.T) {
 				Records: []HelmRecord{{Release: "ironlb", Secret: "sh.helm.release.v1.ironlb.v1", CRDs: []string{"bgppeers.metallb.io"}}}},
 			target:    Target{Release: "metallb", Namespace: "metallb-system"},
 			wantSteps: []string{"CustomResourceDefinition bgppeers.metallb.io", "Secret metallb-system/sh.helm.release.v1.ironlb.v1"}},
+		{name: "the way back to manifests: Helm's marks removed, IronLB's records rewritten",
+			inv: Inventory{Namespace: "metallb-system", CRDs: []CRD{{Name: "bgppeers.metallb.io", Release: "ironlb", ReleaseNamespace: "metallb-system", ManagedBy: "Helm", Keep: true}},
+				Records: []HelmRecord{{Release: "ironlb", Secret: "sh.helm.release.v1.ironlb.v1", CRDs: []string{"bgppeers.metallb.io"}}}},
+			target:    Target{Namespace: "metallb-system"},
+			wantSteps: []string{"CustomResourceDefinition bgppeers.metallb.io", "Secret metallb-system/sh.helm.release.v1.ironlb.v1"}},
+		{name: "the way back to manifests, done already", target: Target{Namespace: "metallb-system"},
+			inv: Inventory{Namespace: "metallb-system", CRDs: []CRD{{Name: "bgppeers.metallb.io"}}}},
 		{name: "no CRDs", inv: Inventory{Namespace: "metallb-system"}, target: ironlb, wantErr: "no metallb.io CRDs"},
 	}
 	for _, tt := range tests {

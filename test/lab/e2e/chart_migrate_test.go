@@ -613,6 +613,8 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 // remove-metallb --manifest`, while a client asks every VIP for its owner
 // and a page every 20 ms. The removal deletes MetalLB but its Namespace,
 // CRDs and configuration (`kubectl delete -f` would delete all three).
+// Then back: `ironlb migrate to-metallb --no-release`, the manifest applied
+// again, helm uninstall.
 func TestMigrateFromMetalLBManifests(t *testing.T) {
 	ctx := context.Background()
 	root := repoRoot(t)
@@ -724,4 +726,33 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 	stopped = true
 	checkSwitched(t, ctx, p, "from MetalLB's manifests", time.Since(start), ips, config, releaseName)
 	checkAnnounced(t, ctx, "svc1", ips["svc1"])
+
+	// The way back: the CRDs lose their Helm owner, MetalLB's manifest is
+	// applied again (it takes them; --force-conflicts as a client-side
+	// apply would, IronLB's controller having set their conversion) and
+	// IronLB's release is uninstalled.
+	p, stop = startVIPProbe(t, ips)
+	stopped = false
+	start = time.Now()
+	p.mark("ironlb migrate to-metallb --no-release")
+	out = runTool(t, tool, "migrate", "to-metallb", "--no-release")
+	t.Logf("ironlb migrate to-metallb --no-release:\n%s", out)
+	if !strings.Contains(out, fmt.Sprintf("Done: %d objects changed.", crdCount+1)) || !strings.Contains(out, "helm uninstall "+releaseName+" -n "+releaseNS) {
+		t.Errorf("the way back did not change the CRDs and IronLB's release record, or does not say to uninstall it")
+	}
+	p.mark("kubectl apply -f metallb-native.yaml")
+	if out, err := kubectl("apply", "--server-side", "--force-conflicts", "-n", releaseNS, "-f", manifest); err != nil {
+		t.Fatalf("kubectl apply -f metallb-native.yaml beside IronLB: %v\n%s", err, out)
+	}
+	if err := poll(3*time.Minute, func() error { return workloadsReadyOf(ctx, metallbRelease) }); err != nil {
+		t.Fatal(err)
+	}
+	p.mark("helm uninstall ironlb")
+	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
+		t.Fatalf("helm uninstall ironlb: %v\n%s", err, out)
+	}
+	time.Sleep(3 * time.Second)
+	stop()
+	stopped = true
+	checkSwitched(t, ctx, p, "back to MetalLB's manifests", time.Since(start), ips, config, "")
 }
