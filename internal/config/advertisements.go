@@ -135,13 +135,14 @@ func checkAggregation(ps *problems, ref Ref, cfg *Config, adv *BGPAdvertisement)
 	}
 }
 
-// checkLocalPref refuses an advertisement that would send a route another
-// advertisement already sends with a different local preference (a route
-// carries one): both advertise a pool's prefixes at the same aggregation
-// length, to a common peer, from a common node. Nodes are compared as
-// MetalLB's webhook does only when neither advertisement selects nodes
-// (both then select every node); IronLB validates without the cluster's
-// Nodes, so advertisements with node selectors are taken as disjoint.
+// checkLocalPref warns about an advertisement that sends a route another
+// advertisement already sends with a different local preference: both
+// advertise a pool's prefixes at the same aggregation length, to a common
+// peer, from every node. MetalLB's webhook refuses the second; IronLB
+// admits it and sends the highest preference (a route carries one), as it
+// always has, so no configuration it accepted turns invalid on upgrade.
+// Advertisements with node selectors are not compared: IronLB validates
+// without the cluster's Nodes.
 func checkLocalPref(ps *problems, ref Ref, cfg *Config, adv *BGPAdvertisement) {
 	for _, prev := range cfg.BGPAdvertisements {
 		if prev.LocalPref == adv.LocalPref || len(prev.NodeSelectors) > 0 || len(adv.NodeSelectors) > 0 {
@@ -155,8 +156,8 @@ func checkLocalPref(ps *problems, ref Ref, cfg *Config, adv *BGPAdvertisement) {
 			if !ok || !slices.Contains(prev.Pools, name) || !sameRoutes(p, prev, adv) {
 				continue
 			}
-			ps.addWith(ref, []Ref{{KindBGPAdvertisement, prev.Name}}, "spec.localPref",
-				"%d differs from BGPAdvertisement %q's %d for the same routes (IPAddressPool %q at the same aggregation length, common peers and nodes): a route carries one local preference",
+			ps.warn(ref, "spec.localPref",
+				"%d differs from BGPAdvertisement %q's %d for the same routes (IPAddressPool %q at the same aggregation length, common peers and nodes): the routes carry the highest; MetalLB refuses this",
 				adv.LocalPref, prev.Name, prev.LocalPref, name)
 			return
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,12 +145,6 @@ func TestParseProblems(t *testing.T) {
 		{"eBGP multi-hop on an iBGP peer", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
 			s.ASN, s.EBGPMultiHop = s.MyASN, true
 		})}}, Ref{KindBGPPeer, "a"}, "spec.ebgpMultiHop", "iBGP", false},
-		{"two local preferences for the same routes", Resources{
-			Pools: []v1beta1.IPAddressPool{ipPool("p", "10.0.0.0/24")},
-			BGPAdvertisements: []v1beta1.BGPAdvertisement{
-				bgpAdv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 100 }),
-				bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 200 }),
-			}}, Ref{KindBGPAdvertisement, "b"}, "spec.localPref", `differs from BGPAdvertisement "a"'s 100`, false},
 		{"a selector written twice", Resources{L2Advertisements: []v1beta1.L2Advertisement{func() v1beta1.L2Advertisement {
 			a := l2("adv")
 			a.Spec.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "a"}}, {MatchLabels: map[string]string{"rack": "a"}}}
@@ -244,45 +239,49 @@ func TestPeersForDisjointNodesAreNotDuplicates(t *testing.T) {
 	}
 }
 
-// TestLocalPrefsThatDoNotCollide: different local preferences are fine
-// where the routes differ (aggregation length, peers) or the nodes may.
-func TestLocalPrefsThatDoNotCollide(t *testing.T) {
+// TestLocalPrefWarnings: two local preferences for the same routes are
+// admitted with a warning naming both advertisements; where the routes
+// differ (aggregation length, peers) or the nodes may, nothing is said.
+func TestLocalPrefWarnings(t *testing.T) {
 	pools := []v1beta1.IPAddressPool{ipPool("p", "10.0.0.0/24", "fd00::/120")}
 	base := bgpAdv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.LocalPref = []string{"p"}, 100 })
 	tests := []struct {
-		name  string
-		other func(*v1beta1.BGPAdvertisementSpec)
+		name     string
+		basePeer string
+		other    func(*v1beta1.BGPAdvertisementSpec)
+		warn     bool
 	}{
-		{"both families aggregated differently", func(s *v1beta1.BGPAdvertisementSpec) {
+		{"the same routes", "", func(*v1beta1.BGPAdvertisementSpec) {}, true},
+		{"one family aggregated alike", "", func(s *v1beta1.BGPAdvertisementSpec) { s.AggregationLength = ptr[int32](24) }, true},
+		{"both families aggregated differently", "", func(s *v1beta1.BGPAdvertisementSpec) {
 			s.AggregationLength, s.AggregationLengthV6 = ptr[int32](24), ptr[int32](120)
-		}},
-		{"disjoint peers", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []string{"tor-b"} }},
-		{"node selectors", func(s *v1beta1.BGPAdvertisementSpec) {
+		}, false},
+		{"disjoint peers", "tor-a", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []string{"tor-b"} }, false},
+		{"node selectors", "", func(s *v1beta1.BGPAdvertisementSpec) {
 			s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "b"}}}
-		}},
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := base
-			a.Spec.Peers = []string{"tor-a"}
-			if tt.name != "disjoint peers" {
-				a.Spec.Peers = nil
+			if tt.basePeer != "" {
+				a.Spec.Peers = []string{tt.basePeer}
 			}
 			b := bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) {
 				s.IPAddressPools, s.LocalPref = []string{"p"}, 200
 				tt.other(s)
 			})
-			if _, _, err := Parse(Resources{Pools: pools, BGPAdvertisements: []v1beta1.BGPAdvertisement{a, b}}); err != nil {
-				t.Errorf("refused: %v", err)
+			_, warnings, err := Parse(Resources{Pools: pools, BGPAdvertisements: []v1beta1.BGPAdvertisement{a, b}})
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			warned := slices.ContainsFunc(warnings, func(p Problem) bool {
+				return p.Object == Ref{KindBGPAdvertisement, "b"} && p.Field == "spec.localPref" && strings.Contains(p.Msg, `BGPAdvertisement "a"'s 100`)
+			})
+			if warned != tt.warn {
+				t.Errorf("warned %v, want %v: %v", warned, tt.warn, warnings)
 			}
 		})
-	}
-	// One family aggregated alike still collides on that family's routes.
-	b := bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) {
-		s.IPAddressPools, s.LocalPref, s.AggregationLength = []string{"p"}, 200, ptr[int32](24)
-	})
-	if _, _, err := Parse(Resources{Pools: pools, BGPAdvertisements: []v1beta1.BGPAdvertisement{base, b}}); err == nil {
-		t.Error("admitted two local preferences for the same IPv6 routes")
 	}
 }
 
