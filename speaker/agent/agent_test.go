@@ -155,3 +155,44 @@ func TestAnnouncementInterfaces(t *testing.T) {
 		t.Errorf("announcements %+v, want every usable interface (nil)", got)
 	}
 }
+
+// TestSharedIPElectedPerService: two Services sharing an IP
+// (allow-shared-ip), each selected by its own L2Advertisement
+// (serviceSelectors) for its own nodes, are elected each among its own
+// advertisement's nodes, as MetalLB 0.16 elects (l2AdsForService); a
+// Service no advertisement selects is announced by nobody, whatever the
+// other Service sharing its IP gets.
+func TestSharedIPElectedPerService(t *testing.T) {
+	adv := func(name, app, node string) v1beta1.L2Advertisement {
+		return v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1beta1.L2AdvertisementSpec{
+			IPAddressPools:   []string{"my-ippool"},
+			ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"app": app}}},
+			NodeSelectors:    []metav1.LabelSelector{{MatchLabels: map[string]string{"kubernetes.io/hostname": node}}},
+		}}
+	}
+	cfg, _, err := config.Parse(config.Resources{
+		Pools: []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "my-ippool"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"172.20.255.200-172.20.255.250"}}}},
+		L2Advertisements: []v1beta1.L2Advertisement{adv("for-a", "a", workers[0]), adv("for-b", "b", workers[1])},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(workers[0], workers)
+	a.SetConfig(cfg)
+	for _, w := range workers {
+		a.SetNode(Node{Name: w, Labels: map[string]string{"kubernetes.io/hostname": w}})
+	}
+	shared := func(key, app string) Service {
+		s := svc(key, "172.20.255.210", false, workers...)
+		s.Labels = map[string]string{"app": app}
+		return s
+	}
+	a.SetService(shared("default/a", "a"))
+	a.SetService(shared("default/b", "b"))
+	a.SetService(shared("default/c", "c"))
+	for key, want := range map[string]string{"default/a": workers[0], "default/b": workers[1], "default/c": ""} {
+		if got := a.Owner(key); got != want {
+			t.Errorf("%s: owner %q, want %q", key, got, want)
+		}
+	}
+}
