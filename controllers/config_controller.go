@@ -52,7 +52,7 @@ func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager, services, poolStat
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: configKey}}}
 	})
 	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })
-	b := ctrl.NewControllerManagedBy(mgr).Named("config").WithEventFilter(inNamespace)
+	b := ctrl.NewControllerManagedBy(mgr).Named("config").WithEventFilter(inNamespace).WithOptions(kube.ControllerOptions(1))
 	for _, obj := range kube.ConfigObjects() {
 		b = b.Watches(obj, toConfig)
 	}

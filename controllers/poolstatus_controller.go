@@ -45,6 +45,7 @@ func (r *PoolStatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("poolstatus").
 		For(&v1beta1.IPAddressPool{}, builderPredicates(inNamespace, predicate.GenerationChangedPredicate{})...).
 		WatchesRawSource(r.Trigger().Source()).
+		WithOptions(kube.ControllerOptions(1)).
 		Complete(r)
 }
 

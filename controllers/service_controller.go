@@ -11,7 +11,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/internal/kube"
@@ -46,7 +45,7 @@ func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager, writer, poolStatu
 		Named("service").
 		For(&corev1.Service{}).
 		WatchesRawSource(r.retry.Source()).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		WithOptions(kube.ControllerOptions(1)).
 		Complete(r)
 }
 

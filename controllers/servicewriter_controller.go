@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/ironlb/ironlb/internal/compat"
 )
@@ -49,7 +48,7 @@ func (r *ServiceWriterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("servicewriter").
 		WatchesRawSource(r.Trigger().Source()).
-		WithOptions(controller.Options{MaxConcurrentReconciles: writerWorkers}).
+		WithOptions(kube.ControllerOptions(writerWorkers)).
 		Complete(r)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/api/v1beta2"
+	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // NewScheme returns a scheme with the built-in Kubernetes kinds, CRDs (the
@@ -42,7 +43,9 @@ func ConfigCacheOptions(namespace string) cache.Options {
 		&v1beta2.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}, &v1beta1.ServiceL2Status{}, &v1beta1.ServiceBGPStatus{}} {
 		by[obj] = inNamespace
 	}
-	return cache.Options{ByObject: by}
+	// Watches resume within kube.RetryMax of an apiserver coming back,
+	// not after client-go's backoff of up to a minute.
+	return cache.Options{ByObject: by, NewInformer: kube.NewPatientInformer}
 }
 
 // Serving is how a binary exposes /metrics and its health probes.

@@ -171,7 +171,7 @@ func TestSharedIPElectedPerService(t *testing.T) {
 		}}
 	}
 	cfg, _, err := config.Parse(config.Resources{
-		Pools: []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "my-ippool"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"172.20.255.200-172.20.255.250"}}}},
+		Pools:            []v1beta1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "my-ippool"}, Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"172.20.255.200-172.20.255.250"}}}},
 		L2Advertisements: []v1beta1.L2Advertisement{adv("for-a", "a", workers[0]), adv("for-b", "b", workers[1])},
 	})
 	if err != nil {

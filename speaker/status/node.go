@@ -52,6 +52,7 @@ func (w writer) setup(mgr ctrl.Manager, name string, obj client.Object, reqs *ku
 	return ctrl.NewControllerManagedBy(mgr).Named(name).
 		WatchesRawSource(reqs.Source()).
 		Watches(obj, toService, builder.WithPredicates(mine)).
+		WithOptions(kube.ControllerOptions(1)).
 		Complete(r)
 }
 

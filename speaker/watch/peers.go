@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ironlb/ironlb/internal/kube"
 )
 
 // Joiner joins memberlist peers; *members.Members implements it.
@@ -80,6 +82,7 @@ func (r *Peers) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).Named("speaker-peers").
 		Watches(&corev1.Pod{}, toPeers, builder.WithPredicates(speakers)).
+		WithOptions(kube.ControllerOptions(1)).
 		Complete(r)
 }
 

@@ -60,6 +60,7 @@ func (r *Services) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("speaker-services").
 		For(&corev1.Service{}).
 		Watches(&discoveryv1.EndpointSlice{}, toService).
+		WithOptions(kube.ControllerOptions(1)).
 		Complete(r)
 }
 
@@ -126,7 +127,7 @@ type Nodes struct {
 
 // SetupWithManager registers the reconciler.
 func (r *Nodes) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("speaker-nodes").For(&corev1.Node{}).Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).Named("speaker-nodes").For(&corev1.Node{}).WithOptions(kube.ControllerOptions(1)).Complete(r)
 }
 
 // Reconcile reports one node.
@@ -197,7 +198,8 @@ func (r *Config) SetupWithManager(mgr ctrl.Manager) error {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: "config"}}}
 	})
 	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-config").
-		WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace }))
+		WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })).
+		WithOptions(kube.ControllerOptions(1))
 	for _, obj := range kube.ConfigObjects() {
 		b = b.Watches(obj, toConfig)
 	}
