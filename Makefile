@@ -183,7 +183,7 @@ fuzz-short: ## Each fuzz target for FUZZ_SHORT (10s), the short run make test do
 
 .PHONY: chaos
 chaos: deps ## Chaos at full scale (root; prints figure tables): 5,000 Services while the controller is SIGKILLed 10 times; on the layer-2 lab speaker churn, an invalid config, an apiserver restart, a 30 s partition. CHAOS_ARGS adds test/chaos flags; make test runs it reduced.
-	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go test -count=1 -v -timeout 60m ./test/chaos -args -services 5000 -kills 10 -vips 10 -hold 30s $(CHAOS_ARGS)
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go test -tags e2e -count=1 -v -timeout 60m ./test/chaos -args -services 5000 -kills 10 -vips 10 -hold 30s $(CHAOS_ARGS)
 
 .PHONY: test
 test: verify lint test-unit-race test-e2e fuzz-short ## Everything CI checks: generated files current, lint, both test tiers (race detector on), a short fuzz run.
