@@ -90,17 +90,18 @@ func retryUnreachable[T any](ctx context.Context, clk clock.Clock, call func() (
 }
 
 // Unreachable reports whether err says the apiserver could not be reached
-// or is not serving yet, rather than that it refused the request.
+// or is not serving yet, rather than that it answered with an error. An
+// answer is judged by its status code alone: its message may quote a
+// transport error of the apiserver's own (a conversion webhook it could
+// not reach, "EOF"), which no retry of ours cures.
 func Unreachable(err error) bool {
-	var netErr net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), utilnet.IsConnectionRefused(err),
-		utilnet.IsConnectionReset(err), utilnet.IsProbableEOF(err), errors.As(err, &netErr) && netErr.Timeout():
-		return true
-	case apierrors.IsServiceUnavailable(err), apierrors.IsTooManyRequests(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err):
-		return true
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return apierrors.IsServiceUnavailable(err) || apierrors.IsTooManyRequests(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err)
 	}
-	return false
+	var netErr net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || utilnet.IsConnectionRefused(err) ||
+		utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) || errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // NewPatientInformer is cache.Options.NewInformer for controller-runtime:

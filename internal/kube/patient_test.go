@@ -110,6 +110,10 @@ func TestUnreachable(t *testing.T) {
 		{apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "n", errors.New("no")), false},
 		{apierrors.NewNotFound(schema.GroupResource{Resource: "nodes"}, "n"), false},
 		{apierrors.NewResourceExpired("too old resource version"), false},
+		// The apiserver answered: its conversion webhook is gone. Asking
+		// again every second would only make it call the webhook again.
+		{apierrors.NewInternalError(errors.New(`conversion webhook for metallb.io/v1beta2, Kind=BGPPeer failed: Post "https://metallb-webhook-service.metallb-system.svc:443/convert": EOF`)), false},
+		{fmt.Errorf("listing: %w", apierrors.NewInternalError(errors.New("connection reset by peer"))), false},
 	} {
 		if got := Unreachable(tc.err); got != tc.want {
 			t.Errorf("Unreachable(%v) = %v, want %v", tc.err, got, tc.want)
