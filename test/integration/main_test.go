@@ -28,5 +28,9 @@ func TestMain(m *testing.M) {
 			return fmt.Errorf("creating namespace %s: %w", namespace, err)
 		}
 		return nil
-	}))
+	}, dualStack))
 }
+
+// dualStack gives Services both families, as a dual-stack cluster does,
+// so the corpus can hold MetalLB's dual-stack examples.
+var dualStack = testenv.WithAPIServerArg("service-cluster-ip-range", "10.0.0.0/24,fd00:10::/108")

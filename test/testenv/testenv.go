@@ -315,8 +315,8 @@ func RepoRoot() (string, error) {
 // Main is a test package's TestMain body: it starts the package's one
 // control plane into *env, runs setup (if any) and the tests, and stops the
 // control plane however they end. It returns the exit code for os.Exit.
-func Main(m *testing.M, env **Env, setup func(*Env) error) int {
-	e, err := Start()
+func Main(m *testing.M, env **Env, setup func(*Env) error, opts ...Option) int {
+	e, err := Start(opts...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting control plane: %v\n", err)
 		return 1
