@@ -202,21 +202,6 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 		tk.Pod, tk.Detected.Sub(tk.LastContact).Round(time.Millisecond), tk.Decided.Sub(tk.Detected).Round(time.Millisecond),
 		tk.Announced.Sub(tk.Decided).Round(time.Millisecond), tk.LastContact.Sub(kill).Round(time.Millisecond),
 		takeover.Round(time.Millisecond), outage.Round(time.Millisecond))
-	// The speaker's clock starts at the dead member's last answer to its
-	// own memberlist probes, before the kill; the client's at its last
-	// ARP answer, within a probe interval of the kill. A node probes the
-	// others in a shuffled round, so two probes of one member are at
-	// most 2(n-1)-1 intervals of 100 ms apart (500 ms with 4 speakers):
-	// the takeover may exceed the client's outage by that and a probe's
-	// 50 ms timeout, and fall short of it by the client's probe interval
-	// and a reply's way back. Under the lab's load a round can take twice
-	// as long (CI once saw 701 ms against an outage of 47 ms, 4 ms past
-	// one round's bound): the bound allows two.
-	spacing := time.Duration(2*(len(theLab.st.Plan.Nodes)-1)-1) * 100 * time.Millisecond
-	if takeover < outage-100*time.Millisecond || takeover > outage+2*spacing+150*time.Millisecond {
-		t.Errorf("takeover latency %v recorded by the speaker does not match the client's outage %v", takeover, outage)
-	}
-
 	// A Service announced over BGP and deleted: every speaker withdraws
 	// its path, which the withdraw-latency panel shows.
 	withdrawOnce(t, ctx, router)
@@ -272,12 +257,49 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 			firstNew = p.At
 		}
 	}
-	if lastOld.IsZero() || firstNew.IsZero() {
+	// Under the lab's load the VIP may flap once more after the takeover
+	// (a false suspicion, issue 20): the gauge then holds that later, short
+	// outage, and only the log still tells the kill's.
+	var newMAC string
+	flapped := false
+	for _, p := range probes {
+		if p.Kind != "arp" || !p.OK || p.At.Before(firstNew) || firstNew.IsZero() {
+			continue
+		}
+		if newMAC == "" {
+			newMAC = p.Answer
+		} else if !strings.EqualFold(p.Answer, newMAC) {
+			flapped = true
+		}
+	}
+	killOutage := outage
+	switch {
+	case lastOld.IsZero() || firstNew.IsZero():
 		t.Errorf("the probe log has no answer from %s before the kill (%v) or from another node after it (%v)", victim, lastOld, firstNew)
-	} else if killOutage := firstNew.Sub(lastOld); (killOutage - outage).Abs() > 2*probe.DefaultInterval {
-		t.Errorf("the prober's last outage (%v) is not the kill's (%v, from its log)", outage, killOutage)
-	} else {
+	case flapped:
+		killOutage = firstNew.Sub(lastOld)
+		t.Logf("the kill's outage from the probe log: %v; the VIP changed hands again afterwards, so the prober's gauge (%v) holds that later outage",
+			killOutage.Round(time.Millisecond), outage.Round(time.Millisecond))
+	case (firstNew.Sub(lastOld) - outage).Abs() > 2*probe.DefaultInterval:
+		t.Errorf("the prober's last outage (%v) is not the kill's (%v, from its log)", outage, firstNew.Sub(lastOld))
+	default:
+		killOutage = firstNew.Sub(lastOld)
 		t.Logf("the kill's outage from the probe log: %v (the prober's gauge: %v)", killOutage.Round(time.Millisecond), outage.Round(time.Millisecond))
+	}
+	// The speaker's clock starts at the dead member's last answer to its
+	// own memberlist probes, before the kill; the client's at its last
+	// ARP answer, within a probe interval of the kill. A node probes the
+	// others in a shuffled round, so two probes of one member are at
+	// most 2(n-1)-1 intervals of 100 ms apart (500 ms with 4 speakers):
+	// the takeover may exceed the client's outage by that and a probe's
+	// 50 ms timeout, and fall short of it by the client's probe interval
+	// and a reply's way back. The bound allows two rounds, for a loaded
+	// lab. (CI twice saw takeovers of 608 and 701 ms against "outages" of
+	// 41 and 47 ms: the gauge held a later flap's outage, which the probe
+	// log now tells apart from the kill's.)
+	spacing := time.Duration(2*(len(theLab.st.Plan.Nodes)-1)-1) * 100 * time.Millisecond
+	if takeover < killOutage-100*time.Millisecond || takeover > killOutage+2*spacing+150*time.Millisecond {
+		t.Errorf("takeover latency %v recorded by the speaker does not match the client's outage %v", takeover, killOutage)
 	}
 
 	var b bytes.Buffer
