@@ -73,12 +73,14 @@ var ironlbBesideValues = []string{"--set", "speaker.memberlist.mlBindPort=7947",
 
 // vipProbe records, per VIP and kind, what a client saw every 20 ms.
 type vipProbe struct {
-	mu      sync.Mutex
-	start   time.Time
-	events  []string // phase marks, answer changes and gaps over 100 ms, in order
-	lastMAC map[string]string
-	sent    map[string]int
-	lost    map[string]int
+	stopOnce sync.Once
+	halt     func() // stops the client; call stop
+	mu       sync.Mutex
+	start    time.Time
+	events   []string // phase marks, answer changes and gaps over 100 ms, in order
+	lastMAC  map[string]string
+	sent     map[string]int
+	lost     map[string]int
 	// failedARP are the starts of ARP probes without an answer within the
 	// interval; replies are every ARP reply the client's link carried, so
 	// a probe answered late is told from one never answered.
@@ -184,8 +186,8 @@ func (p *vipProbe) mark(what string) {
 }
 
 // startVIPProbe asks every VIP for its owner (ARP) and a page (HTTP) every
-// 20 ms from the chart's client until the returned stop is called.
-func startVIPProbe(t *testing.T, ips map[string]string) (*vipProbe, func()) {
+// 20 ms from the chart's client until stop is called, or the test ends.
+func startVIPProbe(t *testing.T, ips map[string]string) *vipProbe {
 	t.Helper()
 	var targets []probe.Target
 	for svc, ip := range ips {
@@ -208,14 +210,28 @@ func startVIPProbe(t *testing.T, ips map[string]string) (*vipProbe, func()) {
 			Targets:  func(context.Context) ([]probe.Target, error) { return targets, nil },
 			OnResult: p.record})
 	}()
-	p.waitServed(t, len(targets))
-	return p, func() {
+	p.halt = func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("prober: %v", err)
 		}
 		<-listened
 	}
+	t.Cleanup(p.stop)
+	p.waitServed(t, len(targets))
+	return p
+}
+
+// stop ends the client's probing; only the first call does anything.
+func (p *vipProbe) stop() { p.stopOnce.Do(p.halt) }
+
+// finish lets the client ask a while after the last change, stops it and
+// checks what the switch begun at start left (checkSwitched).
+func (p *vipProbe) finish(t *testing.T, ctx context.Context, phase string, start time.Time, ips map[string]string, config, owner string) {
+	t.Helper()
+	time.Sleep(3 * time.Second) // the client keeps asking after the last change
+	p.stop()
+	checkSwitched(t, ctx, p, phase, time.Since(start), ips, config, owner)
 }
 
 // listen records every ARP reply on the client's link.
@@ -514,13 +530,7 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	}
 	t.Logf("MetalLB stand-in: IPs %v, configuration %s", ips, config)
 
-	p, stop := startVIPProbe(t, ips)
-	stopped := false
-	defer func() {
-		if !stopped {
-			stop()
-		}
-	}()
+	p := startVIPProbe(t, ips)
 	start := time.Now()
 
 	p.mark("ironlb migrate from-metallb --dry-run")
@@ -577,15 +587,11 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	}); err != nil {
 		t.Errorf("v1beta1 BGPPeers after MetalLB left: %v", err)
 	}
-	time.Sleep(3 * time.Second) // the client keeps asking after the last change
-	stop()
-	stopped = true
-	checkSwitched(t, ctx, p, "from MetalLB", time.Since(start), ips, config, releaseName)
+	p.finish(t, ctx, "from MetalLB", start, ips, config, releaseName)
 	checkAnnounced(t, ctx, "svc1", ips["svc1"])
 
 	// The way back: MetalLB's release takes the CRDs again.
-	p, stop = startVIPProbe(t, ips)
-	stopped = false
+	p = startVIPProbe(t, ips)
 	start = time.Now()
 	p.mark("ironlb migrate to-metallb")
 	out = runTool(t, tool, "migrate", "to-metallb", "--release", metallbRelease)
@@ -602,10 +608,7 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
 		t.Fatalf("helm uninstall ironlb: %v\n%s", err, out)
 	}
-	time.Sleep(3 * time.Second)
-	stop()
-	stopped = true
-	checkSwitched(t, ctx, p, "back to MetalLB", time.Since(start), ips, config, metallbRelease)
+	p.finish(t, ctx, "back to MetalLB", start, ips, config, metallbRelease)
 }
 
 // TestMigrateFromMetalLBManifests switches a MetalLB installed from
@@ -665,13 +668,7 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 		t.Fatalf("CRDs before the migration %v, want %d owned by no release", owners, crdCount)
 	}
 
-	p, stop := startVIPProbe(t, ips)
-	stopped := false
-	defer func() {
-		if !stopped {
-			stop()
-		}
-	}()
+	p := startVIPProbe(t, ips)
 	start := time.Now()
 	p.mark("ironlb migrate from-metallb")
 	out := runTool(t, tool, "migrate", "from-metallb")
@@ -723,18 +720,14 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
-	time.Sleep(3 * time.Second) // the client keeps asking after the last change
-	stop()
-	stopped = true
-	checkSwitched(t, ctx, p, "from MetalLB's manifests", time.Since(start), ips, config, releaseName)
+	p.finish(t, ctx, "from MetalLB's manifests", start, ips, config, releaseName)
 	checkAnnounced(t, ctx, "svc1", ips["svc1"])
 
 	// The way back: the CRDs lose their Helm owner, MetalLB's manifest is
 	// applied again (it takes them; --force-conflicts as a client-side
 	// apply would, IronLB's controller having set their conversion) and
 	// IronLB's release is uninstalled.
-	p, stop = startVIPProbe(t, ips)
-	stopped = false
+	p = startVIPProbe(t, ips)
 	start = time.Now()
 	p.mark("ironlb migrate to-metallb --no-release")
 	out = runTool(t, tool, "migrate", "to-metallb", "--no-release")
@@ -753,8 +746,5 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
 		t.Fatalf("helm uninstall ironlb: %v\n%s", err, out)
 	}
-	time.Sleep(3 * time.Second)
-	stop()
-	stopped = true
-	checkSwitched(t, ctx, p, "back to MetalLB's manifests", time.Since(start), ips, config, "")
+	p.finish(t, ctx, "back to MetalLB's manifests", start, ips, config, "")
 }
