@@ -55,6 +55,7 @@ type options struct {
 	podName         string
 	ml              members.Options
 	settleTimeout   time.Duration
+	stalledHold     time.Duration
 	lbClass         string
 	logLevel        string
 	serving         cli.Serving
@@ -85,6 +86,8 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	fs.DurationVar(&o.ml.ProbeInterval, "ml-probe-interval", o.ml.ProbeInterval, "memberlist: how often a random member is probed (detection starts within about this / (members-1))")
 	fs.DurationVar(&o.ml.ProbeTimeout, "ml-probe-timeout", o.ml.ProbeTimeout, "memberlist: how long a direct probe waits before indirect probes are asked for")
 	fs.DurationVar(&o.settleTimeout, "ml-settle-timeout", loop.DefaultSettleTimeout, "at start, announce nothing until the speakers of every other node with a speaker pod have joined, at most this long (then announce with the members known)")
+	fs.DurationVar(&o.stalledHold, "ml-stalled-hold", loop.DefaultStalledHold, "a member memberlist declares dead whose speaker still accepts connections on its memberlist port (starved of CPU or frozen, not dead: its node still forwards) keeps its VIPs at most this long while it is asked to refute; one that refuses or does not answer within --ml-reach-timeout is taken over at once; negative: believe memberlist at once")
+	fs.DurationVar(&o.ml.ReachTimeout, "ml-reach-timeout", o.ml.ReachTimeout, "how long the check of a member declared dead waits for its memberlist port to answer; every real failover waits this long more")
 	fs.IntVar(&o.ml.SuspicionMult, "ml-suspicion-mult", o.ml.SuspicionMult, "memberlist: a suspect has SuspicionMult × max(1, log10(members+1)) × probe interval to refute before it is declared dead")
 	fs.BoolVar(&o.bgpGracefulShutdown, "bgp-graceful-shutdown", false, "on SIGTERM, first re-advertise every BGP path with the GRACEFUL_SHUTDOWN community (65535:0, RFC 8326) and wait --bgp-graceful-shutdown-wait, so routers move traffic away before the paths are withdrawn; the pod's termination grace period must cover the wait")
 	fs.DurationVar(&o.bgpGracefulShutdownWait, "bgp-graceful-shutdown-wait", bgp.DefaultGracefulShutdownWait, "with --bgp-graceful-shutdown: how long the marked paths stay before they are withdrawn")
@@ -245,7 +248,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{st, bgpStatus, services, nodes, cfgWatch}
 	runnables := []manager.RunnableFunc{announcer.Run, bgpSpeaker.Run, lp.Run, initial.Start, ifaces.Run}
 	if ml != nil {
-		lp.Members = ml
+		lp.Members, lp.Reacher, lp.StalledHold = ml, ml, o.stalledHold
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,
 			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done(), SettleWindow: o.settleTimeout,
 			Rejoin: watch.DefaultRejoinInterval})

@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -114,6 +115,15 @@ type Loop struct {
 	// once, and a client that asks meanwhile is never met with silence.
 	HandoffLinger time.Duration
 
+	// Reacher, when set, checks a member memberlist declares dead before
+	// the agent believes it (deaths.go): a speaker that still accepts
+	// connections is stalled, not dead, and keeps its VIPs for
+	// StalledHold (DefaultStalledHold when zero; negative: never held).
+	// A false death would otherwise move its VIPs to another node and
+	// back, and reset the connections its node's conntrack held.
+	Reacher     Reacher
+	StalledHold time.Duration
+
 	// BGP, when set, is made to match the agent's BGP decision on every
 	// sync, after the announcer; nil: layer 2 only.
 	BGP BGP
@@ -135,6 +145,12 @@ type Loop struct {
 	failed    map[string]bool
 	lingering map[netip.Addr]linger
 	lingerT   clock.Timer // fires when the first lingering VIP expires
+
+	deaths   map[string]*death // members declared dead, being checked or held
+	deathGen int
+	reached  chan reached   // the checks' verdicts
+	checks   sync.WaitGroup // the checks' goroutines
+	holdT    clock.Timer    // fires when the first hold ends
 
 	// applied counts the updates applied to the agent; afterStep, when
 	// set (by tests), is called with it each time the loop has finished
@@ -169,9 +185,21 @@ func (l *Loop) Run(ctx context.Context) error {
 	l.ips = map[string][]netip.Addr{}
 	l.failed = map[string]bool{}
 	l.lingering = map[netip.Addr]linger{}
+	if l.StalledHold == 0 {
+		l.StalledHold = DefaultStalledHold
+	}
+	l.deaths = map[string]*death{}
+	l.reached = make(chan reached)
+	checksCtx, stopChecks := context.WithCancel(ctx)
+	ctx = checksCtx
 	defer func() {
+		stopChecks()
+		l.checks.Wait()
 		if l.lingerT != nil {
 			l.lingerT.Stop()
+		}
+		if l.holdT != nil {
+			l.holdT.Stop()
 		}
 		l.stopBGPRetry()
 	}()
@@ -198,6 +226,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	// Until membership settles, updates only reach the agent.
 	var settled <-chan struct{}
 	var settleTimeout <-chan time.Time
+	stopSettleTimer := func() {}
 	quiet := l.Members != nil
 	if quiet {
 		settled = l.Members.Settled()
@@ -206,7 +235,8 @@ func (l *Loop) Run(ctx context.Context) error {
 			timeout = DefaultSettleTimeout
 		}
 		t := l.Clock.NewTimer(timeout)
-		defer t.Stop()
+		stopSettleTimer = func() { t.Stop() }
+		defer stopSettleTimer()
 		settleTimeout = t.C()
 	}
 	for {
@@ -215,10 +245,11 @@ func (l *Loop) Run(ctx context.Context) error {
 			return nil
 		case <-settled:
 			quiet, settled, settleTimeout = false, nil, nil
+			stopSettleTimer()
 			// What was sent before the join (the initial state) is
 			// buffered: take it all before announcing.
-			l.drainUpdates()
-			l.settle()
+			l.drainUpdates(ctx)
+			l.settle(ctx)
 		case <-l.lingerExpired():
 			l.lingerT = nil
 			l.sync(failure{})
@@ -232,15 +263,24 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-settleTimeout:
 			quiet, settled, settleTimeout = false, nil, nil
 			l.Log.Info("not every speaker has joined yet; announcing with the members known so far", "members", l.Members.Alive())
-			l.settle()
+			l.settle(ctx)
 		case u := <-l.Updates:
-			l.apply(u)
-			l.drainUpdates()
+			l.apply(ctx, u)
+			l.drainUpdates(ctx)
 			if !quiet {
 				l.sync(failure{})
 			}
+		case v := <-l.reached:
+			if f := l.verdict(v); !quiet && !f.detected.IsZero() {
+				l.sync(f)
+			}
+		case <-l.holdExpired():
+			l.holdT = nil
+			if f := l.holdsExpired(); !quiet && !f.detected.IsZero() {
+				l.sync(f)
+			}
 		case evs := <-memberEvents:
-			f := l.membership(evs...)
+			f := l.membership(ctx, evs...)
 			if l.Metrics != nil {
 				l.Metrics.MembersAlive(len(l.Members.Alive()))
 			}
@@ -255,10 +295,10 @@ func (l *Loop) Run(ctx context.Context) error {
 }
 
 // settle takes in every member known once joining is done, and announces.
-func (l *Loop) settle() {
+func (l *Loop) settle(ctx context.Context) {
 	alive := l.Members.Alive()
 	for _, n := range alive {
-		l.membership(members.Event{Kind: members.Joined, Node: n})
+		l.membership(ctx, members.Event{Kind: members.Joined, Node: n})
 	}
 	if l.Metrics != nil {
 		l.Metrics.MembersAlive(len(alive))
@@ -318,18 +358,18 @@ func (l *Loop) lingerExpired() <-chan time.Time {
 
 // drainUpdates applies whatever else is already queued, so a burst of
 // cluster changes costs one sync.
-func (l *Loop) drainUpdates() {
+func (l *Loop) drainUpdates(ctx context.Context) {
 	for {
 		select {
 		case u := <-l.Updates:
-			l.apply(u)
+			l.apply(ctx, u)
 		default:
 			return
 		}
 	}
 }
 
-func (l *Loop) apply(u Update) {
+func (l *Loop) apply(ctx context.Context, u Update) {
 	l.applied++
 	switch {
 	case u.Config != nil:
@@ -349,20 +389,24 @@ func (l *Loop) apply(u Update) {
 			l.Metrics.ServiceGone(u.RemoveService)
 		}
 	case u.Member != nil:
-		l.membership(*u.Member)
+		l.membership(ctx, *u.Member)
 	}
 }
 
 // membership is the one path by which member changes reach the agent,
 // whether memberlist reports them or, with memberlist off, Node readiness
-// does. It returns the failure a sync answers: the last member that left.
-func (l *Loop) membership(evs ...members.Event) failure {
+// does. A death memberlist declares is checked first (suspect). It returns
+// the failure a sync answers: the last member that left.
+func (l *Loop) membership(ctx context.Context, evs ...members.Event) failure {
 	var f failure
 	for _, e := range evs {
-		if e.Kind == members.Left {
+		switch {
+		case e.Kind == members.Left && l.suspect(ctx, e):
+		case e.Kind == members.Left:
 			l.Agent.MemberLeft(e.Node)
 			f = failure{lastContact: e.LastContact, detected: e.At}
-		} else {
+		default:
+			l.refuted(e.Node)
 			l.Agent.MemberJoined(e.Node)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -79,6 +80,9 @@ type Options struct {
 	// (missed acks, CPU starvation) probe others less eagerly, so a
 	// starved node does not accuse healthy ones (memberlist's Lifeguard).
 	AwarenessMaxMultiplier int
+	// ReachTimeout bounds Reach, the check of a member declared dead
+	// (DefaultReachTimeout when zero).
+	ReachTimeout time.Duration
 }
 
 // DefaultOptions returns the tuned timers; the caller fills in identity,
@@ -97,6 +101,7 @@ func DefaultOptions() Options {
 		PushPullInterval:        10 * time.Second,
 		TCPTimeout:              time.Second,
 		AwarenessMaxMultiplier:  8,
+		ReachTimeout:            DefaultReachTimeout,
 	}
 }
 
@@ -150,22 +155,31 @@ type Event struct {
 	// probe of the node: the start of failure detection. Zero when it never
 	// probed the node (another member's word, or too early).
 	LastContact time.Time
+	// Graceful, for Left: the member said it was leaving (a speaker
+	// stopping) instead of being declared dead by the others.
+	Graceful bool
+	// Addr is the member's memberlist address ("host:port").
+	Addr string
 }
 
 // Members is this speaker's membership. Start owns memberlist's goroutines.
 type Members struct {
 	opts Options
 
-	mu      sync.Mutex // guards ml, crashed, queue, alive, acked
+	mu      sync.Mutex // guards ml, crashed, leaving, queue, alive, acked, goingAway
 	ml      *memberlist.Memberlist
 	crashed bool // memberlist was stopped without leaving (tests simulate a crash)
+	leaving bool // this member is about to leave: its metadata says so
 	queue   []Event
 	alive   map[string]bool
 	acked   map[string]time.Time // node → when a probe of it was last answered
-	notify  chan struct{}        // signalled when queue grows
-	started chan struct{}
-	settled chan struct{} // closed by MarkSettled
-	settle  sync.Once
+	// goingAway holds the members that announced they are leaving: their
+	// Left is a goodbye, not a death.
+	goingAway map[string]bool
+	notify    chan struct{} // signalled when queue grows
+	started   chan struct{}
+	settled   chan struct{} // closed by MarkSettled
+	settle    sync.Once
 }
 
 // New checks the options; nothing runs until Start.
@@ -176,7 +190,8 @@ func New(o Options) (*Members, error) {
 	if len(o.SecretKey) != 32 {
 		return nil, errors.New("members: the memberlist key must be 32 bytes (see LoadSecretKey)")
 	}
-	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
+	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, goingAway: map[string]bool{},
+		notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
 }
 
 // Start joins nothing yet (see Join), serves until ctx ends, then leaves
@@ -200,6 +215,7 @@ func (m *Members) Start(ctx context.Context) error {
 	c.DeadNodeReclaimTime = time.Nanosecond
 	c.Events = (*eventDelegate)(m)
 	c.Ping = (*eventDelegate)(m)
+	c.Delegate = (*metaDelegate)(m)
 	c.LogOutput = logWriter{o.Log}
 	ml, err := memberlist.Create(c)
 	if err != nil {
@@ -214,6 +230,14 @@ func (m *Members) Start(ctx context.Context) error {
 	crashed := m.crashed
 	m.mu.Unlock()
 	if !crashed {
+		// Say so first: memberlist's own goodbye looks the same to the
+		// others as a death, which they would first check (see Reach).
+		m.mu.Lock()
+		m.leaving = true
+		m.mu.Unlock()
+		if err := ml.UpdateNode(leavingNoticeTimeout); err != nil {
+			o.Log.V(1).Info("telling the others this member is leaving", "reason", err.Error())
+		}
 		if err := ml.Leave(time.Second); err != nil {
 			o.Log.Error(err, "leaving memberlist")
 		}
@@ -233,6 +257,76 @@ func (m *Members) Join(peers []string) (int, error) {
 	ml := m.ml
 	m.mu.Unlock()
 	return ml.Join(peers)
+}
+
+// Nudge exchanges full state with the member at addr ("host:port"), as a
+// join does: a member declared dead that is still running learns of it
+// and refutes. It blocks at most the TCP timeout.
+func (m *Members) Nudge(addr string) error {
+	_, err := m.Join([]string{addr})
+	return err
+}
+
+// Reach is Reach with this member's ReachTimeout.
+func (m *Members) Reach(ctx context.Context, addr string) Reachability {
+	timeout := m.opts.ReachTimeout
+	if timeout == 0 {
+		timeout = DefaultReachTimeout
+	}
+	return Reach(ctx, addr, timeout)
+}
+
+// Reachability is what a connection to a member's memberlist port says
+// about a member declared dead.
+type Reachability int
+
+const (
+	// Unreachable: no answer within the timeout; the node or its link
+	// is down.
+	Unreachable Reachability = iota
+	// Refused: the node's kernel answered, but nothing listens: the
+	// speaker is gone.
+	Refused
+	// Listening: its socket accepts connections, so the process exists:
+	// stalled (starved of CPU) or frozen, not dead, and its node, which
+	// forwards the VIP's traffic in the kernel, is up.
+	Listening
+)
+
+func (r Reachability) String() string {
+	switch r {
+	case Refused:
+		return "refused"
+	case Listening:
+		return "listening"
+	default:
+		return "unreachable"
+	}
+}
+
+// DefaultReachTimeout bounds Reach: a live kernel on the LAN answers a
+// connection within a millisecond even while its processes starve, and
+// every real failover waits this long more for the answer that does not
+// come.
+const DefaultReachTimeout = 25 * time.Millisecond
+
+// Reach connects to a member's memberlist address ("host:port") and says
+// whether its process still exists. The kernel completes the handshake
+// for a listening socket whatever its process is doing, so a speaker
+// starved of CPU is told from a dead one, or from a dead node, in one
+// round trip.
+func Reach(ctx context.Context, addr string, timeout time.Duration) Reachability {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	switch {
+	case err == nil:
+		_ = c.Close()
+		return Listening
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return Refused
+	default:
+		return Unreachable
+	}
 }
 
 // MarkSettled records that every speaker expected is a member (or that
@@ -280,14 +374,18 @@ type eventDelegate Members
 
 func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 	m := (*Members)(d)
-	e := Event{Kind: kind, Node: n.Name, At: time.Now()}
+	e := Event{Kind: kind, Node: n.Name, At: time.Now(), Addr: n.Address()}
 	m.mu.Lock()
 	if kind == Joined {
 		m.alive[n.Name] = true
+		// A new incarnation of the node starts without the notice.
+		m.goingAway[n.Name] = string(n.Meta) == leavingMeta
 	} else {
 		delete(m.alive, n.Name)
 		e.LastContact = m.acked[n.Name]
+		e.Graceful = m.goingAway[n.Name]
 		delete(m.acked, n.Name)
+		delete(m.goingAway, n.Name)
 	}
 	m.queue = append(m.queue, e)
 	m.mu.Unlock()
@@ -299,7 +397,14 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 
 func (d *eventDelegate) NotifyJoin(n *memberlist.Node)  { d.push(Joined, n) }
 func (d *eventDelegate) NotifyLeave(n *memberlist.Node) { d.push(Left, n) }
-func (d *eventDelegate) NotifyUpdate(*memberlist.Node)  {}
+
+// NotifyUpdate learns that a member is leaving from its metadata.
+func (d *eventDelegate) NotifyUpdate(n *memberlist.Node) {
+	m := (*Members)(d)
+	m.mu.Lock()
+	m.goingAway[n.Name] = string(n.Meta) == leavingMeta
+	m.mu.Unlock()
+}
 
 // NotifyPingComplete records when a probe of a node was answered: the last
 // contact before a failure, from which the takeover's detection phase is
@@ -315,6 +420,31 @@ func (d *eventDelegate) NotifyPingComplete(n *memberlist.Node, _ time.Duration, 
 
 // AckPayload adds nothing to this member's acks.
 func (d *eventDelegate) AckPayload() []byte { return nil }
+
+// leavingMeta is a member's metadata once it is leaving; empty before.
+const leavingMeta = "leaving"
+
+// leavingNoticeTimeout bounds the wait for the leaving notice to be
+// gossiped (every retransmission, a few 20 ms gossip rounds).
+const leavingNoticeTimeout = 200 * time.Millisecond
+
+// metaDelegate gives memberlist this member's metadata; it carries no
+// messages or state of its own.
+type metaDelegate Members
+
+func (d *metaDelegate) NodeMeta(int) []byte {
+	m := (*Members)(d)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leaving {
+		return []byte(leavingMeta)
+	}
+	return nil
+}
+func (d *metaDelegate) NotifyMsg([]byte)                {}
+func (d *metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (d *metaDelegate) LocalState(bool) []byte          { return nil }
+func (d *metaDelegate) MergeRemoteState([]byte, bool)   {}
 
 // logWriter routes memberlist's log lines into logr.
 type logWriter struct{ log logr.Logger }

@@ -149,14 +149,55 @@ func TestDetectsCrashAndLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := evs[len(evs)-1]; last.Kind != Left || last.Node != "node-b" || last.At.Before(crashed) {
-		t.Errorf("last event %+v, want node-b left after the crash", last)
+	if last := evs[len(evs)-1]; last.Kind != Left || last.Node != "node-b" || last.At.Before(crashed) || last.Graceful || last.Addr != b.addr() {
+		t.Errorf("last event %+v, want node-b (%s) declared dead after the crash", last, b.addr())
 	} else if last.LastContact.IsZero() || last.LastContact.After(crashed) {
 		t.Errorf("last contact %v, want the last answer before the crash at %v", last.LastContact, crashed)
 	}
 
 	c.stop()
 	waitAlive(t, a, "node-a")
+	evs, err = a.m.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Kind != Left || last.Node != "node-c" || !last.Graceful {
+		t.Errorf("last event %+v, want node-c's goodbye", last)
+	}
+}
+
+// TestReachTellsStalledFromDead: a member's port that accepts connections
+// (even with its process never reading them) is listening; a closed one
+// refuses. An address nobody answers (a link cut) needs a network of its
+// own: the layer-2 e2e cuts one.
+func TestReachTellsStalledFromDead(t *testing.T) {
+	ctx := context.Background()
+	stalled, err := net.Listen("tcp", "127.0.0.1:0") // never accepts: the kernel does the handshake
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	for _, tc := range []struct {
+		addr string
+		want Reachability
+	}{
+		{stalled.Addr().String(), Listening},
+		{closedAddr, Refused},
+	} {
+		start := time.Now()
+		if got := Reach(ctx, tc.addr, 50*time.Millisecond); got != tc.want {
+			t.Errorf("Reach(%s) = %v, want %v", tc.addr, got, tc.want)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("Reach(%s) took %v, bounded by 50ms", tc.addr, took)
+		}
+	}
 }
 
 // TestWrongKeyCannotJoin: two members with key A form a cluster; a member

@@ -7,12 +7,15 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ironlb/ironlb/test/l2lab"
+	"github.com/ironlb/ironlb/test/netns"
 )
 
 // TestLayer2 runs every layer-2 scenario on one lab: one apiserver,
@@ -23,6 +26,7 @@ func TestLayer2(t *testing.T) {
 	c.KeepLogsOnFailure(t)
 	t.Run("ExternalTrafficPolicyLocal", func(t *testing.T) { testExternalTrafficPolicyLocal(t, c) })
 	t.Run("IPv6", func(t *testing.T) { testIPv6(t, c) })
+	t.Run("FrozenSpeaker", func(t *testing.T) { testFrozenSpeaker(t, c) })
 	t.Run("SeedAndFailover", func(t *testing.T) { testSeedAndFailover(t, c) })
 }
 
@@ -184,4 +188,117 @@ func waitOneStatus(t *testing.T, c *l2lab.Cluster, svc, not string) string {
 		return ""
 	})
 	return node
+}
+
+// answers asks the client for vip over ARP every 10 ms for d and returns,
+// in order, which node answered each request ("" for none) and when.
+func answers(t *testing.T, c *l2lab.Cluster, vip string, d time.Duration) (nodes []string, at []time.Time) {
+	t.Helper()
+	client, err := netns.DialARP(c.Client, "eth0")
+	if err != nil {
+		t.Fatalf("ARP client: %v", err)
+	}
+	defer client.Close()
+	addr := netip.MustParseAddr(vip)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		asked := time.Now()
+		node := ""
+		if mac, err := netns.AskARP(client, addr, asked.Add(10*time.Millisecond)); err == nil {
+			node = c.NodeByMAC(mac.String())
+		}
+		nodes, at = append(nodes, node), append(at, time.Now())
+		time.Sleep(time.Until(asked.Add(10 * time.Millisecond)))
+	}
+	return nodes, at
+}
+
+// firstOther returns when a node other than owner first answered.
+func firstOther(nodes []string, at []time.Time, owner string) (string, time.Time) {
+	for i, n := range nodes {
+		if n != "" && n != owner {
+			return n, at[i]
+		}
+	}
+	return "", time.Time{}
+}
+
+// testFrozenSpeaker: the owner's node stays up but its speaker stops
+// running (SIGSTOP: starved of CPU, or frozen). memberlist declares it
+// dead; the others find its memberlist port still accepting connections
+// (its kernel, which forwards the VIP's traffic, is up) and leave the VIP
+// where it is for the hold (--ml-stalled-hold, 1 s): a freeze shorter than
+// that moves nothing; a longer one is taken over after it, and the VIP
+// returns when the speaker runs again. A speaker SIGKILLed on a live node
+// refuses connections and is taken over at once.
+func testFrozenSpeaker(t *testing.T, c *l2lab.Cluster) {
+	vip := c.CreateService("frozen", c.Nodes...)
+	owner := waitOneStatus(t, c, "frozen", "")
+	waitAnsweredBy(t, c, vip, owner)
+	speaker := c.Speaker(owner)
+	// freeze stops the speaker for d, in the background; wait on the
+	// channel it returns.
+	freeze := func(d time.Duration) <-chan struct{} {
+		done := make(chan struct{})
+		if err := speaker.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer close(done)
+			time.Sleep(d)
+			if err := speaker.Signal(syscall.SIGCONT); err != nil {
+				t.Errorf("SIGCONT: %v", err)
+			}
+		}()
+		return done
+	}
+	const hold = time.Second // the speakers' default --ml-stalled-hold
+
+	// Shorter than the hold, far longer than memberlist's probe timeout
+	// and suspicion (50 + 100 ms): nobody else answers.
+	stopped := time.Now()
+	thawed := freeze(600 * time.Millisecond)
+	nodes, at := answers(t, c, vip, 3*time.Second)
+	<-thawed
+	silent := 0
+	for _, n := range nodes {
+		if n == "" {
+			silent++
+		}
+	}
+	if n, when := firstOther(nodes, at, owner); n != "" {
+		t.Errorf("%s answered for %s %s after %s's speaker froze for 600ms; the VIP should not move", n, vip, when.Sub(stopped).Round(time.Millisecond), owner)
+	} else {
+		t.Logf("600 ms freeze of %s's speaker: no other node answered; %d of %d ARP requests (10 ms apart) unanswered while it was stopped",
+			owner, silent, len(nodes))
+	}
+	waitAnsweredBy(t, c, vip, owner)
+
+	// Longer than the hold: another node answers after the hold, and the
+	// VIP returns (MetalLB's order) once the speaker runs again.
+	stopped = time.Now()
+	thawed = freeze(3 * time.Second)
+	nodes, at = answers(t, c, vip, 4*time.Second)
+	<-thawed
+	n, when := firstOther(nodes, at, owner)
+	switch took := when.Sub(stopped); {
+	case n == "":
+		t.Errorf("nobody took %s over while %s's speaker was frozen for 3s", vip, owner)
+	case took < hold || took > hold+takeoverGuard:
+		t.Errorf("%s took %s over %s after %s's speaker froze; want after the %s hold, within %s more", n, vip, took.Round(time.Millisecond), owner, hold, takeoverGuard)
+	default:
+		t.Logf("3 s freeze of %s's speaker: %s answered %s after SIGSTOP (hold %s)", owner, n, took.Round(time.Millisecond), hold)
+	}
+	waitAnsweredBy(t, c, vip, owner)
+
+	// SIGKILL, the node up: its port refuses, taken over without a hold.
+	killed := time.Now()
+	speaker.Kill()
+	next, answered := c.ARPTakeover(vip, owner, 30*time.Second)
+	took := answered.Sub(killed)
+	t.Logf("SIGKILL of %s's speaker, its node up: %s answered %s after the kill", owner, next, took.Round(time.Millisecond))
+	if took > hold {
+		t.Errorf("a speaker killed on a live node was taken over after %s, want no hold (< %s)", took.Round(time.Millisecond), hold)
+	}
+	c.StartSpeaker(owner)
+	waitAnsweredBy(t, c, vip, owner)
 }

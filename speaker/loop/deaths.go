@@ -1,0 +1,190 @@
+package loop
+
+import (
+	"context"
+	"time"
+
+	"github.com/ironlb/ironlb/speaker/members"
+)
+
+// DefaultStalledHold is how long a member declared dead whose speaker
+// still accepts connections keeps its VIPs (Loop.StalledHold). Its node
+// forwards the VIPs' traffic in the kernel meanwhile, so clients that know
+// its MAC are served; only a client asking for the MAC waits. A speaker
+// starved of CPU refutes well within it once nudged; one frozen longer is
+// taken over.
+const DefaultStalledHold = time.Second
+
+// recheckInterval is how often a held member is connected to again: one
+// whose process dies or whose link goes down while held is taken over at
+// once.
+const recheckInterval = 50 * time.Millisecond
+
+// Reacher tells a member declared dead from one that is only stalled;
+// *members.Members and members.Reach implement it for the speaker.
+type Reacher interface {
+	// Reach connects to the member's memberlist address.
+	Reach(ctx context.Context, addr string) members.Reachability
+	// Nudge exchanges state with it, so that a live member learns it was
+	// declared dead and refutes; it may block up to a TCP timeout.
+	Nudge(addr string) error
+}
+
+// death is a member memberlist declared dead that the agent still counts
+// alive until its speaker is found gone, it refutes, or its hold ends.
+type death struct {
+	ev     members.Event
+	gen    int
+	cancel context.CancelFunc // stops its checks
+	until  time.Time          // zero until its speaker was found listening
+}
+
+// reached is one check's verdict, sent to the loop.
+type reached struct {
+	node string
+	gen  int
+	r    members.Reachability
+}
+
+// holds reports whether deaths are checked before they are believed.
+func (l *Loop) holds() bool { return l.Reacher != nil && l.StalledHold >= 0 }
+
+// suspect starts checking a member memberlist declared dead instead of
+// telling the agent; true when it did. A goodbye, or a member already
+// being checked, is not checked.
+func (l *Loop) suspect(ctx context.Context, e members.Event) bool {
+	if !l.holds() || e.Graceful || e.Addr == "" {
+		return false
+	}
+	if _, checking := l.deaths[e.Node]; checking {
+		return true
+	}
+	l.deathGen++
+	cctx, cancel := context.WithCancel(ctx)
+	d := &death{ev: e, gen: l.deathGen, cancel: cancel}
+	l.deaths[e.Node] = d
+	l.checks.Add(1)
+	go func() {
+		defer l.checks.Done()
+		l.check(cctx, e.Node, d.gen, e.Addr)
+	}()
+	return true
+}
+
+// check reports the first verdict on the member at addr, then, while it
+// is held (listening), connects again every recheckInterval and reports
+// only when it stops listening. It nudges the member once, alongside.
+func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
+	report := func(r members.Reachability) bool {
+		select {
+		case l.reached <- reached{node: node, gen: gen, r: r}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	r := l.Reacher.Reach(ctx, addr)
+	if !report(r) || r != members.Listening {
+		return
+	}
+	l.checks.Add(1)
+	go func() {
+		defer l.checks.Done()
+		if err := l.Reacher.Nudge(addr); err != nil && ctx.Err() == nil {
+			l.Log.V(1).Info("nudging a member declared dead", "node", node, "reason", err.Error())
+		}
+	}()
+	for {
+		t := l.Clock.NewTimer(recheckInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		if r := l.Reacher.Reach(ctx, addr); r != members.Listening && ctx.Err() == nil {
+			report(r)
+			return
+		}
+	}
+}
+
+// verdict applies a check's result: a member whose speaker is gone, or
+// whose node does not answer, left now; one still listening is held.
+func (l *Loop) verdict(v reached) failure {
+	d, ok := l.deaths[v.node]
+	if !ok || d.gen != v.gen {
+		return failure{}
+	}
+	if v.r != members.Listening {
+		l.Log.Info("member declared dead, and its speaker is gone: taking its VIPs over", "node", v.node, "reach", v.r.String())
+		return l.believe(v.node)
+	}
+	if d.until.IsZero() {
+		d.until = l.Clock.Now().Add(l.StalledHold)
+		l.Log.Info("member declared dead still accepts connections (stalled, not dead): it keeps its VIPs while it is asked to refute",
+			"node", v.node, "hold", l.StalledHold.String())
+		l.armHold()
+	}
+	return failure{}
+}
+
+// refuted forgets a held member that memberlist reports alive again.
+func (l *Loop) refuted(node string) {
+	d, ok := l.deaths[node]
+	if !ok {
+		return
+	}
+	d.cancel()
+	delete(l.deaths, node)
+	l.Log.Info("member declared dead is alive again; its VIPs never moved", "node", node)
+	l.armHold()
+}
+
+// holdsExpired takes over from every held member whose hold has ended.
+func (l *Loop) holdsExpired() failure {
+	var f failure
+	now := l.Clock.Now()
+	for node, d := range l.deaths {
+		if !d.until.IsZero() && !now.Before(d.until) {
+			l.Log.Info("member declared dead did not refute within its hold: taking its VIPs over", "node", node, "hold", l.StalledHold.String())
+			f = l.believe(node)
+		}
+	}
+	l.armHold()
+	return f
+}
+
+// believe tells the agent the member left; the failure dates from
+// memberlist's verdict, so a takeover's decision phase includes the check.
+func (l *Loop) believe(node string) failure {
+	d := l.deaths[node]
+	d.cancel()
+	delete(l.deaths, node)
+	l.Agent.MemberLeft(node)
+	return failure{lastContact: d.ev.LastContact, detected: d.ev.At}
+}
+
+// armHold sets the hold timer to the earliest hold's end.
+func (l *Loop) armHold() {
+	if l.holdT != nil {
+		l.holdT.Stop()
+		l.holdT = nil
+	}
+	var next time.Time
+	for _, d := range l.deaths {
+		if !d.until.IsZero() && (next.IsZero() || d.until.Before(next)) {
+			next = d.until
+		}
+	}
+	if !next.IsZero() {
+		l.holdT = l.Clock.NewTimer(next.Sub(l.Clock.Now()))
+	}
+}
+
+func (l *Loop) holdExpired() <-chan time.Time {
+	if l.holdT == nil {
+		return nil
+	}
+	return l.holdT.C()
+}

@@ -1,0 +1,174 @@
+package loop
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	testclock "k8s.io/utils/clock/testing"
+
+	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/members"
+)
+
+// scriptedReacher answers Reach from a script (the last answer repeats)
+// and, when refute is set, makes the nudged member refute.
+type scriptedReacher struct {
+	mu      sync.Mutex
+	answers []members.Reachability
+	reached int
+	nudged  int
+	refute  func()
+}
+
+func (s *scriptedReacher) Reach(context.Context, string) members.Reachability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.answers[min(s.reached, len(s.answers)-1)]
+	s.reached++
+	return r
+}
+
+func (s *scriptedReacher) Nudge(string) error {
+	s.mu.Lock()
+	s.nudged++
+	refute := s.refute
+	s.mu.Unlock()
+	if refute != nil {
+		refute()
+	}
+	return nil
+}
+
+func (s *scriptedReacher) calls() (reached, nudged int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reached, s.nudged
+}
+
+// logLines collects what the loop logs.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (c *logLines) logger() logr.Logger {
+	return funcr.New(func(_, args string) {
+		c.mu.Lock()
+		c.lines = append(c.lines, args)
+		c.mu.Unlock()
+	}, funcr.Options{})
+}
+
+func (c *logLines) has(s string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range c.lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDeathIsCheckedBeforeTakeover: the owner of a VIP is declared dead by
+// memberlist; this node, ranked second, takes the VIP over only when the
+// owner's speaker is gone (its port refuses, or nothing answers), or when
+// a speaker still listening neither refutes nor dies within the hold. A
+// goodbye is not checked.
+func TestDeathIsCheckedBeforeTakeover(t *testing.T) {
+	const (
+		notHeld   = "not held"
+		refutes   = "refutes"
+		holdEnds  = "hold ends"
+		diesLater = "dies while held"
+	)
+	for _, tc := range []struct {
+		name     string
+		graceful bool
+		answers  []members.Reachability
+		then     string
+		reaches  int // Reach calls expected (at least)
+	}{
+		{name: "node down", answers: []members.Reachability{members.Unreachable}, then: notHeld, reaches: 1},
+		{name: "speaker gone", answers: []members.Reachability{members.Refused}, then: notHeld, reaches: 1},
+		{name: "goodbye", graceful: true, answers: []members.Reachability{members.Listening}, then: notHeld, reaches: 0},
+		{name: "stalled speaker refutes", answers: []members.Reachability{members.Listening}, then: refutes, reaches: 1},
+		{name: "frozen speaker", answers: []members.Reachability{members.Listening}, then: holdEnds, reaches: 1},
+		{name: "held speaker dies", answers: []members.Reachability{members.Listening, members.Refused}, then: diesLater, reaches: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			vip := netip.MustParseAddr("10.0.0.7")
+			svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
+			owner := ownerOf(cfg, svc)
+			me := other(owner)
+
+			clk := testclock.NewFakeClock(time.Now())
+			rec := &recorder{}
+			logs := &logLines{}
+			updates := make(chan Update, 16)
+			fm := fakeMembers{ch: make(chan []members.Event, 1)}
+			reacher := &scriptedReacher{answers: tc.answers}
+			if tc.then == refutes {
+				reacher.refute = func() { fm.ch <- []members.Event{{Kind: members.Joined, Node: owner, At: clk.Now()}} }
+			}
+			l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
+				Interfaces: func() []string { return []string{"eth0"} }, Log: logs.logger(), Clock: clk, Reacher: reacher}
+			var steps stepper
+			steps.watch(l)
+			runLoop(t, l, updates, cfg)
+			updates <- Update{Service: &svc}
+			steps.waitApplied(t, initialUpdates+1)
+
+			lastContact := clk.Now().Add(-300 * time.Millisecond)
+			fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: clk.Now(), LastContact: lastContact, Graceful: tc.graceful, Addr: "192.0.2.1:7946"}}
+			switch tc.then {
+			case notHeld:
+				eventually(t, "taking over at once", func() bool { return rec.owns(vip) })
+			case refutes:
+				eventually(t, "the refutation", func() bool { return logs.has("alive again") })
+				// Nothing is left to fire: neither a hold nor a recheck.
+				eventually(t, "no timer left", func() bool { return !clk.HasWaiters() })
+				if rec.owns(vip) {
+					t.Fatalf("took %s over from %s, which only stalled", vip, owner)
+				}
+			case holdEnds, diesLater:
+				eventually(t, "the hold", func() bool { return logs.has("stalled, not dead") })
+				if rec.owns(vip) {
+					t.Fatalf("took %s over from %s while its speaker listens", vip, owner)
+				}
+				if tc.then == holdEnds {
+					clk.Step(DefaultStalledHold)
+				} else {
+					eventually(t, "a recheck due", clk.HasWaiters)
+					clk.Step(recheckInterval)
+				}
+				eventually(t, "taking over", func() bool { return rec.owns(vip) })
+			}
+			wantNudge := tc.answers[0] == members.Listening && !tc.graceful
+			if wantNudge {
+				eventually(t, "the nudge", func() bool { _, n := reacher.calls(); return n > 0 })
+			}
+			reached, nudged := reacher.calls()
+			if reached < tc.reaches || (tc.reaches == 0 && reached > 0) {
+				t.Errorf("Reach called %d times, want %d", reached, tc.reaches)
+			}
+			if nudged > 1 || wantNudge != (nudged > 0) {
+				t.Errorf("nudged %d times; a member found listening is nudged once, no other", nudged)
+			}
+			owns := rec.owns(vip)
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if owns != (rec.takeovers == 1) || (rec.takeovers == 1 && !rec.lastContact.Equal(lastContact)) {
+				t.Errorf("takeovers %d (last contact %v); want one from the death's last contact %v, only if the VIP moved",
+					rec.takeovers, rec.lastContact, lastContact)
+			}
+		})
+	}
+}
