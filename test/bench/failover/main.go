@@ -17,8 +17,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -268,7 +266,7 @@ func main() {
 	speaker := flag.String("speaker", "", "speaker binary (default: build IronLB's)")
 	speakerArgs := flag.String("speaker-args", "", "extra space-separated speaker arguments (e.g. memberlist timers)")
 	graceful := flag.Bool("graceful", false, "stop the owner's speaker with SIGTERM (a rolling restart) instead of SIGKILL and a cut link")
-	soak := flag.Duration("soak", 0, "instead of failovers: saturate both cores and drop 5% of packets into every node for this long, and count ownership changes (false alarms)")
+	soak := flag.Duration("soak", 0, "instead of failovers: saturate both cores and drop 5% of packets into every node for this long while watching every VIP (at least 10 owned by each node; -services, default 15 per node), and count false alarms; speakers serve metrics")
 	loss := flag.Float64("loss", 0.05, "with -soak: share of packets into each node dropped")
 	services := flag.Int("services", 1, "LoadBalancer Services; above 1, one run kills the node owning the most VIPs and reports when each came back")
 	sweep := flag.Duration("sweep", 0, "with -services: ask for every missing VIP this often after the kill; 0 listens for the new owners' announcements only, then confirms")
@@ -281,6 +279,10 @@ func main() {
 
 	fmt.Printf("• starting the lab: %d speaker nodes, a client, apiserver on the gateway\n", *nodes)
 	opts := l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)}
+	if *soak > 0 {
+		*services = max(*services, 15**nodes)
+		opts.Metrics = true
+	}
 	vipRange := "10.250.0.192/26" // holds the lab's default IPv4 pool
 	if *services > 1 {
 		opts.Pool = "10.251.0.0/20" // room for 4,096 VIPs, inside the lab only
@@ -292,7 +294,16 @@ func main() {
 		start := time.Now()
 		fmt.Printf("• creating %d Services\n", *services)
 		defer func() { fmt.Printf("• done after %s\n", time.Since(start).Round(time.Second)) }()
-		runMany(r, c, c.CreateServices("svc", *services, c.Nodes...), *runs, *sweep, *settle)
+		vips := c.CreateServices("svc", *services, c.Nodes...)
+		if *soak > 0 {
+			every := *sweep
+			if every == 0 {
+				every = 100 * time.Millisecond
+			}
+			runSoak(r, c, vips, *soak, every, *loss)
+			return
+		}
+		runMany(r, c, vips, *runs, *sweep, *settle)
 		return
 	}
 	vip := c.CreateService("svc1", c.Nodes...)
@@ -311,11 +322,6 @@ func main() {
 	defer arpP.close()
 	tcpP := startTCPProber(c.Client2, vip, *interval)
 	defer tcpP.close()
-
-	if *soak > 0 {
-		runSoak(r, c, arpP, *soak, *loss, *interval)
-		return
-	}
 
 	var arpOut, tcpOut, backARP, backTCP []time.Duration
 	var lostARP, lostTCP int
@@ -393,48 +399,4 @@ func main() {
 	fmt.Printf("  outage seen by TCP connects:             %s\n", benchrun.Summary(tcpOut))
 	fmt.Printf("  node back: probes lost ARP %d, TCP %d; longest gap between answers ARP %s; TCP %s\n", lostARP, lostTCP, benchrun.Summary(backARP), benchrun.Summary(backTCP))
 	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
-}
-
-// runSoak counts ownership changes while both cores are saturated and a
-// share of the packets into every node is dropped: each change is a false
-// alarm, since no node fails.
-func runSoak(r *benchrun.Runner, c *l2lab.Cluster, p *prober, d time.Duration, loss float64, interval time.Duration) {
-	for _, n := range c.Nodes {
-		if out, err := c.Lab.Exec(c.Hosts[n], "iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random",
-			"--probability", fmt.Sprint(loss), "-j", "DROP"); err != nil {
-			r.Fatalf("dropping packets into %s: %v: %s", n, err, out)
-		}
-	}
-	var hogs []*exec.Cmd
-	for range runtime.NumCPU() {
-		h := exec.Command("sh", "-c", "while :; do :; done")
-		if err := h.Start(); err != nil {
-			r.Fatalf("starting a CPU hog: %v", err)
-		}
-		hogs = append(hogs, h)
-	}
-	r.Cleanup(func() {
-		for _, h := range hogs {
-			_ = h.Process.Kill()
-			_ = h.Wait()
-		}
-	})
-	fmt.Printf("• soak: %s with %d busy loops on %d cores and %.0f%% of packets into each node dropped\n", d, len(hogs), runtime.NumCPU(), loss*100)
-	p.mu.Lock()
-	start := len(p.samples)
-	p.mu.Unlock()
-	time.Sleep(d)
-	p.mu.Lock()
-	samples := slices.Clone(p.samples[start:])
-	p.mu.Unlock()
-	changes := 0
-	for i := 1; i < len(samples); i++ {
-		if samples[i].mac != samples[i-1].mac {
-			changes++
-			fmt.Printf("  owner changed at %s: %s → %s\n", samples[i].at.Format("15:04:05.000"), c.NodeByMAC(samples[i-1].mac), c.NodeByMAC(samples[i].mac))
-		}
-	}
-	expected := int(d / interval)
-	fmt.Printf("\nsoak %s, %d nodes, %.0f%% loss, cores saturated: %d ownership changes (false alarms); %d of ~%d ARP probes answered\n",
-		d, len(c.Nodes), loss*100, changes, len(samples), expected)
 }

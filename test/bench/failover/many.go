@@ -28,8 +28,11 @@ type sweeper struct {
 	firstAnnounced map[netip.Addr]sample
 	mark           time.Time
 	excl           string
-	done           chan struct{}
-	closing        chan struct{} // closed before the socket, so Read errors end the reader
+	// history, while recording, holds every answer and announcement per VIP.
+	history   map[netip.Addr][]sample
+	recording bool
+	done      chan struct{}
+	closing   chan struct{} // closed before the socket, so Read errors end the reader
 }
 
 func startSweeper(client string) (*sweeper, error) {
@@ -54,7 +57,13 @@ func startSweeper(client string) (*sweeper, error) {
 				continue
 			}
 			now, mac := time.Now(), p.SenderHardwareAddr.String()
-			if p.Operation == arp.OperationRequest && p.SenderIP == p.TargetIP {
+			announcement := p.Operation == arp.OperationRequest && p.SenderIP == p.TargetIP
+			if s.recording && (announcement || p.Operation == arp.OperationReply) {
+				s.mu.Lock()
+				s.history[p.SenderIP] = append(s.history[p.SenderIP], sample{at: now, mac: mac})
+				s.mu.Unlock()
+			}
+			if announcement {
 				s.mu.Lock()
 				if !s.mark.IsZero() && now.After(s.mark) && mac != s.excl {
 					if _, seen := s.firstAnnounced[p.SenderIP]; !seen {
@@ -78,6 +87,21 @@ func startSweeper(client string) (*sweeper, error) {
 		}
 	}()
 	return s, nil
+}
+
+// record starts keeping every answer and announcement.
+func (s *sweeper) record() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.history, s.recording = map[netip.Addr][]sample{}, true
+}
+
+// stopRecording returns what was kept since record.
+func (s *sweeper) stopRecording() map[netip.Addr][]sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recording = false
+	return s.history
 }
 
 func (s *sweeper) close() { close(s.closing); _ = s.c.Close(); <-s.done }

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ironlb/ironlb/test/bench/benchrun"
+	"github.com/ironlb/ironlb/test/l2lab"
+)
+
+// soakVIPsPerNode is how many VIPs every node must own before a soak
+// starts: a false death of any member then moves VIPs the client watches.
+const soakVIPsPerNode = 10
+
+// runSoak saturates both cores and drops a share of the packets into
+// every node for d, while the client watches the owner of every VIP (a
+// request for each every sweepEvery, and every gratuitous announcement);
+// no node fails, so every change of owner is a false alarm, and two nodes
+// answering one request round is a split.
+func runSoak(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, d, sweepEvery time.Duration, loss float64) {
+	s, err := startSweeper(c.Client)
+	if err != nil {
+		r.Fatalf("starting the sweeper: %v", err)
+	}
+	defer s.close()
+	var vips []netip.Addr
+	for _, v := range vipStrings {
+		vips = append(vips, netip.MustParseAddr(v))
+	}
+	owners := s.owners(r, vips)
+	perNode := map[string]int{}
+	for _, mac := range owners {
+		perNode[c.NodeByMAC(mac)]++
+	}
+	for _, n := range c.Nodes {
+		if perNode[n] < soakVIPsPerNode {
+			r.Fatalf("%s owns %d of the %d VIPs, fewer than %d: ask for more with -services", n, perNode[n], len(vips), soakVIPsPerNode)
+		}
+	}
+
+	for _, n := range c.Nodes {
+		if out, err := c.Lab.Exec(c.Hosts[n], "iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random",
+			"--probability", fmt.Sprint(loss), "-j", "DROP"); err != nil {
+			r.Fatalf("dropping packets into %s: %v: %s", n, err, out)
+		}
+	}
+	var hogs []*exec.Cmd
+	for range runtime.NumCPU() {
+		h := exec.Command("sh", "-c", "while :; do :; done")
+		if err := h.Start(); err != nil {
+			r.Fatalf("starting a CPU hog: %v", err)
+		}
+		hogs = append(hogs, h)
+	}
+	r.Cleanup(func() {
+		for _, h := range hogs {
+			_ = h.Process.Kill()
+			_ = h.Wait()
+		}
+	})
+	fmt.Printf("• soak: %s with %d busy loops on %d cores and %.0f%% of packets into each node dropped; %d VIPs (%s), each asked for every %s\n",
+		d, len(hogs), runtime.NumCPU(), loss*100, len(vips), formatCounts(perNode), sweepEvery)
+
+	cpu0, start := speakerCPU(c), time.Now()
+	takeovers0, held0 := speakerTakeovers(c), heldDeaths(c)
+	s.record()
+	for end := start.Add(d); time.Now().Before(end); {
+		s.sweep(vips, sweepEvery)
+	}
+	history := s.stopRecording()
+	took := time.Since(start)
+	cpu1 := speakerCPU(c)
+	takeovers1, held1 := speakerTakeovers(c), heldDeaths(c)
+
+	changes, splits := 0, 0
+	for _, ip := range vips {
+		owner := owners[ip]
+		var lastSplit time.Time
+		for _, e := range history[ip] {
+			if e.mac == owner {
+				continue
+			}
+			// Another node answered or announced: within a sweep of an
+			// answer from the owner it is a split, else a change.
+			if e.at.Sub(lastSplit) > time.Second {
+				changes++
+				fmt.Printf("  %s answered by %s (owner %s) at +%s\n", ip, c.NodeByMAC(e.mac), c.NodeByMAC(owner), e.at.Sub(start).Round(time.Millisecond))
+				if s.ownerNear(history[ip], owner, e.at, sweepEvery) {
+					splits++
+				}
+			}
+			lastSplit = e.at
+		}
+	}
+	fmt.Printf("\nsoak %s, %d nodes, %.0f%% loss, cores saturated, %d VIPs watched (%s): %d false alarms (another node answering an owned VIP, episodes at least 1 s apart), %d of them while the owner still answered (split)\n",
+		took.Round(time.Second), len(c.Nodes), loss*100, len(vips), formatCounts(perNode), changes, splits)
+	fmt.Printf("  speaker CPU over the soak: %s\n", formatCPU(cpu0, cpu1, took))
+	fmt.Printf("  takeovers the speakers counted (ironlb_layer2_takeover_seconds_count): %s\n", formatTakeovers(takeovers0, takeovers1))
+	fmt.Printf("  deaths memberlist declared that a speaker held (the member's port still listening), per speaker: %s\n", formatTakeovers(held0, held1))
+	fmt.Printf("• speaker RSS: %s\n", formatRSS(speakerRSS(c)))
+}
+
+// heldDeaths counts, per speaker, the members it found declared dead but
+// still listening (the loop's log line).
+func heldDeaths(c *l2lab.Cluster) map[string]int {
+	out := map[string]int{}
+	for _, n := range c.Nodes {
+		if p := c.Speaker(n); p != nil {
+			out[n] = strings.Count(p.All(), "stalled, not dead")
+		}
+	}
+	return out
+}
+
+// owners sweeps until every VIP answered and returns who answers each.
+func (s *sweeper) owners(r *benchrun.Runner, vips []netip.Addr) map[netip.Addr]string {
+	s.learnOwners(r, vips)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[netip.Addr]string{}
+	for ip, smp := range s.last {
+		out[ip] = smp.mac
+	}
+	return out
+}
+
+// ownerNear reports whether owner answered within window of at.
+func (s *sweeper) ownerNear(history []sample, owner string, at time.Time, window time.Duration) bool {
+	return slices.ContainsFunc(history, func(e sample) bool {
+		return e.mac == owner && e.at.Sub(at).Abs() <= window
+	})
+}
+
+// speakerCPU returns each running speaker's CPU time so far (user +
+// system, from /proc/PID/stat).
+func speakerCPU(c *l2lab.Cluster) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, n := range c.Nodes {
+		p := c.Speaker(n)
+		if p == nil || !p.Running() {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis: utime and stime
+		// are the 12th and 13th, in clock ticks (100 per second on Linux).
+		rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		out[n] = time.Duration(utime+stime) * 10 * time.Millisecond
+	}
+	return out
+}
+
+func formatCPU(before, after map[string]time.Duration, over time.Duration) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(after)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f %% of a core", n, 100*float64(after[n]-before[n])/float64(over)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// speakerTakeovers reads, per speaker, how many takeovers its metrics
+// counted; nil without l2lab.Options.Metrics.
+func speakerTakeovers(c *l2lab.Cluster) map[string]int {
+	out := map[string]int{}
+	for _, n := range c.Nodes {
+		url := c.MetricsURL(n)
+		if url == "" {
+			return nil
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			// The decision phase is observed once per takeover.
+			if strings.HasPrefix(line, "ironlb_layer2_takeover_seconds_count") && strings.Contains(line, `phase="decision"`) {
+				v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+				out[n] += int(v)
+			}
+		}
+	}
+	return out
+}
+
+func formatTakeovers(before, after map[string]int) string {
+	if after == nil {
+		return "metrics off"
+	}
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(after)) {
+		parts = append(parts, fmt.Sprintf("%s %d", n, after[n]-before[n]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func formatCounts(m map[string]int) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s owns %d", n, m[n]))
+	}
+	return strings.Join(parts, ", ")
+}
