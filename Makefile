@@ -231,5 +231,5 @@ bench-lab: deps k8s-binaries bin/lab/bench ## The lab: create until all Nodes Re
 	bin/lab/bench $(BENCH_ARGS)
 
 .PHONY: bench-controller
-bench-controller: deps ## 10,000 Services on a real apiserver: backlog, latency, RSS, SIGKILL + restart.
+bench-controller: deps ## 10,000 Services on a real apiserver: backlog, latency, RSS, SIGKILL + restart; beside the apiserver's floor (and -controller PATH), as ratios.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/controller $(BENCH_ARGS)

@@ -5,8 +5,11 @@
 //
 //	go run ./test/bench/controller -services 10000 -backlog 2000
 //
-// -controller takes any binary with MetalLB's controller flags, so another
-// implementation can be measured on the same harness.
+// The same run measures, each on a fresh apiserver, the apiserver's own
+// floor (floor.go: the same writes per Service with no logic), IronLB's
+// controller, and -controller when given (any binary with MetalLB's
+// controller flags, such as MetalLB's own), and reports IronLB as ratios
+// to the floor and to that controller.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +43,9 @@ type options struct {
 	creators    int
 	pool        string
 	controller  string
+	ironlb      string
 	extraArgs   string
+	otherArgs   string
 	settle      time.Duration
 	waitLimit   time.Duration
 	kubeAPIQPS  int
@@ -52,59 +58,121 @@ func main() {
 	flag.IntVar(&o.backlog, "backlog", 2000, "Services created before the controller starts")
 	flag.IntVar(&o.creators, "creators", 8, "concurrent clients creating the rest while the controller runs")
 	flag.StringVar(&o.pool, "pool", "172.30.0.0/16", "the IPAddressPool's addresses")
-	flag.StringVar(&o.controller, "controller", "", "controller binary (default: build IronLB's)")
-	flag.StringVar(&o.extraArgs, "controller-args", "", "extra space-separated controller arguments")
+	flag.StringVar(&o.controller, "controller", "", "another controller binary with MetalLB's flags (MetalLB's) measured beside IronLB's")
+	flag.StringVar(&o.ironlb, "ironlb", "", "IronLB's controller binary (default: build it)")
+	floorKubeconfig := flag.String("floor-kubeconfig", "", "internal: run as the floor against this apiserver")
+	floorPort := flag.Int("floor-probe-port", 0, "internal: the floor's /readyz port")
+	flag.StringVar(&o.extraArgs, "ironlb-args", "", "extra space-separated arguments of IronLB's controller")
+	flag.StringVar(&o.otherArgs, "controller-args", "", "extra space-separated arguments of -controller")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "after a restart, how long without status changes counts as settled")
 	flag.DurationVar(&o.waitLimit, "wait-limit", 10*time.Minute, "give up waiting for IPs after this long")
 	flag.IntVar(&o.kubeAPIQPS, "client-qps", 2000, "QPS of the benchmark's own client")
 	flag.StringVar(&o.benchNSName, "namespace", "bench", "namespace of the Services")
 	flag.Parse()
+	if *floorKubeconfig != "" {
+		if err := runFloor(*floorKubeconfig, o.benchNSName, "bench", o.pool, *floorPort); err != nil {
+			fmt.Fprintf(os.Stderr, "floor: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "benchmark failed: %v\n", err)
 		os.Exit(1)
 	}
 }
 
+// result is what one controller did on its own apiserver.
+type result struct {
+	name                   string
+	firstIP, backlog, live time.Duration
+	lat                    []time.Duration
+	dups, changed          int
+	rss, hwm, hwm2         float64
+	freshIP, ready         time.Duration
+}
+
+// target is a controller under measurement: start runs it against env.
+type target struct {
+	name  string
+	start func(env *testenv.Env) (*controllerProc, error)
+}
+
 func run(o options) error {
+	step := func(format string, args ...any) { fmt.Printf("• "+format+"\n", args...) }
+	ironlb := o.ironlb
+	if ironlb == "" {
+		root, err := testenv.RepoRoot()
+		if err != nil {
+			return err
+		}
+		dir, err := os.MkdirTemp("", "ironlb-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		bins, err := testenv.BuildBinaries(root, dir)
+		if err != nil {
+			return err
+		}
+		ironlb = bins.Controller
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	targets := []target{
+		{"floor", func(env *testenv.Env) (*controllerProc, error) { return startFloor(env, self, o) }},
+		{"IronLB", func(env *testenv.Env) (*controllerProc, error) { return startController(env, ironlb, o.extraArgs) }},
+	}
+	if o.controller != "" {
+		targets = append(targets, target{o.controller, func(env *testenv.Env) (*controllerProc, error) {
+			return startMetalLBStyle(env, o.controller, o.otherArgs)
+		}})
+	}
+	var results []result
+	for _, t := range targets {
+		step("=== %s ===", t.name)
+		r, err := measure(o, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		results = append(results, r)
+	}
+	report(o, results)
+	return nil
+}
+
+// measure runs the backlog, live and restart phases against t on a fresh
+// kube-apiserver.
+func measure(o options, t target) (result, error) {
 	ctx := context.Background()
+	r := result{name: t.name}
 	step := func(format string, args ...any) { fmt.Printf("• "+format+"\n", args...) }
 	step("starting kube-apiserver + etcd (Service CIDR /12, so %d ClusterIPs fit)", o.services)
 	env, err := testenv.Start(testenv.WithAPIServerArg("service-cluster-ip-range", "10.96.0.0/12"))
 	if err != nil {
-		return err
+		return r, err
 	}
 	defer func() { _ = env.Stop() }()
 	cfg := *env.Config
 	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), 2*o.kubeAPIQPS
 	cs, err := kubernetes.NewForConfig(&cfg)
 	if err != nil {
-		return err
-	}
-	bin := o.controller
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "ironlb-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		bins, err := testenv.BuildBinaries(env.Root, dir)
-		if err != nil {
-			return err
-		}
-		bin = bins.Controller
+		return r, err
 	}
 	for _, ns := range []string{"metallb-system", o.benchNSName} {
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			return err
+			return r, err
 		}
 	}
 	if _, err := env.Kubectl(fmt.Sprintf("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: bench, namespace: metallb-system}\nspec: {addresses: [%s]}\n", o.pool), "apply", "-f", "-"); err != nil {
-		return err
+		return r, err
 	}
 
 	tr, stopWatch, err := svcwatch.Start(cs, o.benchNSName)
 	if err != nil {
-		return err
+		return r, err
 	}
 	defer stopWatch()
 
@@ -132,49 +200,48 @@ func run(o options) error {
 	step("creating a backlog of %d Services (allocateLoadBalancerNodePorts: false) before the controller runs", o.backlog)
 	t0 := time.Now()
 	if err := create(0, o.backlog); err != nil {
-		return err
+		return r, err
 	}
 	step("backlog created in %.1fs (%.0f Services/s through the apiserver)", time.Since(t0).Seconds(), float64(o.backlog)/time.Since(t0).Seconds())
 
-	ctl, err := startController(env, bin, o.extraArgs)
+	ctl, err := t.start(env)
 	if err != nil {
-		return err
+		return r, err
 	}
 	defer ctl.Kill()
 	if _, err := tr.WaitAll(o.backlog, o.waitLimit); err != nil {
-		return err
+		return r, err
 	}
-	backlogTime := time.Since(ctl.Started)
-	firstIP := tr.Earliest().Sub(ctl.Started)
+	r.backlog = time.Since(ctl.Started)
+	r.firstIP = tr.Earliest().Sub(ctl.Started)
 	step("backlog allocated %.2fs after the controller started (%.0f Services/s); first IP after %.2fs",
-		backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(), firstIP.Seconds())
+		r.backlog.Seconds(), float64(o.backlog)/r.backlog.Seconds(), r.firstIP.Seconds())
 
 	step("creating %d more Services with %d clients while the controller runs", o.services-o.backlog, o.creators)
 	t1 := time.Now()
 	if err := create(o.backlog, o.services); err != nil {
-		return err
+		return r, err
 	}
 	if _, err := tr.WaitAll(o.services, o.waitLimit); err != nil {
-		return err
+		return r, err
 	}
-	liveTime := time.Since(t1)
-	var lat []time.Duration
+	r.live = time.Since(t1)
 	for key, c := range created {
 		if _, isBacklog := backlogIndex(key, o.backlog); isBacklog {
 			continue
 		}
-		lat = append(lat, tr.FirstAt(key).Sub(c))
+		r.lat = append(r.lat, tr.FirstAt(key).Sub(c))
 	}
-	slices.Sort(lat)
-	rss, hwm := memory(ctl.Cmd.Process.Pid)
+	slices.Sort(r.lat)
+	r.rss, r.hwm = memory(ctl.Cmd.Process.Pid)
 	before := tr.Snapshot()
-	dups := len(svcwatch.Duplicates(before))
+	r.dups = len(svcwatch.Duplicates(before))
 
 	step("SIGKILL the controller with %d Services allocated, and start it again", len(before))
 	ctl.Kill()
-	ctl2, err := startController(env, bin, o.extraArgs)
+	ctl2, err := t.start(env)
 	if err != nil {
-		return err
+		return r, err
 	}
 	defer ctl2.Kill()
 	// What a user waits for after a crash: a Service created the moment
@@ -183,50 +250,88 @@ func run(o options) error {
 	fresh := benchService(o.benchNSName, o.services)
 	fresh.Name = "svc-after-restart"
 	if _, err := cs.CoreV1().Services(o.benchNSName).Create(ctx, fresh, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating %s: %w", fresh.Name, err)
+		return r, fmt.Errorf("creating %s: %w", fresh.Name, err)
 	}
 	freshKey := o.benchNSName + "/" + fresh.Name
-	ready, err := ctl2.waitReady(o.waitLimit)
-	if err != nil {
-		return err
+	if r.ready, err = ctl2.waitReady(o.waitLimit); err != nil {
+		return r, err
 	}
 	for deadline := time.Now().Add(o.waitLimit); tr.FirstAt(freshKey).IsZero(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s had no IP %s after the restart", freshKey, o.waitLimit)
+			return r, fmt.Errorf("%s had no IP %s after the restart", freshKey, o.waitLimit)
 		}
 	}
-	freshIP := tr.FirstAt(freshKey).Sub(ctl2.Started)
+	r.freshIP = tr.FirstAt(freshKey).Sub(ctl2.Started)
 	// Settled: no Service's IPs changed for o.settle after readiness.
 	time.Sleep(o.settle)
 	if err := tr.WaitQuiet(o.settle, o.waitLimit); err != nil {
-		return err
+		return r, err
 	}
 	after := tr.Snapshot()
-	changed := 0
 	for k, v := range before {
 		if after[k] != v {
-			changed++
+			r.changed++
 		}
 	}
-	_, hwm2 := memory(ctl2.Cmd.Process.Pid)
+	_, r.hwm2 = memory(ctl2.Cmd.Process.Pid)
+	return r, nil
+}
 
-	fmt.Printf(`
-| figure | value |
-|---|---|
-| Services | %d (pool %s) |
-| backlog of %d, controller starts → first IP / all have an IP | %.2f s / %.2f s (%.0f Services/s) |
-| %d Services created live by %d clients → all have an IP | %.2f s (%.0f Services/s) |
-| creation → IP latency, live (p50 / p99 / max) | %s / %s / %s |
-| duplicate IPs | %d |
-| controller RSS after %d Services (now / peak) | %.0f MiB / %.0f MiB |
-| SIGKILL + restart → a Service created at the restart has its IP | %.2f s |
-| SIGKILL + restart: time to ready (readyz) | %.2f s |
-| SIGKILL + restart: IPs changed | %d |
-| restarted controller peak RSS | %.0f MiB |
-`, o.services, o.pool, o.backlog, firstIP.Seconds(), backlogTime.Seconds(), float64(o.backlog)/backlogTime.Seconds(),
-		o.services-o.backlog, o.creators, liveTime.Seconds(), float64(o.services-o.backlog)/liveTime.Seconds(),
-		pct(lat, 50), pct(lat, 99), pct(lat, 100), dups, o.services, rss, hwm, freshIP.Seconds(), ready.Seconds(), changed, hwm2)
-	return nil
+// report prints one column per controller, then IronLB's figures as
+// ratios to the floor's and to the other controller's.
+func report(o options, rs []result) {
+	row := func(name string, f func(r result) string) {
+		fmt.Printf("| %s |", name)
+		for _, r := range rs {
+			fmt.Printf(" %s |", f(r))
+		}
+		fmt.Println()
+	}
+	fmt.Printf("\n| figure (%d Services, pool %s) |", o.services, o.pool)
+	for _, r := range rs {
+		fmt.Printf(" %s |", r.name)
+	}
+	fmt.Printf("\n|---|%s\n", strings.Repeat("---|", len(rs)))
+	secs := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+	row(fmt.Sprintf("backlog of %d, start → first IP", o.backlog), func(r result) string { return secs(r.firstIP) })
+	row(fmt.Sprintf("backlog of %d, start → all have an IP", o.backlog), func(r result) string {
+		return fmt.Sprintf("%s (%.0f/s)", secs(r.backlog), float64(o.backlog)/r.backlog.Seconds())
+	})
+	row(fmt.Sprintf("%d created live by %d clients → all have an IP", o.services-o.backlog, o.creators), func(r result) string {
+		return fmt.Sprintf("%s (%.0f/s)", secs(r.live), float64(o.services-o.backlog)/r.live.Seconds())
+	})
+	row("creation → IP, live (p50 / p99 / max)", func(r result) string {
+		return fmt.Sprintf("%s / %s / %s", pct(r.lat, 50), pct(r.lat, 99), pct(r.lat, 100))
+	})
+	row("duplicate IPs", func(r result) string { return strconv.Itoa(r.dups) })
+	row(fmt.Sprintf("RSS after %d Services (now / peak)", o.services), func(r result) string { return fmt.Sprintf("%.0f / %.0f MiB", r.rss, r.hwm) })
+	row("SIGKILL + restart → a Service created at the restart has its IP", func(r result) string { return secs(r.freshIP) })
+	row("SIGKILL + restart → ready (readyz)", func(r result) string { return secs(r.ready) })
+	row("SIGKILL + restart: IPs changed", func(r result) string { return strconv.Itoa(r.changed) })
+	row("restarted: peak RSS", func(r result) string { return fmt.Sprintf("%.0f MiB", r.hwm2) })
+
+	var ironlb result
+	for _, r := range rs {
+		if r.name == "IronLB" {
+			ironlb = r
+		}
+	}
+	for _, other := range rs {
+		if other.name == "IronLB" {
+			continue
+		}
+		fmt.Printf("\nIronLB ÷ %s: backlog %.2f×, live all %.2f×, live p50 %.2f×, p99 %.2f×, restart → IP %.2f×\n", other.name,
+			ratio(ironlb.backlog, other.backlog), ratio(ironlb.live, other.live),
+			ratio(pctD(ironlb.lat, 50), pctD(other.lat, 50)), ratio(pctD(ironlb.lat, 99), pctD(other.lat, 99)),
+			ratio(ironlb.freshIP, other.freshIP))
+	}
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
 }
 
 func backlogIndex(key string, backlog int) (int, bool) {
@@ -252,9 +357,16 @@ func pct(d []time.Duration, p int) string {
 	if len(d) == 0 {
 		return "-"
 	}
+	return pctD(d, p).Round(time.Millisecond).String()
+}
+
+// pctD is the p-th percentile of sorted durations.
+func pctD(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	i := (len(d)*p + 99) / 100
-	i = min(max(i-1, 0), len(d)-1)
-	return d[i].Round(time.Millisecond).String()
+	return d[min(max(i-1, 0), len(d)-1)]
 }
 
 // memory returns the resident set and its peak, in MiB, from /proc.
@@ -281,32 +393,59 @@ func memory(pid int) (rss, peak float64) {
 	return rss, peak
 }
 
-// controllerProc is the controller under measurement and the port of its
-// health probes.
+// controllerProc is the controller under measurement and where it says
+// it is ready.
 type controllerProc struct {
 	*proc.Proc
-	probePort int
+	readyURL string
 }
 
+// startController runs IronLB's controller, ready when /readyz on its
+// health probe port answers.
 func startController(env *testenv.Env, bin, extra string) (*controllerProc, error) {
 	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--kubeconfig", env.Kubeconfig, "--namespace", "metallb-system", "--port", "0",
-		"--health-probe-port", strconv.Itoa(port), "--webhook-mode", "disabled", "--log-level", "error"}
-	args = append(args, strings.Fields(extra)...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	p, err := proc.Start("controller", cmd)
+	return startProc(bin, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), append([]string{"--kubeconfig", env.Kubeconfig,
+		"--namespace", "metallb-system", "--port", "0", "--health-probe-port", strconv.Itoa(port), "--webhook-mode", "disabled",
+		"--log-level", "error"}, strings.Fields(extra)...)...)
+}
+
+// startMetalLBStyle runs a controller with MetalLB's flags only, ready when
+// it serves /metrics over plain HTTP (what MetalLB 0.15's manifests probe).
+func startMetalLBStyle(env *testenv.Env, bin, extra string) (*controllerProc, error) {
+	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	return &controllerProc{Proc: p, probePort: port}, nil
+	return startProc(bin, fmt.Sprintf("http://127.0.0.1:%d/metrics", port), append([]string{"--kubeconfig", env.Kubeconfig,
+		"--namespace", "metallb-system", "--port", strconv.Itoa(port), "--webhook-mode", "disabled",
+		"--log-level", "error"}, strings.Fields(extra)...)...)
+}
+
+// startFloor runs this binary as the floor (floor.go) against env.
+func startFloor(env *testenv.Env, self string, o options) (*controllerProc, error) {
+	port, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return startProc(self, fmt.Sprintf("http://127.0.0.1:%d/readyz", port), "-floor-kubeconfig", env.Kubeconfig,
+		"-floor-probe-port", strconv.Itoa(port), "-namespace", o.benchNSName, "-pool", o.pool)
+}
+
+func startProc(bin, readyURL string, args ...string) (*controllerProc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	p, err := proc.Start(filepath.Base(bin), cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &controllerProc{Proc: p, readyURL: readyURL}, nil
 }
 
 func (p *controllerProc) waitReady(limit time.Duration) (time.Duration, error) {
-	url := fmt.Sprintf("http://127.0.0.1:%d/readyz", p.probePort)
+	url := p.readyURL
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(url); err == nil {
