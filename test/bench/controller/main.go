@@ -27,10 +27,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ironlb/ironlb/test/proc"
 	"github.com/ironlb/ironlb/test/svcwatch"
@@ -69,6 +71,8 @@ func main() {
 	flag.IntVar(&o.kubeAPIQPS, "client-qps", 2000, "QPS of the benchmark's own client")
 	flag.StringVar(&o.benchNSName, "namespace", "bench", "namespace of the Services")
 	flag.Parse()
+	// envtest logs through controller-runtime; the benchmark prints its own.
+	ctrllog.SetLogger(logr.Discard())
 	if *floorKubeconfig != "" {
 		if err := runFloor(*floorKubeconfig, o.benchNSName, "bench", o.pool, *floorPort); err != nil {
 			fmt.Fprintf(os.Stderr, "floor: %v\n", err)
@@ -126,7 +130,7 @@ func run(o options) error {
 		{"IronLB", func(env *testenv.Env) (*controllerProc, error) { return startController(env, ironlb, o.extraArgs) }},
 	}
 	if o.controller != "" {
-		targets = append(targets, target{o.controller, func(env *testenv.Env) (*controllerProc, error) {
+		targets = append(targets, target{filepath.Base(o.controller), func(env *testenv.Env) (*controllerProc, error) {
 			return startMetalLBStyle(env, o.controller, o.otherArgs)
 		}})
 	}
