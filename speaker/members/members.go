@@ -317,15 +317,32 @@ const DefaultReachTimeout = 25 * time.Millisecond
 // round trip.
 func Reach(ctx context.Context, addr string, timeout time.Duration) Reachability {
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	switch {
-	case err == nil:
-		_ = c.Close()
-		return Listening
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return Refused
-	default:
-		return Unreachable
+	return reach(ctx, addr, timeout, d.DialContext, time.Now)
+}
+
+// reachAttempts bounds how often a silence is asked again because this
+// process stood still while it waited.
+const reachAttempts = 3
+
+// reach is Reach with the dialler and the clock injected. A timeout is
+// believed only when the wait took about as long as it should: one that
+// took twice that or more means this process (or the whole machine) stood
+// still meanwhile, and the answer may have been missed, so it asks again.
+func reach(ctx context.Context, addr string, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error), now func() time.Time) Reachability {
+	for attempt := 1; ; attempt++ {
+		start := now()
+		c, err := dial(ctx, "tcp", addr)
+		switch {
+		case err == nil:
+			_ = c.Close()
+			return Listening
+		case errors.Is(err, syscall.ECONNREFUSED):
+			return Refused
+		case attempt < reachAttempts && ctx.Err() == nil && now().Sub(start) >= 2*timeout:
+			continue
+		default:
+			return Unreachable
+		}
 	}
 }
 

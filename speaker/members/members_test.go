@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,5 +280,47 @@ func TestLoadSecretKeyRefusesMissingOrEmpty(t *testing.T) {
 	}
 	if k, err := LoadSecretKey(dir); err != nil || len(k) != 32 {
 		t.Errorf("a key: %x, %v", k, err)
+	}
+}
+
+// TestReachAsksAgainAfterItsOwnStall: a silence that took twice the
+// timeout or more was not a fair wait (this process stood still) and is
+// asked again, at most three times; a fair one is believed at once.
+func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
+	const timeout = 25 * time.Millisecond
+	silent := &net.OpError{Op: "dial", Err: context.DeadlineExceeded}
+	for _, tc := range []struct {
+		name  string
+		waits []time.Duration // how long each dial appears to take
+		last  error           // what the last dial returns
+		want  Reachability
+		dials int
+	}{
+		{"fair silence", []time.Duration{timeout}, silent, Unreachable, 1},
+		{"stalled, then listening", []time.Duration{3 * timeout, time.Millisecond}, nil, Listening, 2},
+		{"stalled, then refused", []time.Duration{2 * timeout, time.Millisecond}, syscall.ECONNREFUSED, Refused, 2},
+		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout}, silent, Unreachable, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := time.Unix(0, 0)
+			dials := 0
+			dial := func(context.Context, string, string) (net.Conn, error) {
+				clock = clock.Add(tc.waits[dials])
+				dials++
+				if dials < len(tc.waits) {
+					return nil, silent
+				}
+				if tc.last == nil {
+					a, b := net.Pipe()
+					b.Close()
+					return a, nil
+				}
+				return nil, tc.last
+			}
+			got := reach(context.Background(), "192.0.2.1:7946", timeout, dial, func() time.Time { return clock })
+			if got != tc.want || dials != tc.dials {
+				t.Errorf("reach = %v after %d dials, want %v after %d", got, dials, tc.want, tc.dials)
+			}
+		})
 	}
 }
