@@ -117,7 +117,8 @@ func (l *Loop) verdict(v reached) failure {
 		return failure{}
 	}
 	if v.r != members.Listening {
-		l.Log.Info("member declared dead, and its speaker is gone: taking its VIPs over", "node", v.node, "reach", v.r.String())
+		l.Log.Info("member declared dead, and its speaker is gone: taking its VIPs over", "node", v.node, "reach", v.r.String(),
+			"checked", l.Clock.Since(d.ev.At).String())
 		return l.believe(v.node)
 	}
 	if d.until.IsZero() {
