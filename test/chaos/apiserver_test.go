@@ -48,12 +48,12 @@ func testAPIServerRestart(t *testing.T, l *lab) {
 |---|---|
 | SIGTERM → stopped (SIGKILL needed after %s) | %.1f s (%v) |
 | stopped → healthy again (down %s, then start) | %.1f s |
-| ARP probes unanswered (no reply within 1 s) / late (reply after 20 ms) / sent (stop → settled) | %d / %d / %d |
+| %s (stop → settled) | %s |
 | longest time a VIP went without any ARP reply (probes every 20 ms) | %s |
 | HTTP probes lost / sent | %d / %d |
 | apiserver up → a new Service has an IP | %.2f s |
 | VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
 `, *flagHold, apiServerGrace, stopped.Sub(t0).Seconds(), killed, *flagHold, up.Sub(stopped).Seconds(),
-		w.arpUnanswered, w.arpFailed-w.arpUnanswered, w.arpSent, w.longestGap, w.httpLost, w.httpSent, newIP.Seconds(), w.changed, len(before), len(w.statusChanges))
+		lossHeader, w.arp.cell(), w.longestGap, w.httpLost, w.httpSent, newIP.Seconds(), w.changed, len(before), len(w.statusChanges))
 	w.requireNothingLost(t)
 }

@@ -88,12 +88,12 @@ func testInvalidConfig(t *testing.T, l *lab) {
 |---|---|
 | apply → config_stale_bool = 1 on the controller and every speaker | %.2f s |
 | Warning Event on %s %s | %s |
-| ARP probes unanswered (no reply within 1 s) / late (reply after 20 ms) / sent (apply → fixed and settled) | %d / %d / %d |
+| %s (apply → fixed and settled) | %s |
 | longest time a VIP went without any ARP reply (probes every 20 ms) | %s |
 | HTTP probes lost / sent | %d / %d |
 | VIPs changed (before vs after) / status changes watched meanwhile | %d of %d / %d |
 | fix → config_stale_bool = 0 everywhere | %.2f s |
-`, bc.what, *flagHold, reported.Seconds(), bc.kind, bc.name, event, w.arpUnanswered, w.arpFailed-w.arpUnanswered, w.arpSent, w.longestGap,
+`, bc.what, *flagHold, reported.Seconds(), bc.kind, bc.name, event, lossHeader, w.arp.cell(), w.longestGap,
 				w.httpLost, w.httpSent, w.changed, len(before), len(w.statusChanges), cleared.Seconds())
 			w.requireNothingLost(t)
 			if _, err := c.Env.Kubectl("", "delete", bc.kind, "-n", l2lab.Namespace, bc.name); err != nil {

@@ -132,12 +132,10 @@ type window struct {
 	before, after map[string]string
 	changed       int
 	statusChanges []string
-	// ARP probes sent, failed by the prober's timeout, unanswered (and
-	// which), as arpLoss sorts them; HTTP probes sent and lost.
-	arpSent, arpFailed, arpUnanswered int
-	unanswered                        []string
-	httpSent, httpLost                int
-	longestGap                        string
+	// arp sorts the ARP probes (arpLoss); HTTP probes sent and lost.
+	arp                lossReport
+	httpSent, httpLost int
+	longestGap         string
 }
 
 func (l *lab) window(t *testing.T, t0 time.Time, before map[string]string) window {
@@ -145,21 +143,19 @@ func (l *lab) window(t *testing.T, t0 time.Time, before map[string]string) windo
 	w.after = l.ips(t)
 	w.changed = changedIPs(before, w.after)
 	w.statusChanges = l.statuses.Changes(l.keys(), t0, w.end)
-	w.arpSent, w.arpFailed, w.arpUnanswered, w.unanswered = l.arpLoss(t0, w.end)
+	w.arp = l.arpLoss(t0, w.end)
 	w.httpSent, w.httpLost = l.probes.count(probe.HTTP, t0, w.end)
 	w.longestGap = l.longestGapAll(t0, w.end)
 	return w
 }
 
 // requireNothingLost fails t on what a disturbance that must not touch the
-// announcements may not cause: an unanswered ARP probe, a lost HTTP probe,
-// a change of a probed Service's status (even a transient one), a changed
-// VIP.
+// announcements may not cause: a VIP silent for a second, ARP probes
+// unanswered beyond the loose guard, a lost HTTP probe, a change of a
+// probed Service's status (even a transient one), a changed VIP.
 func (w window) requireNothingLost(t *testing.T) {
 	t.Helper()
-	if len(w.unanswered) > 0 {
-		t.Errorf("ARP probes unanswered: %v", w.unanswered)
-	}
+	w.arp.require(t, "", maxARPUnansweredQuiet)
 	if w.httpLost > 0 {
 		t.Errorf("HTTP probes lost: %d of %d", w.httpLost, w.httpSent)
 	}
@@ -170,6 +166,13 @@ func (w window) requireNothingLost(t *testing.T) {
 		t.Errorf("VIPs changed: before %v, after %v", w.before, w.after)
 	}
 }
+
+// maxARPUnansweredQuiet bounds the ARP probes unanswered for more than two
+// intervals while announcements must not move. The target is 0; this is a
+// loose guard: a speaker descheduled for 40–90 ms on 2 busy cores leaves a
+// probe or two of thousands unanswered, which says nothing about its
+// announcements (a withdrawn VIP is silent for a second and fails at once).
+const maxARPUnansweredQuiet = 0.01
 
 // Bounds on the HTTP probes a disturbance that moves announcements may
 // lose. A rolling restart hands each VIP over make-before-break, but a
@@ -327,45 +330,92 @@ func (p *probeLog) count(kind probe.Kind, from, to time.Time) (sent, lost int) {
 	return sent, lost
 }
 
-// lateLimit: a probe the prober gave up on (no answer within its 20 ms
-// interval) whose VIP still answered within this long was late, not lost:
-// a withdrawn VIP answers nothing at all, and a client whose ARP request
-// goes unanswered retries only after its kernel's retransmit time, 1 s
-// (net.ipv4.neigh.*.retrans_time_ms), so that is when it would notice.
-// Shorter stalls happen on a busy two-core machine (up to ~140 ms seen
-// with four other engineers building) and are printed as the longest gap.
-const lateLimit = time.Second
+// unansweredLimit: a failed ARP probe whose VIP did not answer within two
+// probe intervals of it is unanswered, unless no VIP at all answered
+// meanwhile: then the client or the whole machine stood still, which says
+// nothing about who announces.
+const unansweredLimit = 2 * probe.DefaultInterval
 
-// arpLoss sorts the ARP probes of [from, to]: sent, failed by the prober's
-// 20 ms timeout, and of those unanswered: no reply for the VIP within
-// lateLimit of the probe's start in the raw log. details describes the
-// unanswered ones.
-func (l *lab) arpLoss(from, to time.Time) (sent, failed, unanswered int, details []string) {
+// silenceLimit: a VIP that answered nothing for a second after a probe was
+// withdrawn, not late: a client whose ARP request goes unanswered retries
+// after its kernel's retransmit time, 1 s (net.ipv4.neigh.*.retrans_time_ms),
+// so that is when it would notice.
+const silenceLimit = time.Second
+
+// lossReport sorts the ARP probes of a window.
+type lossReport struct {
+	sent, failed int // sent; failed by the prober's 20 ms timeout
+	// unanswered: no reply for the VIP within unansweredLimit while other
+	// VIPs were answered; inStall: the same while none was; silent: no
+	// reply within silenceLimit (also counted in unanswered or inStall).
+	unanswered, inStall, silent int
+	details                     []string // the unanswered and silent ones
+}
+
+// add sums another window's report into r.
+func (r *lossReport) add(o lossReport) {
+	r.sent, r.failed = r.sent+o.sent, r.failed+o.failed
+	r.unanswered, r.inStall, r.silent = r.unanswered+o.unanswered, r.inStall+o.inStall, r.silent+o.silent
+	r.details = append(r.details, o.details...)
+}
+
+// cell is the report as the scenarios' tables print it.
+func (r lossReport) cell() string {
+	return fmt.Sprintf("%d / %d / %d / %d", r.unanswered, r.inStall, r.silent, r.sent)
+}
+
+// lossHeader heads cell's column.
+const lossHeader = "ARP probes unanswered > 40 ms / the same while no VIP answered (a stall) / silent 1 s / sent"
+
+// require fails t when a VIP went silent for a second, or when more than
+// share of the probes went unanswered.
+func (r lossReport) require(t *testing.T, what string, share float64) {
+	t.Helper()
+	if r.silent > 0 {
+		t.Errorf("%sARP: %d VIP(s) silent for %s after a probe: %v", what, r.silent, silenceLimit, r.details)
+	}
+	if float64(r.unanswered) > share*float64(r.sent) {
+		t.Errorf("%sARP: %d of %d probes unanswered for more than %s, guard %.0f%%: %v", what, r.unanswered, r.sent, unansweredLimit, share*100, r.details)
+	}
+}
+
+// arpLoss sorts the ARP probes of [from, to] against every reply the
+// client's link carried.
+func (l *lab) arpLoss(from, to time.Time) lossReport {
+	var r lossReport
 	l.probes.mu.Lock()
 	var fails []probe.Result
-	for _, r := range l.probes.results {
-		if r.Kind != probe.ARP || r.Start.Before(from) || r.Start.After(to) {
+	for _, res := range l.probes.results {
+		if res.Kind != probe.ARP || res.Start.Before(from) || res.Start.After(to) {
 			continue
 		}
-		sent++
-		if !r.OK {
-			fails = append(fails, r)
+		r.sent++
+		if !res.OK {
+			fails = append(fails, res)
 		}
 	}
 	l.probes.mu.Unlock()
-	for _, r := range fails {
-		next, ok := l.arps.nextReply(r.Target.IP, r.Start)
-		if ok && next.Sub(r.Start) <= lateLimit {
+	r.failed = len(fails)
+	for _, f := range fails {
+		next, ok := l.arps.nextReply(f.Target.IP, f.Start)
+		if ok && next.Sub(f.Start) <= unansweredLimit {
 			continue
 		}
-		unanswered++
 		after := "none since"
 		if ok {
-			after = next.Sub(r.Start).Round(time.Millisecond).String()
+			after = next.Sub(f.Start).Round(time.Millisecond).String()
 		}
-		details = append(details, fmt.Sprintf("%s at +%s (next reply: %s)", r.Target.IP, r.Start.Sub(from).Round(time.Millisecond), after))
+		if !l.arps.anyReply(f.Start, f.Start.Add(unansweredLimit)) {
+			r.inStall++
+		} else {
+			r.unanswered++
+			r.details = append(r.details, fmt.Sprintf("%s at +%s (next reply: %s)", f.Target.IP, f.Start.Sub(from).Round(time.Millisecond), after))
+		}
+		if !ok || next.Sub(f.Start) > silenceLimit {
+			r.silent++
+		}
 	}
-	return sent, len(fails), unanswered, details
+	return r
 }
 
 // arpReply is one ARP reply the client saw.
@@ -541,6 +591,14 @@ func (a *arpLog) nextReply(vip netip.Addr, t time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// anyReply reports whether any VIP was answered in [from, to].
+func (a *arpLog) anyReply(from, to time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i, _ := slices.BinarySearchFunc(a.replies, from, func(r arpReply, t time.Time) int { return r.at.Compare(t) })
+	return i < len(a.replies) && !a.replies[i].at.After(to)
 }
 
 // macsBetween returns the distinct MACs that answered for vip in [from, to].
