@@ -24,7 +24,7 @@ func phasePanel(q float64) *timeseries.PanelBuilder {
 	name := fmt.Sprintf("p%g", q*100)
 	return timeseries.NewPanelBuilder().
 		Title("Takeover latency " + name + " by phase").
-		Description("detection: last answer to a probe → declared dead; decision: → owners recomputed; announce: → the first gratuitous ARP / unsolicited NA on its way.").
+		Description("detection: last packet heard from the failed member → declared dead; decision: → owners recomputed; announce: → the first gratuitous ARP / unsolicited NA on its way.").
 		Datasource(datasource).Span(6).Height(height).Unit("s").
 		WithTarget(query(fmt.Sprintf(`histogram_quantile(%g, sum by (le, phase) (rate(ironlb_layer2_takeover_seconds_bucket[$__rate_interval])))`, q), "{{phase}}")).
 		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).

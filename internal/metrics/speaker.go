@@ -71,14 +71,14 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 		takeover: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "ironlb", Subsystem: "layer2", Name: "takeover_seconds",
 			Help: "Time this node took to take over Services after a member died, by phase: " +
-				"detection (the member's last answer to a probe → its death learned; observed when this node had probed it), " +
+				"detection (the last packet this node heard from the member → its death learned; observed when it heard one since the member joined), " +
 				"decision (→ owners recomputed) and announce (→ the announcer answers and the first announcement is on its way).",
 			Buckets: takeoverBuckets,
 		}, []string{"phase"}),
 		failover: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "ironlb", Subsystem: "layer2", Name: "failover_seconds",
 			Help: "Time from a member's failure to this node announcing the Services it took over: " +
-				"from the member's last answer to a probe, or from its death being learned when this node had not probed it.",
+				"from the last packet this node heard from the member, or from its death being learned when it heard none.",
 			Buckets: takeoverBuckets,
 		}),
 		lastFailover: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -186,7 +186,7 @@ func (s *Speaker) ServiceGone(service string) {
 }
 
 // Takeover records one takeover of services from a member that died: the
-// member's last answer to a probe (zero when unknown), its death learned,
+// last packet this node heard from the member (zero when none), its death learned,
 // owners recomputed, the announcer set.
 func (s *Speaker) Takeover(services []string, lastContact, detected, decided, announced time.Time) {
 	start := detected

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"path/filepath"
@@ -151,9 +152,10 @@ type Event struct {
 	Kind EventKind
 	Node string
 	At   time.Time
-	// LastContact, for Left, is when this member last had an answer to a
-	// probe of the node: the start of failure detection. Zero when it never
-	// probed the node (another member's word, or too early).
+	// LastContact, for Left, is when this member last heard from the node:
+	// any packet of it, or an answer to a probe (the later one). It bounds
+	// the failure from below and starts failure detection. Zero when it
+	// heard nothing since the node joined.
 	LastContact time.Time
 	// Graceful, for Left: the member said it was leaving (a speaker
 	// stopping) instead of being declared dead by the others.
@@ -173,6 +175,11 @@ type Members struct {
 	queue   []Event
 	alive   map[string]bool
 	acked   map[string]time.Time // node → when a probe of it was last answered
+	// heardAt: a member's memberlist address → when a packet from it last
+	// arrived; only members' addresses are kept (packets from anyone else
+	// are not recorded, so the map cannot be grown from outside).
+	heardAt map[string]time.Time
+	addrOf  map[string]string // node → its memberlist address
 	// goingAway holds the members that announced they are leaving: their
 	// Left is a goodbye, not a death.
 	goingAway map[string]bool
@@ -191,6 +198,7 @@ func New(o Options) (*Members, error) {
 		return nil, errors.New("members: the memberlist key must be 32 bytes (see LoadSecretKey)")
 	}
 	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, goingAway: map[string]bool{},
+		heardAt: map[string]time.Time{}, addrOf: map[string]string{},
 		notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
 }
 
@@ -200,7 +208,16 @@ func (m *Members) Start(ctx context.Context) error {
 	c := memberlist.DefaultLANConfig()
 	o := m.opts
 	c.Name = o.NodeName
-	c.BindAddr, c.BindPort = o.BindAddr, o.BindPort
+	if o.BindAddr != "" {
+		c.BindAddr = o.BindAddr
+	}
+	c.BindPort = o.BindPort
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{c.BindAddr}, BindPort: c.BindPort,
+		Logger: log.New(logWriter{o.Log}, "", 0)})
+	if err != nil {
+		return fmt.Errorf("starting memberlist on %s: %w", net.JoinHostPort(c.BindAddr, strconv.Itoa(o.BindPort)), err)
+	}
+	c.Transport = newHeardTransport(nt, m.heard)
 	c.AdvertiseAddr, c.AdvertisePort = o.BindAddr, o.BindPort
 	c.SecretKey = o.SecretKey
 	c.ProbeInterval, c.ProbeTimeout = o.ProbeInterval, o.ProbeTimeout
@@ -219,7 +236,8 @@ func (m *Members) Start(ctx context.Context) error {
 	c.LogOutput = logWriter{o.Log}
 	ml, err := memberlist.Create(c)
 	if err != nil {
-		return fmt.Errorf("starting memberlist on %s: %w", net.JoinHostPort(o.BindAddr, strconv.Itoa(o.BindPort)), err)
+		_ = c.Transport.Shutdown()
+		return fmt.Errorf("starting memberlist on %s: %w", net.JoinHostPort(c.BindAddr, strconv.Itoa(o.BindPort)), err)
 	}
 	m.mu.Lock()
 	m.ml = ml
@@ -395,11 +413,19 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 	m.mu.Lock()
 	if kind == Joined {
 		m.alive[n.Name] = true
+		if old, ok := m.addrOf[n.Name]; ok {
+			delete(m.heardAt, old)
+		}
+		m.addrOf[n.Name] = e.Addr
+		m.heardAt[e.Addr] = time.Time{} // what came before the join was another life
 		// A new incarnation of the node starts without the notice.
 		m.goingAway[n.Name] = string(n.Meta) == leavingMeta
 	} else {
 		delete(m.alive, n.Name)
 		e.LastContact = m.acked[n.Name]
+		if heard := m.heardAt[m.addrOf[n.Name]]; heard.After(e.LastContact) {
+			e.LastContact = heard
+		}
 		e.Graceful = m.goingAway[n.Name]
 		delete(m.acked, n.Name)
 		delete(m.goingAway, n.Name)
@@ -423,9 +449,19 @@ func (d *eventDelegate) NotifyUpdate(n *memberlist.Node) {
 	m.mu.Unlock()
 }
 
-// NotifyPingComplete records when a probe of a node was answered: the last
-// contact before a failure, from which the takeover's detection phase is
-// measured.
+// heard records when a packet from the memberlist address from arrived
+// (heardTransport): the last contact before a failure, from which the
+// takeover's detection phase is measured.
+func (m *Members) heard(from string, at time.Time) {
+	m.mu.Lock()
+	if _, member := m.heardAt[from]; member {
+		m.heardAt[from] = at
+	}
+	m.mu.Unlock()
+}
+
+// NotifyPingComplete records when a probe of a node was answered, also a
+// contact (heard covers its answer already, unless it came over TCP).
 func (d *eventDelegate) NotifyPingComplete(n *memberlist.Node, _ time.Duration, _ []byte) {
 	m := (*Members)(d)
 	m.mu.Lock()

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -206,6 +207,31 @@ func (p *prober) lastMAC() string {
 	return ""
 }
 
+// takeoverFigure returns the failover figure the speaker logged for its
+// first takeover after t0 (what ironlb_layer2_failover_seconds observed),
+// waiting a moment for the line.
+func takeoverFigure(p *l2lab.Proc, t0 time.Time) (time.Duration, bool) {
+	if p == nil {
+		return 0, false
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(p.All(), "\n") {
+			var l struct {
+				Msg             string  `json:"msg"`
+				TS              float64 `json:"ts"`
+				FailoverSeconds float64 `json:"failoverSeconds"`
+			}
+			if !strings.Contains(line, "took over from a failed member") || json.Unmarshal([]byte(line), &l) != nil {
+				continue
+			}
+			if at := time.Unix(0, int64(l.TS*1e9)); at.After(t0) {
+				return time.Duration(l.FailoverSeconds * float64(time.Second)), true
+			}
+		}
+	}
+	return 0, false
+}
+
 // speakerRSS returns the resident memory of every running speaker.
 func speakerRSS(c *l2lab.Cluster) map[string]int64 {
 	out := map[string]int64{}
@@ -323,14 +349,14 @@ func main() {
 	tcpP := startTCPProber(c.Client2, vip, *interval)
 	defer tcpP.close()
 
-	var arpOut, tcpOut, backARP, backTCP []time.Duration
+	var arpOut, tcpOut, backARP, backTCP, speakerSaid, speakerOver []time.Duration
 	var lostARP, lostTCP int
 	how := "SIGKILL + link cut"
 	if *graceful {
 		how = "SIGTERM"
 	}
 	fmt.Printf("\nowner stopped by %s; then the node comes back\n\n", how)
-	fmt.Printf("| run | stopped | new owner | ARP outage | TCP outage | back: owner | back: ARP probes lost (longest gap) | back: TCP probes lost (longest gap) |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| run | stopped | new owner | ARP outage | TCP outage | new owner's failover figure (over the ARP outage) | back: owner | back: ARP probes lost (longest gap) | back: TCP probes lost (longest gap) |\n|---|---|---|---|---|---|---|---|---|\n")
 	for i := 1; i <= *runs; i++ {
 		time.Sleep(500 * time.Millisecond) // the probers see the current owner
 		old := arpP.lastMAC()
@@ -363,6 +389,13 @@ func main() {
 		// new one did: no outage.
 		gapARP, gapTCP = max(gapARP, 0), max(gapTCP, 0)
 		arpOut, tcpOut = append(arpOut, gapARP), append(tcpOut, gapTCP)
+		said := "-"
+		if !*graceful {
+			if f, ok := takeoverFigure(c.Speaker(c.NodeByMAC(newMAC)), t0); ok {
+				speakerSaid, speakerOver = append(speakerSaid, f), append(speakerOver, f-gapARP)
+				said = fmt.Sprintf("%s (%+d ms)", f.Round(time.Millisecond), (f - gapARP).Milliseconds())
+			}
+		}
 		if *graceful {
 			c.StopSpeaker(victim) // waits for the exit started above
 		}
@@ -391,12 +424,16 @@ func main() {
 		}
 		backARP, backTCP = append(backARP, gARP), append(backTCP, gTCP)
 		lostARP, lostTCP = lostARP+lARP, lostTCP+lTCP
-		fmt.Printf("| %d | %s | %s | %s | %s | %s | %d (%s) | %d (%s) |\n", i, victim, c.NodeByMAC(newMAC), gapARP.Round(time.Millisecond), gapTCP.Round(time.Millisecond),
-			c.NodeByMAC(arpP.lastMAC()), lARP, gARP.Round(time.Millisecond), lTCP, gTCP.Round(time.Millisecond))
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %d (%s) | %d (%s) |\n", i, victim, c.NodeByMAC(newMAC), gapARP.Round(time.Millisecond), gapTCP.Round(time.Millisecond),
+			said, c.NodeByMAC(arpP.lastMAC()), lARP, gARP.Round(time.Millisecond), lTCP, gTCP.Round(time.Millisecond))
 	}
 	fmt.Printf("\n%d runs, %d nodes, probes every %s\n", len(arpOut), *nodes, *interval)
 	fmt.Printf("  outage seen by ARP requests:             %s\n", benchrun.Summary(arpOut))
 	fmt.Printf("  outage seen by TCP connects:             %s\n", benchrun.Summary(tcpOut))
+	if len(speakerSaid) > 0 {
+		fmt.Printf("  the new owner's failover figure (ironlb_layer2_failover_seconds, from its log): %s\n", benchrun.Summary(speakerSaid))
+		fmt.Printf("  that figure minus the ARP outage:          %s\n", benchrun.Summary(speakerOver))
+	}
 	fmt.Printf("  node back: probes lost ARP %d, TCP %d; longest gap between answers ARP %s; TCP %s\n", lostARP, lostTCP, benchrun.Summary(backARP), benchrun.Summary(backTCP))
 	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
 }

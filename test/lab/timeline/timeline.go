@@ -49,7 +49,7 @@ type Input struct {
 }
 
 // Takeover are the moments of one takeover, as the new owner recorded
-// them: the dead member's last answer to a probe, its death learned, the
+// them: the last packet heard from the dead member, its death learned, the
 // owners recomputed, the first announcements sent.
 type Takeover struct {
 	LastContact, Detected, Decided, Announced time.Time
