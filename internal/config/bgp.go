@@ -108,7 +108,7 @@ func parsePeers(ps *problems, cfg *Config, in []v1beta2.BGPPeer) {
 		ref := Ref{KindBGPPeer, obj.Name}
 		s := &obj.Spec
 		p := &Peer{
-			Name: obj.Name, MyASN: s.MyASN, ASN: s.ASN, DynamicASN: s.DynamicASN, Interface: s.Interface,
+			Name: obj.Name, MyASN: s.MyASN, ASN: s.ASN, LocalASN: s.LocalASN, DynamicASN: s.DynamicASN, Interface: s.Interface,
 			Port: s.Port, Password: s.Password, PasswordSecret: s.PasswordSecret.Name, BFDProfile: s.BFDProfile,
 			EnableGracefulRestart: s.EnableGracefulRestart, EBGPMultiHop: s.EBGPMultiHop, VRF: s.VRFName,
 			NodeSelectors: selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
@@ -154,23 +154,7 @@ func parsePeers(ps *problems, cfg *Config, in []v1beta2.BGPPeer) {
 			}
 			p.RouterID = a
 		}
-		if s.HoldTime != nil {
-			p.HoldTime = s.HoldTime.Duration
-			if p.HoldTime != 0 && p.HoldTime < minHoldTime {
-				ps.add(ref, "spec.holdTime", "must be 0 or at least 3s, got %s", p.HoldTime)
-			}
-		}
-		if s.KeepaliveTime != nil {
-			p.KeepaliveTime = s.KeepaliveTime.Duration
-			// The CRD schema does not bound it, and GoBGP takes unsigned
-			// seconds: -5s would become keepalives never sent.
-			if p.KeepaliveTime < 0 {
-				ps.add(ref, "spec.keepaliveTime", "must not be negative, got %s", p.KeepaliveTime)
-			}
-			if s.HoldTime != nil && p.KeepaliveTime > p.HoldTime {
-				ps.add(ref, "spec.keepaliveTime", "%s must not exceed holdTime %s", p.KeepaliveTime, p.HoldTime)
-			}
-		}
+		parseTimers(ps, ref, s, p)
 		if s.ConnectTime != nil {
 			p.ConnectTime = s.ConnectTime.Duration
 		}
@@ -192,6 +176,44 @@ func parsePeers(ps *problems, cfg *Config, in []v1beta2.BGPPeer) {
 			}
 		}
 		cfg.Peers[obj.Name] = p
+	}
+}
+
+// parseTimers derives the hold and keepalive times as MetalLB does: a hold
+// alone gives a keepalive of a third of it, a keepalive alone a hold of
+// three keepalives; the hold, in whole seconds, is 0 or at least 3 s, and
+// the keepalive no longer than the hold.
+func parseTimers(ps *problems, ref Ref, s *v1beta2.BGPPeerSpec, p *Peer) {
+	switch {
+	case s.HoldTime == nil && s.KeepaliveTime == nil:
+		return
+	case s.KeepaliveTime == nil:
+		p.HoldTime, p.KeepaliveTime = s.HoldTime.Duration, s.HoldTime.Duration/3
+	case s.HoldTime == nil:
+		p.HoldTime, p.KeepaliveTime = 3*s.KeepaliveTime.Duration, s.KeepaliveTime.Duration
+	default:
+		p.HoldTime, p.KeepaliveTime = s.HoldTime.Duration, s.KeepaliveTime.Duration
+	}
+	field := "spec.holdTime"
+	if s.HoldTime == nil {
+		field = "spec.keepaliveTime"
+	}
+	// The CRD schema bounds neither, and GoBGP takes unsigned seconds: -5s
+	// would become keepalives never sent.
+	if p.HoldTime < 0 || p.KeepaliveTime < 0 {
+		ps.add(ref, field, "must not be negative, got hold %s, keepalive %s", p.HoldTime, p.KeepaliveTime)
+		return
+	}
+	if whole := p.HoldTime.Truncate(time.Second); whole != 0 && whole < minHoldTime {
+		ps.add(ref, field, "the hold time must be 0 or at least 3s, got %s", p.HoldTime)
+	}
+	if p.KeepaliveTime > p.HoldTime {
+		ps.add(ref, "spec.keepaliveTime", "%s must not exceed holdTime %s", p.KeepaliveTime, p.HoldTime)
+	}
+	if p.NoHoldTimer = p.HoldTime.Truncate(time.Second) == 0; p.NoHoldTimer {
+		p.HoldTime, p.KeepaliveTime = 0, 0
+		ps.warn(ref, field, "a hold time of 0 (no hold timer, no keepalives) is accepted, as MetalLB does, but IronLB's speakers "+
+			"refuse the session (BGPPeerRefused): their BGP implementation cannot turn the hold timer off; set 3s or more")
 	}
 }
 

@@ -139,16 +139,26 @@ type BGPAdvertisement struct {
 
 // Peer is a validated BGPPeer.
 type Peer struct {
-	Name          string
-	MyASN         uint32
-	ASN           uint32
-	DynamicASN    v1beta2.DynamicASNMode
-	Address       netip.Addr
-	Interface     string
-	SrcAddress    netip.Addr
-	Port          uint16
+	Name       string
+	MyASN      uint32
+	ASN        uint32
+	DynamicASN v1beta2.DynamicASNMode
+	Address    netip.Addr
+	Interface  string
+	SrcAddress netip.Addr
+	Port       uint16
+	// LocalASN, when set, is the AS this node presents to the peer instead
+	// of MyASN (FRR's local-as … no-prepend replace-as, as MetalLB's FRR
+	// mode configures it).
+	LocalASN uint32
+	// HoldTime and KeepaliveTime as MetalLB derives them: a keepalive alone
+	// gives a hold of three keepalives, a hold alone a keepalive of a
+	// third; zero for both when neither is set (the speaker's defaults).
 	HoldTime      time.Duration
 	KeepaliveTime time.Duration
+	// NoHoldTimer: holdTime was set to 0, which in BGP means no hold timer
+	// and no keepalives.
+	NoHoldTimer   bool
 	ConnectTime   time.Duration
 	RouterID      netip.Addr
 	NodeSelectors []labels.Selector

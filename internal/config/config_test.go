@@ -333,3 +333,57 @@ func TestProblemsBlameTheNewerObject(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerTimersAsMetalLB: the hold and keepalive times MetalLB derives
+// from what a BGPPeer sets, and a hold of 0 (which the speaker refuses)
+// admitted with a warning.
+func TestPeerTimersAsMetalLB(t *testing.T) {
+	sec := func(n float64) *metav1.Duration {
+		return &metav1.Duration{Duration: time.Duration(n * float64(time.Second))}
+	}
+	for _, tc := range []struct {
+		name          string
+		hold, ka      *metav1.Duration
+		wantHold      time.Duration
+		wantKeepalive time.Duration
+		noHoldTimer   bool
+	}{
+		{"neither: the speaker's defaults", nil, nil, 0, 0, false},
+		{"hold alone: a third of it", sec(90), nil, 90 * time.Second, 30 * time.Second, false},
+		{"keepalive alone: three of them", nil, sec(10), 30 * time.Second, 10 * time.Second, false},
+		{"both", sec(9), sec(3), 9 * time.Second, 3 * time.Second, false},
+		{"hold 0: no hold timer", sec(0), nil, 0, 0, true},
+		{"keepalive 0 alone: hold 0", nil, sec(0), 0, 0, true},
+		{"hold under a second counts as 0, as MetalLB rounds it", sec(0.5), nil, 0, 0, true},
+		{"hold 3.5s: whole seconds are 3", sec(3.5), nil, 3500 * time.Millisecond, 3500 * time.Millisecond / 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, warnings, err := Parse(Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) {
+				s.HoldTime, s.KeepaliveTime = tc.hold, tc.ka
+			})}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := cfg.Peers["a"]
+			if p.HoldTime != tc.wantHold || p.KeepaliveTime != tc.wantKeepalive || p.NoHoldTimer != tc.noHoldTimer {
+				t.Errorf("hold %s, keepalive %s, no hold timer %v; want %s, %s, %v", p.HoldTime, p.KeepaliveTime, p.NoHoldTimer,
+					tc.wantHold, tc.wantKeepalive, tc.noHoldTimer)
+			}
+			warned := slices.ContainsFunc(warnings, func(w Problem) bool { return strings.Contains(w.Msg, "hold time of 0") })
+			if warned != tc.noHoldTimer {
+				t.Errorf("warnings %v; a hold of 0 is warned about, nothing else", warnings)
+			}
+		})
+	}
+}
+
+// TestPeerLocalASN: localASN reaches the validated peer.
+func TestPeerLocalASN(t *testing.T) {
+	cfg, _, err := Parse(Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.LocalASN = 64999 })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Peers["a"].LocalASN; got != 64999 {
+		t.Errorf("LocalASN %d, want 64999", got)
+	}
+}

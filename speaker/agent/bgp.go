@@ -165,9 +165,9 @@ func advPeers(adv *config.BGPAdvertisement, sessions map[string]bool) []string {
 
 func session(p *config.Peer) bgpspec.Session {
 	return bgpspec.Session{
-		Peer: p.Name, MyASN: p.MyASN, PeerASN: p.ASN, DynamicASN: string(p.DynamicASN),
+		Peer: p.Name, MyASN: p.MyASN, PeerASN: p.ASN, LocalASN: p.LocalASN, DynamicASN: string(p.DynamicASN),
 		Address: p.Address, Port: p.Port, SourceAddress: p.SrcAddress, RouterID: p.RouterID,
-		HoldTime: p.HoldTime, KeepaliveTime: p.KeepaliveTime, ConnectTime: p.ConnectTime,
+		HoldTime: p.HoldTime, KeepaliveTime: p.KeepaliveTime, NoHoldTimer: p.NoHoldTimer, ConnectTime: p.ConnectTime,
 		Password: p.Password, EBGPMultiHop: p.EBGPMultiHop, EnableGracefulRestart: p.EnableGracefulRestart,
 		BFDProfile: p.BFDProfile,
 	}

@@ -268,12 +268,14 @@ func TestBGPSessionCarriesThePeersSettings(t *testing.T) {
 	res.Peers[0].Spec.Password = "secret"
 	res.Peers[0].Spec.SrcAddress = "192.0.2.100"
 	res.Peers[0].Spec.HoldTime = &metav1.Duration{Duration: 90e9}
+	res.Peers[0].Spec.LocalASN = 64999
 	res.Peers[0].Spec.EBGPMultiHop = true
 	res.Peers[0].Spec.BFDProfile = "fast"
 	res.BFDProfiles = []v1beta1.BFDProfile{{ObjectMeta: meta("fast")}}
 	got := bgpAgent(t, res, Node{Name: bgpMe}, nil).BGP().Sessions[0]
 	want := bgpspec.Session{Peer: "r1", MyASN: 64500, PeerASN: 64501, Address: netip.MustParseAddr("192.0.2.1"), Port: 179,
-		SourceAddress: netip.MustParseAddr("192.0.2.100"), HoldTime: 90e9, Password: "secret", EBGPMultiHop: true, BFDProfile: "fast"}
+		SourceAddress: netip.MustParseAddr("192.0.2.100"), HoldTime: 90e9, KeepaliveTime: 30e9, LocalASN: 64999, Password: "secret",
+		EBGPMultiHop: true, BFDProfile: "fast"}
 	if diff := cmp.Diff(want, got, netipEqual); diff != "" {
 		t.Errorf("session (-want +got):\n%s", diff)
 	}

@@ -56,8 +56,9 @@ func PeerErrors(err error) []*PeerError {
 
 // Defaults for a Session's zero timers. They are GoBGP's and FRR's
 // defaults and RFC 4271's suggested values, so a router configured with
-// its own defaults agrees. A hold time of 0 therefore cannot ask for
-// keepalives to be off.
+// its own defaults agrees. GoBGP's API reads a hold time of 0 as its
+// default too, so a session that asks for no hold timer is refused
+// (NoHoldTimer) rather than run with 90 s.
 const (
 	DefaultHoldTime     = 90 * time.Second
 	DefaultConnectRetry = 120 * time.Second
@@ -164,8 +165,15 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr) plan {
 }
 
 func toNeighbor(s bgpspec.Session) (neighbor, error) {
+	asn := s.MyASN
+	if s.LocalASN != 0 {
+		// local-as … no-prepend replace-as: the OPEN and every AS_PATH
+		// this peer sees carry LocalASN alone (GoBGP's per-neighbour
+		// local AS; the paths are ours, their AS_PATH starts empty).
+		asn = s.LocalASN
+	}
 	n := neighbor{
-		Peer: s.Peer, Address: s.Address.Unmap(), Port: s.Port, LocalASN: s.MyASN, PeerASN: s.PeerASN,
+		Peer: s.Peer, Address: s.Address.Unmap(), Port: s.Port, LocalASN: asn, PeerASN: s.PeerASN,
 		SourceAddress: s.SourceAddress.Unmap(), HoldTime: s.HoldTime, KeepaliveTime: s.KeepaliveTime,
 		ConnectRetry: s.ConnectTime, Password: s.Password, EBGPMultiHop: s.EBGPMultiHop,
 		GracefulRestart: s.EnableGracefulRestart,
@@ -179,6 +187,9 @@ func toNeighbor(s bgpspec.Session) (neighbor, error) {
 		return n, fmt.Errorf("source address %s and peer address %s are of different families", n.SourceAddress, n.Address)
 	case s.MyASN == 0:
 		return n, errors.New("myASN is not set")
+	case s.NoHoldTimer:
+		return n, errors.New("holdTime 0 asks for no hold timer and no keepalives, which IronLB's BGP speaker cannot do " +
+			"(GoBGP would run the session with its 90s default); set holdTime to 3s or more")
 	}
 	switch s.DynamicASN {
 	case "":
@@ -186,7 +197,7 @@ func toNeighbor(s bgpspec.Session) (neighbor, error) {
 			return n, errors.New("neither peerASN nor dynamicASN is set")
 		}
 	case "internal":
-		n.PeerASN = s.MyASN
+		n.PeerASN = asn
 	case "external":
 		// GoBGP accepts any AS in the peer's OPEN when told none. It
 		// cannot refuse an OPEN carrying our own AS, so such a peer

@@ -97,6 +97,22 @@ func TestCompileSessions(t *testing.T) {
 			`BGP session "same-address" refused: peer address 192.0.2.2 is already used by session "ok"`,
 		},
 	}, {
+		name: "localASN is presented instead of myASN, also to a dynamic internal peer",
+		sessions: []bgpspec.Session{
+			sess("a", peerA, func(s *bgpspec.Session) { s.LocalASN = 64999 }),
+			sess("int", peerB, func(s *bgpspec.Session) { s.LocalASN, s.PeerASN, s.DynamicASN = 64999, 0, "internal" }),
+		},
+		nodes: []netip.Addr{node4},
+		want: map[string]neighbor{
+			"a":   {Peer: "a", Address: peerA, Port: 179, LocalASN: 64999, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"int": {Peer: "int", Address: peerB, Port: 179, LocalASN: 64999, PeerASN: 64999, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+		},
+	}, {
+		name:     "no hold timer is refused, not run with the default",
+		sessions: []bgpspec.Session{sess("a", peerA, func(s *bgpspec.Session) { s.NoHoldTimer = true })},
+		nodes:    []netip.Addr{node4},
+		problems: []string{`BGP session "a" refused: holdTime 0 asks for no hold timer and no keepalives, which IronLB's BGP speaker cannot do (GoBGP would run the session with its 90s default); set holdTime to 3s or more`},
+	}, {
 		name:     "a BFD profile is reported, the session kept",
 		sessions: []bgpspec.Session{sess("a", peerA, func(s *bgpspec.Session) { s.BFDProfile = "fast" })},
 		nodes:    []netip.Addr{node4},

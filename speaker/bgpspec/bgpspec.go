@@ -24,16 +24,20 @@ type Desired struct {
 type Session struct {
 	// Peer is the BGPPeer's name: metric label, status entry, log key.
 	Peer string
-	// MyASN, PeerASN: PeerASN is 0 when DynamicASN is set.
-	MyASN, PeerASN uint32
-	DynamicASN     string // "", "internal" or "external"
-	Address        netip.Addr
-	Port           uint16
-	SourceAddress  netip.Addr // zero: the kernel chooses
-	RouterID       netip.Addr // zero: the node's address
-	HoldTime       time.Duration
-	KeepaliveTime  time.Duration
-	ConnectTime    time.Duration
+	// MyASN, PeerASN: PeerASN is 0 when DynamicASN is set. LocalASN, when
+	// set, is presented to the peer instead of MyASN.
+	MyASN, PeerASN, LocalASN uint32
+	DynamicASN               string // "", "internal" or "external"
+	Address                  netip.Addr
+	Port                     uint16
+	SourceAddress            netip.Addr    // zero: the kernel chooses
+	RouterID                 netip.Addr    // zero: the node's address
+	HoldTime                 time.Duration // zero: the speaker's default
+	KeepaliveTime            time.Duration
+	// NoHoldTimer: the BGPPeer asked for a hold time of 0 (no hold timer,
+	// no keepalives).
+	NoHoldTimer bool
+	ConnectTime time.Duration
 	// Password is the MD5 password, inline or resolved from the Secret
 	// the BGPPeer names before it reaches the agent.
 	Password              string

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,9 +33,15 @@ const (
 	ibgpIP6   = "fd00:250::253"
 	md5IP     = "10.250.0.252"
 	md5IP6    = "fd00:250::252"
-	bgpRange  = "10.252.0.0/24"
-	bgpRange6 = "fd00:252::/120"
-	md5Secret = "lab-md5-secret"
+	// The local-as router expects the nodes as localASN, the AS a BGPPeer
+	// presents instead of myASN; its peer sets only a keepalive time.
+	localASRouterASN = 64502
+	localASN         = 64999
+	localASIP        = "10.250.0.251"
+	localASIP6       = "fd00:250::251"
+	bgpRange         = "10.252.0.0/24"
+	bgpRange6        = "fd00:252::/120"
+	md5Secret        = "lab-md5-secret"
 	// bgpLimit bounds every wait for the router: sessions come up and
 	// routes arrive within a couple of seconds; a busy machine is slower.
 	bgpLimit = 30 * time.Second
@@ -107,6 +114,11 @@ spec:
   nodeSelectors:
   - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [myk8s-worker3]}]
 ---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: local-as, namespace: %[1]s}
+spec: {myASN: %[5]d, peerASN: %[12]d, localASN: %[13]d, peerAddress: %[14]s, keepaliveTime: 1s}
+---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
 metadata: {name: bgp-adv, namespace: %[1]s}
@@ -114,12 +126,13 @@ spec:
   ipAddressPools: [bgp-pool]
   localPref: 250
   communities: ["64512:100", lab-std, lab-large]
-`, l2lab.Namespace, md5Secret, bgpRange, bgpRange6, nodeASN, routerASN, l2lab.RouterIP, l2lab.RouterIP6, ibgpIP, md5ASN, md5IP)
+`, l2lab.Namespace, md5Secret, bgpRange, bgpRange6, nodeASN, routerASN, l2lab.RouterIP, l2lab.RouterIP6, ibgpIP, md5ASN, md5IP,
+	localASRouterASN, localASN, localASIP)
 
 // bgpLab is the lab TestBGP's scenarios share.
 type bgpLab struct {
 	*l2lab.Cluster
-	ibgp, md5 *frr.Router
+	ibgp, md5, localAS *frr.Router
 }
 
 // TestBGP runs every BGP scenario on one lab: three speakers, FRR routers
@@ -130,6 +143,7 @@ func TestBGP(t *testing.T) {
 	l := &bgpLab{Cluster: c}
 	l.ibgp = c.AddRouter("ibgp", ibgpIP, ibgpIP6, frr.Config{ASN: nodeASN, Neighbors: c.NodeNeighbors(nodeASN, "")})
 	l.md5 = c.AddRouter("md5", md5IP, md5IP6, frr.Config{ASN: md5ASN, Neighbors: c.NodeNeighbors(nodeASN, md5Secret)})
+	l.localAS = c.AddRouter("localas", localASIP, localASIP6, frr.Config{ASN: localASRouterASN, Neighbors: c.NodeNeighbors(localASN, "")})
 	c.KeepLogsOnFailure(t)
 	if _, err := c.Env.Kubectl(bgpConfig, "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
@@ -140,6 +154,7 @@ func TestBGP(t *testing.T) {
 	t.Run("ExternalTrafficPolicyLocal", func(t *testing.T) { testBGPLocal(t, l) })
 	t.Run("IPv6", func(t *testing.T) { testBGPIPv6(t, l) })
 	t.Run("MD5", func(t *testing.T) { testBGPMD5(t, l) })
+	t.Run("LocalASNAndKeepaliveOnly", func(t *testing.T) { testBGPLocalASN(t, l) })
 	t.Run("GracefulStop", func(t *testing.T) { testBGPGracefulStop(t, l) })
 	t.Run("GracefulShutdownCommunity", func(t *testing.T) { testBGPGracefulShutdownCommunity(t, l) })
 	t.Run("HardKill", func(t *testing.T) { testBGPHardKill(t, l) })
@@ -239,6 +254,43 @@ func testBGPIPv6(t *testing.T, l *bgpLab) {
 		}
 		return ""
 	})
+}
+
+// testBGPLocalASN: a BGPPeer with localASN establishes with a router that
+// expects that AS (not myASN), and the paths it receives carry that AS
+// alone (FRR's local-as … no-prepend replace-as, as MetalLB configures
+// it); its keepaliveTime alone gives a hold time of three keepalives (3 s),
+// as MetalLB derives it, not the 90 s default.
+func testBGPLocalASN(t *testing.T, l *bgpLab) {
+	want := l.nodeAddrs(false, l.Nodes...)
+	waitFor(t, "every node's session with the local-as router", bgpLimit, func() string {
+		est, err := l.localAS.Established()
+		if err != nil || !slices.Equal(est, want) {
+			return fmt.Sprintf("established %v, %v", est, err)
+		}
+		return ""
+	})
+	neighbors, err := l.localAS.Neighbors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range want {
+		if n := neighbors[a]; n.ASN != localASN || n.HoldTime != 3*time.Second {
+			t.Errorf("local-as router sees %s as AS %d with hold time %s; want AS %d, 3s (3 × keepaliveTime 1s)", a, n.ASN, n.HoldTime, localASN)
+		}
+	}
+	vip := l.CreateServiceWith("bgp-local-as", l2lab.ServiceOptions{Pool: "bgp-pool"}, l.Nodes...)
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.localAS, prefix, want)
+	paths, err := l.localAS.Paths(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if p.ASPath != strconv.Itoa(localASN) {
+			t.Errorf("path from %s carries AS path %q, want %d alone", p.Peer, p.ASPath, localASN)
+		}
+	}
 }
 
 // testBGPMD5: the sessions whose password comes from the Secret establish;

@@ -170,6 +170,10 @@ func TestServices(t *testing.T) {
 func TestNodeStopStart(t *testing.T) {
 	ctx := context.Background()
 	node := clusterName + "-worker"
+	// Earlier tests stop and start nodes too: begin from a whole cluster.
+	if err := poll(60*time.Second, func() error { return allNodesReady(ctx) }); err != nil {
+		t.Fatalf("before the stop: %v", err)
+	}
 	pods := deployWhoami(t, ctx, "stoptest", 3)
 	createService(t, ctx, "stoptest", corev1.ServiceExternalTrafficPolicyCluster)
 	var onNode string
@@ -306,9 +310,46 @@ func podStates(pods []corev1.Pod) string {
 				s += "/" + c.State.Waiting.Reason + ": " + c.State.Waiting.Message
 			}
 		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue {
+				s += fmt.Sprintf(" (not ready since %s: %s %s)", c.LastTransitionTime.Format("15:04:05"), c.Reason, c.Message)
+			}
+		}
 		out = append(out, p.Name+" on "+p.Spec.NodeName+" "+s)
 	}
-	return strings.Join(out, "; ")
+	return strings.Join(out, "; ") + "; nodes: " + nodeStates(context.Background())
+}
+
+// nodeStates describes every node's Ready condition: the node controller
+// marks the pods of a node whose kubelet stopped reporting not ready.
+func nodeStates(ctx context.Context) string {
+	nodes, err := theLab.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				out = append(out, fmt.Sprintf("%s %s since %s (%s)", n.Name, c.Status, c.LastTransitionTime.Format("15:04:05"), c.Reason))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// allNodesReady fails while a node is not Ready.
+func allNodesReady(ctx context.Context) error {
+	nodes, err := theLab.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for i := range nodes.Items {
+		if !cluster.IsReady(&nodes.Items[i]) {
+			return fmt.Errorf("not every node is Ready: %s", nodeStates(ctx))
+		}
+	}
+	return nil
 }
 
 // createService makes a NodePort Service for the app's pods on port 80 and
