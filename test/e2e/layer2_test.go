@@ -265,6 +265,17 @@ func testFrozenSpeaker(t *testing.T, c *l2lab.Cluster) {
 			silent++
 		}
 	}
+	// The freeze was long enough for memberlist to declare the owner dead:
+	// a survivor held it (else this checks nothing).
+	held := false
+	for _, n := range c.Nodes {
+		for _, line := range strings.Split(c.Speaker(n).Output(400), "\n") {
+			held = held || (n != owner && strings.Contains(line, "stalled, not dead") && strings.Contains(line, `"node":"`+owner+`"`))
+		}
+	}
+	if !held {
+		t.Errorf("no speaker logged holding %s during its 600ms freeze: memberlist never declared it dead, so nothing was checked", owner)
+	}
 	if n, when := firstOther(nodes, at, owner); n != "" {
 		t.Errorf("%s answered for %s %s after %s's speaker froze for 600ms; the VIP should not move", n, vip, when.Sub(stopped).Round(time.Millisecond), owner)
 	} else {
