@@ -168,7 +168,7 @@ type Event struct {
 type Members struct {
 	opts Options
 
-	mu      sync.Mutex // guards ml, crashed, leaving, queue, alive, acked, goingAway
+	mu      sync.Mutex // guards ml, crashed, leaving, queue, alive, acked, heardAt, addrOf
 	ml      *memberlist.Memberlist
 	crashed bool // memberlist was stopped without leaving (tests simulate a crash)
 	leaving bool // this member is about to leave: its metadata says so
@@ -180,13 +180,10 @@ type Members struct {
 	// are not recorded, so the map cannot be grown from outside).
 	heardAt map[string]time.Time
 	addrOf  map[string]string // node → its memberlist address
-	// goingAway holds the members that announced they are leaving: their
-	// Left is a goodbye, not a death.
-	goingAway map[string]bool
-	notify    chan struct{} // signalled when queue grows
-	started   chan struct{}
-	settled   chan struct{} // closed by MarkSettled
-	settle    sync.Once
+	notify  chan struct{}     // signalled when queue grows
+	started chan struct{}
+	settled chan struct{} // closed by MarkSettled
+	settle  sync.Once
 }
 
 // New checks the options; nothing runs until Start.
@@ -197,8 +194,7 @@ func New(o Options) (*Members, error) {
 	if len(o.SecretKey) != 32 {
 		return nil, errors.New("members: the memberlist key must be 32 bytes (see LoadSecretKey)")
 	}
-	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, goingAway: map[string]bool{},
-		heardAt: map[string]time.Time{}, addrOf: map[string]string{},
+	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, heardAt: map[string]time.Time{}, addrOf: map[string]string{},
 		notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
 }
 
@@ -418,17 +414,16 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 		}
 		m.addrOf[n.Name] = e.Addr
 		m.heardAt[e.Addr] = time.Time{} // what came before the join was another life
-		// A new incarnation of the node starts without the notice.
-		m.goingAway[n.Name] = string(n.Meta) == leavingMeta
 	} else {
 		delete(m.alive, n.Name)
 		e.LastContact = m.acked[n.Name]
 		if heard := m.heardAt[m.addrOf[n.Name]]; heard.After(e.LastContact) {
 			e.LastContact = heard
 		}
-		e.Graceful = m.goingAway[n.Name]
+		// memberlist hands over the node as last gossiped: a member that
+		// announced its leave carries the notice in its metadata.
+		e.Graceful = string(n.Meta) == leavingMeta
 		delete(m.acked, n.Name)
-		delete(m.goingAway, n.Name)
 	}
 	m.queue = append(m.queue, e)
 	m.mu.Unlock()
@@ -440,14 +435,7 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 
 func (d *eventDelegate) NotifyJoin(n *memberlist.Node)  { d.push(Joined, n) }
 func (d *eventDelegate) NotifyLeave(n *memberlist.Node) { d.push(Left, n) }
-
-// NotifyUpdate learns that a member is leaving from its metadata.
-func (d *eventDelegate) NotifyUpdate(n *memberlist.Node) {
-	m := (*Members)(d)
-	m.mu.Lock()
-	m.goingAway[n.Name] = string(n.Meta) == leavingMeta
-	m.mu.Unlock()
-}
+func (d *eventDelegate) NotifyUpdate(*memberlist.Node)  {}
 
 // heard records when a packet from the memberlist address from arrived
 // (heardTransport): the last contact before a failure, from which the
