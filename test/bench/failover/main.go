@@ -232,18 +232,25 @@ func takeoverFigure(p *l2lab.Proc, t0 time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// speakerRSS returns the resident memory of every running speaker.
-func speakerRSS(c *l2lab.Cluster) map[string]int64 {
-	out := map[string]int64{}
+// speakerProcFile reads /proc/PID/name of every running speaker, by node.
+func speakerProcFile(c *l2lab.Cluster, name string) map[string][]byte {
+	out := map[string][]byte{}
 	for _, n := range c.Nodes {
 		p := c.Speaker(n)
 		if p == nil || !p.Running() {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
-		if err != nil {
-			continue
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.Cmd.Process.Pid, name)); err == nil {
+			out[n] = b
 		}
+	}
+	return out
+}
+
+// speakerRSS returns the resident memory of every running speaker.
+func speakerRSS(c *l2lab.Cluster) map[string]int64 {
+	out := map[string]int64{}
+	for n, b := range speakerProcFile(c, "status") {
 		for _, line := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
 				kb, _ := strconv.ParseInt(f[1], 10, 64)

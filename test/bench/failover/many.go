@@ -104,6 +104,19 @@ func (s *sweeper) stopRecording() map[netip.Addr][]sample {
 	return s.history
 }
 
+// sweepVIPs starts a sweeper on the lab's client for the VIPs; close it.
+func sweepVIPs(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string) (*sweeper, []netip.Addr) {
+	s, err := startSweeper(c.Client)
+	if err != nil {
+		r.Fatalf("starting the sweeper: %v", err)
+	}
+	vips := make([]netip.Addr, 0, len(vipStrings))
+	for _, v := range vipStrings {
+		vips = append(vips, netip.MustParseAddr(v))
+	}
+	return s, vips
+}
+
 func (s *sweeper) close() { close(s.closing); _ = s.c.Close(); <-s.done }
 
 // sweep sends one request per VIP back to back, then waits every: each
@@ -121,15 +134,8 @@ func (s *sweeper) sweep(vips []netip.Addr, every time.Duration) {
 // runMany kills, runs times, the node owning the most VIPs and reports
 // when each of its VIPs came back, then brings the node back.
 func runMany(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, runs int, sweepEvery, settle time.Duration) {
-	s, err := startSweeper(c.Client)
-	if err != nil {
-		r.Fatalf("starting the sweeper: %v", err)
-	}
+	s, vips := sweepVIPs(r, c, vipStrings)
 	defer s.close()
-	var vips []netip.Addr
-	for _, v := range vipStrings {
-		vips = append(vips, netip.MustParseAddr(v))
-	}
 	fmt.Printf("• speaker RSS with %d Services: %s\n", len(vips), formatRSS(speakerRSS(c)))
 	fmt.Printf("\n%d Services, %d nodes; times from SIGKILL of the node owning the most VIPs until each of its VIPs\n\n", len(vips), len(c.Nodes))
 	fmt.Printf("| run | killed | its VIPs | first gratuitous ARP: first / median / last | answers a request: first / median / last |\n|---|---|---|---|---|\n")

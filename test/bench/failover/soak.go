@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -28,15 +27,8 @@ const soakVIPsPerNode = 10
 // no node fails, so every change of owner is a false alarm, and two nodes
 // answering one request round is a split.
 func runSoak(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, d, sweepEvery time.Duration, loss float64) {
-	s, err := startSweeper(c.Client)
-	if err != nil {
-		r.Fatalf("starting the sweeper: %v", err)
-	}
+	s, vips := sweepVIPs(r, c, vipStrings)
 	defer s.close()
-	var vips []netip.Addr
-	for _, v := range vipStrings {
-		vips = append(vips, netip.MustParseAddr(v))
-	}
 	owners := s.owners(r, vips)
 	perNode := map[string]int{}
 	for _, mac := range owners {
@@ -145,15 +137,7 @@ func (s *sweeper) ownerNear(history []sample, owner string, at time.Time, window
 // system, from /proc/PID/stat).
 func speakerCPU(c *l2lab.Cluster) map[string]time.Duration {
 	out := map[string]time.Duration{}
-	for _, n := range c.Nodes {
-		p := c.Speaker(n)
-		if p == nil || !p.Running() {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
-		if err != nil {
-			continue
-		}
+	for n, b := range speakerProcFile(c, "stat") {
 		// Fields after the command's closing parenthesis: utime and stime
 		// are the 12th and 13th, in clock ticks (100 per second on Linux).
 		rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
