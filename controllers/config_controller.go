@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -36,7 +37,6 @@ type ConfigReconciler struct {
 	LBClass   string
 	Recorder  events.EventRecorder
 	State     *State
-	Metrics   *metrics.Client
 	// ConfigState, when set, records each load in the controller's
 	// ConfigurationState.
 	ConfigState *kube.ConfigStateReporter
@@ -48,15 +48,21 @@ type ConfigReconciler struct {
 // SetupWithManager registers the reconciler.
 func (r *ConfigReconciler) SetupWithManager(mgr ctrl.Manager, services, poolStatus *kube.Trigger) error {
 	r.services, r.poolStatus = services, poolStatus
+	return watchConfig(mgr, "config", r.Namespace).Complete(r)
+}
+
+// watchConfig builds a controller named name whose one request is the
+// configuration in namespace, fired by a change to any part of it.
+func watchConfig(mgr ctrl.Manager, name, namespace string) *builder.Builder {
 	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: configKey}}}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: configKey}}}
 	})
-	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == r.Namespace })
-	b := ctrl.NewControllerManagedBy(mgr).Named("config").WithEventFilter(inNamespace).WithOptions(kube.ControllerOptions(1))
+	inNamespace := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == namespace })
+	b := ctrl.NewControllerManagedBy(mgr).Named(name).WithEventFilter(inNamespace).WithOptions(kube.ControllerOptions(1))
 	for _, obj := range kube.ConfigObjects() {
 		b = b.Watches(obj, toConfig)
 	}
-	return b.Complete(r)
+	return b
 }
 
 // Reconcile validates the whole configuration.
@@ -70,7 +76,6 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 	for _, w := range warnings {
 		log.Info("configuration warning", "problem", w.Error())
 	}
-	r.Metrics.Updates.Inc()
 
 	if err := ensureLoaded(ctx, r.State, r.Client, r.LBClass); err != nil {
 		return ctrl.Result{}, err
@@ -83,17 +88,47 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 	}
 
 	if parseErr != nil {
-		r.Metrics.UpdateErrors.Inc()
-		r.Metrics.ConfigStale.Set(1)
 		log.Error(parseErr, "configuration refused; the last valid configuration stays in force", "lastValid", applied.HadConfig)
 		r.reportProblems(ctx, parseErr)
 		return ctrl.Result{}, nil
 	}
-	r.Metrics.ConfigStale.Set(0)
-	r.Metrics.ConfigLoaded.Set(1)
 	log.Info("configuration loaded", "pools", len(cfg.Pools))
 	r.services.Fire(applied.Retry...)
 	r.poolStatus.Fire(applied.DirtyPools...)
+	return ctrl.Result{}, nil
+}
+
+// ConfigWatchReconciler runs in every replica, leading or not: it parses
+// the configuration whenever it changes and keeps the configuration
+// metrics, so that a standby reports the configuration as loaded (or
+// stale) as truthfully as the leader and MetalLB's alerts on them hold
+// for every pod.
+type ConfigWatchReconciler struct {
+	Client    client.Client
+	Namespace string
+	Metrics   *metrics.Client
+}
+
+// SetupWithManager registers the reconciler.
+func (r *ConfigWatchReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return watchConfig(mgr, "config-watch", r.Namespace).Complete(r)
+}
+
+// Reconcile parses the whole configuration and records the outcome.
+func (r *ConfigWatchReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	res, err := kube.ListConfig(ctx, r.Client, r.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	_, _, parseErr := config.Parse(res)
+	r.Metrics.Updates.Inc()
+	if parseErr != nil {
+		r.Metrics.UpdateErrors.Inc()
+		r.Metrics.ConfigStale.Set(1)
+		return ctrl.Result{}, nil
+	}
+	r.Metrics.ConfigStale.Set(0)
+	r.Metrics.ConfigLoaded.Set(1)
 	return ctrl.Result{}, nil
 }
 

@@ -70,6 +70,9 @@ func startController(t *testing.T, cfgNS string) *runningController {
 	if err := Setup(mgr, Options{Namespace: cfgNS, Metrics: m}); err != nil {
 		t.Fatal(err)
 	}
+	if err := SetupReplica(mgr, cfgNS, m.Client); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

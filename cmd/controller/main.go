@@ -9,10 +9,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -21,6 +30,7 @@ import (
 
 	"github.com/ironlb/ironlb/controllers"
 	"github.com/ironlb/ironlb/controllers/certs"
+	"github.com/ironlb/ironlb/controllers/leader"
 	"github.com/ironlb/ironlb/controllers/memberlist"
 	"github.com/ironlb/ironlb/controllers/webhook"
 	"github.com/ironlb/ironlb/internal/cli"
@@ -54,7 +64,19 @@ type options struct {
 	// creates if absent, owned by the Deployment named deployment.
 	mlSecretName string
 	deployment   string
+	leader       leaderOptions
 	unused       cli.Unused
+}
+
+// leaderOptions are kube-controller-manager's --leader-elect-* flags.
+type leaderOptions struct {
+	elect         bool
+	leaseName     string
+	leaseNS       string
+	identity      string
+	leaseDuration time.Duration
+	renewDeadline time.Duration
+	retryPeriod   time.Duration
 }
 
 type webhookOptions struct {
@@ -94,8 +116,13 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	cli.StringVar(fs, &o.mlSecretName, "ml-secret-name", "METALLB_ML_SECRET_NAME", "", "memberlist Secret to create, with a random key, when it does not exist (the speakers mount it); empty: the Secret is provided")
 	cli.StringVar(fs, &o.deployment, "deployment", "METALLB_DEPLOYMENT", "", "the controller's own Deployment, which owns the memberlist Secret it creates")
 	o.unused.Flag(fs, "enable-pprof", true, "use --pprof-bind-address")
-	o.unused.Flag(fs, "pod-name", false, "the controller needs no pod name")
-	o.unused.Env("METALLB_POD_NAME", "the controller needs no pod name")
+	fs.BoolVar(&o.leader.elect, "leader-elect", false, "run for a Lease so that several replicas can run: only its holder assigns IPs and writes status; every replica serves the webhook")
+	fs.StringVar(&o.leader.leaseName, "leader-elect-resource-name", "ironlb-controller", "name of the Lease")
+	fs.StringVar(&o.leader.leaseNS, "leader-elect-resource-namespace", "", "namespace of the Lease; empty means --namespace")
+	fs.DurationVar(&o.leader.leaseDuration, "leader-elect-lease-duration", leader.DefaultLeaseDuration, "how long a standby waits after the leader's last renewal before it takes over")
+	fs.DurationVar(&o.leader.renewDeadline, "leader-elect-renew-deadline", leader.DefaultRenewDeadline, "how long the leader keeps leading without renewing; less than the lease duration")
+	fs.DurationVar(&o.leader.retryPeriod, "leader-elect-retry-period", leader.DefaultRetryPeriod, "how often each replica renews or tries to acquire the Lease")
+	cli.StringVar(fs, &o.leader.identity, "pod-name", "METALLB_POD_NAME", "", "this replica's identity in the Lease; empty means the host name, which in a pod is the pod's name")
 	o.unused.Env("METALLB_BGP_TYPE", "IronLB validates the configuration for its embedded BGP speaker in every mode", "native")
 	return &errs
 }
@@ -109,6 +136,12 @@ func (o *options) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--webhook-mode %q: must be %s, %s or %s", o.webhook.mode, webhookEnabled, webhookDisabled, webhookOnly))
 	}
+	if o.leader.elect {
+		errs = append(errs, o.leader.validate())
+		if o.leader.leaseNS == "" {
+			o.leader.leaseNS = o.namespace
+		}
+	}
 	if o.mlSecretName != "" && o.deployment == "" {
 		errs = append(errs, errors.New("--ml-secret-name (or METALLB_ML_SECRET_NAME) needs --deployment (or METALLB_DEPLOYMENT): the Secret it creates is owned by the controller's Deployment"))
 	}
@@ -116,6 +149,28 @@ func (o *options) validate() error {
 	errs = append(errs, err)
 	o.serving.TLS = tlsOpt
 	return errors.Join(errs...)
+}
+
+func (l *leaderOptions) validate() error {
+	if l.identity == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--leader-elect needs an identity: --pod-name is empty and the host name cannot be read: %w", err)
+		}
+		l.identity = host
+	}
+	if l.leaseDuration <= l.renewDeadline {
+		return fmt.Errorf("--leader-elect-lease-duration %s must be longer than --leader-elect-renew-deadline %s: the leader must stop before a standby may take over",
+			l.leaseDuration, l.renewDeadline)
+	}
+	if l.leaseDuration < time.Second {
+		return fmt.Errorf("--leader-elect-lease-duration %s: a Lease counts whole seconds, at least 1s", l.leaseDuration)
+	}
+	if min := time.Duration(leaderelection.JitterFactor * float64(l.retryPeriod)); l.retryPeriod <= 0 || l.renewDeadline <= min {
+		return fmt.Errorf("--leader-elect-renew-deadline %s must be longer than %.1f × --leader-elect-retry-period %s, which must be positive",
+			l.renewDeadline, leaderelection.JitterFactor, l.retryPeriod)
+	}
+	return nil
 }
 
 const (
@@ -142,7 +197,8 @@ func main() {
 
 func run(ctx context.Context, o options, log logr.Logger) error {
 	log.Info("starting controller", "version", version, "namespace", o.namespace, "lbClass", o.lbClass,
-		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort, "webhookMode", o.webhook.mode)
+		"metricsPort", o.serving.MetricsPort, "healthProbePort", o.serving.HealthProbePort, "webhookMode", o.webhook.mode,
+		"leaderElect", o.leader.elect, "identity", o.leader.identity)
 	cfg, err := cli.RESTConfig(o.kubeconfig, "ironlb-controller/"+version)
 	if err != nil {
 		return err
@@ -207,7 +263,14 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	if o.assignsIPs() {
-		if err := controllers.Setup(mgr, controllers.Options{Namespace: o.namespace, LBClass: o.lbClass, Metrics: m}); err != nil {
+		if err := controllers.SetupReplica(mgr, o.namespace, m.Client); err != nil {
+			return err
+		}
+		assign, err := assigner(cfg, scheme, o, m, log)
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(assign); err != nil {
 			return err
 		}
 	}
@@ -221,6 +284,56 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}
+
+// assigner is what assigns IPs: one leadership term after another with
+// --leader-elect, else a single term as long as the process runs.
+func assigner(cfg *rest.Config, scheme *runtime.Scheme, o options, m *metrics.Controller, log logr.Logger) (manager.RunnableFunc, error) {
+	term := func(ctx context.Context) error { return runTerm(ctx, cfg, scheme, o, m) }
+	if !o.leader.elect {
+		return term, nil
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the leader election client: %w", err)
+	}
+	e := &leader.Elector{
+		Lock:          leader.Lease(cs.CoordinationV1(), o.leader.leaseNS, o.leader.leaseName, o.leader.identity),
+		LeaseDuration: o.leader.leaseDuration, RenewDeadline: o.leader.renewDeadline, RetryPeriod: o.leader.retryPeriod,
+		Log: log.WithName("leader"),
+	}
+	return func(ctx context.Context) error { return e.Run(ctx, term) }, nil
+}
+
+// termShutdown bounds how long a term's reconcilers get to return once it
+// ends; their API calls end with its context, so they need little.
+const termShutdown = 2 * time.Second
+
+// runTerm assigns IPs until ctx ends, from a manager of its own: fresh
+// informer caches listed now and a State rebuilt from them, so a new
+// leader starts from everything the previous one wrote.
+func runTerm(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, o options, m *metrics.Controller) error {
+	skipNames, shutdown := true, termShutdown
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   cli.ConfigCacheOptions(o.namespace),
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		GracefulShutdownTimeout: &shutdown,
+		// Each term registers the same controllers again.
+		Controller: ctrlconfig.Controller{SkipNameValidation: &skipNames},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the assigning manager: %w", err)
+	}
+	if err := controllers.Setup(mgr, controllers.Options{Namespace: o.namespace, LBClass: o.lbClass, Metrics: m}); err != nil {
+		return err
+	}
+	defer m.ResetPools()
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("assigning IPs: %w", err)
 	}
 	return nil
 }

@@ -44,6 +44,15 @@ func (c *Controller) DeletePool(name string) {
 	}
 }
 
+// ResetPools drops every pool's series: a replica that stops leading no
+// longer knows the pools' counters, and a stale copy beside the new
+// leader's would mislead sums and alerts.
+func (c *Controller) ResetPools() {
+	for _, v := range c.poolVecs() {
+		v.Reset()
+	}
+}
+
 func (c *Controller) poolVecs() []*prometheus.GaugeVec {
 	return []*prometheus.GaugeVec{c.AddressesInUse, c.AddressesTotal, c.IPv4InUse, c.IPv6InUse, c.IPv4Total, c.IPv6Total, c.ServicesAllocated}
 }
