@@ -29,4 +29,6 @@
 // +kubebuilder:rbac:groups=metallb.io,namespace=metallb-system,resources=configurationstates/status,verbs=get;update;patch
 // It creates the memberlist Secret owned by its own Deployment:
 // +kubebuilder:rbac:groups=apps,namespace=metallb-system,resources=deployments,verbs=get
+// With --leader-elect, its replicas take turns through a Lease:
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=metallb-system,resources=leases,verbs=get;create;update
 package controllers
