@@ -19,7 +19,7 @@ import (
 // three minutes); make chaos passes the full figures.
 var (
 	flagServices = flag.Int("services", 1000, "allocation storm: Services created")
-	flagKills    = flag.Int("kills", 3, "allocation storm: controller SIGKILLs during the storm")
+	flagKills    = flag.Int("kills", 10, "allocation storm: SIGKILLs of the leading controller replica during the storm (each a leader change)")
 	flagCreators = flag.Int("creators", 8, "allocation storm: concurrent clients creating Services")
 	flagSeed     = flag.Int64("seed", 0, "allocation storm: seed of the kill points (0: from the clock; printed)")
 	flagVIPs     = flag.Int("vips", 3, "layer 2: Services probed by the client")

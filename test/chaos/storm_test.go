@@ -33,8 +33,9 @@ const (
 )
 
 // TestAllocationStorm creates Services from several clients at once while
-// the controller is SIGKILLed and started again at random points (seeded,
-// the seed printed), then counts what a user would call a bug: an IP held
+// two controller replicas take turns through the Lease and the leading one
+// is SIGKILLed at random points (seeded, the seed printed) and replaced, so
+// each kill is a leader change; then it counts what a user would call a bug: an IP held
 // by two Services, a Service left without one, and a Service whose IP
 // changed after it was first assigned (every status is watched).
 func TestAllocationStorm(t *testing.T) {
@@ -74,8 +75,7 @@ func TestAllocationStorm(t *testing.T) {
 	}
 	t.Cleanup(stopWatch)
 
-	ctl := &controllers{t: t, env: env}
-	ctl.restart()
+	ctl := newControllers(t, env, cs)
 	// Kill points: after the k-th created Service, plus up to 500 ms, so
 	// kills land while Services arrive and while statuses are written.
 	points := make([]int, kills)
@@ -91,6 +91,7 @@ func TestAllocationStorm(t *testing.T) {
 	var created atomic.Int64
 	start := time.Now()
 	killerDone := make(chan []time.Time, 1)
+	var takeovers []time.Duration
 	go func() {
 		var restarts []time.Time
 		deadline := time.Now().Add(stormCreateLimit)
@@ -99,8 +100,15 @@ func TestAllocationStorm(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			time.Sleep(delays[i])
-			ctl.restart()
-			restarts = append(restarts, time.Now())
+			killed := ctl.killLeader()
+			if killed.IsZero() {
+				break
+			}
+			restarts = append(restarts, killed)
+			// The next leader, timed from the SIGKILL.
+			if _, ok := ctl.waitLeader(); ok {
+				takeovers = append(takeovers, time.Since(killed))
+			}
 		}
 		killerDone <- restarts
 	}()
@@ -110,7 +118,10 @@ func TestAllocationStorm(t *testing.T) {
 	}
 	createdAll := time.Now()
 	restarts := <-killerDone
-	lastRestart := restarts[len(restarts)-1:]
+	lastRestart := restarts[max(0, len(restarts)-1):]
+	if len(restarts) != kills {
+		t.Errorf("%d leaders killed, want %d", len(restarts), kills)
+	}
 
 	allIPs, err := w.WaitAll(n, stormConvergeLimit)
 	if err != nil {
@@ -147,15 +158,16 @@ func TestAllocationStorm(t *testing.T) {
 | figure | value |
 |---|---|
 | Services created (by %d clients), pool | %d, %s |
-| controller SIGKILLs + restarts during the storm | %d |
+| controller replicas; leader SIGKILLs (each a leader change) | %d; %d |
+| SIGKILL → next leader: min / median / max | %s |
 | creation of all Services took | %.2f s |
 | duplicate IPs at the end | %d |
 | IPs ever held by two Services at once (watched) | %d |
 | Services without an IP at the end | %d |
 | Services whose IP changed after first assignment | %d |
 | last Service created → every Service has an IP | %.2f s |
-| last restart → every Service has an IP | %s |
-`, seed, *flagCreators, len(list.Items), stormPool, len(restarts), createdAll.Sub(start).Seconds(),
+| last leader SIGKILL → every Service has an IP | %s |
+`, seed, *flagCreators, len(list.Items), stormPool, controllerReplicas, len(restarts), spread(takeovers), createdAll.Sub(start).Seconds(),
 		len(dups), len(everShared), noIP, len(changed), max(0, allIPs.Sub(createdAll).Seconds()), fromRestart)
 	if len(list.Items) != n {
 		t.Errorf("%d Services exist, want %d", len(list.Items), n)
@@ -198,3 +210,13 @@ func createServices(ctx context.Context, cs kubernetes.Interface, n, creators in
 }
 
 func firstFew(s []string) []string { return s[:min(len(s), 10)] }
+
+// spread is "min / median / max" of ds, in seconds.
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return fmt.Sprintf("%.2f / %.2f / %.2f s", s[0].Seconds(), s[len(s)/2].Seconds(), s[len(s)-1].Seconds())
+}

@@ -209,7 +209,10 @@ func (c *Cluster) startController() {
 			c.controllerMetricsPort = port
 		}
 		args := []string{c.opts.Controller, "--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace,
-			"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled"}
+			"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled",
+			// As the chart runs it: IPs are assigned in leadership terms, so
+			// the apiserver restart covers a term lost and resumed.
+			"--leader-elect", "--pod-name", "controller"}
 		if c.opts.Metrics {
 			args = append(args, "--metrics-secure=false") // plain HTTP: the lab scrapes without a token
 		}

@@ -213,6 +213,11 @@ func TestChart(t *testing.T) {
 		t.Logf("svc1 announced from %s before the upgrade, %s after", owner, o)
 	}
 
+	t.Run("controller's node killed", func(t *testing.T) { controllerNodeKilled(t, ctx, ips) })
+	if err := poll(2*time.Minute, func() error { return workloadsReady(ctx) }); err != nil {
+		t.Fatalf("after the controller's node came back: %v", err)
+	}
+
 	// Uninstall: nothing of the release is left but the CRDs.
 	start = time.Now()
 	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
