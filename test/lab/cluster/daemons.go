@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,6 +185,39 @@ func (s *State) StopDaemon(node, daemon string, grace time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
+}
+
+// KillDaemon SIGKILLs one of a node's daemons (its own, such as
+// kube-apiserver, or one Launch started) and waits until it is gone.
+func (s *State) KillDaemon(node, daemon string) error {
+	b, err := os.ReadFile(filepath.Join(s.nodeRun(node), daemon+".pid"))
+	if err != nil {
+		return fmt.Errorf("killing %s on %s: %w", daemon, node, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("killing %s on %s: bad PID file: %q", daemon, node, b)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("killing %s on %s: %w", daemon, node, err)
+	}
+	deadline := time.Now().Add(killTimeout)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("killing %s on %s: PID %d still there after %s", daemon, node, pid, killTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// StartDaemon starts one of a node's own daemons again (after KillDaemon
+// or StopDaemon), as the node's start does.
+func (s *State) StartDaemon(node, daemon string) error {
+	if !slices.ContainsFunc(s.Daemons[node], func(d Daemon) bool { return d.Name == daemon }) {
+		return fmt.Errorf("node %s has no daemon %q", node, daemon)
+	}
+	return s.startNode(context.Background(), node, func(d string) bool { return d == daemon }, nil)
 }
 
 // LogFile is where a daemon launched on the node writes its output.

@@ -214,6 +214,7 @@ func TestChart(t *testing.T) {
 	}
 
 	t.Run("controller's node killed", func(t *testing.T) { controllerNodeKilled(t, ctx, ips) })
+	t.Run("apiserver killed", func(t *testing.T) { apiserverKilled(t, ctx, ips) })
 	if err := poll(2*time.Minute, func() error { return workloadsReady(ctx) }); err != nil {
 		t.Fatalf("after the controller's node came back: %v", err)
 	}
