@@ -11,5 +11,6 @@ var Differences = []string{
 	"The chart's speakers serve /healthz on 17473 (MetalLB's 17472), so both can run on one node during the switch; the memberlist Secret is IronLB's own (FULLNAME-memberlist), so the two speaker sets never mix.",
 	"A BGPPeer with holdTime 0 (no hold timer, no keepalives) is admitted with a warning, as MetalLB admits it, but its session is refused (BGPPeerRefused): IronLB's embedded BGP cannot turn the hold timer off.",
 	"A BGPPeer read as v1beta1 carries its v1beta2-only fields in the annotation ironlb.io/v1beta2-only-fields, so a v1beta1 client's update no longer erases them.",
+	"The controller runs as two replicas taking turns through the Lease FULLNAME-controller (a standby assigns IPs about 7 s after the leader's node dies); MetalLB runs one. Both serve the webhook and report the configuration metrics.",
 	"The Event ClearAssignment is never recorded: IronLB keeps an IP that left every pool instead of giving the Service a new one (IPNotInPool says so; see below).",
 }

@@ -194,8 +194,8 @@ func TestChart(t *testing.T) {
 		t.Fatalf("after helm upgrade: %v", err)
 	}
 	t.Logf("helm upgrade: rolled and Ready in %.1fs", time.Since(start).Seconds())
-	ok, failed, gap := probe()
-	t.Logf("during helm upgrade: %d of %d requests to svc1 answered, longest gap %v", ok, ok+failed, gap.Round(time.Millisecond))
+	pr := probe()
+	t.Logf("during helm upgrade: %d of %d requests to svc1 answered, longest gap %v", pr.ok, pr.ok+pr.failed, pr.gap.Round(time.Millisecond))
 	if k := memberlistKey(t, ctx); k != key {
 		t.Error("helm upgrade changed the memberlist key")
 	}
@@ -260,12 +260,9 @@ func TestChart(t *testing.T) {
 
 // startProbe requests http://addr/ from a client every 50 ms until the
 // returned function is called, which reports the answered and failed
-// requests and the longest time without an answer.
-func startProbe(nsPath, addr string) func() (ok, failed int, gap time.Duration) {
-	var (
-		answered, refused int
-		longest           time.Duration
-	)
+// requests, when each failed, and the longest time without an answer.
+func startProbe(nsPath, addr string) func() probeResult {
+	var r probeResult
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -277,22 +274,40 @@ func startProbe(nsPath, addr string) func() (ok, failed int, gap time.Duration) 
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
+			asked := time.Now()
 			if _, err := get(nsPath, addr); err != nil {
-				refused++
+				r.failed++
+				r.failedAt = append(r.failedAt, asked)
 				continue
 			}
-			answered++
-			if d := time.Since(last); d > longest {
-				longest = d
+			r.ok++
+			if d := time.Since(last); d > r.gap {
+				r.gap = d
 			}
 			last = time.Now()
 		}
 	}()
-	return func() (int, int, time.Duration) {
+	return func() probeResult {
 		close(stop)
 		<-done
-		return answered, refused, longest
+		return r
 	}
+}
+
+// probeResult is what startProbe saw.
+type probeResult struct {
+	ok, failed int
+	gap        time.Duration
+	failedAt   []time.Time
+}
+
+// failures are the failed requests' times from zero, at most ten.
+func (r probeResult) failures(zero time.Time) string {
+	var out []string
+	for _, at := range r.failedAt[:min(len(r.failedAt), 10)] {
+		out = append(out, fmt.Sprintf("%+.2f s", at.Sub(zero).Seconds()))
+	}
+	return strings.Join(out, ", ")
 }
 
 // webhookRejects: the controller's webhook is called (its caBundle in

@@ -12,13 +12,16 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // svcClient is a user creating LoadBalancer Services (selecting the seed's
-// webpods) and timing what follows: when each got its IP (its status
-// watched every 50 ms) and when a node first answered ARP for it.
+// webpods) and timing what follows, watched every 50 ms: when each got its
+// IP, when its EndpointSlice first had a ready endpoint (kube-controller-
+// manager's part: a speaker announces only a Service with one), and when a
+// node first answered ARP for it.
 type svcClient struct {
 	t     *testing.T
 	ctx   context.Context
@@ -33,9 +36,9 @@ type svcClient struct {
 
 // clientService is one Service the client created and what it saw of it.
 type clientService struct {
-	name                        string
-	created, ip, arped, deleted time.Time
-	addr                        string
+	name                                   string
+	created, ip, endpoints, arped, deleted time.Time
+	addr                                   string
 }
 
 // startSvcClient starts watching; the Services are deleted when the test
@@ -110,10 +113,26 @@ func (c *svcClient) watch() {
 		if err != nil {
 			continue
 		}
+		eps, err := theLab.cs.DiscoveryV1().EndpointSlices("default").List(c.ctx, metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
 		now := time.Now()
 		c.mu.Lock()
+		for _, es := range eps.Items {
+			i := indexService(c.svcs, es.Labels[discoveryv1.LabelServiceName])
+			if i < 0 || !c.svcs[i].endpoints.IsZero() {
+				continue
+			}
+			for _, ep := range es.Endpoints {
+				if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+					c.svcs[i].endpoints = now
+					break
+				}
+			}
+		}
 		for _, item := range list.Items {
-			i := slices.IndexFunc(c.svcs, func(s *clientService) bool { return s.name == item.Name })
+			i := indexService(c.svcs, item.Name)
 			if i < 0 || len(item.Status.LoadBalancer.Ingress) == 0 {
 				continue
 			}
@@ -135,6 +154,10 @@ func (c *svcClient) watch() {
 		}
 		c.mu.Unlock()
 	}
+}
+
+func indexService(svcs []*clientService, name string) int {
+	return slices.IndexFunc(svcs, func(s *clientService) bool { return s.name == name })
 }
 
 // waitAll waits until every Service not deleted has its IP and was
@@ -167,13 +190,13 @@ func (c *svcClient) table(zero time.Time) string {
 		}
 		return fmt.Sprintf("%+.2f s", at.Sub(zero).Seconds())
 	}
-	rows := []string{"| Service | IP | created | IP seen | ARP answered | created → IP | deleted |", "|---|---|---|---|---|---|---|"}
+	rows := []string{"| Service | IP | created | IP seen | endpoint ready | ARP answered | created → IP | deleted |", "|---|---|---|---|---|---|---|---|"}
 	for _, s := range c.svcs {
 		took := "-"
 		if !s.ip.IsZero() {
 			took = fmt.Sprintf("%.2f s", s.ip.Sub(s.created).Seconds())
 		}
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |", s.name, s.addr, since(s.created), since(s.ip), since(s.arped), took, since(s.deleted)))
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |", s.name, s.addr, since(s.created), since(s.ip), since(s.endpoints), since(s.arped), took, since(s.deleted)))
 	}
 	return strings.Join(rows, "\n")
 }
