@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -39,8 +38,6 @@ type controllers struct {
 	mu      sync.Mutex
 	running map[string]*proc.Proc
 	started int
-	// leaders are the replicas killed while leading, in order.
-	leaders []string
 }
 
 func newControllers(t *testing.T, env *testenv.Env, cs kubernetes.Interface) *controllers {
@@ -107,7 +104,6 @@ func (c *controllers) killLeader() time.Time {
 	c.mu.Lock()
 	c.running[name].Kill()
 	delete(c.running, name)
-	c.leaders = append(c.leaders, name)
 	c.mu.Unlock()
 	c.start()
 	return killed
@@ -119,13 +115,6 @@ func (c *controllers) killAll() {
 	for _, p := range c.running {
 		p.Kill()
 	}
-}
-
-// killed is the replicas killed while leading.
-func (c *controllers) killed() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.leaders)
 }
 
 // output is what the running replicas printed.
