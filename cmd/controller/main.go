@@ -166,7 +166,7 @@ func (l *leaderOptions) validate() error {
 	if l.leaseDuration < time.Second {
 		return fmt.Errorf("--leader-elect-lease-duration %s: a Lease counts whole seconds, at least 1s", l.leaseDuration)
 	}
-	if min := time.Duration(leaderelection.JitterFactor * float64(l.retryPeriod)); l.retryPeriod <= 0 || l.renewDeadline <= min {
+	if floor := time.Duration(leaderelection.JitterFactor * float64(l.retryPeriod)); l.retryPeriod <= 0 || l.renewDeadline <= floor {
 		return fmt.Errorf("--leader-elect-renew-deadline %s must be longer than %.1f × --leader-elect-retry-period %s, which must be positive",
 			l.renewDeadline, leaderelection.JitterFactor, l.retryPeriod)
 	}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLeaderOptionsRefuseUnsafeTimers: the leader must stop before a
+// standby may lead, and client-go's own limits are said in our words.
+func TestLeaderOptionsRefuseUnsafeTimers(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		lease, renew, retry time.Duration
+		identity            string
+		wantErr             string
+	}{
+		{name: "defaults", lease: 5 * time.Second, renew: 3 * time.Second, retry: time.Second, identity: "pod-a"},
+		{name: "kube-controller-manager's", lease: 15 * time.Second, renew: 10 * time.Second, retry: 2 * time.Second, identity: "pod-a"},
+		{name: "renew not shorter than lease", lease: 3 * time.Second, renew: 3 * time.Second, retry: time.Second, identity: "pod-a", wantErr: "must be longer than --leader-elect-renew-deadline"},
+		{name: "lease under a second", lease: 900 * time.Millisecond, renew: 500 * time.Millisecond, retry: 100 * time.Millisecond, identity: "pod-a", wantErr: "at least 1s"},
+		{name: "retry too close to renew", lease: 5 * time.Second, renew: 3 * time.Second, retry: 2600 * time.Millisecond, identity: "pod-a", wantErr: "1.2 × --leader-elect-retry-period"},
+		{name: "no retry", lease: 5 * time.Second, renew: 3 * time.Second, retry: 0, identity: "pod-a", wantErr: "must be positive"},
+		{name: "host name when no pod name", lease: 5 * time.Second, renew: 3 * time.Second, retry: time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := leaderOptions{elect: true, leaseDuration: tc.lease, renewDeadline: tc.renew, retryPeriod: tc.retry, identity: tc.identity}
+			err := l.validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
+			case err == nil && l.identity == "":
+				t.Fatal("no identity")
+			}
+		})
+	}
+}
