@@ -76,7 +76,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 
 	// The victim: a node announcing one of the seed's VIPs that is
 	// neither the control plane (the apiserver and Prometheus run there)
-	// nor the controller's (its series would go with it).
+	// nor the leading controller's (its series would go with it).
 	victimSvc, victim := pickVictim(t, ctx, ips)
 	vip := ips[victimSvc]
 	service := "default/" + victimSvc
@@ -127,7 +127,7 @@ func TestDashboardsAgainstPrometheus(t *testing.T) {
 			t.Logf("stopping prometheus: %v", err)
 		}
 	})
-	want := 1 + len(theLab.st.Plan.Nodes) + 1 + 1 // controller, speakers, prober, DaemonSet series
+	want := 2 + len(theLab.st.Plan.Nodes) + 1 + 1 // two controllers, speakers, prober, DaemonSet series
 	if err := poll(time.Minute, func() error { return prom.TargetsUp(ctx, want) }); err != nil {
 		t.Fatalf("prometheus targets: %v (log %s)", err, prom.LogFile())
 	}
@@ -422,14 +422,12 @@ func withdrawOnce(t *testing.T, ctx context.Context, r *frr.Router) {
 }
 
 // pickVictim returns a seed Service and the node announcing it, the node
-// being neither the control plane nor the controller's.
+// being neither the control plane nor the leading controller's (a standby
+// exports no pool series).
 func pickVictim(t *testing.T, ctx context.Context, ips map[string]string) (string, string) {
 	t.Helper()
-	pods, err := theLab.cs.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=controller"})
-	if err != nil || len(pods.Items) != 1 {
-		t.Fatalf("the controller pod: %v (%d pods)", err, len(pods.Items))
-	}
-	avoid := []string{theLab.st.Plan.ControlPlane().Name, pods.Items[0].Spec.NodeName}
+	_, leaderNode := controllerLeader(t, ctx)
+	avoid := []string{theLab.st.Plan.ControlPlane().Name, leaderNode}
 	var owners []string
 	for _, svc := range []string{"svc1", "svc2", "svc3"} {
 		owner := checkAnnounced(t, ctx, svc, ips[svc])

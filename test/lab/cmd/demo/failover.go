@@ -66,7 +66,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) 
 
 // failover is step 7: the node announcing svc1 is killed (docker stop
 // --signal 9) while mypc's prober asks svc1 over ARP and HTTP every 20 ms
-// and Prometheus scrapes controller, speakers and prober; then the node is
+// and Prometheus scrapes controllers, speakers and prober; then the node is
 // started again. The picture of the failover goes to bin/demo.
 func (d *demo) failover(ctx context.Context) error {
 	const vip = "172.20.255.200"
@@ -84,7 +84,7 @@ func (d *demo) failover(ctx context.Context) error {
 		return err
 	}
 	defer m.close()
-	fmt.Printf("  Prometheus at %s scrapes the controller, the 4 speakers and the prober; the chart's dashboards read it\n", m.prom.URL)
+	fmt.Printf("  Prometheus at %s scrapes the 2 controllers, the 4 speakers and the prober; the chart's dashboards read it\n", m.prom.URL)
 	fmt.Printf("\n--- Failover: svc1 (%s) is announced from %s; %s probes it every %s while that node is killed\n",
 		vip, owner, client, ms(probe.DefaultInterval))
 	time.Sleep(2 * time.Second)

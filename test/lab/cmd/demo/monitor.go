@@ -77,9 +77,9 @@ func (d *demo) startMonitor(ctx context.Context, vip netip.Addr) (*monitor, erro
 		})
 	})
 	m.wg.Go(func() { _ = probe.ServeMetrics(pctx, nsPath, proberAddr, reg) })
-	// Every target scraped once: controller, 4 speakers, the prober, the
-	// DaemonSet series.
-	want := 1 + len(d.st.Plan.Nodes) + 1 + 1
+	// Every target scraped once: two controllers, 4 speakers, the prober,
+	// the DaemonSet series.
+	want := 2 + len(d.st.Plan.Nodes) + 1 + 1
 	if err := poll(ctx, time.Minute, func() error { return m.prom.TargetsUp(ctx, want) }); err != nil {
 		m.close()
 		return nil, fmt.Errorf("prometheus targets: %w", err)
