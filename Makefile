@@ -165,7 +165,7 @@ chart-test: k8s-binaries ## The chart and config/default: helm lint --strict, he
 # FuzzXxx is missing here. Their seed corpora (and testdata/fuzz crashers)
 # run as ordinary tests in test-unit.
 FUZZ_TARGETS := ./internal/ipam:FuzzParseRange ./internal/config:FuzzParse ./internal/compat:FuzzLoadBalancerIPs \
-                ./speaker/layer2:FuzzARPQuestion ./speaker/layer2:FuzzNDPQuestion
+                ./speaker/layer2:FuzzARPQuestion ./speaker/layer2:FuzzNDPQuestion ./speaker/bfd:FuzzParseControlPacket
 FUZZTIME     ?= 10m
 FUZZ_FLAGS   ?= -parallel 1
 
