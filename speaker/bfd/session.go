@@ -46,19 +46,53 @@ type Session struct {
 	// or more until Up.
 	desiredTx time.Duration
 	// polling: a Poll Sequence runs (P set in every packet until a packet
-	// with F arrives), after desiredTx changed.
+	// with F arrives), after an advertised parameter changed.
 	polling bool
-	lastRx  time.Time
+	// txInUse and rxForDetect are the intervals in force while a Poll
+	// Sequence runs (§6.8.3): a slower transmit interval or a faster
+	// receive interval takes effect only once the remote system has
+	// acknowledged it, so that neither side takes the other for dead
+	// meanwhile. Outside a Poll Sequence they equal desiredTx and
+	// cfg.RequiredMinRx.
+	txInUse     time.Duration
+	rxForDetect time.Duration
+	lastRx      time.Time
 }
 
 // NewSession returns a Down session whose discriminator is local (unique
 // among this system's sessions, not zero).
 func NewSession(cfg Config, local uint32) *Session {
+	tx := max(SlowTx, cfg.DesiredMinTx)
 	return &Session{
 		cfg: cfg, local: local, state: StateDown,
 		remoteMinRx: time.Microsecond, // RFC 5880 §6.8.1's initial value
-		desiredTx:   max(SlowTx, cfg.DesiredMinTx),
+		desiredTx:   tx, txInUse: tx, rxForDetect: cfg.RequiredMinRx,
 	}
+}
+
+// SetConfig changes a running session's parameters. What the remote
+// system must learn is polled to it (§6.8.3); the session stays as it is.
+func (s *Session) SetConfig(c Config) {
+	old := s.cfg
+	s.cfg = c
+	if c.RequiredMinRx != old.RequiredMinRx || c.DetectMult != old.DetectMult {
+		// Until acknowledged, detect with the slower of the two receive
+		// intervals.
+		s.rxForDetect = max(old.RequiredMinRx, c.RequiredMinRx)
+		s.polling = true
+	}
+	if s.state == StateUp {
+		s.setDesiredTx(c.DesiredMinTx)
+	} else {
+		s.setDesiredTx(max(SlowTx, c.DesiredMinTx))
+	}
+}
+
+// AdminDown takes the session down on purpose (§6.8.16): the packets sent
+// from now on tell the remote system so, and nothing it sends changes the
+// state again.
+func (s *Session) AdminDown() {
+	s.state, s.diag = StateAdminDown, DiagAdminDown
 }
 
 // Transition is a change of state and why.
@@ -88,6 +122,7 @@ func (s *Session) Receive(p ControlPacket, now time.Time) (t Transition, sendFin
 	s.remoteDetectMult = p.DetectMult
 	if p.Final && s.polling {
 		s.polling = false
+		s.txInUse, s.rxForDetect = s.desiredTx, s.cfg.RequiredMinRx
 	}
 	s.lastRx = now
 	if s.state == StateAdminDown {
@@ -136,13 +171,17 @@ func (s *Session) goDown(d Diag) {
 
 // setDesiredTx changes the advertised transmit interval and, when it
 // changes, starts a Poll Sequence so the remote system adopts it (§6.8.3).
-// The interval in use changes at once: it only rises while not Up, and
-// falling is allowed at once.
 func (s *Session) setDesiredTx(d time.Duration) {
-	if d != s.desiredTx {
-		s.desiredTx = d
-		s.polling = true
+	if d == s.desiredTx {
+		return
 	}
+	// Slower while Up waits for the remote system's acknowledgement;
+	// faster, or slower while not Up, holds at once.
+	if d < s.txInUse || s.state != StateUp {
+		s.txInUse = d
+	}
+	s.desiredTx = d
+	s.polling = true
 }
 
 // State is the session's state.
@@ -155,7 +194,7 @@ func (s *Session) Diag() Diag { return s.diag }
 // (asynchronous mode, §6.8.4): its multiplier times the slower of what we
 // accept and what it wants to send.
 func (s *Session) DetectionTime() time.Duration {
-	return time.Duration(s.remoteDetectMult) * max(s.cfg.RequiredMinRx, s.remoteDesiredTx)
+	return time.Duration(s.remoteDetectMult) * max(s.rxForDetect, s.remoteDesiredTx)
 }
 
 // DetectDeadline is when the remote system is dead unless a packet comes;
@@ -175,7 +214,7 @@ func (s *Session) TxInterval() (time.Duration, bool) {
 	if (s.cfg.Passive && s.remote == 0) || s.remoteMinRx == 0 {
 		return 0, false
 	}
-	return max(s.desiredTx, s.remoteMinRx), true
+	return max(s.txInUse, s.remoteMinRx), true
 }
 
 // Jitter is how much of the interval §6.8.7 allows cutting at random:

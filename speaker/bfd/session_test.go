@@ -204,3 +204,48 @@ func TestJitter(t *testing.T) {
 		t.Errorf("jitter with multiplier 1: %v–%v, want 0.75–0.90", lo, hi)
 	}
 }
+
+// TestChangedConfigWaitsForTheRemoteSystem: a running session's slower
+// transmit interval and faster receive interval hold only once the remote
+// system acknowledged them with a Final (§6.8.3), so neither side takes
+// the other for dead meanwhile; the session stays Up throughout.
+func TestChangedConfigWaitsForTheRemoteSystem(t *testing.T) {
+	a, b := upPair(t, fast, fast)
+	a.SetConfig(Config{DesiredMinTx: time.Second, RequiredMinRx: 100 * time.Millisecond, DetectMult: 3})
+	if a.State() != StateUp {
+		t.Fatalf("a is %v after a new configuration", a.State())
+	}
+	if p := a.Packet(false); !p.Poll || p.DesiredMinTx != time.Second || p.RequiredMinRx != 100*time.Millisecond {
+		t.Fatalf("a's next packet %+v, want a Poll advertising 1s / 100ms", p)
+	}
+	if iv, _ := a.TxInterval(); iv != 300*time.Millisecond {
+		t.Errorf("before the Final a sends every %v, want the old 300ms", iv)
+	}
+	if d := a.DetectionTime(); d != 900*time.Millisecond {
+		t.Errorf("before the Final a detects after %v, want the old 900ms", d)
+	}
+	deliver(t, a, b, t0) // b answers the Poll with a Final
+	if iv, _ := a.TxInterval(); iv != time.Second {
+		t.Errorf("after the Final a sends every %v, want 1s", iv)
+	}
+	if d := a.DetectionTime(); d != 900*time.Millisecond { // b still sends every 300ms
+		t.Errorf("after the Final a detects after %v, want 3 × max(100ms, b's 300ms)", d)
+	}
+	if b.DetectionTime() != 3*time.Second {
+		t.Errorf("b detects a after %v, want 3 × a's 1s", b.DetectionTime())
+	}
+}
+
+func TestAdminDownIsSentAndSticks(t *testing.T) {
+	a, b := upPair(t, fast, fast)
+	a.AdminDown()
+	if p := a.Packet(false); p.State != StateAdminDown || p.Diag != DiagAdminDown {
+		t.Fatalf("a's packet %+v", p)
+	}
+	if tr := deliver(t, a, b, t0); tr.To != StateDown || tr.Diag != DiagNeighborDown {
+		t.Errorf("b after AdminDown: %+v", tr)
+	}
+	if tr := deliver(t, b, a, t0); tr.Changed() {
+		t.Errorf("an AdminDown session changed on a packet: %+v", tr)
+	}
+}

@@ -23,7 +23,7 @@ func TestImportRules(t *testing.T) {
 		{"github.com/ironlb/ironlb/speaker/agent", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "github.com/mdlayher", "github.com/hashicorp/memberlist", "github.com/osrg/gobgp"}},
 		{"github.com/ironlb/ironlb/speaker/bgpspec", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "github.com/osrg/gobgp"}},
 		{"github.com/ironlb/ironlb/speaker/bgp", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"}},
-		{"github.com/ironlb/ironlb/speaker/bfd", []string{"k8s.io/", "sigs.k8s.io/", "github.com/osrg/gobgp", "github.com/hashicorp/memberlist", "github.com/mdlayher"}},
+		{"github.com/ironlb/ironlb/speaker/bfd", []string{"k8s.io/api", "k8s.io/apimachinery", "k8s.io/client-go", "sigs.k8s.io/", "github.com/osrg/gobgp", "github.com/hashicorp/memberlist", "github.com/mdlayher"}},
 		{"github.com/ironlb/ironlb/api/v1beta1", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"}},
 		{"github.com/ironlb/ironlb/api/v1beta2", []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime"}},
 	}

@@ -29,6 +29,7 @@ import (
 const (
 	zebraBin = "/usr/lib/frr/zebra"
 	bgpdBin  = "/usr/lib/frr/bgpd"
+	bfddBin  = "/usr/lib/frr/bfdd"
 	vtyshBin = "vtysh"
 )
 
@@ -69,6 +70,25 @@ type Config struct {
 	Networks []netip.Prefix
 	// MaxPaths is the ECMP width for eBGP and iBGP; DefaultMaxPaths if 0.
 	MaxPaths int
+	// BFD, when set, runs bfdd with these sessions.
+	BFD *BFD
+}
+
+// BFD is bfdd's configuration: one profile, used by every peer.
+type BFD struct {
+	// Receive and Transmit are the intervals in milliseconds; Mult the
+	// detect multiplier. FRR's defaults (300, 300, 3) when 0.
+	Receive, Transmit, Mult int
+	Passive                 bool
+	Peers                   []BFDPeer
+}
+
+// BFDPeer is one bfdd session.
+type BFDPeer struct {
+	Address, Local netip.Addr
+	Multihop       bool
+	// MinimumTTL, for a multihop peer, when not 0.
+	MinimumTTL int
 }
 
 // Router is a running FRR.
@@ -104,12 +124,15 @@ func Start(t netns.T, ns string, cfg Config) *Router {
 	} else {
 		t.Fatalf("frr: the frr user is missing (apt-get install frr): %v", err)
 	}
-	for _, f := range []string{"zebra.conf", "bgpd.conf", "vtysh.conf"} {
+	for _, f := range []string{"zebra.conf", "bgpd.conf", "bfdd.conf", "vtysh.conf"} {
 		r.write(f, "")
 	}
 	r.write("frr.conf", Render(cfg))
 	r.daemon("zebra", zebraBin)
 	r.daemon("bgpd", bgpdBin)
+	if cfg.BFD != nil {
+		r.daemon("bfdd", bfddBin)
+	}
 	if out, err := r.Vtysh("-f", filepath.Join(dir, "frr.conf")); err != nil || strings.Contains(out, "% ") {
 		t.Fatalf("frr %s: applying frr.conf: %v\n%s\n%s", cfg.Name, err, out, r.Logs())
 	}
@@ -185,7 +208,7 @@ func (r *Router) stop() {
 }
 
 // LogFiles are the daemons' output and log files in a Router's Dir.
-var LogFiles = []string{"zebra.out", "zebra.log", "bgpd.out", "bgpd.log"}
+var LogFiles = []string{"zebra.out", "zebra.log", "bgpd.out", "bgpd.log", "bfdd.out", "bfdd.log"}
 
 // Logs returns the daemons' log files and output, for a failure message.
 func (r *Router) Logs() string {
@@ -300,7 +323,75 @@ func Render(cfg Config) string {
 		w(" exit-address-family")
 	}
 	w("!")
+	if cfg.BFD != nil {
+		renderBFD(w, *cfg.BFD)
+	}
 	return b.String()
+}
+
+func renderBFD(w func(string, ...any), c BFD) {
+	w("bfd")
+	w(" profile lab")
+	if c.Receive != 0 {
+		w("  receive-interval %d", c.Receive)
+	}
+	if c.Transmit != 0 {
+		w("  transmit-interval %d", c.Transmit)
+	}
+	if c.Mult != 0 {
+		w("  detect-multiplier %d", c.Mult)
+	}
+	if c.Passive {
+		w("  passive-mode")
+	}
+	w(" !")
+	for _, p := range c.Peers {
+		line := " peer " + p.Address.String()
+		if p.Multihop {
+			line += " multihop"
+		}
+		w("%s local-address %s", line, p.Local)
+		w("  profile lab")
+		if p.MinimumTTL != 0 {
+			w("  minimum-ttl %d", p.MinimumTTL)
+		}
+		w(" !")
+	}
+	w("!")
+}
+
+// BFDPeerState is a bfdd session as `show bfd peers` reports it; intervals in
+// milliseconds.
+type BFDPeerState struct {
+	Peer                   string `json:"peer"`
+	Local                  string `json:"local"`
+	Multihop               bool   `json:"multihop"`
+	Status                 string `json:"status"`
+	Diagnostic             string `json:"diagnostic"`
+	RemoteDiagnostic       string `json:"remote-diagnostic"`
+	ReceiveInterval        int    `json:"receive-interval"`
+	TransmitInterval       int    `json:"transmit-interval"`
+	DetectMultiplier       int    `json:"detect-multiplier"`
+	RemoteReceiveInterval  int    `json:"remote-receive-interval"`
+	RemoteTransmitInterval int    `json:"remote-transmit-interval"`
+	RemoteDetectMultiplier int    `json:"remote-detect-multiplier"`
+}
+
+// BFDPeers is bfdd's sessions by peer address.
+func (r *Router) BFDPeers() (map[netip.Addr]BFDPeerState, error) {
+	var list []BFDPeerState
+	if err := r.Show("show bfd peers json", &list); err != nil {
+		return nil, err
+	}
+	out := map[netip.Addr]BFDPeerState{}
+	for _, p := range list {
+		a, err := netip.ParseAddr(p.Peer)
+		if err != nil {
+			return nil, fmt.Errorf("show bfd peers: peer %q: %w", p.Peer, err)
+		}
+		out[a] = p
+	}
+	return out, nil
 }
 
 // Path is one path FRR holds for a prefix.

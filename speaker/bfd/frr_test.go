@@ -1,0 +1,161 @@
+//go:build e2e
+
+package bfd
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+
+	"github.com/ironlb/ironlb/test/frr"
+	"github.com/ironlb/ironlb/test/netns"
+)
+
+// nsSockets opens the Manager's sockets in a test's network namespace.
+type nsSockets struct{ ns string }
+
+func (s nsSockets) ListenUDP(network string, laddr *net.UDPAddr) (c *net.UDPConn, err error) {
+	derr := netns.Do(s.ns, func() error { c, err = net.ListenUDP(network, laddr); return nil })
+	if derr != nil {
+		return nil, derr
+	}
+	return c, err
+}
+
+func (s nsSockets) DialUDP(network string, laddr, raddr *net.UDPAddr) (c *net.UDPConn, err error) {
+	derr := netns.Do(s.ns, func() error { c, err = net.DialUDP(network, laddr, raddr); return nil })
+	if derr != nil {
+		return nil, derr
+	}
+	return c, err
+}
+
+// events records a Manager's events.
+type events struct {
+	mu  sync.Mutex
+	all []Event
+}
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
+}
+
+// wait returns the first event after since into state, or fails.
+func (e *events) wait(t *testing.T, since time.Time, state State, limit time.Duration) Event {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		for _, ev := range e.all {
+			if ev.To == state && !ev.At.Before(since) {
+				e.mu.Unlock()
+				return ev
+			}
+		}
+		e.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no BFD session went %v within %s; events %+v", state, limit, e.all)
+	return Event{}
+}
+
+// frrPeer polls FRR until its session with peer satisfies ok, and
+// returns when it did.
+func frrPeer(t *testing.T, r *frr.Router, peer netip.Addr, limit time.Duration, what string, ok func(frr.BFDPeerState) bool) (frr.BFDPeerState, time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last frr.BFDPeerState
+	for time.Now().Before(deadline) {
+		peers, err := r.BFDPeers()
+		if err == nil {
+			last = peers[peer]
+			if ok(last) {
+				return last, time.Now()
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("FRR's BFD session with %s: not %s within %s: %+v\n%s", peer, what, limit, last, r.Logs())
+	return last, time.Time{}
+}
+
+// TestAgainstFRR: a single-hop session with FRR's bfdd (RFC 5881) comes
+// Up with each side's intervals, both sides detect a cut link within
+// multiplier × the negotiated interval, the session comes back with the
+// link, and removing it tells FRR AdminDown.
+func TestAgainstFRR(t *testing.T) {
+	lab := netns.New(t)
+	nodeNS := lab.Host("node", "10.99.0.2/24")
+	routerNS := lab.Host("router", "10.99.0.1/24")
+	node, router := netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("10.99.0.1")
+	r := frr.Start(t, routerNS, frr.Config{Name: "bfd", ASN: 64512, RouterID: router,
+		BFD: &frr.BFD{Receive: 300, Transmit: 300, Mult: 3, Peers: []frr.BFDPeer{{Address: node, Local: router}}}})
+
+	var evs events
+	m := &Manager{Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1}), OnEvent: evs.add, Sockets: nsSockets{ns: nodeNS}}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	peer := Peer{Local: node, Remote: router}
+	ours := Config{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 3}
+	start := time.Now()
+	if err := m.Set(map[Peer]Config{peer: ours}); err != nil {
+		t.Fatal(err)
+	}
+	up := evs.wait(t, start, StateUp, 15*time.Second)
+	t.Logf("Up %v after Set", up.At.Sub(start).Round(time.Millisecond))
+	st, _ := frrPeer(t, r, node, 5*time.Second, "up with our intervals", func(p frr.BFDPeerState) bool {
+		return p.Status == "up" && p.RemoteReceiveInterval == 100 && p.RemoteTransmitInterval == 100
+	})
+	if st.RemoteDetectMultiplier != 3 || st.ReceiveInterval != 300 || st.TransmitInterval != 300 {
+		t.Errorf("FRR's view of the session: %+v", st)
+	}
+
+	// The link cut: each side must detect within its detection time,
+	// 3 × max(300 ms, 100 ms) = 900 ms, timed from the cut.
+	cut := time.Now()
+	if out, err := lab.Exec(nodeNS, "ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatalf("link down: %v\n%s", err, out)
+	}
+	down := evs.wait(t, cut, StateDown, 5*time.Second)
+	if down.Diag != DiagDetectTimeExpired {
+		t.Errorf("went down with %v, want detection time expired", down.Diag)
+	}
+	_, frrDown := frrPeer(t, r, node, 5*time.Second, "down", func(p frr.BFDPeerState) bool { return p.Status == "down" })
+	const detection, slack = 900 * time.Millisecond, 300 * time.Millisecond
+	t.Logf("link cut at 0: we detected at %v, FRR at %v (polled every 20 ms); detection time %v",
+		down.At.Sub(cut).Round(time.Millisecond), frrDown.Sub(cut).Round(time.Millisecond), detection)
+	if d := down.At.Sub(cut); d < detection-slack || d > detection+slack {
+		t.Errorf("we detected the cut after %v, want about %v", d, detection)
+	}
+	if d := frrDown.Sub(cut); d > detection+slack+200*time.Millisecond {
+		t.Errorf("FRR detected the cut after %v, want about %v", d, detection)
+	}
+
+	healed := time.Now()
+	if out, err := lab.Exec(nodeNS, "ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatalf("link up: %v\n%s", err, out)
+	}
+	back := evs.wait(t, healed, StateUp, 15*time.Second)
+	t.Logf("link up at 0: Up again at %v", back.At.Sub(healed).Round(time.Millisecond))
+	frrPeer(t, r, node, 5*time.Second, "up again", func(p frr.BFDPeerState) bool { return p.Status == "up" })
+
+	// Removing the session tells FRR it was on purpose.
+	if err := m.Set(nil); err != nil {
+		t.Fatal(err)
+	}
+	frrPeer(t, r, node, 5*time.Second, "down by our AdminDown", func(p frr.BFDPeerState) bool {
+		return p.Status == "down" && p.RemoteDiagnostic == "administratively down"
+	})
+}
