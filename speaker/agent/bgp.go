@@ -6,9 +6,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
@@ -49,7 +51,7 @@ func (a *Agent) BGP() bgpspec.Desired {
 			continue
 		}
 		sessions[name] = true
-		d.Sessions = append(d.Sessions, session(p))
+		d.Sessions = append(d.Sessions, session(p, a.cfg.BFDProfiles[p.BFDProfile]))
 	}
 	if len(sessions) == 0 || me.Excluded {
 		return d
@@ -163,13 +165,43 @@ func advPeers(adv *config.BGPAdvertisement, sessions map[string]bool) []string {
 	return out
 }
 
-func session(p *config.Peer) bgpspec.Session {
-	return bgpspec.Session{
+func session(p *config.Peer, bfd *config.BFDProfile) bgpspec.Session {
+	s := bgpspec.Session{
 		Peer: p.Name, MyASN: p.MyASN, PeerASN: p.ASN, LocalASN: p.LocalASN, DynamicASN: string(p.DynamicASN),
 		Address: p.Address, Port: p.Port, SourceAddress: p.SrcAddress, RouterID: p.RouterID,
 		HoldTime: p.HoldTime, KeepaliveTime: p.KeepaliveTime, NoHoldTimer: p.NoHoldTimer, ConnectTime: p.ConnectTime,
 		Password: p.Password, EBGPMultiHop: p.EBGPMultiHop, EnableGracefulRestart: p.EnableGracefulRestart,
 		BFDProfile: p.BFDProfile,
+	}
+	if bfd != nil {
+		s.BFD = bfdSettings(bfd.Spec)
+	}
+	return s
+}
+
+// bfdSettings is a BFDProfile with MetalLB's defaults where it is silent;
+// the webhook keeps every field within its range.
+func bfdSettings(spec v1beta1.BFDProfileSpec) bgpspec.BFD {
+	ms := func(v *uint32, def time.Duration) time.Duration {
+		if v == nil {
+			return def
+		}
+		return time.Duration(*v) * time.Millisecond
+	}
+	u8 := func(v *uint32, def uint8) uint8 {
+		if v == nil {
+			return def
+		}
+		return uint8(min(*v, 255))
+	}
+	return bgpspec.BFD{
+		ReceiveInterval:  ms(spec.ReceiveInterval, bgpspec.DefaultBFDInterval),
+		TransmitInterval: ms(spec.TransmitInterval, bgpspec.DefaultBFDInterval),
+		EchoInterval:     ms(spec.EchoInterval, bgpspec.DefaultBFDEcho),
+		DetectMultiplier: u8(spec.DetectMultiplier, bgpspec.DefaultBFDMultiplier),
+		MinimumTTL:       u8(spec.MinimumTTL, bgpspec.DefaultBFDMinimumTTL),
+		EchoMode:         spec.EchoMode != nil && *spec.EchoMode,
+		PassiveMode:      spec.PassiveMode != nil && *spec.PassiveMode,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -271,11 +272,17 @@ func TestBGPSessionCarriesThePeersSettings(t *testing.T) {
 	res.Peers[0].Spec.LocalASN = 64999
 	res.Peers[0].Spec.EBGPMultiHop = true
 	res.Peers[0].Spec.BFDProfile = "fast"
-	res.BFDProfiles = []v1beta1.BFDProfile{{ObjectMeta: meta("fast")}}
+	rx, mult, passive := uint32(100), uint32(5), true
+	// Unset fields take MetalLB's defaults: transmit 300 ms, echo 50 ms,
+	// minimum TTL 254, no echo.
+	res.BFDProfiles = []v1beta1.BFDProfile{{ObjectMeta: meta("fast"),
+		Spec: v1beta1.BFDProfileSpec{ReceiveInterval: &rx, DetectMultiplier: &mult, PassiveMode: &passive}}}
 	got := bgpAgent(t, res, Node{Name: bgpMe}, nil).BGP().Sessions[0]
 	want := bgpspec.Session{Peer: "r1", MyASN: 64500, PeerASN: 64501, Address: netip.MustParseAddr("192.0.2.1"), Port: 179,
 		SourceAddress: netip.MustParseAddr("192.0.2.100"), HoldTime: 90e9, KeepaliveTime: 30e9, LocalASN: 64999, Password: "secret",
-		EBGPMultiHop: true, BFDProfile: "fast"}
+		EBGPMultiHop: true, BFDProfile: "fast",
+		BFD: bgpspec.BFD{ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, EchoInterval: 50 * time.Millisecond,
+			DetectMultiplier: 5, MinimumTTL: 254, PassiveMode: true}}
 	if diff := cmp.Diff(want, got, netipEqual); diff != "" {
 		t.Errorf("session (-want +got):\n%s", diff)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -164,10 +165,40 @@ func (m *Manager) apply(peers map[Peer]Config) error {
 			continue
 		}
 		if err := m.start(p, cfg); err != nil {
-			errs = append(errs, fmt.Errorf("BFD session %s: %w", p, err))
+			errs = append(errs, &PeerError{Peer: p, Err: err})
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PeerError is why one session could not start.
+type PeerError struct {
+	Peer Peer
+	Err  error
+}
+
+func (e *PeerError) Error() string { return fmt.Sprintf("BFD session %s: %v", e.Peer, e.Err) }
+func (e *PeerError) Unwrap() error { return e.Err }
+
+// PeerErrors are the PeerErrors err joins.
+func PeerErrors(err error) []*PeerError {
+	var out []*PeerError
+	var walk func(error)
+	walk = func(e error) {
+		if pe, ok := e.(*PeerError); ok {
+			out = append(out, pe)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
 }
 
 // start opens what a new session needs and runs it. Caller holds mu.
@@ -222,6 +253,9 @@ func (m *Manager) dial(p Peer, port int) (*net.UDPConn, error) {
 		sport := firstSourcePort + (start-firstSourcePort+i*97)%(lastSourcePort-firstSourcePort+1)
 		laddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.Local, uint16(sport)))
 		c, err := m.Sockets.DialUDP(network, laddr, raddr)
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, fmt.Errorf("%s is not an address of this node", p.Local)
+		}
 		if err != nil {
 			lastErr = err
 			continue

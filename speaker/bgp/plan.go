@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/speaker/bfd"
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
 
-// ErrBFDUnsupported is wrapped in the PeerError of a session that names a
-// BFD profile: the session runs, without BFD.
-var ErrBFDUnsupported = errors.New("BFD is not supported by this speaker; session runs without BFD")
+// ErrBFDEchoUnsupported is wrapped in the PeerError of a session whose BFD
+// profile asks for the echo function: BFD runs without it.
+var ErrBFDEchoUnsupported = errors.New("echoMode: the BFD echo function is not supported; BFD runs in asynchronous mode only, detecting within detectMultiplier × the negotiated interval")
 
 // PeerError is a problem with one session. Refused sessions are not
 // configured at all (and none of their paths are sent); the others run,
@@ -85,6 +86,16 @@ type neighbor struct {
 	Password        string
 	EBGPMultiHop    bool
 	GracefulRestart bool
+	// BFD, when BFD.On, is the session's BFD: the session is
+	// administratively down unless BFD is Up.
+	BFD bfdSession
+}
+
+// bfdSession is a session's BFD: its endpoints and timers.
+type bfdSession struct {
+	On     bool
+	Peer   bfd.Peer
+	Config bfd.Config
 }
 
 // route is one path as sent on one session.
@@ -142,12 +153,20 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr) plan {
 			refuse(s.Peer, "peer address %s is already used by session %q", n.Address, byAddr[n.Address])
 			continue
 		}
+		if s.BFDProfile != "" {
+			b, err := toBFD(s, nodeAddrs)
+			if err != nil {
+				refuse(s.Peer, "BFD profile %q: %w", s.BFDProfile, err)
+				continue
+			}
+			n.BFD = b
+			if s.BFD.EchoMode {
+				p.problems = append(p.problems, &PeerError{Peer: s.Peer, Err: fmt.Errorf("BFD profile %q: %w", s.BFDProfile, ErrBFDEchoUnsupported)})
+			}
+		}
 		byAddr[n.Address] = s.Peer
 		p.neighbors[s.Peer] = n
 		accepted = append(accepted, s)
-		if s.BFDProfile != "" {
-			p.problems = append(p.problems, &PeerError{Peer: s.Peer, Err: fmt.Errorf("BFD profile %q: %w", s.BFDProfile, ErrBFDUnsupported)})
-		}
 	}
 	p.chooseRouterID(accepted, nodeAddrs)
 	if !p.routerID.IsValid() {
@@ -162,6 +181,24 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr) plan {
 	}
 	p.compileRoutes(d.Paths, nodeAddrs)
 	return p
+}
+
+// toBFD is the session's BFD: from its source address, or else the node's
+// first address of the peer's family; multihop for an ebgpMultiHop peer
+// (RFC 5883), with the profile's minimum TTL.
+func toBFD(s bgpspec.Session, nodeAddrs []netip.Addr) (bfdSession, error) {
+	local := s.SourceAddress
+	if !local.IsValid() {
+		local = firstOfFamily(nodeAddrs, s.Address.Is4())
+	}
+	if !local.IsValid() {
+		return bfdSession{}, fmt.Errorf("no local %s address to run BFD from: set the BGPPeer's sourceAddress", family(s.Address.Is4()))
+	}
+	return bfdSession{On: true,
+		Peer: bfd.Peer{Local: local, Remote: s.Address, Multihop: s.EBGPMultiHop, MinTTL: s.BFD.MinimumTTL},
+		Config: bfd.Config{DesiredMinTx: s.BFD.TransmitInterval, RequiredMinRx: s.BFD.ReceiveInterval,
+			DetectMult: s.BFD.DetectMultiplier, Passive: s.BFD.PassiveMode},
+	}, nil
 }
 
 func toNeighbor(s bgpspec.Session) (neighbor, error) {

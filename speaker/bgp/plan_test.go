@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/speaker/bfd"
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
 
@@ -113,12 +114,48 @@ func TestCompileSessions(t *testing.T) {
 		nodes:    []netip.Addr{node4},
 		problems: []string{`BGP session "a" refused: holdTime 0 asks for no hold timer and no keepalives, which IronLB's BGP speaker cannot do (GoBGP would run the session with its 90s default); set holdTime to 3s or more`},
 	}, {
-		name:     "a BFD profile is reported, the session kept",
-		sessions: []bgpspec.Session{sess("a", peerA, func(s *bgpspec.Session) { s.BFDProfile = "fast" })},
-		nodes:    []netip.Addr{node4},
+		name: "a BFD profile: the session follows BFD, from the node's address of the peer's family",
+		sessions: []bgpspec.Session{sess("a", peerA, func(s *bgpspec.Session) {
+			s.BFDProfile = "fast"
+			s.BFD = bgpspec.BFD{ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 4, MinimumTTL: 254, PassiveMode: true}
+		})},
+		nodes: []netip.Addr{node4},
 		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501,
-			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry}},
-		problems: []string{`BGP session "a": BFD profile "fast": BFD is not supported by this speaker; session runs without BFD`},
+			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry,
+			BFD: bfdSession{On: true, Peer: bfd.Peer{Local: node4, Remote: peerA, MinTTL: 254},
+				Config: bfd.Config{DesiredMinTx: 200 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 4, Passive: true}}}},
+	}, {
+		name: "BFD of an ebgpMultiHop peer is multihop, from the source address",
+		sessions: []bgpspec.Session{sess("a", peerA, func(s *bgpspec.Session) {
+			s.BFDProfile, s.EBGPMultiHop, s.SourceAddress = "fast", true, netip.MustParseAddr("192.0.2.99")
+			s.BFD = bgpspec.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3, MinimumTTL: 250}
+		})},
+		nodes: []netip.Addr{node4},
+		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501,
+			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry,
+			SourceAddress: netip.MustParseAddr("192.0.2.99"), EBGPMultiHop: true,
+			BFD: bfdSession{On: true, Peer: bfd.Peer{Local: netip.MustParseAddr("192.0.2.99"), Remote: peerA, Multihop: true, MinTTL: 250},
+				Config: bfd.Config{DesiredMinTx: time.Second, RequiredMinRx: time.Second, DetectMult: 3}}}},
+	}, {
+		name: "echo mode is reported, BFD runs without it",
+		sessions: []bgpspec.Session{sess("a", peerA, func(s *bgpspec.Session) {
+			s.BFDProfile = "echo"
+			s.BFD = bgpspec.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3, EchoMode: true}
+		})},
+		nodes: []netip.Addr{node4},
+		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501,
+			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry,
+			BFD: bfdSession{On: true, Peer: bfd.Peer{Local: node4, Remote: peerA},
+				Config: bfd.Config{DesiredMinTx: time.Second, RequiredMinRx: time.Second, DetectMult: 3}}}},
+		problems: []string{`BGP session "a": BFD profile "echo": echoMode: the BFD echo function is not supported; BFD runs in asynchronous mode only, detecting within detectMultiplier × the negotiated interval`},
+	}, {
+		name: "BFD with no local address of the peer's family refuses the session",
+		sessions: []bgpspec.Session{sess("a", peer6, func(s *bgpspec.Session) {
+			s.BFDProfile = "fast"
+			s.RouterID = node4
+		})},
+		nodes:    []netip.Addr{node4},
+		problems: []string{`BGP session "a" refused: BFD profile "fast": no local IPv6 address to run BFD from: set the BGPPeer's sourceAddress`},
 	}, {
 		name:     "no router ID at all refuses every session",
 		sessions: []bgpspec.Session{sess("a", peer6)},

@@ -15,6 +15,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"k8s.io/utils/clock"
 
+	"github.com/ironlb/ironlb/speaker/bfd"
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
 
@@ -76,6 +77,9 @@ type Options struct {
 	// event for a message sent, so counters are the only witness.
 	// DefaultPollInterval when zero.
 	PollInterval time.Duration
+	// BFDSockets opens the BFD sessions' sockets (tests: in a network
+	// namespace); the host's when nil.
+	BFDSockets bfd.Sockets
 }
 
 // Defaults of Options' timers.
@@ -122,6 +126,11 @@ type Speaker struct {
 	routerID netip.Addr
 	sessions map[string]*session
 	nextVRF  uint16
+	// bfd runs the sessions' BFD; bfdNames maps its peers to sessions
+	// and bfdUp is what it last said of each session.
+	bfd      *bfd.Manager
+	bfdNames map[bfd.Peer]string
+	bfdUp    map[string]bool
 
 	pollMu sync.Mutex // one counter read at a time, so deltas stay right
 	// cbMu orders the session callbacks: an event, a removal and the
@@ -168,11 +177,14 @@ func New(o Options) *Speaker {
 	if o.PollInterval == 0 {
 		o.PollInterval = DefaultPollInterval
 	}
-	return &Speaker{
+	s := &Speaker{
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
 		up: map[string]bool{}, sent: map[string]uint64{}, labels: map[string]string{}, routes: map[string]int{},
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
+		bfdNames: map[bfd.Peer]string{}, bfdUp: map[string]bool{},
 	}
+	s.bfd = &bfd.Manager{Log: o.Log.WithName("bfd"), Clock: o.Clock, Sockets: o.BFDSockets, OnEvent: s.onBFD}
+	return s
 }
 
 // Run serves until ctx ends or Shutdown is called, then withdraws every
@@ -200,6 +212,13 @@ func (s *Speaker) Run(ctx context.Context) error {
 	s.running = true
 	close(s.ready)
 	s.mu.Unlock()
+	// BFD stops after BGP: the sessions are closed with a Cease first,
+	// then BFD tells the routers AdminDown.
+	bfdCtx, stopBFD := context.WithCancel(context.WithoutCancel(ctx))
+	var bfdRun sync.WaitGroup
+	bfdRun.Go(func() { _ = s.bfd.Run(bfdCtx) })
+	defer bfdRun.Wait()
+	defer stopBFD()
 
 	t := s.opts.Clock.NewTimer(s.opts.PollInterval)
 	defer t.Stop()
@@ -327,7 +346,65 @@ func (s *Speaker) Set(d bgpspec.Desired) error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, s.applyBFD()...)
 	return errors.Join(errs...)
+}
+
+// applyBFD runs BFD for every session that has it, and no other. Caller
+// holds mu.
+func (s *Speaker) applyBFD() []error {
+	want := map[bfd.Peer]bfd.Config{}
+	names := map[bfd.Peer]string{}
+	for name, ss := range s.sessions {
+		if ss.n.BFD.On {
+			want[ss.n.BFD.Peer], names[ss.n.BFD.Peer] = ss.n.BFD.Config, name
+		}
+	}
+	s.bfdNames = names
+	for name := range s.bfdUp {
+		if _, ok := s.sessions[name]; !ok || !s.sessions[name].n.BFD.On {
+			delete(s.bfdUp, name)
+		}
+	}
+	var errs []error
+	for _, err := range bfd.PeerErrors(s.bfd.Set(want)) {
+		errs = append(errs, &PeerError{Peer: names[err.Peer], Err: fmt.Errorf("BFD: %w", err.Err)})
+	}
+	return errs
+}
+
+// onBFD makes a session follow its BFD: enabled when BFD comes Up,
+// disabled (a Cease to the router) when it goes down, so a session never
+// outlives the path under it nor comes up without BFD.
+func (s *Speaker) onBFD(ev bfd.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, ok := s.bfdNames[ev.Peer]
+	if !ok || !s.running || s.sessions[name] == nil {
+		return
+	}
+	up := ev.To == bfd.StateUp
+	if s.bfdUp[name] == up {
+		return
+	}
+	s.bfdUp[name] = up
+	s.setAdminState(context.Background(), name, up, ev.Diag.String())
+}
+
+// setAdminState enables or disables a session in GoBGP. Caller holds mu.
+func (s *Speaker) setAdminState(ctx context.Context, name string, up bool, why string) {
+	addr := s.sessions[name].n.Address.String()
+	var err error
+	if up {
+		err = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr})
+		s.opts.Log.Info("BFD is Up: BGP session enabled", "peer", name)
+	} else {
+		err = s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr, Communication: "BFD down: " + why})
+		s.opts.Log.Info("BFD is down: BGP session reset and held down", "peer", name, "diagnostic", why)
+	}
+	if err != nil {
+		s.opts.Log.Error(err, "following BFD", "peer", name, "up", up)
+	}
 }
 
 // start (re)starts GoBGP with p's router ID. A running server is stopped
@@ -367,7 +444,13 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 			return fmt.Errorf("bgp: updating session %q: %w", n.Peer, err)
 		}
 		s.opts.Log.Info("BGP session updated", "peer", n.Peer, "address", n.Address)
+		wasBFD := ss.n.BFD.On
 		ss.n = n
+		// An update may re-create the neighbour in its configured admin
+		// state (down with BFD): put it where BFD says.
+		if n.BFD.On || wasBFD {
+			s.setAdminState(ctx, n.Peer, !n.BFD.On || s.bfdUp[n.Peer], "the session was updated")
+		}
 		s.stateMu.Lock()
 		old := s.labels[n.Peer]
 		s.labels[n.Peer] = peerLabel(n)

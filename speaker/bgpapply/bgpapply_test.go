@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -39,7 +41,7 @@ func (r peerReader) Get(_ context.Context, key client.ObjectKey, obj client.Obje
 
 func TestWithoutPeerErrors(t *testing.T) {
 	gobgp := errors.New("gobgp: AddPath failed")
-	bfd := &bgp.PeerError{Peer: "tor", Err: bgp.ErrBFDUnsupported}
+	bfd := &bgp.PeerError{Peer: "tor", Err: bgp.ErrBFDEchoUnsupported}
 	refused := &bgp.PeerError{Peer: "bad", Refused: true, Err: errors.New("no address")}
 	tests := []struct {
 		name string
@@ -63,15 +65,17 @@ func TestWithoutPeerErrors(t *testing.T) {
 
 // TestBGPSetterReportsPeerProblemsOnce runs the real BGP speaker: before
 // Run, Set answers ErrNotRunning (the loop retries); a session naming a
-// BFD profile runs without BFD, which is an Event on the BGPPeer, sent
-// once however many times Set is called, and not an error to retry.
+// BFD profile asking for echo mode runs BFD without it, which is an Event
+// on the BGPPeer, sent once however many times Set is called, and not an
+// error to retry.
 func TestBGPSetterReportsPeerProblemsOnce(t *testing.T) {
-	sp := bgp.New(bgp.Options{Log: logr.Discard(), NodeAddresses: []netip.Addr{netip.MustParseAddr("192.0.2.10")}})
+	sp := bgp.New(bgp.Options{Log: logr.Discard(), NodeAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, BFDSockets: anyPortSockets{}})
 	rec := events.NewFakeRecorder(10)
 	peers := map[string]v1beta2.BGPPeer{"tor": {ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: "tor"}}}
 	s := &Setter{Speaker: sp, Client: peerReader{peers: peers}, Namespace: "metallb-system", Recorder: rec, Log: logr.Discard()}
 	d := bgpspec.Desired{Sessions: []bgpspec.Session{{Peer: "tor", MyASN: 64500, PeerASN: 64501,
-		Address: netip.MustParseAddr("127.0.0.1"), Port: 1, BFDProfile: "fast"}}}
+		Address: netip.MustParseAddr("127.0.0.1"), Port: 1, BFDProfile: "fast",
+		BFD: bgpspec.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3, EchoMode: true}}}}
 
 	if err := s.Set(d); !errors.Is(err, bgp.ErrNotRunning) {
 		t.Fatalf("Set before Run: %v, want ErrNotRunning", err)
@@ -89,15 +93,31 @@ func TestBGPSetterReportsPeerProblemsOnce(t *testing.T) {
 
 	for i := range 2 {
 		if err := s.Set(d); err != nil {
-			t.Fatalf("Set %d: %v, want nil (BFD missing is not retried)", i, err)
+			t.Fatalf("Set %d: %v, want nil (echo mode missing is not retried)", i, err)
 		}
 	}
 	if len(rec.Events) != 1 {
-		t.Fatalf("%d events, want 1", len(rec.Events))
+		var all []string
+		for len(rec.Events) > 0 {
+			all = append(all, <-rec.Events)
+		}
+		t.Fatalf("%d events, want 1: %q", len(all), all)
 	}
-	if e := <-rec.Events; !strings.HasPrefix(e, "Warning "+compat.ReasonBGPPeerRefused) || !strings.Contains(e, "BFD") {
-		t.Errorf("event %q, want a Warning %s about BFD", e, compat.ReasonBGPPeerRefused)
+	if e := <-rec.Events; !strings.HasPrefix(e, "Warning "+compat.ReasonBGPPeerRefused) || !strings.Contains(e, "echoMode") {
+		t.Errorf("event %q, want a Warning %s about echoMode", e, compat.ReasonBGPPeerRefused)
 	}
+}
+
+// anyPortSockets opens BFD's sockets on ports the kernel picks, so a unit
+// test binds no well-known port.
+type anyPortSockets struct{}
+
+func (anyPortSockets) ListenUDP(network string, laddr *net.UDPAddr) (*net.UDPConn, error) {
+	return net.ListenUDP(network, &net.UDPAddr{IP: laddr.IP})
+}
+
+func (anyPortSockets) DialUDP(network string, laddr, raddr *net.UDPAddr) (*net.UDPConn, error) {
+	return net.DialUDP(network, &net.UDPAddr{IP: laddr.IP}, raddr)
 }
 
 // nodeReader serves one Node, or none.

@@ -43,10 +43,26 @@ type Session struct {
 	Password              string
 	EBGPMultiHop          bool
 	EnableGracefulRestart bool
-	// BFDProfile is named by the peer; the speaker reports it cannot run
-	// BFD rather than ignoring it.
+	// BFDProfile is the BFDProfile the peer names ("" for none), and BFD
+	// its settings: the session runs BFD and follows it.
 	BFDProfile string
+	BFD        BFD
 }
+
+// BFD is a BFDProfile's settings, MetalLB's defaults filled in.
+type BFD struct {
+	ReceiveInterval, TransmitInterval, EchoInterval time.Duration
+	DetectMultiplier, MinimumTTL                    uint8
+	EchoMode, PassiveMode                           bool
+}
+
+// MetalLB's (and FRR's) BFDProfile defaults.
+const (
+	DefaultBFDInterval   = 300 * time.Millisecond
+	DefaultBFDMultiplier = 3
+	DefaultBFDEcho       = 50 * time.Millisecond
+	DefaultBFDMinimumTTL = 254
+)
 
 // Path is one prefix sent on some sessions, with its attributes.
 type Path struct {
