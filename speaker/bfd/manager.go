@@ -434,6 +434,7 @@ func (r *runner) run(ctx context.Context) {
 	defer detect.Stop()
 	r.armDetect(detect)
 	for {
+		before, _ := r.s.TxInterval()
 		select {
 		case <-ctx.Done():
 			r.sendAdminDown()
@@ -453,11 +454,27 @@ func (r *runner) run(ctx context.Context) {
 				r.send(r.s.Packet(false))
 			}
 			tx.Reset(r.nextTx())
+			continue
 		case <-detect.C():
 			r.report(r.s.Expire(clk.Now()))
 			r.armDetect(detect)
 		case c := <-r.cfg:
 			r.s.SetConfig(c)
+		}
+		// A shorter interval (the session came Up, the remote system
+		// accepts faster) holds from now: the remote system's detection
+		// time shrinks with the packet that announced it, so waiting out
+		// the old, slower interval would let it time us out. Send now and
+		// go on at the new pace.
+		if after, ok := r.s.TxInterval(); ok && after < before {
+			r.send(r.s.Packet(false))
+			if !tx.Stop() {
+				select {
+				case <-tx.C():
+				default:
+				}
+			}
+			tx.Reset(r.nextTx())
 		}
 	}
 }
@@ -491,7 +508,8 @@ func (r *runner) report(t Transition) {
 	if !t.Changed() {
 		return
 	}
-	r.log.Info("BFD session changed state", "from", t.From.String(), "to", t.To.String(), "diagnostic", t.Diag.String())
+	r.log.Info("BFD session changed state", "from", t.From.String(), "to", t.To.String(), "diagnostic", t.Diag.String(),
+		"remoteAdminDown", t.RemoteAdminDown)
 	if r.m.OnEvent != nil {
 		r.m.OnEvent(Event{Peer: r.peer, Transition: t, At: r.m.Clock.Now()})
 	}

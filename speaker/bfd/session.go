@@ -99,6 +99,10 @@ func (s *Session) AdminDown() {
 type Transition struct {
 	From, To State
 	Diag     Diag
+	// RemoteAdminDown: the remote system took the session down on purpose
+	// (it sent AdminDown). RFC 5882 §3.2: not a failure of the path, so
+	// the protocols BFD watches over keep going.
+	RemoteAdminDown bool
 }
 
 // Changed reports whether the state changed.
@@ -132,6 +136,7 @@ func (s *Session) Receive(p ControlPacket, now time.Time) (t Transition, sendFin
 	case p.State == StateAdminDown:
 		if s.state != StateDown {
 			s.goDown(DiagNeighborDown)
+			t.RemoteAdminDown = true
 		}
 	case s.state == StateDown && p.State == StateDown:
 		s.state = StateInit

@@ -129,6 +129,9 @@ func TestSessionGoesDown(t *testing.T) {
 			if tr.From != StateUp || tr.To != StateDown || tr.Diag != tc.wantDiag {
 				t.Fatalf("transition %+v, want Up → Down (%v)", tr, tc.wantDiag)
 			}
+			if want := tc.name == "the remote system says AdminDown"; tr.RemoteAdminDown != want {
+				t.Errorf("RemoteAdminDown %v, want %v", tr.RemoteAdminDown, want)
+			}
 			if iv, _ := a.TxInterval(); iv != SlowTx {
 				t.Errorf("Down again, a sends every %v, want %v", iv, SlowTx)
 			}

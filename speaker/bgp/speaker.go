@@ -126,11 +126,13 @@ type Speaker struct {
 	routerID netip.Addr
 	sessions map[string]*session
 	nextVRF  uint16
-	// bfd runs the sessions' BFD; bfdNames maps its peers to sessions
-	// and bfdUp is what it last said of each session.
+	// bfd runs the sessions' BFD; bfdNames maps its peers to sessions.
+	// held are the sessions with BFD held administratively down: new
+	// ones until their BFD first comes Up, and established ones BFD took
+	// down, until it is Up again.
 	bfd      *bfd.Manager
 	bfdNames map[bfd.Peer]string
-	bfdUp    map[string]bool
+	held     map[string]bool
 
 	pollMu sync.Mutex // one counter read at a time, so deltas stay right
 	// cbMu orders the session callbacks: an event, a removal and the
@@ -181,7 +183,7 @@ func New(o Options) *Speaker {
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
 		up: map[string]bool{}, sent: map[string]uint64{}, labels: map[string]string{}, routes: map[string]int{},
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
-		bfdNames: map[bfd.Peer]string{}, bfdUp: map[string]bool{},
+		bfdNames: map[bfd.Peer]string{}, held: map[string]bool{},
 	}
 	s.bfd = &bfd.Manager{Log: o.Log.WithName("bfd"), Clock: o.Clock, Sockets: o.BFDSockets, OnEvent: s.onBFD}
 	return s
@@ -361,9 +363,9 @@ func (s *Speaker) applyBFD() []error {
 		}
 	}
 	s.bfdNames = names
-	for name := range s.bfdUp {
+	for name := range s.held {
 		if _, ok := s.sessions[name]; !ok || !s.sessions[name].n.BFD.On {
-			delete(s.bfdUp, name)
+			delete(s.held, name)
 		}
 	}
 	var errs []error
@@ -373,9 +375,15 @@ func (s *Speaker) applyBFD() []error {
 	return errs
 }
 
-// onBFD makes a session follow its BFD: enabled when BFD comes Up,
-// disabled (a Cease to the router) when it goes down, so a session never
-// outlives the path under it nor comes up without BFD.
+// onBFD makes a session follow its BFD, as FRR's bgpd does with its own
+// peers: BFD going down resets an established session, which is then
+// held down until BFD is Up again; a session held down (also a new one)
+// starts when BFD comes Up. A BFD session that goes down while its BGP
+// session is still connecting changes nothing, nor does one the router
+// takes down administratively: FRR re-creates its BFD session whenever
+// its BGP connection's source address changes, so before the BGP session
+// is established its BFD comes and goes, and holding the BGP session down
+// then would keep both down for good.
 func (s *Speaker) onBFD(ev bfd.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -383,12 +391,19 @@ func (s *Speaker) onBFD(ev bfd.Event) {
 	if !ok || !s.running || s.sessions[name] == nil {
 		return
 	}
-	up := ev.To == bfd.StateUp
-	if s.bfdUp[name] == up {
-		return
+	switch up := ev.To == bfd.StateUp; {
+	case !up && ev.RemoteAdminDown:
+		// RFC 5882 §3.2: the router took BFD down on purpose (FRR does
+		// each time its BGP connection's source changes); the path is
+		// fine.
+		s.opts.Log.Info("the router took BFD down administratively; the BGP session is kept", "peer", name)
+	case up && s.held[name]:
+		s.held[name] = false
+		s.setAdminState(context.Background(), name, true, "")
+	case !up && !s.held[name] && s.Established(name):
+		s.held[name] = true
+		s.setAdminState(context.Background(), name, false, ev.Diag.String())
 	}
-	s.bfdUp[name] = up
-	s.setAdminState(context.Background(), name, up, ev.Diag.String())
 }
 
 // setAdminState enables or disables a session in GoBGP. Caller holds mu.
@@ -448,8 +463,11 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 		ss.n = n
 		// An update may re-create the neighbour in its configured admin
 		// state (down with BFD): put it where BFD says.
+		if n.BFD.On && !wasBFD {
+			s.held[n.Peer] = true
+		}
 		if n.BFD.On || wasBFD {
-			s.setAdminState(ctx, n.Peer, !n.BFD.On || s.bfdUp[n.Peer], "the session was updated")
+			s.setAdminState(ctx, n.Peer, !n.BFD.On || !s.held[n.Peer], "the session was updated")
 		}
 		s.stateMu.Lock()
 		old := s.labels[n.Peer]
@@ -474,6 +492,9 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 		return fmt.Errorf("bgp: adding session %q: %w", n.Peer, err)
 	}
 	s.sessions[n.Peer] = &session{n: n, vrf: id, routes: map[netip.Prefix]route{}}
+	if n.BFD.On {
+		s.held[n.Peer] = true // added administratively down (apiPeer)
+	}
 	s.stateMu.Lock()
 	s.byAddr[n.Address] = n.Peer
 	s.anyASN[n.Peer] = n.PeerASN == 0

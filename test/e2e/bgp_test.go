@@ -39,9 +39,17 @@ const (
 	localASN         = 64999
 	localASIP        = "10.250.0.251"
 	localASIP6       = "fd00:250::251"
-	bgpRange         = "10.252.0.0/24"
-	bgpRange6        = "fd00:252::/120"
-	md5Secret        = "lab-md5-secret"
+	// The BFD router runs BFD with every node (bfdd's profile and the
+	// nodes' BFDProfile: 100 ms both ways, multiplier 3) and drops a
+	// node's session when BFD goes down.
+	bfdRouterASN = 64503
+	bfdIP        = "10.250.0.250"
+	bfdIP6       = "fd00:250::250"
+	bfdInterval  = 100 * time.Millisecond
+	bfdMult      = 3
+	bgpRange     = "10.252.0.0/24"
+	bgpRange6    = "fd00:252::/120"
+	md5Secret    = "lab-md5-secret"
 	// bgpLimit bounds every wait for the router: sessions come up and
 	// routes arrive within a couple of seconds; a busy machine is slower.
 	bgpLimit = 30 * time.Second
@@ -120,6 +128,16 @@ metadata: {name: local-as, namespace: %[1]s}
 spec: {myASN: %[5]d, peerASN: %[12]d, localASN: %[13]d, peerAddress: %[14]s, keepaliveTime: 1s}
 ---
 apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: lab-bfd, namespace: %[1]s}
+spec: {receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: bfd, namespace: %[1]s}
+spec: {myASN: %[5]d, peerASN: %[15]d, peerAddress: %[16]s, holdTime: 3s, keepaliveTime: 1s, bfdProfile: lab-bfd}
+---
+apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
 metadata: {name: bgp-adv, namespace: %[1]s}
 spec:
@@ -127,12 +145,12 @@ spec:
   localPref: 250
   communities: ["64512:100", lab-std, lab-large]
 `, l2lab.Namespace, md5Secret, bgpRange, bgpRange6, nodeASN, routerASN, l2lab.RouterIP, l2lab.RouterIP6, ibgpIP, md5ASN, md5IP,
-	localASRouterASN, localASN, localASIP)
+	localASRouterASN, localASN, localASIP, bfdRouterASN, bfdIP)
 
 // bgpLab is the lab TestBGP's scenarios share.
 type bgpLab struct {
 	*l2lab.Cluster
-	ibgp, md5, localAS *frr.Router
+	ibgp, md5, localAS, bfd *frr.Router
 }
 
 // TestBGP runs every BGP scenario on one lab: three speakers, FRR routers
@@ -144,6 +162,13 @@ func TestBGP(t *testing.T) {
 	l.ibgp = c.AddRouter("ibgp", ibgpIP, ibgpIP6, frr.Config{ASN: nodeASN, Neighbors: c.NodeNeighbors(nodeASN, "")})
 	l.md5 = c.AddRouter("md5", md5IP, md5IP6, frr.Config{ASN: md5ASN, Neighbors: c.NodeNeighbors(nodeASN, md5Secret)})
 	l.localAS = c.AddRouter("localas", localASIP, localASIP6, frr.Config{ASN: localASRouterASN, Neighbors: c.NodeNeighbors(localASN, "")})
+	bfdNeighbors := c.NodeNeighbors(nodeASN, "")
+	for i := range bfdNeighbors {
+		bfdNeighbors[i].BFD = bfdNeighbors[i].Address.Is4()
+	}
+	ms := int(bfdInterval / time.Millisecond)
+	l.bfd = c.AddRouter("bfd", bfdIP, bfdIP6, frr.Config{ASN: bfdRouterASN, Neighbors: bfdNeighbors,
+		BFD: &frr.BFD{Receive: ms, Transmit: ms, Mult: bfdMult}})
 	c.KeepLogsOnFailure(t)
 	if _, err := c.Env.Kubectl(bgpConfig, "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
@@ -155,6 +180,7 @@ func TestBGP(t *testing.T) {
 	t.Run("IPv6", func(t *testing.T) { testBGPIPv6(t, l) })
 	t.Run("MD5", func(t *testing.T) { testBGPMD5(t, l) })
 	t.Run("LocalASNAndKeepaliveOnly", func(t *testing.T) { testBGPLocalASN(t, l) })
+	t.Run("BFD", func(t *testing.T) { testBGPBFD(t, l) })
 	t.Run("GracefulStop", func(t *testing.T) { testBGPGracefulStop(t, l) })
 	t.Run("GracefulShutdownCommunity", func(t *testing.T) { testBGPGracefulShutdownCommunity(t, l) })
 	t.Run("HardKill", func(t *testing.T) { testBGPHardKill(t, l) })
@@ -462,9 +488,24 @@ func testBGPHardKill(t *testing.T, l *bgpLab) {
 	vip := l.serviceVIP(t, "bgp-cluster")
 	prefix := hostPrefix(t, vip)
 	waitPaths(t, l.Router, prefix, l.nodeAddrs(false, l.Nodes...))
+	waitPaths(t, l.bfd, prefix, l.nodeAddrs(false, l.Nodes...))
 	killed, rest := l.Nodes[2], l.nodeAddrs(false, l.Nodes[0], l.Nodes[1])
 	start := time.Now()
 	l.KillNode(killed)
+	// The BFD router drops the path within its detection time (3 × 100
+	// ms); the other only when the 3 s hold time runs out.
+	waitFor(t, killed+"'s path gone from the BFD router", holdLimit, func() string {
+		if peers, err := l.bfd.Peers(prefix); err != nil || !slices.Equal(peers, rest) {
+			return fmt.Sprintf("paths from %v, %v", peers, err)
+		}
+		return ""
+	})
+	bfdTook := time.Since(start)
+	detection := bfdMult * bfdInterval
+	t.Logf("the BFD router dropped %s's path %s after SIGKILL and link down (detection time %s; polled every 100 ms)", killed, bfdTook.Round(10*time.Millisecond), detection)
+	if bfdTook > 5*detection {
+		t.Errorf("the BFD router dropped the killed node's path after %s, more than 5 × the detection time %s", bfdTook.Round(10*time.Millisecond), detection)
+	}
 	waitFor(t, killed+"'s path gone, the others kept", holdLimit, func() string {
 		peers, err := l.Router.Peers(prefix)
 		if err != nil {
@@ -484,6 +525,84 @@ func testBGPHardKill(t *testing.T, l *bgpLab) {
 	if got := l.get(t, vip); got == killed || got == "" {
 		t.Errorf("a request after the path left reached %q", got)
 	}
+}
+
+// testBGPBFD: every node's session with the BFD router comes up with BFD
+// (FRR sees the BFDProfile's intervals). Cutting BFD alone on one node (its
+// UDP 3784 dropped both ways, BGP's TCP untouched, so keepalives still
+// flow and the hold time never runs out) resets that session within the
+// detection time and keeps it down; letting BFD through brings it back.
+func testBGPBFD(t *testing.T, l *bgpLab) {
+	want := l.nodeAddrs(false, l.Nodes...)
+	waitFor(t, "every node's session with the BFD router", bgpLimit, func() string {
+		est, err := l.bfd.Established()
+		if err != nil || !slices.Equal(est, want) {
+			return fmt.Sprintf("established %v, %v", est, err)
+		}
+		return ""
+	})
+	ms := int(bfdInterval / time.Millisecond)
+	waitFor(t, "FRR's BFD sessions up with the BFDProfile's intervals", bgpLimit, func() string {
+		peers, err := l.bfd.BFDPeers()
+		if err != nil {
+			return err.Error()
+		}
+		for _, a := range want {
+			p := peers[a]
+			if p.Status != "up" || p.RemoteReceiveInterval != ms || p.RemoteTransmitInterval != ms || p.RemoteDetectMultiplier != bfdMult {
+				return fmt.Sprintf("%s: %+v", a, p)
+			}
+		}
+		return ""
+	})
+	vip := l.CreateServiceWith("bgp-bfd", l2lab.ServiceOptions{Pool: "bgp-pool"}, l.Nodes...)
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.bfd, prefix, want)
+
+	node := l.Nodes[0]
+	rest := l.nodeAddrs(false, l.Nodes[1], l.Nodes[2])
+	rules := [][]string{
+		{"INPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"},
+		{"OUTPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"},
+	}
+	iptables := func(op string) {
+		for _, r := range rules {
+			if out, err := l.Lab.Exec(l.Hosts[node], append([]string{"iptables", op}, r...)...); err != nil && op == "-I" {
+				t.Fatalf("iptables %s %v on %s: %v\n%s", op, r, node, err, out)
+			}
+		}
+	}
+	cut := time.Now()
+	iptables("-I")
+	cutDone := false
+	t.Cleanup(func() {
+		if !cutDone {
+			iptables("-D")
+		}
+	})
+	waitFor(t, node+"'s path gone from the BFD router", holdLimit, func() string {
+		if peers, err := l.bfd.Peers(prefix); err != nil || !slices.Equal(peers, rest) {
+			return fmt.Sprintf("paths from %v, %v", peers, err)
+		}
+		return ""
+	})
+	took := time.Since(cut)
+	detection := bfdMult * bfdInterval
+	t.Logf("BFD cut on %s: its path left the BFD router %s later (detection time %s; polled every 100 ms)", node, took.Round(10*time.Millisecond), detection)
+	if took > 5*detection {
+		t.Errorf("the path left %s after the BFD cut, more than 5 × the detection time %s", took.Round(10*time.Millisecond), detection)
+	}
+	// BGP's TCP still gets through; the session must stay down while BFD is.
+	time.Sleep(2 * time.Second)
+	if est, _ := l.bfd.Established(); slices.Contains(est, netip.MustParseAddr(l.NodeIP(node))) {
+		t.Errorf("%s's BGP session came back up while its BFD was cut", node)
+	}
+
+	healed := time.Now()
+	iptables("-D")
+	cutDone = true
+	waitPaths(t, l.bfd, prefix, want)
+	t.Logf("BFD let through again: %s's path back %s later", node, time.Since(healed).Round(100*time.Millisecond))
 }
 
 // nodeAddrs returns the nodes' IPv4 (or IPv6) addresses, sorted.

@@ -54,6 +54,9 @@ type Neighbor struct {
 	ASN uint32
 	// Password enables TCP MD5 signatures on the session.
 	Password string
+	// BFD makes bgpd run BFD with the neighbour (Config.BFD's profile)
+	// and drop the session when BFD goes down.
+	BFD bool
 }
 
 // Config is one router's BGP configuration. Timers are 1 s keepalive and
@@ -74,7 +77,8 @@ type Config struct {
 	BFD *BFD
 }
 
-// BFD is bfdd's configuration: one profile, used by every peer.
+// BFD is bfdd's configuration: one profile ("lab"), used by every peer
+// listed here and by every BGP neighbour with BFD set.
 type BFD struct {
 	// Receive and Transmit are the intervals in milliseconds; Mult the
 	// detect multiplier. FRR's defaults (300, 300, 3) when 0.
@@ -297,6 +301,9 @@ func Render(cfg Config) string {
 		w(" neighbor %s timers 1 3", name)
 		if n.Password != "" {
 			w(" neighbor %s password %s", name, n.Password)
+		}
+		if n.BFD {
+			w(" neighbor %s bfd profile lab", name)
 		}
 		if is6 {
 			v6 = append(v6, name)
