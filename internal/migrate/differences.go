@@ -5,7 +5,7 @@ package migrate
 // two in step).
 var Differences = []string{
 	"Layer-2 failover is sub-second (memberlist timers tuned for a LAN) and the new owner sends gratuitous ARP/NDP bursts; MetalLB's takes seconds.",
-	"BGP runs in an embedded GoBGP, not FRR or frr-k8s: FRR-mode values (speaker.frr, frrk8s) and FRRConfiguration objects have no effect, and BFD profiles are accepted but no BFD session runs yet.",
+	"BGP runs in an embedded GoBGP, not FRR or frr-k8s: FRR-mode values (speaker.frr, frrk8s) and FRRConfiguration objects have no effect. BFD runs in the speaker itself (asynchronous mode, single hop or multihop); a profile asking for echoMode gets a Warning and BFD runs without the echo function, and the metallb_bfd_* metrics are not exported yet.",
 	"Metrics keep MetalLB's names and labels (metallb_bgp_*{peer=\"address:port\"} as in native mode, no vrf label); FRR-only families (metallb_bfd_*, metallb_bgp_opens_sent and the like) are absent; IronLB adds ironlb_* failover timings.",
 	"The PrometheusRule carries MetalLB's alerts under MetalLB's names and thresholds, plus IronLBVIPUnannounced, IronLBFailoverSlow, IronLBSpeakerMissing and IronLBSpeakersDisagree.",
 	"The chart's speakers serve /healthz on 17473 (MetalLB's 17472), so both can run on one node during the switch; the memberlist Secret is IronLB's own (FULLNAME-memberlist), so the two speaker sets never mix.",

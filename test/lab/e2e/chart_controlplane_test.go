@@ -217,6 +217,31 @@ svc1 requested every 50 ms throughout: %d answered, %d failed (at %s), longest g
 	}
 	checkSeedKept(t, ctx, seed)
 	checkUnique(t, c, seed)
+	// The kubelets' heartbeats stopped reaching the apiserver meanwhile,
+	// and kube-controller-manager may still mark a node NotReady for a
+	// moment; the tests after this one start from a steady cluster.
+	if err := nodesSteady(ctx, nodeSteadyFor, 3*time.Minute); err != nil {
+		t.Fatalf("after the apiserver came back: %v", err)
+	}
+}
+
+// nodeSteadyFor is longer than the lab's 20 s node-monitor grace period:
+// a node whose heartbeats were missed goes NotReady within it.
+const nodeSteadyFor = 25 * time.Second
+
+// nodesSteady waits until every node has been Ready for a whole window.
+func nodesSteady(ctx context.Context, window, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	since := time.Now()
+	for time.Now().Before(deadline) {
+		if err := allNodesReady(ctx); err != nil {
+			since = time.Now()
+		} else if time.Since(since) >= window {
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("the nodes were not all Ready for %s within %s: %s", window, limit, nodeStates(ctx))
 }
 
 func verdict(got, target time.Duration) string {
