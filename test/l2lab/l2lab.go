@@ -148,6 +148,11 @@ func Start(t netns.T, o Options) *Cluster {
 		cfg := *o.Router
 		if cfg.Neighbors == nil {
 			cfg.Neighbors = c.NodeNeighbors(0, "")
+			// With BFD configured, the router runs it with every node
+			// over IPv4.
+			for i := range cfg.Neighbors {
+				cfg.Neighbors[i].BFD = cfg.BFD != nil && cfg.Neighbors[i].Address.Is4()
+			}
 		}
 		c.startRouter(cfg)
 	}

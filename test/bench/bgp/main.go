@@ -11,10 +11,12 @@
 //     counts client connections lost;
 //
 //  3. SIGKILLs another node with its link cut first (a node losing power):
-//     times until the router drops that next hop (the hold time) and the
-//     client-observed outage, the last failed connection.
+//     times until the router drops that next hop (the hold time, or BFD's
+//     detection time with -bfd) and the client-observed outage, the last
+//     failed connection.
 //
 //     go run ./test/bench/bgp -runs 10
+//     go run ./test/bench/bgp -runs 10 -bfd 100ms   # BFD, 100 ms × 3, on both sides
 package main
 
 import (
@@ -53,7 +55,21 @@ const (
 	connectTimeout = 200 * time.Millisecond
 )
 
-var config = fmt.Sprintf(`
+// config is the BGP configuration; with bfd set, the peer names a
+// BFDProfile of that interval (both ways) and multiplier.
+func config(bfd time.Duration, mult int) string {
+	profile, peerBFD := "", ""
+	if bfd > 0 {
+		ms := bfd.Milliseconds()
+		profile = fmt.Sprintf(`---
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: bench, namespace: %s}
+spec: {receiveInterval: %d, transmitInterval: %d, detectMultiplier: %d}
+`, l2lab.Namespace, ms, ms, mult)
+		peerBFD = ", bfdProfile: bench"
+	}
+	return fmt.Sprintf(`
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: bgp-pool, namespace: %[1]s}
@@ -62,13 +78,14 @@ spec: {addresses: [%[2]s], autoAssign: false}
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {name: router, namespace: %[1]s}
-spec: {myASN: %[3]d, peerASN: %[4]d, peerAddress: %[5]s, holdTime: %[6]s, keepaliveTime: 1s}
+spec: {myASN: %[3]d, peerASN: %[4]d, peerAddress: %[5]s, holdTime: %[6]s, keepaliveTime: 1s%[7]s}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
 metadata: {name: bgp-adv, namespace: %[1]s}
 spec: {ipAddressPools: [bgp-pool]}
-`, l2lab.Namespace, vipRange, nodeASN, routerASN, l2lab.RouterIP, holdTime)
+%[8]s`, l2lab.Namespace, vipRange, nodeASN, routerASN, l2lab.RouterIP, holdTime, peerBFD, profile)
+}
 
 // routeWatch polls the router's kernel routes into the VIP range and
 // keeps every change of each route's next hops.
@@ -233,13 +250,22 @@ func (c *client) stop(t0 time.Time) (int, []time.Time) {
 func main() {
 	runs := flag.Int("runs", 10, "runs (each: a Service created, a graceful stop, a hard kill)")
 	interval := flag.Duration("interval", 10*time.Millisecond, "client connection interval")
+	bfd := flag.Duration("bfd", 0, "run BFD with the router at this interval, both ways (0: none; MetalLB's default profile is 300ms)")
+	mult := flag.Int("bfd-mult", 3, "BFD detect multiplier, both sides")
 	flag.Parse()
 
 	r := benchrun.New()
 	defer r.Done()
-	fmt.Printf("• starting the lab: 3 speaker nodes, FRR %d with ECMP, a client behind it\n", routerASN)
-	c := l2lab.Start(r, l2lab.Options{Nodes: 3, Router: &frr.Config{ASN: routerASN}})
-	if _, err := c.Env.Kubectl(config, "apply", "-f", "-"); err != nil {
+	router := &frr.Config{ASN: routerASN}
+	detectedBy := fmt.Sprintf("hold time %s", holdTime)
+	if *bfd > 0 {
+		ms := int(bfd.Milliseconds())
+		router.BFD = &frr.BFD{Receive: ms, Transmit: ms, Mult: *mult}
+		detectedBy = fmt.Sprintf("BFD %s × %d (detection time %s), hold time %s", *bfd, *mult, time.Duration(*mult)**bfd, holdTime)
+	}
+	fmt.Printf("• starting the lab: 3 speaker nodes, FRR %d with ECMP, a client behind it; %s\n", routerASN, detectedBy)
+	c := l2lab.Start(r, l2lab.Options{Nodes: 3, Router: router})
+	if _, err := c.Env.Kubectl(config(*bfd, *mult), "apply", "-f", "-"); err != nil {
 		r.Fatalf("applying the BGP config: %v", err)
 	}
 	c.ServeNodes(vipRange)
@@ -292,7 +318,7 @@ func main() {
 		w.await(c, vip+" back on 3 next hops", 60*time.Second, dst, t1, onAll)
 
 		// Hard: the link cut and the speaker SIGKILLed; only the hold
-		// time tells the router.
+		// time (or BFD) tells the router.
 		killed := c.Nodes[(i+1)%3]
 		killedIP := netip.MustParseAddr(c.NodeIP(killed))
 		cl = startClient(c.RouterClient, vip, *interval)
@@ -325,7 +351,7 @@ func main() {
 			stopped, withdrawn.Sub(t1).Round(time.Millisecond), len(lost),
 			killed, dropped.Sub(t2).Round(time.Millisecond), outage.Round(time.Millisecond), len(failed), during, gone.Sub(t3).Round(time.Millisecond))
 	}
-	fmt.Printf("\n%d runs, 3 nodes, hold time %s, client connection every %s\n", *runs, holdTime, *interval)
+	fmt.Printf("\n%d runs, 3 nodes, %s, client connection every %s\n", *runs, detectedBy, *interval)
 	fmt.Printf("  Service created → route on the router:     %s\n", benchrun.Summary(firstRoute))
 	fmt.Printf("  Service created → all 3 next hops:         %s\n", benchrun.Summary(allRoutes))
 	fmt.Printf("  Service deleted → route gone:              %s\n", benchrun.Summary(deleted))
