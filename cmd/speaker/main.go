@@ -214,7 +214,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// (SIGTERM) its Run withdraws every path, waits for the withdrawals to
 	// be sent (bounded by bgp.DefaultWithdrawTimeout, well inside the pod's
 	// grace period) and closes the sessions.
-	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm,
+	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm, BFDMetrics: sm,
 		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
 		NodeAddresses: bgpapply.NodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	alive := []string{o.nodeName}

@@ -288,3 +288,46 @@ metallb_speaker_announced{ip="192.0.2.9",node="node-a",protocol="bgp",service="n
 		t.Errorf("a BGP announcement counted as a layer-2 ownership change")
 	}
 }
+
+// TestBFDSeriesAsMetalLBNamesThem: metallb_bfd_* by peer address and vrf,
+// every series there from the session's start, up and down events
+// counted, everything gone with the session.
+func TestBFDSeriesAsMetalLBNamesThem(t *testing.T) {
+	s, reg := newSpeaker(t)
+	const peer = "192.0.2.1"
+	s.BFDSession(peer, false, false)
+	s.BFDControlPacket(peer, true)
+	s.BFDControlPacket(peer, false)
+	s.BFDControlPacket(peer, false)
+	s.BFDSession(peer, true, true)
+	s.BFDSession(peer, false, true)
+	s.BFDSession(peer, true, true)
+	want := `
+# HELP metallb_bfd_control_packet_input Number of received BFD control packets.
+# TYPE metallb_bfd_control_packet_input counter
+metallb_bfd_control_packet_input{peer="192.0.2.1",vrf="default"} 2
+# HELP metallb_bfd_control_packet_output Number of sent BFD control packets.
+# TYPE metallb_bfd_control_packet_output counter
+metallb_bfd_control_packet_output{peer="192.0.2.1",vrf="default"} 1
+# HELP metallb_bfd_echo_packet_input Number of received BFD echo packets (IronLB runs no echo function: always 0).
+# TYPE metallb_bfd_echo_packet_input counter
+metallb_bfd_echo_packet_input{peer="192.0.2.1",vrf="default"} 0
+# HELP metallb_bfd_session_down_events Number of BFD session down events.
+# TYPE metallb_bfd_session_down_events counter
+metallb_bfd_session_down_events{peer="192.0.2.1",vrf="default"} 1
+# HELP metallb_bfd_session_up BFD session state (1 is up, 0 is down).
+# TYPE metallb_bfd_session_up gauge
+metallb_bfd_session_up{peer="192.0.2.1",vrf="default"} 1
+# HELP metallb_bfd_session_up_events Number of BFD session up events.
+# TYPE metallb_bfd_session_up_events counter
+metallb_bfd_session_up_events{peer="192.0.2.1",vrf="default"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "metallb_bfd_control_packet_input", "metallb_bfd_control_packet_output",
+		"metallb_bfd_echo_packet_input", "metallb_bfd_session_down_events", "metallb_bfd_session_up", "metallb_bfd_session_up_events"); err != nil {
+		t.Error(err)
+	}
+	s.BFDPeerRemoved(peer)
+	if n, err := testutil.GatherAndCount(reg, "metallb_bfd_session_up", "metallb_bfd_control_packet_input", "metallb_bfd_session_up_events"); err != nil || n != 0 {
+		t.Errorf("BFD series after the session is removed: %d, %v", n, err)
+	}
+}

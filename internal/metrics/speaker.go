@@ -31,8 +31,22 @@ type Speaker struct {
 	bgpPending   *prometheus.GaugeVec
 	bgpWithdraw  *prometheus.HistogramVec
 
+	// MetalLB's FRR-mode BFD metrics, labelled peer (its address) and
+	// vrf; counters without _total, as MetalLB names them.
+	bfdSessionUp  *prometheus.GaugeVec
+	bfdControlIn  *prometheus.CounterVec
+	bfdControlOut *prometheus.CounterVec
+	bfdEchoIn     *prometheus.CounterVec
+	bfdEchoOut    *prometheus.CounterVec
+	bfdUpEvents   *prometheus.CounterVec
+	bfdDownEvents *prometheus.CounterVec
+
 	Client *Client
 }
+
+// bfdVRF is the vrf label of every BFD series: IronLB runs BFD in the
+// default VRF only.
+const bfdVRF = "default"
 
 // takeoverBuckets resolve the range that matters for a LAN failover: tens
 // of milliseconds to a few seconds.
@@ -117,6 +131,20 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 			Buckets: withdrawBuckets,
 		}, []string{"peer"}),
 	}
+	bfdLabels := []string{"peer", "vrf"}
+	bfdCounter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "metallb", Subsystem: "bfd", Name: name, Help: help}, bfdLabels)
+	}
+	s.bfdSessionUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "metallb", Subsystem: "bfd", Name: "session_up",
+		Help: "BFD session state (1 is up, 0 is down).",
+	}, bfdLabels)
+	s.bfdControlIn = bfdCounter("control_packet_input", "Number of received BFD control packets.")
+	s.bfdControlOut = bfdCounter("control_packet_output", "Number of sent BFD control packets.")
+	s.bfdEchoIn = bfdCounter("echo_packet_input", "Number of received BFD echo packets (IronLB runs no echo function: always 0).")
+	s.bfdEchoOut = bfdCounter("echo_packet_output", "Number of sent BFD echo packets (IronLB runs no echo function: always 0).")
+	s.bfdUpEvents = bfdCounter("session_up_events", "Number of BFD session up events.")
+	s.bfdDownEvents = bfdCounter("session_down_events", "Number of BFD session down events.")
 	// Every phase's series exists from the start: a series born with
 	// the first takeover would hide that takeover from rate() and
 	// increase(), and the phase panel would show nothing.
@@ -125,7 +153,8 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 	}
 	for _, c := range []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous,
 		s.takeover, s.failover, s.lastFailover, s.ownershipChange, s.membersAlive,
-		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes, s.bgpPending, s.bgpWithdraw} {
+		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes, s.bgpPending, s.bgpWithdraw,
+		s.bfdSessionUp, s.bfdControlIn, s.bfdControlOut, s.bfdEchoIn, s.bfdEchoOut, s.bfdUpEvents, s.bfdDownEvents} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -245,4 +274,39 @@ func (s *Speaker) BGPPeerRemoved(peer string) {
 	s.bgpPrefixes.DeleteLabelValues(peer)
 	s.bgpPending.DeleteLabelValues(peer)
 	s.bgpWithdraw.DeleteLabelValues(peer)
+}
+
+// BFDSession records a BFD session's state; changed counts an up or down
+// event. Every series of the peer exists from its first state on.
+func (s *Speaker) BFDSession(peer string, up, changed bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	s.bfdSessionUp.WithLabelValues(peer, bfdVRF).Set(v)
+	for _, c := range []*prometheus.CounterVec{s.bfdControlIn, s.bfdControlOut, s.bfdEchoIn, s.bfdEchoOut, s.bfdUpEvents, s.bfdDownEvents} {
+		c.WithLabelValues(peer, bfdVRF)
+	}
+	switch {
+	case changed && up:
+		s.bfdUpEvents.WithLabelValues(peer, bfdVRF).Inc()
+	case changed:
+		s.bfdDownEvents.WithLabelValues(peer, bfdVRF).Inc()
+	}
+}
+
+// BFDControlPacket counts a control packet received from or sent to peer.
+func (s *Speaker) BFDControlPacket(peer string, sent bool) {
+	if sent {
+		s.bfdControlOut.WithLabelValues(peer, bfdVRF).Inc()
+		return
+	}
+	s.bfdControlIn.WithLabelValues(peer, bfdVRF).Inc()
+}
+
+// BFDPeerRemoved drops the series of a BFD session that was removed.
+func (s *Speaker) BFDPeerRemoved(peer string) {
+	for _, v := range []interface{ DeleteLabelValues(...string) bool }{s.bfdSessionUp, s.bfdControlIn, s.bfdControlOut, s.bfdEchoIn, s.bfdEchoOut, s.bfdUpEvents, s.bfdDownEvents} {
+		v.DeleteLabelValues(peer, bfdVRF)
+	}
 }

@@ -5,8 +5,8 @@ package migrate
 // two in step).
 var Differences = []string{
 	"Layer-2 failover is sub-second (memberlist timers tuned for a LAN) and the new owner sends gratuitous ARP/NDP bursts; MetalLB's takes seconds.",
-	"BGP runs in an embedded GoBGP, not FRR or frr-k8s: FRR-mode values (speaker.frr, frrk8s) and FRRConfiguration objects have no effect. BFD runs in the speaker itself (asynchronous mode, single hop or multihop); a profile asking for echoMode gets a Warning and BFD runs without the echo function, and the metallb_bfd_* metrics are not exported yet.",
-	"Metrics keep MetalLB's names and labels (metallb_bgp_*{peer=\"address:port\"} as in native mode, no vrf label); FRR-only families (metallb_bfd_*, metallb_bgp_opens_sent and the like) are absent; IronLB adds ironlb_* failover timings.",
+	"BGP runs in an embedded GoBGP, not FRR or frr-k8s: FRR-mode values (speaker.frr, frrk8s) and FRRConfiguration objects have no effect. BFD runs in the speaker itself (asynchronous mode, single hop or multihop); a profile asking for echoMode gets a Warning and BFD runs without the echo function.",
+	"Metrics keep MetalLB's names and labels (metallb_bgp_*{peer=\"address:port\"} as in native mode, no vrf label); metallb_bfd_*{peer, vrf} are exported as FRR mode names them (no zebra_notifications; echo counters stay 0); other FRR-only families (metallb_bgp_opens_sent and the like) are absent; IronLB adds ironlb_* failover timings.",
 	"The PrometheusRule carries MetalLB's alerts under MetalLB's names and thresholds, plus IronLBVIPUnannounced, IronLBFailoverSlow, IronLBSpeakerMissing and IronLBSpeakersDisagree.",
 	"The chart's speakers serve /healthz on 17473 (MetalLB's 17472), so both can run on one node during the switch; the memberlist Secret is IronLB's own (FULLNAME-memberlist), so the two speaker sets never mix.",
 	"A BGPPeer with holdTime 0 (no hold timer, no keepalives) is admitted with a warning, as MetalLB admits it, but its session is refused (BGPPeerRefused): IronLB's embedded BGP cannot turn the hold timer off.",

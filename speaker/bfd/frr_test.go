@@ -35,6 +35,41 @@ func (s nsSockets) DialUDP(network string, laddr, raddr *net.UDPAddr) (c *net.UD
 	return c, err
 }
 
+// countingMetrics counts what the Manager reports.
+type countingMetrics struct {
+	mu                 sync.Mutex
+	in, out, ups, down int
+}
+
+func (c *countingMetrics) BFDSession(_ string, up, changed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case changed && up:
+		c.ups++
+	case changed:
+		c.down++
+	}
+}
+
+func (c *countingMetrics) BFDControlPacket(_ string, sent bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sent {
+		c.out++
+	} else {
+		c.in++
+	}
+}
+
+func (c *countingMetrics) BFDPeerRemoved(string) {}
+
+func (c *countingMetrics) get() (in, out, ups, down int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.in, c.out, c.ups, c.down
+}
+
 // events records a Manager's events.
 type events struct {
 	mu  sync.Mutex
@@ -99,7 +134,8 @@ func TestAgainstFRR(t *testing.T) {
 		BFD: &frr.BFD{Receive: 300, Transmit: 300, Mult: 3, Peers: []frr.BFDPeer{{Address: node, Local: router}}}})
 
 	var evs events
-	m := &Manager{Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1}), OnEvent: evs.add, Sockets: nsSockets{ns: nodeNS}}
+	var counted countingMetrics
+	m := &Manager{Metrics: &counted, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1}), OnEvent: evs.add, Sockets: nsSockets{ns: nodeNS}}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -150,6 +186,10 @@ func TestAgainstFRR(t *testing.T) {
 	back := evs.wait(t, healed, StateUp, 15*time.Second)
 	t.Logf("link up at 0: Up again at %v", back.At.Sub(healed).Round(time.Millisecond))
 	frrPeer(t, r, node, 5*time.Second, "up again", func(p frr.BFDPeerState) bool { return p.Status == "up" })
+
+	if in, out, ups, downs := counted.get(); in == 0 || out == 0 || ups != 2 || downs != 1 {
+		t.Errorf("metrics: %d packets in, %d out, %d up events, %d down events; want some, some, 2, 1", in, out, ups, downs)
+	}
 
 	// Removing the session tells FRR it was on purpose.
 	if err := m.Set(nil); err != nil {

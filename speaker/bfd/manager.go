@@ -72,6 +72,21 @@ func (hostSockets) DialUDP(network string, laddr, raddr *net.UDPAddr) (*net.UDPC
 	return net.DialUDP(network, laddr, raddr)
 }
 
+// Metrics receives what the sessions do, by the peer's address;
+// *metrics.Speaker implements it with MetalLB's metallb_bfd_* names.
+type Metrics interface {
+	// BFDSession is a session's state; changed when it became so now.
+	BFDSession(peer string, up, changed bool)
+	BFDControlPacket(peer string, sent bool)
+	BFDPeerRemoved(peer string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) BFDSession(string, bool, bool) {}
+func (noMetrics) BFDControlPacket(string, bool) {}
+func (noMetrics) BFDPeerRemoved(string)         {}
+
 // Manager runs BFD sessions: one receiving socket per family and port,
 // shared by the sessions and opened when the first needs it, and per
 // session a sending socket and a goroutine that owns its Session.
@@ -82,6 +97,7 @@ type Manager struct {
 	// session's goroutine.
 	OnEvent func(Event)
 	Sockets Sockets
+	Metrics Metrics
 	// Ports, when not zero, replace 3784 and 4784 (tests).
 	SingleHopPort, MultihopPort int
 
@@ -108,6 +124,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	if m.Sockets == nil {
 		m.Sockets = hostSockets{}
+	}
+	if m.Metrics == nil {
+		m.Metrics = noMetrics{}
 	}
 	if m.SingleHopPort == 0 {
 		m.SingleHopPort = PortSingleHop
@@ -157,6 +176,7 @@ func (m *Manager) apply(peers map[Peer]Config) error {
 			r.stop()
 			delete(m.sessions, p)
 			delete(m.byDiscr, r.discr)
+			m.Metrics.BFDPeerRemoved(p.Remote.String())
 		}
 	}
 	for p, cfg := range peers {
@@ -231,6 +251,7 @@ func (m *Manager) start(p Peer, cfg Config) error {
 		log: m.Log.WithValues("peer", p.Remote.String(), "local", p.Local.String(), "multihop", p.Multihop),
 	}
 	m.sessions[p], m.byDiscr[r.discr] = r, r
+	m.Metrics.BFDSession(p.Remote.String(), false, false)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -444,6 +465,7 @@ func (r *runner) run(ctx context.Context) {
 			if err != nil {
 				continue
 			}
+			r.m.Metrics.BFDControlPacket(r.peer.Remote.String(), false)
 			if final {
 				r.send(r.s.Packet(true))
 			}
@@ -510,6 +532,9 @@ func (r *runner) report(t Transition) {
 	}
 	r.log.Info("BFD session changed state", "from", t.From.String(), "to", t.To.String(), "diagnostic", t.Diag.String(),
 		"remoteAdminDown", t.RemoteAdminDown)
+	if t.From == StateUp || t.To == StateUp {
+		r.m.Metrics.BFDSession(r.peer.Remote.String(), t.To == StateUp, true)
+	}
 	if r.m.OnEvent != nil {
 		r.m.OnEvent(Event{Peer: r.peer, Transition: t, At: r.m.Clock.Now()})
 	}
@@ -518,7 +543,9 @@ func (r *runner) report(t Transition) {
 func (r *runner) send(p ControlPacket) {
 	if _, err := r.conn.Write(p.Marshal()); err != nil {
 		r.log.V(1).Info("sending a BFD packet", "reason", err.Error())
+		return
 	}
+	r.m.Metrics.BFDControlPacket(r.peer.Remote.String(), true)
 }
 
 // sendAdminDown tells the remote system the session was taken down on

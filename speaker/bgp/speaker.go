@@ -80,6 +80,8 @@ type Options struct {
 	// BFDSockets opens the BFD sessions' sockets (tests: in a network
 	// namespace); the host's when nil.
 	BFDSockets bfd.Sockets
+	// BFDMetrics receives the BFD sessions' metrics; none when nil.
+	BFDMetrics bfd.Metrics
 }
 
 // Defaults of Options' timers.
@@ -185,7 +187,7 @@ func New(o Options) *Speaker {
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
 		bfdNames: map[bfd.Peer]string{}, held: map[string]bool{},
 	}
-	s.bfd = &bfd.Manager{Log: o.Log.WithName("bfd"), Clock: o.Clock, Sockets: o.BFDSockets, OnEvent: s.onBFD}
+	s.bfd = &bfd.Manager{Log: o.Log.WithName("bfd"), Clock: o.Clock, Sockets: o.BFDSockets, OnEvent: s.onBFD, Metrics: o.BFDMetrics}
 	return s
 }
 
