@@ -39,6 +39,7 @@ func (s nsSockets) DialUDP(network string, laddr, raddr *net.UDPAddr) (c *net.UD
 type countingMetrics struct {
 	mu                 sync.Mutex
 	in, out, ups, down int
+	firstIn, firstOut  time.Time
 }
 
 func (c *countingMetrics) BFDSession(_ string, up, changed bool) {
@@ -57,8 +58,14 @@ func (c *countingMetrics) BFDControlPacket(_ string, sent bool) {
 	defer c.mu.Unlock()
 	if sent {
 		c.out++
+		if c.firstOut.IsZero() {
+			c.firstOut = time.Now()
+		}
 	} else {
 		c.in++
+		if c.firstIn.IsZero() {
+			c.firstIn = time.Now()
+		}
 	}
 }
 
@@ -198,4 +205,39 @@ func TestAgainstFRR(t *testing.T) {
 	frrPeer(t, r, node, 5*time.Second, "down by our AdminDown", func(p frr.BFDPeerState) bool {
 		return p.Status == "down" && p.RemoteDiagnostic == "administratively down"
 	})
+}
+
+// TestPassiveAgainstFRR: a passive session (passiveMode) sends nothing
+// until FRR has spoken, then comes Up with it.
+func TestPassiveAgainstFRR(t *testing.T) {
+	lab := netns.New(t)
+	nodeNS := lab.Host("node", "10.99.1.2/24")
+	routerNS := lab.Host("router", "10.99.1.1/24")
+	node, router := netip.MustParseAddr("10.99.1.2"), netip.MustParseAddr("10.99.1.1")
+	frr.Start(t, routerNS, frr.Config{Name: "bfdp", ASN: 64512, RouterID: router,
+		BFD: &frr.BFD{Receive: 300, Transmit: 300, Mult: 3, Peers: []frr.BFDPeer{{Address: node, Local: router}}}})
+	var evs events
+	var counted countingMetrics
+	m := &Manager{Log: testr.New(t), OnEvent: evs.add, Metrics: &counted, Sockets: nsSockets{ns: nodeNS}}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	start := time.Now()
+	cfg := Config{DesiredMinTx: 300 * time.Millisecond, RequiredMinRx: 300 * time.Millisecond, DetectMult: 3, Passive: true}
+	if err := m.Set(map[Peer]Config{{Local: node, Remote: router}: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	up := evs.wait(t, start, StateUp, 15*time.Second)
+	counted.mu.Lock()
+	firstIn, firstOut := counted.firstIn, counted.firstOut
+	counted.mu.Unlock()
+	if firstIn.IsZero() || firstOut.Before(firstIn) {
+		t.Errorf("the passive session sent its first packet at %v, before it heard FRR at %v", firstOut, firstIn)
+	}
+	t.Logf("passive: Up %v after Set; first packet heard %v after Set, first sent %v after",
+		up.At.Sub(start).Round(time.Millisecond), firstIn.Sub(start).Round(time.Millisecond), firstOut.Sub(start).Round(time.Millisecond))
 }

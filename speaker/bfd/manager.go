@@ -455,7 +455,7 @@ func (r *runner) run(ctx context.Context) {
 	defer detect.Stop()
 	r.armDetect(detect)
 	for {
-		before, _ := r.s.TxInterval()
+		before, sending := r.s.TxInterval()
 		select {
 		case <-ctx.Done():
 			r.sendAdminDown()
@@ -487,8 +487,9 @@ func (r *runner) run(ctx context.Context) {
 		// accepts faster) holds from now: the remote system's detection
 		// time shrinks with the packet that announced it, so waiting out
 		// the old, slower interval would let it time us out. Send now and
-		// go on at the new pace.
-		if after, ok := r.s.TxInterval(); ok && after < before {
+		// go on at the new pace; so too when sending has just become
+		// allowed (a passive session spoken to).
+		if after, ok := r.s.TxInterval(); ok && (!sending || after < before) {
 			r.send(r.s.Packet(false))
 			if !tx.Stop() {
 				select {
