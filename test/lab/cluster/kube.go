@@ -96,10 +96,32 @@ func (s *State) waitNodes(ctx context.Context, timeout time.Duration) error {
 			if err == nil {
 				err = fmt.Errorf("not Ready: %s", strings.Join(notReady, ", "))
 			}
-			return fmt.Errorf("nodes not Ready within %s: %w; kubelet logs are in %s", timeout, err, filepath.Join(s.Dir, "nodes", "NODE", "logs"))
+			// A failed create removes the logs with the rest: quote them.
+			return fmt.Errorf("nodes not Ready within %s: %w; kubelet logs are in %s%s", timeout, err, filepath.Join(s.Dir, "nodes", "NODE", "logs"), s.kubeletTails(notReady))
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// kubeletTailLines is how much of each unready node's kubelet log an
+// error quotes: the last lines say why it did not register or get Ready.
+const kubeletTailLines = 12
+
+// kubeletTails quotes the end of the kubelet log of every node named at
+// the start of an entry of notReady ("NAME" or "NAME (why)").
+func (s *State) kubeletTails(notReady []string) string {
+	var b strings.Builder
+	for _, entry := range notReady {
+		node, _, _ := strings.Cut(entry, " ")
+		data, err := os.ReadFile(s.LogFile(node, "kubelet"))
+		if err != nil {
+			fmt.Fprintf(&b, "\n--- %s: no kubelet log: %v", node, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		fmt.Fprintf(&b, "\n--- last lines of %s's kubelet log:\n%s", node, strings.Join(lines[max(0, len(lines)-kubeletTailLines):], "\n"))
+	}
+	return b.String()
 }
 
 func (s *State) reconcileNodes(ctx context.Context, cs kubernetes.Interface, patched map[string]bool) ([]string, error) {
