@@ -73,6 +73,9 @@ type Options struct {
 	// router's BGP routes. Without Neighbors, every node's IPv4 and IPv6
 	// address is a neighbour of any external AS.
 	Router *frr.Config
+	// DeferSpeakers leaves the speakers to StartSpeakers, so Services can
+	// exist before every speaker starts at once (a join storm).
+	DeferSpeakers bool
 }
 
 // SpeakerMetricsPort is where speakers serve metrics with Options.Metrics:
@@ -192,10 +195,17 @@ func Start(t netns.T, o Options) *Cluster {
 	}
 	c.setupAPI()
 	c.startController()
+	if !o.DeferSpeakers {
+		c.StartSpeakers()
+	}
+	return c
+}
+
+// StartSpeakers starts every node's speaker, back to back.
+func (c *Cluster) StartSpeakers() {
 	for _, n := range c.Nodes {
 		c.StartSpeaker(n)
 	}
-	return c
 }
 
 // controllerStarts bounds how often the controller is started on a new

@@ -15,6 +15,7 @@ import (
 // error runs them and exits.
 type Runner struct {
 	cleanups []func()
+	parent   *Runner
 }
 
 // New returns a Runner that also tears everything down when the program
@@ -31,10 +32,24 @@ func (r *Runner) Helper()                        {}
 func (r *Runner) Cleanup(f func())               { r.cleanups = append(r.cleanups, f) }
 func (r *Runner) Errorf(format string, a ...any) { fmt.Fprintf(os.Stderr, "error: "+format+"\n", a...) }
 
-// Fatalf prints the error, runs the cleanups and exits with status 1.
+// Child returns a Runner for one part of the program (one lab of several,
+// run one after the other): its cleanups run at its own Done, or with its
+// parent's if the program fails or is interrupted first.
+func (r *Runner) Child() *Runner {
+	c := &Runner{parent: r}
+	r.Cleanup(c.Done)
+	return c
+}
+
+// Fatalf prints the error, runs every cleanup (its parent's too) and exits
+// with status 1.
 func (r *Runner) Fatalf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "fatal: "+format+"\n", a...)
-	r.Done()
+	root := r
+	for root.parent != nil {
+		root = root.parent
+	}
+	root.Done()
 	os.Exit(1)
 }
 

@@ -305,10 +305,25 @@ func main() {
 	sweep := flag.Duration("sweep", 0, "with -services: ask for every missing VIP this often after the kill; 0 listens for the new owners' announcements only, then confirms")
 	verbose := flag.Bool("v", false, "print, per run, every lost probe and every change of answering node after the node came back")
 	settle := flag.Duration("settle", 3*time.Second, "wait after a node returns before the next run")
+	scale := flag.String("scale", "", "instead of one lab: for each comma-separated node count (3,10,20,40), a fresh lab whose speakers all start together; prints the join storm's time to one owner per VIP, CPU, RSS and memberlist traffic at rest, owner changes over -idle, and -runs hard kills")
+	idle := flag.Duration("idle", time.Minute, "with -scale: the window at rest in which owner changes are counted")
+	joinLimit := flag.Duration("join-limit", time.Minute, "with -scale: how long the join storm may take to give every VIP one owner")
+	vipsPerNode := flag.Int("vips-per-node", 2, "with -scale: LoadBalancer Services per node")
 	flag.Parse()
 
 	r := benchrun.New()
 	defer r.Done()
+	if *scale != "" {
+		sizes, err := parseSizes(*scale)
+		if err != nil {
+			r.Fatalf("%v", err)
+		}
+		runScale(r, sizes, scaleOptions{
+			lab:         l2lab.Options{Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)},
+			vipsPerNode: *vipsPerNode, joinLimit: *joinLimit, idle: *idle, runs: *runs, interval: *interval, settle: *settle,
+		})
+		return
+	}
 
 	fmt.Printf("• starting the lab: %d speaker nodes, a client, apiserver on the gateway\n", *nodes)
 	opts := l2lab.Options{Nodes: *nodes, Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)}

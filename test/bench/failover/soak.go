@@ -74,7 +74,20 @@ func runSoak(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, d, sweep
 	cpu1 := speakerCPU(c)
 	takeovers1, held1 := speakerTakeovers(c), heldDeaths(c)
 
-	changes, splits := 0, 0
+	changes, splits := countOwnerChanges(c, vips, owners, history, start, sweepEvery)
+	fmt.Printf("\nsoak %s, %d nodes, %.0f%% loss, cores saturated, %d VIPs watched (%s): %d false alarms (another node answering an owned VIP, episodes at least 1 s apart), %d of them while the owner still answered (split)\n",
+		took.Round(time.Second), len(c.Nodes), loss*100, len(vips), formatCounts(perNode), changes, splits)
+	fmt.Printf("  speaker CPU over the soak: %s\n", formatCPU(cpu0, cpu1, took))
+	fmt.Printf("  takeovers the speakers counted (ironlb_layer2_takeover_seconds_count): %s\n", formatTakeovers(takeovers0, takeovers1))
+	fmt.Printf("  deaths memberlist declared that a speaker held (the member's port still listening), per speaker: %s\n", formatTakeovers(held0, held1))
+	fmt.Printf("• speaker RSS: %s\n", formatRSS(speakerRSS(c)))
+}
+
+// countOwnerChanges counts, in what the sweeper recorded, the episodes
+// (at least 1 s apart) of a node other than a VIP's owner answering or
+// announcing it, printing each, and how many of them were splits: the
+// owner still answered within a sweep.
+func countOwnerChanges(c *l2lab.Cluster, vips []netip.Addr, owners map[netip.Addr]string, history map[netip.Addr][]sample, start time.Time, sweepEvery time.Duration) (changes, splits int) {
 	for _, ip := range vips {
 		owner := owners[ip]
 		var lastSplit time.Time
@@ -82,24 +95,17 @@ func runSoak(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, d, sweep
 			if e.mac == owner {
 				continue
 			}
-			// Another node answered or announced: within a sweep of an
-			// answer from the owner it is a split, else a change.
 			if e.at.Sub(lastSplit) > time.Second {
 				changes++
 				fmt.Printf("  %s answered by %s (owner %s) at +%s\n", ip, c.NodeByMAC(e.mac), c.NodeByMAC(owner), e.at.Sub(start).Round(time.Millisecond))
-				if s.ownerNear(history[ip], owner, e.at, sweepEvery) {
+				if ownerNear(history[ip], owner, e.at, sweepEvery) {
 					splits++
 				}
 			}
 			lastSplit = e.at
 		}
 	}
-	fmt.Printf("\nsoak %s, %d nodes, %.0f%% loss, cores saturated, %d VIPs watched (%s): %d false alarms (another node answering an owned VIP, episodes at least 1 s apart), %d of them while the owner still answered (split)\n",
-		took.Round(time.Second), len(c.Nodes), loss*100, len(vips), formatCounts(perNode), changes, splits)
-	fmt.Printf("  speaker CPU over the soak: %s\n", formatCPU(cpu0, cpu1, took))
-	fmt.Printf("  takeovers the speakers counted (ironlb_layer2_takeover_seconds_count): %s\n", formatTakeovers(takeovers0, takeovers1))
-	fmt.Printf("  deaths memberlist declared that a speaker held (the member's port still listening), per speaker: %s\n", formatTakeovers(held0, held1))
-	fmt.Printf("• speaker RSS: %s\n", formatRSS(speakerRSS(c)))
+	return changes, splits
 }
 
 // heldDeaths counts, per speaker, the members it found declared dead but
@@ -127,7 +133,7 @@ func (s *sweeper) owners(r *benchrun.Runner, vips []netip.Addr) map[netip.Addr]s
 }
 
 // ownerNear reports whether owner answered within window of at.
-func (s *sweeper) ownerNear(history []sample, owner string, at time.Time, window time.Duration) bool {
+func ownerNear(history []sample, owner string, at time.Time, window time.Duration) bool {
 	return slices.ContainsFunc(history, func(e sample) bool {
 		return e.mac == owner && e.at.Sub(at).Abs() <= window
 	})
