@@ -24,6 +24,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/ironlb/ironlb/test/bench/benchrun"
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
@@ -311,6 +314,9 @@ func main() {
 	vipsPerNode := flag.Int("vips-per-node", 2, "with -scale: LoadBalancer Services per node")
 	flag.Parse()
 
+	// envtest logs through controller-runtime; unset, its logger prints a
+	// warning with a stack trace into the report once a later lab starts.
+	ctrllog.SetLogger(logr.Discard())
 	r := benchrun.New()
 	defer r.Done()
 	if *scale != "" {
