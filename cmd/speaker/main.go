@@ -85,6 +85,7 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	o.ml = members.DefaultOptions()
 	fs.DurationVar(&o.ml.ProbeInterval, "ml-probe-interval", o.ml.ProbeInterval, "memberlist: how often a random member is probed (detection starts within about this / (members-1))")
 	fs.DurationVar(&o.ml.ProbeTimeout, "ml-probe-timeout", o.ml.ProbeTimeout, "memberlist: how long a direct probe waits before indirect probes are asked for")
+	fs.DurationVar(&o.ml.GossipInterval, "ml-gossip-interval", o.ml.GossipInterval, "memberlist: how often news (a suspicion, a death) is sent to a few random members; each tick wakes the speaker even when there is no news")
 	fs.DurationVar(&o.settleTimeout, "ml-settle-timeout", loop.DefaultSettleTimeout, "at start, announce nothing until the speakers of every other node with a speaker pod have joined, at most this long (then announce with the members known)")
 	fs.DurationVar(&o.stalledHold, "ml-stalled-hold", loop.DefaultStalledHold, "a member memberlist declares dead whose speaker still accepts connections on its memberlist port (starved of CPU or frozen, not dead: its node still forwards) keeps its VIPs at most this long while it is asked to refute; one that refuses or does not answer within --ml-reach-timeout is taken over at once; negative: believe memberlist at once")
 	fs.DurationVar(&o.ml.ReachTimeout, "ml-reach-timeout", o.ml.ReachTimeout, "how long the check of a member declared dead waits for its memberlist port to answer; every real failover waits this long more")
@@ -126,6 +127,14 @@ func (o *options) validate() error {
 	}
 	if o.settleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--ml-settle-timeout %s: must be positive", o.settleTimeout))
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"ml-probe-interval", o.ml.ProbeInterval}, {"ml-probe-timeout", o.ml.ProbeTimeout}, {"ml-gossip-interval", o.ml.GossipInterval}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s %s: must be positive", d.flag, d.v))
+		}
 	}
 	if o.bgpGracefulShutdownWait <= 0 {
 		errs = append(errs, fmt.Errorf("--bgp-graceful-shutdown-wait %s: must be positive", o.bgpGracefulShutdownWait))
