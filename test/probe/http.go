@@ -46,6 +46,9 @@ func probeHTTP(ctx context.Context, o Options, t Target, record func(Result)) {
 			wg.Go(func() {
 				answer, err := get(ctx, client, url)
 				res := Result{Start: start, Target: t, Kind: HTTP, OK: err == nil, Answer: answer, Latency: time.Since(start)}
+				if err != nil {
+					res.Err = err.Error()
+				}
 				if ctx.Err() != nil {
 					return // stopped, not failed
 				}

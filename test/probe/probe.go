@@ -87,6 +87,9 @@ type Result struct {
 	OK      bool
 	Answer  string // MAC or page line
 	Latency time.Duration
+	// Err says why a probe failed (HTTP: refused, reset, timed out…);
+	// empty when it did not or when nobody answered an ARP request.
+	Err string
 }
 
 // Run probes until ctx ends.

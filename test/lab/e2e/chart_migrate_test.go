@@ -106,7 +106,7 @@ func (p *vipProbe) record(r probe.Result) {
 			p.failedARP[r.Target.IP.String()] = append(p.failedARP[r.Target.IP.String()], r.Start)
 		} else {
 			p.failedHTTP[key] = append(p.failedHTTP[key], r.Start)
-			p.events = append(p.events, fmt.Sprintf("%+.3fs %s: failed", r.Start.Sub(p.start).Seconds(), key))
+			p.events = append(p.events, fmt.Sprintf("%+.3fs %s: failed: %s", r.Start.Sub(p.start).Seconds(), key, r.Err))
 		}
 		return
 	}
