@@ -143,13 +143,7 @@ func TestAgainstFRR(t *testing.T) {
 	var evs events
 	var counted countingMetrics
 	m := &Manager{Metrics: &counted, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 1}), OnEvent: evs.add, Sockets: nsSockets{ns: nodeNS}}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	runManager(t, m)
 	peer := Peer{Local: node, Remote: router}
 	ours := Config{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 3}
 	start := time.Now()
@@ -219,13 +213,7 @@ func TestPassiveAgainstFRR(t *testing.T) {
 	var evs events
 	var counted countingMetrics
 	m := &Manager{Log: testr.New(t), OnEvent: evs.add, Metrics: &counted, Sockets: nsSockets{ns: nodeNS}}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	runManager(t, m)
 	start := time.Now()
 	cfg := Config{DesiredMinTx: 300 * time.Millisecond, RequiredMinRx: 300 * time.Millisecond, DetectMult: 3, Passive: true}
 	if err := m.Set(map[Peer]Config{{Local: node, Remote: router}: cfg}); err != nil {
@@ -240,4 +228,15 @@ func TestPassiveAgainstFRR(t *testing.T) {
 	}
 	t.Logf("passive: Up %v after Set; first packet heard %v after Set, first sent %v after",
 		up.At.Sub(start).Round(time.Millisecond), firstIn.Sub(start).Round(time.Millisecond), firstOut.Sub(start).Round(time.Millisecond))
+}
+
+// runManager runs m until the test ends, and waits for it to stop.
+func runManager(t *testing.T, m *Manager) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
 }
