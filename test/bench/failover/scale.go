@@ -171,12 +171,7 @@ func singleAnswerers(s *sweeper, vips []netip.Addr, from, to time.Time) (map[net
 	defer s.mu.Unlock()
 	owners := map[netip.Addr]string{}
 	for _, ip := range vips {
-		macs := map[string]bool{}
-		for _, e := range s.history[ip] {
-			if !e.at.Before(from) && !e.at.After(to) {
-				macs[e.mac] = true
-			}
-		}
+		macs := answerers(s.history[ip], from, to)
 		if len(macs) != 1 {
 			return nil, false
 		}
@@ -187,20 +182,26 @@ func singleAnswerers(s *sweeper, vips []netip.Addr, from, to time.Time) (map[net
 	return owners, true
 }
 
+// answerers returns the MACs that answered or announced in [from, to].
+func answerers(history []sample, from, to time.Time) map[string]bool {
+	macs := map[string]bool{}
+	for _, e := range history {
+		if !e.at.Before(from) && !e.at.After(to) {
+			macs[e.mac] = true
+		}
+	}
+	return macs
+}
+
 // describeAnswers says how many VIPs had no answer, one, or several since
 // from.
 func describeAnswers(c *l2lab.Cluster, s *sweeper, vips []netip.Addr, from time.Time) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	counts := map[int]int{}
+	now := time.Now()
 	for _, ip := range vips {
-		macs := map[string]bool{}
-		for _, e := range s.history[ip] {
-			if e.at.After(from) {
-				macs[e.mac] = true
-			}
-		}
-		counts[len(macs)]++
+		counts[len(answerers(s.history[ip], from, now))]++
 	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(counts)) {

@@ -30,10 +30,7 @@ func runSoak(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, d, sweep
 	s, vips := sweepVIPs(r, c, vipStrings)
 	defer s.close()
 	owners := s.owners(r, vips)
-	perNode := map[string]int{}
-	for _, mac := range owners {
-		perNode[c.NodeByMAC(mac)]++
-	}
+	perNode := ownedPerNode(c, owners)
 	for _, n := range c.Nodes {
 		if perNode[n] < soakVIPsPerNode {
 			r.Fatalf("%s owns %d of the %d VIPs, fewer than %d: ask for more with -services", n, perNode[n], len(vips), soakVIPsPerNode)
