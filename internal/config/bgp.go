@@ -111,7 +111,8 @@ func parsePeers(ps *problems, cfg *Config, in []v1beta2.BGPPeer) {
 			Name: obj.Name, MyASN: s.MyASN, ASN: s.ASN, LocalASN: s.LocalASN, DynamicASN: s.DynamicASN, Interface: s.Interface,
 			Port: s.Port, Password: s.Password, PasswordSecret: s.PasswordSecret.Name, BFDProfile: s.BFDProfile,
 			EnableGracefulRestart: s.EnableGracefulRestart, EBGPMultiHop: s.EBGPMultiHop, VRF: s.VRFName,
-			NodeSelectors: selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
+			DualStackAddressFamily: s.DualStackAddressFamily,
+			NodeSelectors:          selectors(ps, ref, "spec.nodeSelectors", s.NodeSelectors),
 		}
 		if p.Port == 0 {
 			p.Port = 179
@@ -166,11 +167,17 @@ func parsePeers(ps *problems, cfg *Config, in []v1beta2.BGPPeer) {
 				ps.addTransient(ref, "spec.bfdProfile", "BFDProfile %q does not exist (yet)", s.BFDProfile)
 			}
 		}
-		if s.Address != "" {
-			key := sessionKey{p.Address.String(), p.Port, s.VRFName, selectorsString(p.NodeSelectors)}
+		if s.Address != "" || s.Interface != "" {
+			// An unnumbered session is keyed by its interface: one router
+			// answers on a point-to-point link.
+			addr, field, what := p.Address.String(), "spec.peerAddress", s.Address
+			if s.Interface != "" {
+				addr, field, what = "interface "+s.Interface, "spec.interface", "interface "+s.Interface
+			}
+			key := sessionKey{addr, p.Port, s.VRFName, selectorsString(p.NodeSelectors)}
 			if prev, dup := seen[key]; dup {
-				ps.addWith(ref, []Ref{{KindBGPPeer, prev}}, "spec.peerAddress",
-					"BGPPeer %q already peers with %s port %d (vrf %q) from the same nodes", prev, s.Address, p.Port, s.VRFName)
+				ps.addWith(ref, []Ref{{KindBGPPeer, prev}}, field,
+					"BGPPeer %q already peers with %s port %d (vrf %q) from the same nodes", prev, what, p.Port, s.VRFName)
 			} else {
 				seen[key] = obj.Name
 			}

@@ -169,6 +169,10 @@ type Peer struct {
 	EnableGracefulRestart bool
 	EBGPMultiHop          bool
 	VRF                   string
+	// DualStackAddressFamily: the session carries IPv4 and IPv6 unicast;
+	// otherwise only its peer address's family. Sessions on an Interface
+	// (unnumbered, over IPv6 link-local) carry both.
+	DualStackAddressFamily bool
 }
 
 // BFDProfile is a validated BFDProfile.

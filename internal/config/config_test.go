@@ -118,6 +118,11 @@ func TestParseProblems(t *testing.T) {
 			})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.aggregationLength", "shorter than /28", false},
 		{"duplicate peers", Resources{Peers: []v1beta2.BGPPeer{peer("a", nil), peer("b", nil)}},
 			Ref{KindBGPPeer, "b"}, "spec.peerAddress", `BGPPeer "a" already peers with 10.0.0.1`, false},
+		{"duplicate unnumbered peers", Resources{Peers: []v1beta2.BGPPeer{
+			peer("a", func(s *v1beta2.BGPPeerSpec) { s.Address, s.Interface = "", "eth1" }),
+			peer("other-link", func(s *v1beta2.BGPPeerSpec) { s.Address, s.Interface = "", "eth2" }),
+			peer("b", func(s *v1beta2.BGPPeerSpec) { s.Address, s.Interface = "", "eth1" })}},
+			Ref{KindBGPPeer, "b"}, "spec.interface", `BGPPeer "a" already peers with interface eth1`, false},
 		{"peerASN and dynamicASN", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.DynamicASN = v1beta2.ExternalASNMode })}},
 			Ref{KindBGPPeer, "a"}, "spec.peerASN", "not both", false},
 		{"unparsable peer address", Resources{Peers: []v1beta2.BGPPeer{peer("a", func(s *v1beta2.BGPPeerSpec) { s.Address = "router.lan" })}},

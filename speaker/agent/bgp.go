@@ -22,7 +22,10 @@ import (
 //
 // Sessions are the BGPPeers whose node selectors match this node (none:
 // every node), except peers naming a VRF, which this speaker cannot keep
-// (the configuration watch reports them). A Service is advertised when it
+// (the configuration watch reports them). A session carries the paths of
+// its own family only, unless it sets dualStackAddressFamily or is
+// unnumbered (Session.Carries), as MetalLB's FRR mode activates address
+// families. A Service is advertised when it
 // has a ready endpoint (externalTrafficPolicy Cluster) or a ready endpoint
 // on this node (Local), and this node is not excluded. Each of its IPs is
 // advertised by every BGPAdvertisement whose pools contain the IP and
@@ -45,13 +48,16 @@ func (a *Agent) BGP() bgpspec.Desired {
 	}
 	var d bgpspec.Desired
 	sessions := map[string]bool{}
+	byName := map[string]bgpspec.Session{}
 	for _, name := range sortedPeerNames(a.cfg.Peers) {
 		p := a.cfg.Peers[name]
 		if p.VRF != "" || !config.MatchesAny(p.NodeSelectors, labels.Set(me.Labels)) {
 			continue
 		}
 		sessions[name] = true
-		d.Sessions = append(d.Sessions, session(p, a.cfg.BFDProfiles[p.BFDProfile]))
+		s := session(p, a.cfg.BFDProfiles[p.BFDProfile])
+		byName[name] = s
+		d.Sessions = append(d.Sessions, s)
 	}
 	if len(sessions) == 0 || me.Excluded {
 		return d
@@ -94,6 +100,9 @@ func (a *Agent) BGP() bgpspec.Desired {
 					continue // validated lengths: cannot happen
 				}
 				for _, peer := range advPeers(adv, sessions) {
+					if !byName[peer].Carries(ip) {
+						continue // an IPv6 VIP on an IPv4-only session, or the reverse
+					}
 					k := key{prefix, peer}
 					m := merged[k]
 					if m == nil {
@@ -168,7 +177,8 @@ func advPeers(adv *config.BGPAdvertisement, sessions map[string]bool) []string {
 func session(p *config.Peer, bfd *config.BFDProfile) bgpspec.Session {
 	s := bgpspec.Session{
 		Peer: p.Name, MyASN: p.MyASN, PeerASN: p.ASN, LocalASN: p.LocalASN, DynamicASN: string(p.DynamicASN),
-		Address: p.Address, Port: p.Port, SourceAddress: p.SrcAddress, RouterID: p.RouterID,
+		Address: p.Address, Interface: p.Interface, DualStack: p.DualStackAddressFamily,
+		Port: p.Port, SourceAddress: p.SrcAddress, RouterID: p.RouterID,
 		HoldTime: p.HoldTime, KeepaliveTime: p.KeepaliveTime, NoHoldTimer: p.NoHoldTimer, ConnectTime: p.ConnectTime,
 		Password: p.Password, EBGPMultiHop: p.EBGPMultiHop, EnableGracefulRestart: p.EnableGracefulRestart,
 		BFDProfile: p.BFDProfile,

@@ -164,17 +164,22 @@ func TestBGPPaths(t *testing.T) {
 			},
 			services: []Service{bgpSvc("ns/b", false, here, "10.0.0.6"), bgpSvc("ns/a", false, here, "10.0.0.5")},
 			want:     []bgpspec.Path{path("10.0.0.0/24", []string{"ns/a", "ns/b"}, r1r2, 0)}},
-		{name: "IPv6: /128 by default, aggregationLengthV6 when set; dual-stack Services advertise both",
+		{name: "IPv6: /128 by default, aggregationLengthV6 when set; dual-stack Services advertise both, " +
+			"each family on the sessions that carry it (its own, dualStackAddressFamily, unnumbered)",
 			mutate: func(r *config.Resources) {
 				a := adv("v6", "v6")
 				a.Spec.AggregationLengthV6 = ptr(int32(64))
 				r.BGPAdvertisements = []v1beta1.BGPAdvertisement{adv("host", "v4", "v6"), a}
+				r.Peers[0].Spec.DualStackAddressFamily = true
+				r.Peers = append(r.Peers,
+					v1beta2.BGPPeer{ObjectMeta: meta("r6"), Spec: v1beta2.BGPPeerSpec{MyASN: 64500, ASN: 64501, Address: "2001:db8:ffff::1"}},
+					v1beta2.BGPPeer{ObjectMeta: meta("link"), Spec: v1beta2.BGPPeerSpec{MyASN: 64500, ASN: 64501, Interface: "eth1"}})
 			},
 			services: []Service{bgpSvc("ns/a", false, here, "10.0.0.5", "2001:db8::5")},
 			want: []bgpspec.Path{
-				path("10.0.0.5/32", []string{"ns/a"}, r1r2, 0),
-				path("2001:db8::/64", []string{"ns/a"}, r1r2, 0),
-				path("2001:db8::5/128", []string{"ns/a"}, r1r2, 0),
+				path("10.0.0.5/32", []string{"ns/a"}, []string{"link", "r1", "r2"}, 0),
+				path("2001:db8::/64", []string{"ns/a"}, []string{"link", "r1", "r6"}, 0),
+				path("2001:db8::5/128", []string{"ns/a"}, []string{"link", "r1", "r6"}, 0),
 			}},
 		{name: "one prefix from two advertisements: communities joined (aliases resolved), the highest localPref",
 			mutate: func(r *config.Resources) {

@@ -46,9 +46,8 @@ func apiVRF(id uint16) (*api.Vrf, error) {
 
 func seconds(d time.Duration) uint64 { return uint64(d / time.Second) }
 
-// apiPeer is n as a GoBGP neighbour in its VRF. Both unicast families are
-// always offered, so a path of the other family never needs the session
-// renegotiated; a router that does not support one ignores it.
+// apiPeer is n as a GoBGP neighbour in its VRF, offering the families the
+// session carries.
 func apiPeer(n neighbor, vrf string) *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{
@@ -78,6 +77,9 @@ func apiPeer(n neighbor, vrf string) *api.Peer {
 		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(gracefulRestartTime / time.Second)}
 	}
 	for _, f := range []*api.Family{familyV4, familyV6} {
+		if f == familyV4 && !n.IPv4 || f == familyV6 && !n.IPv6 {
+			continue
+		}
 		af := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: f, Enabled: true}}
 		if n.GracefulRestart {
 			af.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}

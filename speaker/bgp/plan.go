@@ -74,8 +74,13 @@ const gracefulRestartTime = 120 * time.Second
 // neighbor is everything GoBGP is told about one session; two equal
 // neighbors need no change.
 type neighbor struct {
-	Peer            string
-	Address         netip.Addr
+	Peer    string
+	Address netip.Addr
+	// Interface is an unnumbered session's link; Address is then the
+	// router's IPv6 link-local address on it, zone included.
+	Interface string
+	// IPv4, IPv6: the unicast families the session carries.
+	IPv4, IPv6      bool
 	Port            uint16
 	LocalASN        uint32
 	PeerASN         uint32 // 0: whatever the peer says in its OPEN
@@ -126,11 +131,19 @@ type plan struct {
 	problems     []*PeerError
 }
 
+// linkPeer is what is known of the router on an unnumbered session's
+// link: its link-local address, or why none was found.
+type linkPeer struct {
+	Addr netip.Addr
+	Err  error
+}
+
 // compile checks d and computes, for every session it accepts, its GoBGP
 // neighbour and the paths it carries. nodeAddrs give the router ID when no
 // session names one (the first IPv4 address) and the next hop of a path
-// whose family differs from its session's (the first of that family).
-func compile(d bgpspec.Desired, nodeAddrs []netip.Addr) plan {
+// whose family differs from its session's (the first of that family);
+// links give the routers of unnumbered sessions, by interface.
+func compile(d bgpspec.Desired, nodeAddrs []netip.Addr, links map[string]linkPeer) plan {
 	p := plan{neighbors: map[string]neighbor{}, routes: map[string]map[netip.Prefix]route{}}
 	sessions := slices.Clone(d.Sessions)
 	slices.SortStableFunc(sessions, func(a, b bgpspec.Session) int { return cmp.Compare(a.Peer, b.Peer) })
@@ -140,6 +153,18 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr) plan {
 	}
 	accepted := make([]bgpspec.Session, 0, len(sessions))
 	for _, s := range sessions {
+		if s.Interface != "" {
+			l := links[s.Interface]
+			if !l.Addr.IsValid() {
+				why := "no router heard on it yet (it is found by its IPv6 link-local address; the router's Router Advertisements must be on)"
+				if l.Err != nil {
+					why = l.Err.Error()
+				}
+				p.problems = append(p.problems, &PeerError{Peer: s.Peer, Err: fmt.Errorf("unnumbered session on %s waits for its router: %s", s.Interface, why)})
+				continue
+			}
+			s.Address = l.Addr
+		}
 		n, err := toNeighbor(s)
 		switch {
 		case err != nil:
@@ -153,7 +178,10 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr) plan {
 			refuse(s.Peer, "peer address %s is already used by session %q", n.Address, byAddr[n.Address])
 			continue
 		}
-		if s.BFDProfile != "" {
+		if s.BFDProfile != "" && s.Interface != "" {
+			p.problems = append(p.problems, &PeerError{Peer: s.Peer, Err: fmt.Errorf(
+				"BFD profile %q: BFD on an unnumbered session is not supported yet; the session runs without BFD and a dead router is noticed by the hold time", s.BFDProfile)})
+		} else if s.BFDProfile != "" {
 			b, err := toBFD(s, nodeAddrs)
 			if err != nil {
 				refuse(s.Peer, "BFD profile %q: %w", s.BFDProfile, err)
@@ -210,7 +238,8 @@ func toNeighbor(s bgpspec.Session) (neighbor, error) {
 		asn = s.LocalASN
 	}
 	n := neighbor{
-		Peer: s.Peer, Address: s.Address.Unmap(), Port: s.Port, LocalASN: asn, PeerASN: s.PeerASN,
+		Peer: s.Peer, Address: s.Address.Unmap(), Interface: s.Interface, Port: s.Port, LocalASN: asn, PeerASN: s.PeerASN,
+		IPv4: s.Carries(netip.IPv4Unspecified()), IPv6: s.Carries(netip.IPv6Unspecified()),
 		SourceAddress: s.SourceAddress.Unmap(), HoldTime: s.HoldTime, KeepaliveTime: s.KeepaliveTime,
 		ConnectRetry: s.ConnectTime, Password: s.Password, EBGPMultiHop: s.EBGPMultiHop,
 		GracefulRestart: s.EnableGracefulRestart,
@@ -220,6 +249,8 @@ func toNeighbor(s bgpspec.Session) (neighbor, error) {
 		return n, errors.New("the session has no peer name")
 	case !n.Address.IsValid():
 		return n, errors.New("no peer address")
+	case s.Interface != "" && n.SourceAddress.IsValid():
+		return n, fmt.Errorf("sourceAddress %s cannot be used on an unnumbered session (interface %s), which runs from the link's IPv6 link-local address", n.SourceAddress, s.Interface)
 	case n.SourceAddress.IsValid() && n.SourceAddress.Is4() != n.Address.Is4():
 		return n, fmt.Errorf("source address %s and peer address %s are of different families", n.SourceAddress, n.Address)
 	case s.MyASN == 0:
@@ -297,6 +328,13 @@ func (p *plan) compileRoutes(paths []bgpspec.Path, nodeAddrs []netip.Addr) {
 			}
 			r := route{Prefix: prefix, LocalPref: path.LocalPref}
 			switch is4 := prefix.Addr().Is4(); {
+			case is4 && !n.IPv4 || !is4 && !n.IPv6:
+				// The agent sends a path only on sessions that carry
+				// its family (bgpspec.Session.Carries).
+				continue
+			case n.Interface != "":
+				// GoBGP uses the session's link-local address: an IPv4
+				// path gets an IPv6 next hop (RFC 8950).
 			case n.SourceAddress.IsValid() && n.SourceAddress.Is4() == is4:
 				r.NextHop = n.SourceAddress
 			case n.Address.Is4() == is4:

@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -19,6 +20,9 @@ var (
 	peer6 = netip.MustParseAddr("2001:db8::1")
 	node4 = netip.MustParseAddr("10.0.0.1")
 	node6 = netip.MustParseAddr("fd00::1")
+	// linkRouter is an unnumbered session's router, as the kernel's
+	// neighbour table names it.
+	linkRouter = netip.MustParseAddr("fe80::9%eth9")
 )
 
 func sess(name string, addr netip.Addr, f ...func(*bgpspec.Session)) bgpspec.Session {
@@ -36,13 +40,14 @@ func TestCompileSessions(t *testing.T) {
 		name     string
 		sessions []bgpspec.Session
 		nodes    []netip.Addr
+		links    map[string]linkPeer
 		want     map[string]neighbor
 		problems []string
 	}{{
 		name:     "zero timers and port take the defaults",
 		sessions: []bgpspec.Session{sess("a", peerA)},
 		nodes:    []netip.Addr{node4},
-		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501,
+		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
 			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry}},
 	}, {
 		name: "settings are carried over",
@@ -51,7 +56,7 @@ func TestCompileSessions(t *testing.T) {
 			s.Password, s.EBGPMultiHop, s.EnableGracefulRestart, s.SourceAddress = "pw", true, true, node4
 		})},
 		nodes: []netip.Addr{node4},
-		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 1179, LocalASN: 64500, PeerASN: 64501, SourceAddress: node4,
+		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, IPv4: true, Port: 1179, LocalASN: 64500, PeerASN: 64501, SourceAddress: node4,
 			HoldTime: 9 * time.Second, KeepaliveTime: 2 * time.Second, ConnectRetry: 5 * time.Second,
 			Password: "pw", EBGPMultiHop: true, GracefulRestart: true}},
 	}, {
@@ -62,8 +67,8 @@ func TestCompileSessions(t *testing.T) {
 		},
 		nodes: []netip.Addr{node4},
 		want: map[string]neighbor{
-			"int": {Peer: "int", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64500, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
-			"ext": {Peer: "ext", Address: peerB, Port: 179, LocalASN: 64500, PeerASN: 0, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"int": {Peer: "int", Address: peerA, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 64500, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"ext": {Peer: "ext", Address: peerB, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 0, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
 		},
 	}, {
 		name: "sessions with different local ASes are all kept",
@@ -72,8 +77,8 @@ func TestCompileSessions(t *testing.T) {
 		},
 		nodes: []netip.Addr{node4},
 		want: map[string]neighbor{
-			"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
-			"b": {Peer: "b", Address: peerB, Port: 179, LocalASN: 64999, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"a": {Peer: "a", Address: peerA, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"b": {Peer: "b", Address: peerB, IPv4: true, Port: 179, LocalASN: 64999, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
 		},
 	}, {
 		name: "broken sessions are refused by name, the rest kept",
@@ -87,7 +92,7 @@ func TestCompileSessions(t *testing.T) {
 			sess("same-address", peerB),
 		},
 		nodes: []netip.Addr{node4},
-		want: map[string]neighbor{"ok": {Peer: "ok", Address: peerB, Port: 179, LocalASN: 64500, PeerASN: 64501,
+		want: map[string]neighbor{"ok": {Peer: "ok", Address: peerB, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
 			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry}},
 		problems: []string{
 			`BGP session "bad-dynamic" refused: dynamicASN "sideways" is neither "internal" nor "external"`,
@@ -105,8 +110,8 @@ func TestCompileSessions(t *testing.T) {
 		},
 		nodes: []netip.Addr{node4},
 		want: map[string]neighbor{
-			"a":   {Peer: "a", Address: peerA, Port: 179, LocalASN: 64999, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
-			"int": {Peer: "int", Address: peerB, Port: 179, LocalASN: 64999, PeerASN: 64999, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"a":   {Peer: "a", Address: peerA, IPv4: true, Port: 179, LocalASN: 64999, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"int": {Peer: "int", Address: peerB, IPv4: true, Port: 179, LocalASN: 64999, PeerASN: 64999, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
 		},
 	}, {
 		name:     "no hold timer is refused, not run with the default",
@@ -120,7 +125,7 @@ func TestCompileSessions(t *testing.T) {
 			s.BFD = bgpspec.BFD{ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 4, MinimumTTL: 254, PassiveMode: true}
 		})},
 		nodes: []netip.Addr{node4},
-		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501,
+		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
 			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry,
 			BFD: bfdSession{On: true, Peer: bfd.Peer{Local: node4, Remote: peerA, MinTTL: 254},
 				Config: bfd.Config{DesiredMinTx: 200 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 4, Passive: true}}}},
@@ -131,7 +136,7 @@ func TestCompileSessions(t *testing.T) {
 			s.BFD = bgpspec.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3, MinimumTTL: 250}
 		})},
 		nodes: []netip.Addr{node4},
-		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501,
+		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
 			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry,
 			SourceAddress: netip.MustParseAddr("192.0.2.99"), EBGPMultiHop: true,
 			BFD: bfdSession{On: true, Peer: bfd.Peer{Local: netip.MustParseAddr("192.0.2.99"), Remote: peerA, Multihop: true, MinTTL: 250},
@@ -143,7 +148,7 @@ func TestCompileSessions(t *testing.T) {
 			s.BFD = bgpspec.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3, EchoMode: true}
 		})},
 		nodes: []netip.Addr{node4},
-		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, Port: 179, LocalASN: 64500, PeerASN: 64501,
+		want: map[string]neighbor{"a": {Peer: "a", Address: peerA, IPv4: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
 			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry,
 			BFD: bfdSession{On: true, Peer: bfd.Peer{Local: node4, Remote: peerA},
 				Config: bfd.Config{DesiredMinTx: time.Second, RequiredMinRx: time.Second, DetectMult: 3}}}},
@@ -157,6 +162,53 @@ func TestCompileSessions(t *testing.T) {
 		nodes:    []netip.Addr{node4},
 		problems: []string{`BGP session "a" refused: BFD profile "fast": no local IPv6 address to run BFD from: set the BGPPeer's sourceAddress`},
 	}, {
+		name: "dualStackAddressFamily offers both families; without it, the peer's own",
+		sessions: []bgpspec.Session{
+			sess("dual", peerA, func(s *bgpspec.Session) { s.DualStack = true }),
+			sess("v6", peer6),
+		},
+		nodes: []netip.Addr{node4},
+		want: map[string]neighbor{
+			"dual": {Peer: "dual", Address: peerA, IPv4: true, IPv6: true, Port: 179, LocalASN: 64500, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+			"v6":   {Peer: "v6", Address: peer6, IPv6: true, Port: 179, LocalASN: 64500, PeerASN: 64501, HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry},
+		},
+	}, {
+		name:     "unnumbered: the router found on the link, both families",
+		sessions: []bgpspec.Session{sess("link", netip.Addr{}, func(s *bgpspec.Session) { s.Interface = "eth9" })},
+		nodes:    []netip.Addr{node4},
+		links:    map[string]linkPeer{"eth9": {Addr: linkRouter}},
+		want: map[string]neighbor{"link": {Peer: "link", Address: linkRouter, Interface: "eth9", IPv4: true, IPv6: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
+			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry}},
+	}, {
+		name: "unnumbered: no router found yet, with and without the lookup's reason",
+		sessions: []bgpspec.Session{
+			sess("quiet", netip.Addr{}, func(s *bgpspec.Session) { s.Interface = "eth8" }),
+			sess("crowded", netip.Addr{}, func(s *bgpspec.Session) { s.Interface = "eth9" }),
+		},
+		nodes: []netip.Addr{node4},
+		links: map[string]linkPeer{"eth9": {Err: errors.New("found 2 link-local neighbors. only support p2p link")}},
+		problems: []string{
+			`BGP session "crowded": unnumbered session on eth9 waits for its router: found 2 link-local neighbors. only support p2p link`,
+			`BGP session "quiet": unnumbered session on eth8 waits for its router: no router heard on it yet (it is found by its IPv6 link-local address; the router's Router Advertisements must be on)`,
+		},
+	}, {
+		name: "unnumbered: a source address is refused, BFD is reported and left out",
+		sessions: []bgpspec.Session{
+			sess("src", netip.Addr{}, func(s *bgpspec.Session) { s.Interface, s.SourceAddress = "eth8", node4 }),
+			sess("bfd", netip.Addr{}, func(s *bgpspec.Session) {
+				s.Interface, s.BFDProfile = "eth9", "fast"
+				s.BFD = bgpspec.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3}
+			}),
+		},
+		nodes: []netip.Addr{node4},
+		links: map[string]linkPeer{"eth8": {Addr: netip.MustParseAddr("fe80::8%eth8")}, "eth9": {Addr: linkRouter}},
+		want: map[string]neighbor{"bfd": {Peer: "bfd", Address: linkRouter, Interface: "eth9", IPv4: true, IPv6: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
+			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry}},
+		problems: []string{
+			`BGP session "bfd": BFD profile "fast": BFD on an unnumbered session is not supported yet; the session runs without BFD and a dead router is noticed by the hold time`,
+			`BGP session "src" refused: sourceAddress 10.0.0.1 cannot be used on an unnumbered session (interface eth8), which runs from the link's IPv6 link-local address`,
+		},
+	}, {
 		name:     "no router ID at all refuses every session",
 		sessions: []bgpspec.Session{sess("a", peer6)},
 		nodes:    []netip.Addr{node6},
@@ -164,7 +216,7 @@ func TestCompileSessions(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := compile(bgpspec.Desired{Sessions: tc.sessions}, tc.nodes)
+			p := compile(bgpspec.Desired{Sessions: tc.sessions}, tc.nodes, tc.links)
 			if diff := cmp.Diff(tc.want, p.neighbors, cmpOpts...); diff != "" {
 				t.Errorf("neighbours (-want +got):\n%s", diff)
 			}
@@ -199,7 +251,7 @@ func TestCompileRouterID(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := compile(bgpspec.Desired{Sessions: tc.sessions}, []netip.Addr{node6, node4})
+			p := compile(bgpspec.Desired{Sessions: tc.sessions}, []netip.Addr{node6, node4}, nil)
 			if p.routerID != tc.want {
 				t.Errorf("router ID %s, want %s", p.routerID, tc.want)
 			}
@@ -213,11 +265,15 @@ func TestCompileRouterID(t *testing.T) {
 func TestCompileRoutes(t *testing.T) {
 	c1 := config.Community{Standard: 1}
 	c2 := config.Community{Large: true, LargeValue: [3]uint32{1, 2, 3}}
+	dual := func(s *bgpspec.Session) { s.DualStack = true }
 	sessions := []bgpspec.Session{
-		sess("v4", peerA),
+		sess("v4", peerA, dual),
 		sess("v4src", peerB, func(s *bgpspec.Session) { s.SourceAddress = netip.MustParseAddr("10.0.0.7") }),
-		sess("v6", peer6),
+		sess("v6", peer6, dual),
+		sess("v6only", netip.MustParseAddr("2001:db8::2")),
+		sess("link", netip.Addr{}, func(s *bgpspec.Session) { s.Interface = "eth9" }),
 	}
+	links := map[string]linkPeer{"eth9": {Addr: linkRouter}}
 	tests := []struct {
 		name     string
 		paths    []bgpspec.Path
@@ -248,6 +304,24 @@ func TestCompileRoutes(t *testing.T) {
 		nodes:    []netip.Addr{node4},
 		problems: []string{`BGP session "v4": IPv6 paths are not sent: the session is over IPv4 and the node has no IPv6 address for their next hop`},
 	}, {
+		name: "without dualStackAddressFamily a session carries its own family only",
+		paths: []bgpspec.Path{
+			{Prefix: netip.MustParsePrefix("2001:db8::10/128"), Peers: []string{"v4src"}},
+			{Prefix: netip.MustParsePrefix("192.0.2.10/32"), Peers: []string{"v6only"}},
+		},
+		nodes: []netip.Addr{node4, node6},
+	}, {
+		name: "unnumbered: both families, next hop left to GoBGP (the link-local address; RFC 8950 for IPv4)",
+		paths: []bgpspec.Path{
+			{Prefix: netip.MustParsePrefix("192.0.2.10/32"), Peers: []string{"link"}},
+			{Prefix: netip.MustParsePrefix("2001:db8::10/128"), Peers: []string{"link"}},
+		},
+		nodes: []netip.Addr{node4, node6},
+		want: map[string]map[netip.Prefix]route{"link": {
+			netip.MustParsePrefix("192.0.2.10/32"):    {Prefix: netip.MustParsePrefix("192.0.2.10/32")},
+			netip.MustParsePrefix("2001:db8::10/128"): {Prefix: netip.MustParsePrefix("2001:db8::10/128")},
+		}},
+	}, {
 		name: "one prefix twice: the union, in any order",
 		paths: []bgpspec.Path{
 			{Prefix: netip.MustParsePrefix("192.0.2.10/32"), Peers: []string{"v4"}, LocalPref: 10, Communities: []config.Community{c2, c1}},
@@ -267,7 +341,7 @@ func TestCompileRoutes(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := compile(bgpspec.Desired{Sessions: sessions, Paths: tc.paths}, tc.nodes)
+			p := compile(bgpspec.Desired{Sessions: sessions, Paths: tc.paths}, tc.nodes, links)
 			if diff := cmp.Diff(tc.want, p.routes, cmpOpts...); diff != "" {
 				t.Errorf("routes (-want +got):\n%s", diff)
 			}

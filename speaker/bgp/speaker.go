@@ -82,6 +82,15 @@ type Options struct {
 	BFDSockets bfd.Sockets
 	// BFDMetrics receives the BFD sessions' metrics; none when nil.
 	BFDMetrics bfd.Metrics
+	// FindLinkRouter finds the router of an unnumbered session on its
+	// interface, by its IPv6 link-local address (zone included); the
+	// kernel's neighbour table, nudged by a Router Solicitation, when
+	// nil. It is asked on every Set and every LinkInterval while such
+	// sessions exist, and must return quickly.
+	FindLinkRouter func(iface string) (netip.Addr, error)
+	// LinkInterval is how often unnumbered sessions' routers are looked
+	// for again; DefaultLinkInterval when zero.
+	LinkInterval time.Duration
 }
 
 // Defaults of Options' timers.
@@ -93,6 +102,9 @@ const (
 	// DefaultPollInterval makes the withdraw latency metric precise to
 	// a few milliseconds; a read is one round trip on GoBGP's loop.
 	DefaultPollInterval = 5 * time.Millisecond
+	// DefaultLinkInterval: an unnumbered session waits at most this long
+	// after its router answers a solicitation.
+	DefaultLinkInterval = time.Second
 )
 
 // ErrNotRunning is Set's answer before Run has started the server or
@@ -128,6 +140,11 @@ type Speaker struct {
 	routerID netip.Addr
 	sessions map[string]*session
 	nextVRF  uint16
+	// last is the Desired of the latest Set, applied again when the
+	// router of an unnumbered session is found or changes; links are
+	// those routers by interface.
+	last  bgpspec.Desired
+	links map[string]linkPeer
 	// bfd runs the sessions' BFD; bfdNames maps its peers to sessions.
 	// held are the sessions with BFD held administratively down: new
 	// ones until their BFD first comes Up, and established ones BFD took
@@ -181,11 +198,17 @@ func New(o Options) *Speaker {
 	if o.PollInterval == 0 {
 		o.PollInterval = DefaultPollInterval
 	}
+	if o.FindLinkRouter == nil {
+		o.FindLinkRouter = findLinkRouter
+	}
+	if o.LinkInterval == 0 {
+		o.LinkInterval = DefaultLinkInterval
+	}
 	s := &Speaker{
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
 		up: map[string]bool{}, sent: map[string]uint64{}, labels: map[string]string{}, routes: map[string]int{},
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
-		bfdNames: map[bfd.Peer]string{}, held: map[string]bool{},
+		bfdNames: map[bfd.Peer]string{}, held: map[string]bool{}, links: map[string]linkPeer{},
 	}
 	s.bfd = &bfd.Manager{Log: o.Log.WithName("bfd"), Clock: o.Clock, Sockets: o.BFDSockets, OnEvent: s.onBFD, Metrics: o.BFDMetrics}
 	return s
@@ -226,8 +249,12 @@ func (s *Speaker) Run(ctx context.Context) error {
 
 	t := s.opts.Clock.NewTimer(s.opts.PollInterval)
 	defer t.Stop()
+	relink := s.opts.Clock.NewTicker(s.opts.LinkInterval)
+	defer relink.Stop()
 	for {
 		select {
+		case <-relink.C():
+			s.relink()
 		case <-ctx.Done():
 			stopCtx, cancel := s.withdrawDeadline(context.WithoutCancel(ctx))
 			err := s.stop(stopCtx)
@@ -319,7 +346,60 @@ func (s *Speaker) Set(d bgpspec.Desired) error {
 	if !s.running {
 		return ErrNotRunning
 	}
-	p := compile(d, s.opts.NodeAddresses)
+	s.last = d
+	s.findLinkRouters()
+	return s.apply(d)
+}
+
+// relink looks again for the routers of unnumbered sessions and applies
+// the last Desired again when one was found or changed.
+func (s *Speaker) relink() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running || !s.findLinkRouters() {
+		return
+	}
+	if err := s.apply(s.last); err != nil {
+		// The next Set reports per-peer problems as Events; here they
+		// are only logged.
+		s.opts.Log.Info("applying the BGP configuration again after an unnumbered session's router changed", "reason", err.Error())
+	}
+}
+
+// findLinkRouters asks for the router of every unnumbered session of the
+// last Desired and reports whether one was found or changed. A router
+// already known is kept while a lookup fails: its session is the better
+// witness. Caller holds mu.
+func (s *Speaker) findLinkRouters() bool {
+	changed := false
+	seen := map[string]bool{}
+	for _, ss := range s.last.Sessions {
+		iface := ss.Interface
+		if iface == "" || seen[iface] {
+			continue
+		}
+		seen[iface] = true
+		old := s.links[iface]
+		a, err := s.opts.FindLinkRouter(iface)
+		switch {
+		case err == nil && a != old.Addr:
+			s.opts.Log.Info("router found on an unnumbered session's link", "interface", iface, "address", a, "was", old.Addr)
+			s.links[iface], changed = linkPeer{Addr: a}, true
+		case err != nil && !old.Addr.IsValid():
+			s.links[iface] = linkPeer{Err: err}
+		}
+	}
+	for iface := range s.links {
+		if !seen[iface] {
+			delete(s.links, iface)
+		}
+	}
+	return changed
+}
+
+// apply makes the server match d. Caller holds mu.
+func (s *Speaker) apply(d bgpspec.Desired) error {
+	p := compile(d, s.opts.NodeAddresses, s.links)
 	var errs []error
 	for _, pe := range p.problems {
 		errs = append(errs, pe)
@@ -550,7 +630,13 @@ func (s *Speaker) forget(name string) {
 // peerLabel names a session in metrics as MetalLB does: the peer's address
 // and port ("192.0.2.1:179", "fd00::1:179"), so dashboards and alerts
 // written for MetalLB keep their label values.
-func peerLabel(n neighbor) string { return fmt.Sprintf("%s:%d", n.Address, n.Port) }
+// An unnumbered session is labelled by its interface, as FRR names it.
+func peerLabel(n neighbor) string {
+	if n.Interface != "" {
+		return n.Interface
+	}
+	return fmt.Sprintf("%s:%d", n.Address, n.Port)
+}
 
 // labelLocked is the peer's metrics label; stateMu must be held.
 func (s *Speaker) labelLocked(name string) string {

@@ -257,24 +257,35 @@ func TestIPv6PathsArrive(t *testing.T) {
 	v6 := netip.MustParseAddr("::1")
 	r6 := newRouter(t, externalASN, "10.255.1.2", lo.port, v6)
 	r4 := newRouter(t, externalASN, "10.255.1.3", lo.port, lo.addr(3))
+	r4only := newRouter(t, externalASN, "10.255.1.4", lo.port, lo.addr(4))
 	nodeV6 := netip.MustParseAddr("fd00::1")
 	m := newFakeMetrics()
 	s := startSpeaker(t, Options{NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.1.1"), nodeV6}, Metrics: m})
 	d := bgpspec.Desired{
 		Sessions: []bgpspec.Session{
 			{Peer: "v6", MyASN: ourASN, PeerASN: externalASN, Address: v6, Port: uint16(lo.port), SourceAddress: v6, ConnectTime: 1e9},
-			{Peer: "v4", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(3), Port: uint16(lo.port), SourceAddress: lo.speakerAddr(), ConnectTime: 1e9},
+			{Peer: "v4", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(3), Port: uint16(lo.port), SourceAddress: lo.speakerAddr(), ConnectTime: 1e9, DualStack: true},
+			{Peer: "v4only", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(4), Port: uint16(lo.port), SourceAddress: lo.speakerAddr(), ConnectTime: 1e9},
 		},
-		Paths: []bgpspec.Path{{Prefix: pfx("2001:db8::10/128"), Peers: []string{"v6", "v4"}, Communities: []config.Community{std}}},
+		Paths: []bgpspec.Path{
+			{Prefix: pfx("2001:db8::10/128"), Peers: []string{"v6", "v4", "v4only"}, Communities: []config.Community{std}},
+			{Prefix: pfx("192.0.2.10/32"), Peers: []string{"v4only"}},
+		},
 	}
 	if err := s.Set(d); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
 	r6.expect(v6, ourASN, "")
 	r4.expect(lo.speakerAddr(), ourASN, "")
-	eventually(t, "the IPv6 path arrives on both sessions", func() bool {
-		return len(r6.paths(v6)) == 1 && len(r4.paths(lo.speakerAddr())) == 1
+	r4only.expect(lo.speakerAddr(), ourASN, "")
+	// The IPv4 path on v4only goes in the same Set as the IPv6 ones: once
+	// it has arrived, the IPv6 path would have too.
+	eventually(t, "the IPv6 path arrives on the IPv6 and the dual-stack session, the IPv4 one on v4only", func() bool {
+		return len(r6.paths(v6)) == 1 && len(r4.paths(lo.speakerAddr())) == 1 && len(r4only.paths(lo.speakerAddr())) == 1
 	})
+	if _, ok := r4only.paths(lo.speakerAddr())[pfx("2001:db8::10/128")]; ok {
+		t.Errorf("an IPv4 session without dualStackAddressFamily received the IPv6 path")
+	}
 	want := received{NextHop: v6, Communities: []uint32{std.Standard}, ASPath: []uint32{ourASN}}
 	if diff := cmp.Diff(want, r6.paths(v6)[pfx("2001:db8::10/128")], cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 		t.Errorf("over IPv6 (-want +got):\n%s", diff)
@@ -291,7 +302,7 @@ func TestPathOfAFamilyWithoutNextHopIsReportedNotSent(t *testing.T) {
 	s := startSpeaker(t, Options{NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.2.1")}})
 	d := bgpspec.Desired{
 		Sessions: []bgpspec.Session{{Peer: "v4", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(2),
-			Port: uint16(lo.port), SourceAddress: lo.speakerAddr(), ConnectTime: 1e9}},
+			Port: uint16(lo.port), SourceAddress: lo.speakerAddr(), ConnectTime: 1e9, DualStack: true}},
 		Paths: []bgpspec.Path{
 			{Prefix: pfx("2001:db8::10/128"), Peers: []string{"v4"}},
 			{Prefix: pfx("192.0.2.10/32"), Peers: []string{"v4"}},
@@ -390,6 +401,9 @@ func TestShutdownWithdrawsBeforeClosing(t *testing.T) {
 			rec := l.ibgp.record(me)
 			prefixes := []netip.Prefix{pfx("192.0.2.10/32"), pfx("192.0.2.11/32"), pfx("2001:db8::10/128")}
 			d := bgpspec.Desired{Sessions: l.sessions()}
+			for i := range d.Sessions {
+				d.Sessions[i].DualStack = true // the IPv6 prefix too
+			}
 			for _, p := range prefixes {
 				d.Paths = append(d.Paths, bgpspec.Path{Prefix: p, Peers: []string{"ibgp", "ebgp"}})
 			}
@@ -477,7 +491,8 @@ func TestSessionSettingsReachGoBGP(t *testing.T) {
 	}
 	want := settings{
 		LocalASN: ourASN, PeerASN: externalASN, Password: "pw", LocalAddress: lo.speakerAddr().String(), RemotePort: 1179,
-		Hold: 9, Keepalive: 3, ConnectRetry: 7, MultiHop: true, TTL: 255, GracefulRestart: true, RestartTime: 120, Families: 2,
+		// One family: the peer's own, without dualStackAddressFamily.
+		Hold: 9, Keepalive: 3, ConnectRetry: 7, MultiHop: true, TTL: 255, GracefulRestart: true, RestartTime: 120, Families: 1,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GoBGP neighbour (-want +got):\n%s", diff)

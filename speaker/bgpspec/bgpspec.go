@@ -28,12 +28,20 @@ type Session struct {
 	// set, is presented to the peer instead of MyASN.
 	MyASN, PeerASN, LocalASN uint32
 	DynamicASN               string // "", "internal" or "external"
-	Address                  netip.Addr
-	Port                     uint16
-	SourceAddress            netip.Addr    // zero: the kernel chooses
-	RouterID                 netip.Addr    // zero: the node's address
-	HoldTime                 time.Duration // zero: the speaker's default
-	KeepaliveTime            time.Duration
+	// Address is the peer's; zero when Interface is set.
+	Address netip.Addr
+	// Interface, when set, makes the session unnumbered: with the one
+	// router found on that point-to-point link by its IPv6 link-local
+	// address, carrying IPv4 paths with an IPv6 next hop (RFC 8950).
+	Interface string
+	// DualStack: the session carries both unicast families; otherwise
+	// only its peer address's (an unnumbered session carries both).
+	DualStack     bool
+	Port          uint16
+	SourceAddress netip.Addr    // zero: the kernel chooses
+	RouterID      netip.Addr    // zero: the node's address
+	HoldTime      time.Duration // zero: the speaker's default
+	KeepaliveTime time.Duration
 	// NoHoldTimer: the BGPPeer asked for a hold time of 0 (no hold timer,
 	// no keepalives).
 	NoHoldTimer bool
@@ -47,6 +55,15 @@ type Session struct {
 	// its settings: the session runs BFD and follows it.
 	BFDProfile string
 	BFD        BFD
+}
+
+// Carries reports whether the session carries paths for ip's family: its
+// peer address's family, both with DualStack or on an Interface.
+func (s Session) Carries(ip netip.Addr) bool {
+	if s.DualStack || s.Interface != "" {
+		return true
+	}
+	return s.Address.Unmap().Is4() == ip.Unmap().Is4()
 }
 
 // BFD is a BFDProfile's settings, MetalLB's defaults filled in.
