@@ -67,8 +67,15 @@ func apiPeer(n neighbor, vrf string) *api.Peer {
 		}},
 		Transport: &api.Transport{RemotePort: uint32(n.Port)},
 	}
-	if n.SourceAddress.IsValid() {
+	switch {
+	case n.SourceAddress.IsValid():
 		p.Transport.LocalAddress = n.SourceAddress.String()
+	case n.Interface != "":
+		// Left empty, GoBGP would take the link's link-local address
+		// with its zone, which it then cannot parse as the session's
+		// local address: paths would go out with the next hop ::. Any
+		// address makes it read the connection's own, zone removed.
+		p.Transport.LocalAddress = "::"
 	}
 	if n.EBGPMultiHop {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: ebgpMultiHopTTL}
@@ -98,14 +105,15 @@ func apiPath(r route, withdraw, gshut bool) (*api.Path, error) {
 	attrs := []bgppkt.PathAttributeInterface{bgppkt.NewPathAttributeOrigin(bgppkt.BGP_ORIGIN_ATTR_TYPE_IGP)}
 	var nlri bgppkt.AddrPrefixInterface
 	fam := familyV4
-	if is4 {
+	switch {
+	case is4:
 		nh := "0.0.0.0"
 		if r.NextHop.IsValid() {
 			nh = r.NextHop.String()
 		}
 		nlri = bgppkt.NewIPAddrPrefix(bits, addr)
 		attrs = append(attrs, bgppkt.NewPathAttributeNextHop(nh))
-	} else {
+	default:
 		nh := "::"
 		if r.NextHop.IsValid() {
 			nh = r.NextHop.String()

@@ -333,8 +333,11 @@ func (p *plan) compileRoutes(paths []bgpspec.Path, nodeAddrs []netip.Addr) {
 				// its family (bgpspec.Session.Carries).
 				continue
 			case n.Interface != "":
-				// GoBGP uses the session's link-local address: an IPv4
-				// path gets an IPv6 next hop (RFC 8950).
+				// GoBGP uses the session's local (link-local) address,
+				// for IPv4 paths too (RFC 8950). A path given an IPv6
+				// next hop itself would not do: GoBGP's per-session
+				// VRFs turn an IPv4 path's next hop into a NEXT_HOP
+				// attribute, which cannot hold one.
 			case n.SourceAddress.IsValid() && n.SourceAddress.Is4() == is4:
 				r.NextHop = n.SourceAddress
 			case n.Address.Is4() == is4:

@@ -88,6 +88,11 @@ type Options struct {
 	// nil. It is asked on every Set and every LinkInterval while such
 	// sessions exist, and must return quickly.
 	FindLinkRouter func(iface string) (netip.Addr, error)
+	// AdvertiseOnLink tells the router of an unnumbered session this
+	// node's link-local address: a Router Advertisement (lifetime 0) when
+	// nil. It is sent every LinkInterval while the session is not
+	// established, every linkAdvertEvery intervals once it is.
+	AdvertiseOnLink func(iface string) error
 	// LinkInterval is how often unnumbered sessions' routers are looked
 	// for again; DefaultLinkInterval when zero.
 	LinkInterval time.Duration
@@ -145,6 +150,11 @@ type Speaker struct {
 	// those routers by interface.
 	last  bgpspec.Desired
 	links map[string]linkPeer
+	// linkTicks counts relink ticks, for advertising on established
+	// unnumbered sessions' links every linkAdvertEvery ticks; linkErrs
+	// is the last advertisement error per link, logged once.
+	linkTicks int
+	linkErrs  map[string]string
 	// bfd runs the sessions' BFD; bfdNames maps its peers to sessions.
 	// held are the sessions with BFD held administratively down: new
 	// ones until their BFD first comes Up, and established ones BFD took
@@ -201,6 +211,9 @@ func New(o Options) *Speaker {
 	if o.FindLinkRouter == nil {
 		o.FindLinkRouter = findLinkRouter
 	}
+	if o.AdvertiseOnLink == nil {
+		o.AdvertiseOnLink = advertiseOnLink
+	}
 	if o.LinkInterval == 0 {
 		o.LinkInterval = DefaultLinkInterval
 	}
@@ -208,7 +221,7 @@ func New(o Options) *Speaker {
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
 		up: map[string]bool{}, sent: map[string]uint64{}, labels: map[string]string{}, routes: map[string]int{},
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
-		bfdNames: map[bfd.Peer]string{}, held: map[string]bool{}, links: map[string]linkPeer{},
+		bfdNames: map[bfd.Peer]string{}, held: map[string]bool{}, links: map[string]linkPeer{}, linkErrs: map[string]string{},
 	}
 	s.bfd = &bfd.Manager{Log: o.Log.WithName("bfd"), Clock: o.Clock, Sockets: o.BFDSockets, OnEvent: s.onBFD, Metrics: o.BFDMetrics}
 	return s
@@ -366,19 +379,37 @@ func (s *Speaker) relink() {
 	}
 }
 
+// linkAdvertEvery: an established unnumbered session's router hears this
+// node's Router Advertisement every 10 LinkIntervals (10 s by default,
+// FRR's own interval for its unnumbered peers), so a router that restarts
+// finds the node again.
+const linkAdvertEvery = 10
+
 // findLinkRouters asks for the router of every unnumbered session of the
-// last Desired and reports whether one was found or changed. A router
-// already known is kept while a lookup fails: its session is the better
-// witness. Caller holds mu.
+// last Desired, tells it this node's address (advertiseOnLinks), and
+// reports whether a router was found or changed. A router already known
+// is kept while a lookup fails: its session is the better witness. Caller
+// holds mu.
 func (s *Speaker) findLinkRouters() bool {
 	changed := false
 	seen := map[string]bool{}
+	s.linkTicks++
 	for _, ss := range s.last.Sessions {
 		iface := ss.Interface
 		if iface == "" || seen[iface] {
 			continue
 		}
 		seen[iface] = true
+		if !s.Established(ss.Peer) || s.linkTicks%linkAdvertEvery == 0 {
+			err := s.opts.AdvertiseOnLink(iface)
+			if err != nil && s.linkErrs[iface] != err.Error() {
+				s.opts.Log.Info("cannot send a Router Advertisement for an unnumbered session", "interface", iface, "peer", ss.Peer, "reason", err.Error())
+			}
+			s.linkErrs[iface] = ""
+			if err != nil {
+				s.linkErrs[iface] = err.Error()
+			}
+		}
 		old := s.links[iface]
 		a, err := s.opts.FindLinkRouter(iface)
 		switch {
@@ -392,6 +423,7 @@ func (s *Speaker) findLinkRouters() bool {
 	for iface := range s.links {
 		if !seen[iface] {
 			delete(s.links, iface)
+			delete(s.linkErrs, iface)
 		}
 	}
 	return changed

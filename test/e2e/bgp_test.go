@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -47,7 +48,13 @@ const (
 	bfdIP6       = "fd00:250::250"
 	bfdInterval  = 100 * time.Millisecond
 	bfdMult      = 3
-	bgpRange     = "10.252.0.0/24"
+	// The unnumbered router sits on a point-to-point link from every node
+	// (unnumberedIf there) and peers by interface; its only IPv4 address
+	// is on its loopback.
+	unnumberedASN      = 64504
+	unnumberedIf       = "unnum0"
+	unnumberedRouterIP = "10.253.0.1"
+	bgpRange           = "10.252.0.0/24"
 	bgpRange6    = "fd00:252::/120"
 	md5Secret    = "lab-md5-secret"
 	// bgpLimit bounds every wait for the router: sessions come up and
@@ -125,7 +132,7 @@ spec:
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {name: local-as, namespace: %[1]s}
-spec: {myASN: %[5]d, peerASN: %[12]d, localASN: %[13]d, peerAddress: %[14]s, keepaliveTime: 1s}
+spec: {myASN: %[5]d, peerASN: %[12]d, localASN: %[13]d, peerAddress: %[14]s, keepaliveTime: 1s, dualStackAddressFamily: true}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BFDProfile
@@ -160,8 +167,10 @@ func TestBGP(t *testing.T) {
 	c := l2lab.Start(t, l2lab.Options{Nodes: 3, Router: &frr.Config{ASN: routerASN}})
 	l := &bgpLab{Cluster: c}
 	l.ibgp = c.AddRouter("ibgp", ibgpIP, ibgpIP6, frr.Config{ASN: nodeASN, Neighbors: c.NodeNeighbors(nodeASN, "")})
-	l.md5 = c.AddRouter("md5", md5IP, md5IP6, frr.Config{ASN: md5ASN, Neighbors: c.NodeNeighbors(nodeASN, md5Secret)})
-	l.localAS = c.AddRouter("localas", localASIP, localASIP6, frr.Config{ASN: localASRouterASN, Neighbors: c.NodeNeighbors(localASN, "")})
+	// Both routers activate IPv6 unicast on their IPv4 sessions too; only
+	// the local-as BGPPeer sets dualStackAddressFamily (DualStack).
+	l.md5 = c.AddRouter("md5", md5IP, md5IP6, frr.Config{ASN: md5ASN, Neighbors: dualStack(c.NodeNeighbors(nodeASN, md5Secret))})
+	l.localAS = c.AddRouter("localas", localASIP, localASIP6, frr.Config{ASN: localASRouterASN, Neighbors: dualStack(c.NodeNeighbors(localASN, ""))})
 	bfdNeighbors := c.NodeNeighbors(nodeASN, "")
 	for i := range bfdNeighbors {
 		bfdNeighbors[i].BFD = bfdNeighbors[i].Address.Is4()
@@ -180,6 +189,8 @@ func TestBGP(t *testing.T) {
 	t.Run("IPv6", func(t *testing.T) { testBGPIPv6(t, l) })
 	t.Run("MD5", func(t *testing.T) { testBGPMD5(t, l) })
 	t.Run("LocalASNAndKeepaliveOnly", func(t *testing.T) { testBGPLocalASN(t, l) })
+	t.Run("DualStackAddressFamily", func(t *testing.T) { testBGPDualStack(t, l) })
+	t.Run("Unnumbered", func(t *testing.T) { testBGPUnnumbered(t, l) })
 	t.Run("BFD", func(t *testing.T) { testBGPBFD(t, l) })
 	t.Run("GracefulStop", func(t *testing.T) { testBGPGracefulStop(t, l) })
 	t.Run("GracefulShutdownCommunity", func(t *testing.T) { testBGPGracefulShutdownCommunity(t, l) })
@@ -280,6 +291,182 @@ func testBGPIPv6(t *testing.T, l *bgpLab) {
 		}
 		return ""
 	})
+}
+
+// dualStack activates both unicast families on the IPv4 neighbours.
+func dualStack(ns []frr.Neighbor) []frr.Neighbor {
+	for i := range ns {
+		ns[i].DualStack = ns[i].Address.Is4()
+	}
+	return ns
+}
+
+// testBGPDualStack: dualStackAddressFamily as MetalLB means it. The
+// local-as and the MD5 routers both activate IPv6 unicast on their IPv4
+// sessions, and only the local-as BGPPeer sets dualStackAddressFamily: the
+// IPv6 VIP reaches the local-as router over IPv4, with each node's IPv6
+// address as next hop, and never the MD5 router, whose sessions carry the
+// peer's own family only.
+func testBGPDualStack(t *testing.T, l *bgpLab) {
+	vip := l.CreateServiceWith("bgp-dual", l2lab.ServiceOptions{Pool: "bgp-pool", IPv6: true}, l.Nodes...)
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.localAS, prefix, l.nodeAddrs(false, l.Nodes...))
+	paths, err := l.localAS.Paths(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hops []netip.Addr
+	for _, p := range paths {
+		hops = append(hops, p.NextHop)
+	}
+	slices.SortFunc(hops, netip.Addr.Compare)
+	if want := l.nodeAddrs(true, l.Nodes...); !slices.Equal(hops, want) {
+		t.Errorf("next hops of %s over the IPv4 sessions: %v, want the nodes' IPv6 addresses %v", prefix, hops, want)
+	}
+	// Every node sent the path to the local-as router in the same update
+	// of its sessions as it would have to the MD5 router; a second more
+	// covers the UPDATE on its way.
+	time.Sleep(time.Second)
+	if got, err := l.md5.Peers(prefix); err != nil || len(got) > 0 {
+		t.Errorf("the MD5 router holds %s from %v (%v): its BGPPeer does not set dualStackAddressFamily", prefix, got, err)
+	}
+}
+
+// testBGPUnnumbered: a BGPPeer naming an interface instead of an address.
+// Every node has a point-to-point link (unnum0) to a router that peers by
+// interface (FRR's `neighbor IF interface`) and neither side has an IPv4
+// or global IPv6 address on it: each session comes up over the link-local
+// addresses, the router installs the IPv4 VIP with the three nodes'
+// link-local next hops (RFC 8950) and the IPv6 VIP likewise, each node's
+// ServiceBGPStatus names the peer, and a client on the router reaches the
+// IPv4 VIP over those routes.
+func testBGPUnnumbered(t *testing.T, l *bgpLab) {
+	routerNS := l.Lab.Stub(l.Hosts[l.Nodes[0]], unnumberedIf, "unnum", nil, nil)
+	ifaces := []string{"eth0"}
+	for i, n := range l.Nodes[1:] {
+		ifc := fmt.Sprintf("eth%d", i+1)
+		l.Lab.Link(l.Hosts[n], unnumberedIf, routerNS, ifc)
+		ifaces = append(ifaces, ifc)
+	}
+	for _, cmd := range [][]string{
+		{"ip", "addr", "add", unnumberedRouterIP + "/32", "dev", "lo"},
+		{"sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"},
+	} {
+		if out, err := l.Lab.Exec(routerNS, cmd...); err != nil {
+			t.Fatalf("%v in %s: %v: %s", cmd, routerNS, err, out)
+		}
+	}
+	var neighbors []frr.Neighbor
+	for _, ifc := range ifaces {
+		neighbors = append(neighbors, frr.Neighbor{Interface: ifc, ASN: nodeASN})
+	}
+	r := frr.Start(t, routerNS, frr.Config{Name: "unnum", ASN: unnumberedASN, RouterID: netip.MustParseAddr(unnumberedRouterIP), Neighbors: neighbors})
+	// Session and UPDATE debugging in bgpd.log, printed on failure.
+	if out, err := r.Vtysh("-c", "debug bgp neighbor-events", "-c", "debug bgp updates"); err != nil {
+		t.Logf("unnum: turning debugging on: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, cmd := range []string{"show bgp summary", "show bgp ipv4 unicast", "show bgp ipv6 unicast", "show ip route", "show ipv6 route"} {
+			out, err := r.Vtysh("-c", cmd)
+			t.Logf("unnum: %s: %v\n%s", cmd, err, out)
+		}
+		t.Logf("unnum's logs:\n%s", r.Logs())
+	})
+	peer := fmt.Sprintf(`
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: unnumbered, namespace: %s}
+spec: {myASN: %d, peerASN: %d, interface: %s, holdTime: 3s, keepaliveTime: 1s}
+`, l2lab.Namespace, nodeASN, unnumberedASN, unnumberedIf)
+	if _, err := l.Env.Kubectl(peer, "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := l.Env.Kubectl(peer, "delete", "-f", "-"); err != nil {
+			t.Errorf("deleting the unnumbered BGPPeer: %v", err)
+		}
+	})
+	waitFor(t, "every node's unnumbered session", bgpLimit, func() string {
+		st, err := r.InterfaceNeighbors()
+		if err != nil {
+			return err.Error()
+		}
+		for _, ifc := range ifaces {
+			if st[ifc].State != "Established" {
+				return fmt.Sprintf("sessions %+v", st)
+			}
+		}
+		return ""
+	})
+
+	var nodeLLs []netip.Addr
+	for i, n := range l.Nodes {
+		nodeLLs = append(nodeLLs, linkLocal(t, l, l.Hosts[n], unnumberedIf))
+		// The node's answers to the router's own address go back over the
+		// link, by an IPv4 route via the router's link-local address.
+		rll := linkLocal(t, l, routerNS, ifaces[i])
+		if out, err := l.Lab.Exec(l.Hosts[n], "ip", "route", "replace", unnumberedRouterIP+"/32", "via", "inet6", rll.String(), "dev", unnumberedIf); err != nil {
+			t.Fatalf("route back to the unnumbered router on %s: %v: %s", n, err, out)
+		}
+		// The nodes' VIP traffic is redirected to their page server,
+		// and REDIRECT needs an IPv4 address on the incoming link, which
+		// an unnumbered one has not: from it, DNAT to the node's own
+		// address instead, as kube-proxy DNATs to an endpoint.
+		if out, err := l.Lab.Exec(l.Hosts[n], "iptables", "-t", "nat", "-I", "PREROUTING", "-i", unnumberedIf, "-p", "tcp", "-d", bgpRange,
+			"--dport", "80", "-j", "DNAT", "--to-destination", fmt.Sprintf("%s:%d", l.NodeIP(n), l2lab.NodeServerPort)); err != nil {
+			t.Fatalf("DNAT from the unnumbered link on %s: %v: %s", n, err, out)
+		}
+	}
+	slices.SortFunc(nodeLLs, netip.Addr.Compare)
+	vip4 := l.CreateServiceWith("bgp-unnumbered", l2lab.ServiceOptions{Pool: "bgp-pool"}, l.Nodes...)
+	vip6 := l.CreateServiceWith("bgp-unnumbered6", l2lab.ServiceOptions{Pool: "bgp-pool", IPv6: true}, l.Nodes...)
+	waitKernel(t, r, hostPrefix(t, vip4), nodeLLs)
+	waitKernel(t, r, hostPrefix(t, vip6), nodeLLs)
+	waitFor(t, "ServiceBGPStatus of every node naming the unnumbered peer", bgpLimit, func() string {
+		st := l.BGPStatuses("bgp-unnumbered")
+		for _, n := range l.Nodes {
+			if !slices.Contains(st[n], "unnumbered") {
+				return fmt.Sprintf("statuses %v", st)
+			}
+		}
+		return ""
+	})
+	page, err := netns.Get(context.Background(), "/var/run/netns/"+routerNS, vip4+":80", 5*time.Second)
+	if err != nil {
+		t.Fatalf("GET %s from the unnumbered router: %v", vip4, err)
+	}
+	if n := l.NodeByMAC(strings.TrimSpace(page)); !slices.Contains(l.Nodes, n) {
+		t.Errorf("GET %s from the unnumbered router answered %q, not a node's page", vip4, page)
+	}
+}
+
+// linkLocal is the IPv6 link-local address of ifc in namespace ns.
+func linkLocal(t *testing.T, l *bgpLab, ns, ifc string) netip.Addr {
+	t.Helper()
+	out, err := l.Lab.Exec(ns, "ip", "-j", "-6", "addr", "show", "dev", ifc, "scope", "link")
+	if err != nil {
+		t.Fatalf("addresses of %s in %s: %v: %s", ifc, ns, err, out)
+	}
+	var links []struct {
+		AddrInfo []struct {
+			Local string `json:"local"`
+		} `json:"addr_info"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil {
+		t.Fatalf("addresses of %s in %s: %v: %q", ifc, ns, err, out)
+	}
+	for _, li := range links {
+		for _, a := range li.AddrInfo {
+			if ip, err := netip.ParseAddr(a.Local); err == nil && ip.IsLinkLocalUnicast() {
+				return ip
+			}
+		}
+	}
+	t.Fatalf("%s in %s has no link-local address: %s", ifc, ns, out)
+	return netip.Addr{}
 }
 
 // testBGPLocalASN: a BGPPeer with localASN establishes with a router that

@@ -50,6 +50,13 @@ const (
 type Neighbor struct {
 	Address netip.Addr
 	Range   netip.Prefix
+	// Interface, instead of Address, peers unnumbered on that link (FRR's
+	// `neighbor IF interface`: over IPv6 link-local addresses, Router
+	// Advertisements on, IPv4 and IPv6 unicast both activated).
+	Interface string
+	// DualStack activates both unicast families on the session, not only
+	// its address's.
+	DualStack bool
 	// ASN is the neighbour's AS; 0 means "external" (any AS but ours).
 	ASN uint32
 	// Password enables TCP MD5 signatures on the session.
@@ -289,13 +296,17 @@ func Render(cfg Config) string {
 		}
 		name := n.Address.String()
 		is6 := n.Address.Is6()
-		if n.Range.IsValid() {
+		switch {
+		case n.Range.IsValid():
 			name = fmt.Sprintf("RANGE%d", i)
 			is6 = n.Range.Addr().Is6()
 			w(" neighbor %s peer-group", name)
 			w(" neighbor %s remote-as %s", name, remote)
 			w(" bgp listen range %s peer-group %s", n.Range, name)
-		} else {
+		case n.Interface != "":
+			name = n.Interface
+			w(" neighbor %s interface remote-as %s", name, remote)
+		default:
 			w(" neighbor %s remote-as %s", name, remote)
 		}
 		w(" neighbor %s timers 1 3", name)
@@ -305,9 +316,12 @@ func Render(cfg Config) string {
 		if n.BFD {
 			w(" neighbor %s bfd profile lab", name)
 		}
-		if is6 {
+		switch {
+		case n.Interface != "" || n.DualStack:
+			v4, v6 = append(v4, name), append(v6, name)
+		case is6:
 			v6 = append(v6, name)
-		} else {
+		default:
 			v4 = append(v4, name)
 		}
 	}
@@ -508,19 +522,46 @@ type NeighborState struct {
 	HoldTime time.Duration
 }
 
-// Neighbors returns every neighbour FRR has (configured and dynamic), by
-// address.
+// Neighbors returns every neighbour FRR has (configured and dynamic) by
+// address; unnumbered ones are in InterfaceNeighbors.
 func (r *Router) Neighbors() (map[netip.Addr]NeighborState, error) {
+	all, err := r.neighbors()
+	if err != nil {
+		return nil, err
+	}
+	out := map[netip.Addr]NeighborState{}
+	for k, n := range all {
+		if a, err := netip.ParseAddr(k); err == nil {
+			out[a] = n
+		}
+	}
+	return out, nil
+}
+
+// InterfaceNeighbors returns the unnumbered neighbours, by interface.
+func (r *Router) InterfaceNeighbors() (map[string]NeighborState, error) {
+	all, err := r.neighbors()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]NeighborState{}
+	for _, n := range r.Config.Neighbors {
+		if s, ok := all[n.Interface]; ok && n.Interface != "" {
+			out[n.Interface] = s
+		}
+	}
+	return out, nil
+}
+
+// neighbors is `show bgp neighbors json` by FRR's key: an address, or the
+// interface of an unnumbered neighbour.
+func (r *Router) neighbors() (map[string]NeighborState, error) {
 	var raw map[string]json.RawMessage
 	if err := r.Show("show bgp neighbors json", &raw); err != nil {
 		return nil, err
 	}
-	out := map[netip.Addr]NeighborState{}
+	out := map[string]NeighborState{}
 	for k, v := range raw {
-		a, err := netip.ParseAddr(k)
-		if err != nil {
-			continue // a peer group, or FRR's own keys
-		}
 		var n struct {
 			State     string `json:"bgpState"`
 			RemoteAS  uint32 `json:"remoteAs"`
@@ -528,9 +569,9 @@ func (r *Router) Neighbors() (map[netip.Addr]NeighborState, error) {
 			HoldMsecs int64  `json:"bgpTimerHoldTimeMsecs"`
 		}
 		if err := json.Unmarshal(v, &n); err != nil {
-			return nil, fmt.Errorf("frr %s: neighbour %s: %w", r.Config.Name, k, err)
+			continue // FRR's own keys
 		}
-		out[a] = NeighborState{State: n.State, ASN: n.RemoteAS, LastReset: n.LastReset, HoldTime: time.Duration(n.HoldMsecs) * time.Millisecond}
+		out[k] = NeighborState{State: n.State, ASN: n.RemoteAS, LastReset: n.LastReset, HoldTime: time.Duration(n.HoldMsecs) * time.Millisecond}
 	}
 	return out, nil
 }
@@ -567,12 +608,18 @@ func (r *Router) KernelNextHops(prefix netip.Prefix) ([]netip.Addr, error) {
 }
 
 // parseRoutes reads `ip -j route` output: a route has one "gateway" or a
-// list of "nexthops", each with a "gateway".
+// list of "nexthops", each with a "gateway"; a gateway of the other family
+// (an IPv4 route via an IPv6 next hop, RFC 8950) is a "via" instead.
 func parseRoutes(data []byte) ([]netip.Addr, error) {
+	type via struct {
+		Host string `json:"host"`
+	}
 	var routes []struct {
 		Gateway  string `json:"gateway"`
+		Via      via    `json:"via"`
 		Nexthops []struct {
 			Gateway string `json:"gateway"`
+			Via     via    `json:"via"`
 		} `json:"nexthops"`
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
@@ -589,8 +636,10 @@ func parseRoutes(data []byte) ([]netip.Addr, error) {
 	}
 	for _, rt := range routes {
 		add(rt.Gateway)
+		add(rt.Via.Host)
 		for _, nh := range rt.Nexthops {
 			add(nh.Gateway)
+			add(nh.Via.Host)
 		}
 	}
 	slices.SortFunc(out, netip.Addr.Compare)

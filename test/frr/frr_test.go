@@ -118,15 +118,18 @@ func TestRender(t *testing.T) {
 	got := Render(Config{Name: "x", ASN: 65000, Neighbors: []Neighbor{
 		{Address: addr("10.0.0.2"), ASN: 65001, Password: "pw"},
 		{Range: pfx("fd00::/64")},
+		{Interface: "eth1", ASN: 65002},
+		{Address: addr("10.0.0.3"), DualStack: true},
 	}, Networks: []netip.Prefix{pfx("10.1.0.0/16")}})
 	for _, want := range []string{
 		"router bgp 65000\n",
+		" neighbor eth1 interface remote-as 65002\n",
 		" neighbor 10.0.0.2 remote-as 65001\n",
 		" neighbor 10.0.0.2 password pw\n",
 		" neighbor RANGE1 remote-as external\n",
 		" bgp listen range fd00::/64 peer-group RANGE1\n",
-		" address-family ipv4 unicast\n  neighbor 10.0.0.2 activate\n  network 10.1.0.0/16\n  maximum-paths 8\n",
-		" address-family ipv6 unicast\n  neighbor RANGE1 activate\n  maximum-paths 8\n",
+		" address-family ipv4 unicast\n  neighbor 10.0.0.2 activate\n  neighbor eth1 activate\n  neighbor 10.0.0.3 activate\n  network 10.1.0.0/16\n  maximum-paths 8\n",
+		" address-family ipv6 unicast\n  neighbor RANGE1 activate\n  neighbor eth1 activate\n  neighbor 10.0.0.3 activate\n  maximum-paths 8\n",
 		" timers bgp 1 3\n",
 	} {
 		if !strings.Contains(got, want) {
@@ -145,6 +148,10 @@ func TestParseRoutes(t *testing.T) {
 		{`[{"dst":"192.0.2.0/24","nhid":6,"gateway":"10.0.0.2","dev":"eth0","protocol":"bgp","metric":20,"flags":[]}]`, []netip.Addr{addr("10.0.0.2")}},
 		{`[{"dst":"192.0.2.0/24","nhid":9,"protocol":"bgp","metric":20,"flags":[],"nexthops":[{"gateway":"10.0.0.3","dev":"eth0","weight":1,"flags":[]},{"gateway":"10.0.0.2","dev":"eth0","weight":1,"flags":[]}]}]`,
 			[]netip.Addr{addr("10.0.0.2"), addr("10.0.0.3")}},
+		// IPv4 via IPv6 link-local next hops (unnumbered, RFC 8950).
+		{`[{"dst":"192.0.2.0/24","via":{"family":"inet6","host":"fe80::1"},"dev":"va","flags":[]}]`, []netip.Addr{addr("fe80::1")}},
+		{`[{"dst":"192.0.2.0/24","flags":[],"nexthops":[{"via":{"family":"inet6","host":"fe80::2"},"dev":"vb","weight":1,"flags":[]},{"via":{"family":"inet6","host":"fe80::1"},"dev":"va","weight":1,"flags":[]}]}]`,
+			[]netip.Addr{addr("fe80::1"), addr("fe80::2")}},
 	} {
 		got, err := parseRoutes([]byte(tc.in))
 		if err != nil || !slices.Equal(got, tc.want) {

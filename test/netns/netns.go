@@ -243,3 +243,16 @@ func (l *Lab) Stub(host, ifname, name string, hostAddrs, addrs []string) string 
 	l.must("ip", "-n", ns, "link", "set", "lo", "up")
 	return ns
 }
+
+// Link joins two of the lab's namespaces point-to-point with a veth pair,
+// aIf in a and bIf in b, both up with no address but their IPv6 link-local
+// ones (usable at once: duplicate address detection off), as a link that
+// carries unnumbered BGP. The pair goes with its namespaces at teardown.
+func (l *Lab) Link(a, aIf, b, bIf string) {
+	l.t.Helper()
+	l.must("ip", "-n", a, "link", "add", aIf, "type", "veth", "peer", "name", bIf, "netns", b)
+	for _, end := range [][2]string{{a, aIf}, {b, bIf}} {
+		l.must("ip", "netns", "exec", end[0], "sysctl", "-qw", "net.ipv6.conf."+end[1]+".accept_dad=0")
+		l.must("ip", "-n", end[0], "link", "set", end[1], "up")
+	}
+}
