@@ -301,6 +301,9 @@ func (p *plan) chooseRouterID(sessions []bgpspec.Session, nodeAddrs []netip.Addr
 			p.routerID, p.routerIDFrom = id, s.Peer
 		} else if id != p.routerID {
 			p.ignored = append(p.ignored, s.Peer)
+			p.problems = append(p.problems, &PeerError{Peer: s.Peer, Err: fmt.Errorf(
+				"routerID %s is not used: this node's BGP speaker has one router ID, %s from BGPPeer %q (MetalLB's FRR mode refuses BGPPeers with different routerIDs)",
+				id, p.routerID, p.routerIDFrom)})
 		}
 	}
 	if p.routerID.IsValid() {

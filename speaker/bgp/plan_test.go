@@ -240,6 +240,7 @@ func TestCompileRouterID(t *testing.T) {
 		sessions []bgpspec.Session
 		want     netip.Addr
 		ignored  []string
+		problems []string
 	}{
 		{name: "the node's IPv4 address without a session's", sessions: []bgpspec.Session{sess("a", peerA)}, want: node4},
 		{name: "a session's wins over the node's", sessions: []bgpspec.Session{sess("a", peerA, id("10.9.9.9"))}, want: netip.MustParseAddr("10.9.9.9")},
@@ -247,6 +248,7 @@ func TestCompileRouterID(t *testing.T) {
 			name:     "disagreeing sessions: the first by name wins, whatever the order",
 			sessions: []bgpspec.Session{sess("b", peerB, id("10.2.2.2")), sess("a", peerA, id("10.1.1.1"))},
 			want:     netip.MustParseAddr("10.1.1.1"), ignored: []string{"b"},
+			problems: []string{`BGP session "b": routerID 10.2.2.2 is not used: this node's BGP speaker has one router ID, 10.1.1.1 from BGPPeer "a" (MetalLB's FRR mode refuses BGPPeers with different routerIDs)`},
 		},
 	}
 	for _, tc := range tests {
@@ -257,6 +259,13 @@ func TestCompileRouterID(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.ignored, p.ignored, cmpOpts...); diff != "" {
 				t.Errorf("ignored (-want +got):\n%s", diff)
+			}
+			var got []string
+			for _, pe := range p.problems {
+				got = append(got, pe.Error())
+			}
+			if diff := cmp.Diff(tc.problems, got, cmpOpts...); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
 	}
