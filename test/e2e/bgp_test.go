@@ -55,8 +55,8 @@ const (
 	unnumberedIf       = "unnum0"
 	unnumberedRouterIP = "10.253.0.1"
 	bgpRange           = "10.252.0.0/24"
-	bgpRange6    = "fd00:252::/120"
-	md5Secret    = "lab-md5-secret"
+	bgpRange6          = "fd00:252::/120"
+	md5Secret          = "lab-md5-secret"
 	// bgpLimit bounds every wait for the router: sessions come up and
 	// routes arrive within a couple of seconds; a busy machine is slower.
 	bgpLimit = 30 * time.Second
