@@ -201,6 +201,87 @@ func TestAgainstFRR(t *testing.T) {
 	})
 }
 
+// TestMultihopAgainstFRR: a multihop session (RFC 5883, port 4784) with
+// FRR's bfdd one routed hop away comes Up with our intervals and FRR's
+// minimum TTL, detects the routed link cut within multiplier × the
+// negotiated interval on both sides, and comes back with the link. A
+// session whose minimum TTL the router's packets cannot meet (they arrive
+// with 254 after the hop; we ask for 255) never comes Up.
+func TestMultihopAgainstFRR(t *testing.T) {
+	lab := netns.New(t)
+	nodeNS := lab.Host("node", "10.99.2.2/24")
+	hopNS := lab.Host("hop", "10.99.2.1/24")
+	routerNS := lab.Stub(hopNS, "eth1", "router", []string{"10.99.3.1/24"}, []string{"10.99.3.2/24"})
+	for _, cmd := range [][]string{
+		{nodeNS, "ip", "route", "add", "10.99.3.0/24", "via", "10.99.2.1"},
+		{routerNS, "ip", "route", "add", "default", "via", "10.99.3.1"},
+		{hopNS, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+	} {
+		if out, err := lab.Exec(cmd[0], cmd[1:]...); err != nil {
+			t.Fatalf("%v: %v\n%s", cmd, err, out)
+		}
+	}
+	node, router := netip.MustParseAddr("10.99.2.2"), netip.MustParseAddr("10.99.3.2")
+	r := frr.Start(t, routerNS, frr.Config{Name: "bfdm", ASN: 64512, RouterID: router,
+		BFD: &frr.BFD{Receive: 200, Transmit: 200, Mult: 3, Peers: []frr.BFDPeer{{Address: node, Local: router, Multihop: true, MinimumTTL: 254}}}})
+
+	var evs events
+	m := &Manager{Log: testr.New(t), OnEvent: evs.add, Sockets: nsSockets{ns: nodeNS}}
+	runManager(t, m)
+	peer := Peer{Local: node, Remote: router, Multihop: true, MinTTL: 254}
+	ours := Config{DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 3}
+	start := time.Now()
+	if err := m.Set(map[Peer]Config{peer: ours}); err != nil {
+		t.Fatal(err)
+	}
+	up := evs.wait(t, start, StateUp, 15*time.Second)
+	t.Logf("multihop: Up %v after Set", up.At.Sub(start).Round(time.Millisecond))
+	st, _ := frrPeer(t, r, node, 5*time.Second, "up, multihop, with our intervals", func(p frr.BFDPeerState) bool {
+		return p.Status == "up" && p.Multihop && p.RemoteReceiveInterval == 100 && p.RemoteTransmitInterval == 100
+	})
+	if st.ReceiveInterval != 200 || st.TransmitInterval != 200 {
+		t.Errorf("FRR's view of the session: %+v", st)
+	}
+
+	// The routed link cut: 3 × max(200 ms, 100 ms) = 600 ms, from the cut.
+	cut := time.Now()
+	if out, err := lab.Exec(hopNS, "ip", "link", "set", "eth1", "down"); err != nil {
+		t.Fatalf("link down: %v\n%s", err, out)
+	}
+	down := evs.wait(t, cut, StateDown, 5*time.Second)
+	_, frrDown := frrPeer(t, r, node, 5*time.Second, "down", func(p frr.BFDPeerState) bool { return p.Status == "down" })
+	const detection, slack = 600 * time.Millisecond, 250 * time.Millisecond
+	t.Logf("routed link cut at 0: we detected at %v, FRR at %v (polled every 20 ms); detection time %v",
+		down.At.Sub(cut).Round(time.Millisecond), frrDown.Sub(cut).Round(time.Millisecond), detection)
+	if d := down.At.Sub(cut); d < detection-slack || d > detection+slack {
+		t.Errorf("we detected the cut after %v, want about %v", d, detection)
+	}
+	if d := frrDown.Sub(cut); d > detection+slack+200*time.Millisecond {
+		t.Errorf("FRR detected the cut after %v, want about %v", d, detection)
+	}
+	healed := time.Now()
+	if out, err := lab.Exec(hopNS, "ip", "link", "set", "eth1", "up"); err != nil {
+		t.Fatalf("link up: %v\n%s", err, out)
+	}
+	back := evs.wait(t, healed, StateUp, 15*time.Second)
+	t.Logf("routed link up at 0: Up again at %v", back.At.Sub(healed).Round(time.Millisecond))
+
+	// Minimum TTL 255: FRR's packets arrive with 254 and are dropped.
+	strict := Peer{Local: node, Remote: router, Multihop: true, MinTTL: 255}
+	again := time.Now()
+	if err := m.Set(map[Peer]Config{strict: ours}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	evs.mu.Lock()
+	for _, ev := range evs.all {
+		if ev.To == StateUp && ev.At.After(again) {
+			t.Errorf("a multihop session with minimum TTL 255 came Up (%+v), though the router is a hop away", ev)
+		}
+	}
+	evs.mu.Unlock()
+}
+
 // TestPassiveAgainstFRR: a passive session (passiveMode) sends nothing
 // until FRR has spoken, then comes Up with it.
 func TestPassiveAgainstFRR(t *testing.T) {
