@@ -4,9 +4,13 @@ package benchrun
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
+	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -68,4 +72,35 @@ func Summary(d []time.Duration) string {
 	}
 	s := slices.Sorted(slices.Values(d))
 	return fmt.Sprintf("p50 %s, max %s, min %s", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond))
+}
+
+// FormatCPU gives, per name, the share of one core used between two
+// readings of cumulative CPU time taken over apart.
+func FormatCPU(before, after map[string]time.Duration, over time.Duration) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(after)) {
+		parts = append(parts, fmt.Sprintf("%s %.1f %% of a core", n, 100*float64(after[n]-before[n])/float64(over)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// SaturateCores starts one busy loop per CPU, stopped at cleanup, and
+// returns how many.
+func (r *Runner) SaturateCores() int {
+	n := runtime.NumCPU()
+	hogs := make([]*exec.Cmd, 0, n)
+	for range n {
+		h := exec.Command("sh", "-c", "while :; do :; done")
+		if err := h.Start(); err != nil {
+			r.Fatalf("starting a CPU hog: %v", err)
+		}
+		hogs = append(hogs, h)
+	}
+	r.Cleanup(func() {
+		for _, h := range hogs {
+			_ = h.Process.Kill()
+			_ = h.Wait()
+		}
+	})
+	return n
 }

@@ -17,9 +17,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -235,35 +233,6 @@ func takeoverFigure(p *l2lab.Proc, t0 time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// speakerProcFile reads /proc/PID/name of every running speaker, by node.
-func speakerProcFile(c *l2lab.Cluster, name string) map[string][]byte {
-	out := map[string][]byte{}
-	for _, n := range c.Nodes {
-		p := c.Speaker(n)
-		if p == nil || !p.Running() {
-			continue
-		}
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p.Cmd.Process.Pid, name)); err == nil {
-			out[n] = b
-		}
-	}
-	return out
-}
-
-// speakerRSS returns the resident memory of every running speaker.
-func speakerRSS(c *l2lab.Cluster) map[string]int64 {
-	out := map[string]int64{}
-	for n, b := range speakerProcFile(c, "status") {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				out[n] = kb * 1024
-			}
-		}
-	}
-	return out
-}
-
 func formatRSS(m map[string]int64) string {
 	var parts []string
 	for _, n := range slices.Sorted(maps.Keys(m)) {
@@ -368,7 +337,7 @@ func main() {
 		return ""
 	})
 	time.Sleep(time.Second)
-	fmt.Printf("• speaker RSS with one Service: %s\n", formatRSS(speakerRSS(c)))
+	fmt.Printf("• speaker RSS with one Service: %s\n", formatRSS(c.SpeakerRSS()))
 	arpP, err := startARPProber(c.Client, vip, *interval)
 	if err != nil {
 		r.Fatalf("starting the prober: %v", err)
@@ -463,5 +432,5 @@ func main() {
 		fmt.Printf("  that figure minus the ARP outage:          %s\n", benchrun.Summary(speakerOver))
 	}
 	fmt.Printf("  node back: probes lost ARP %d, TCP %d; longest gap between answers ARP %s; TCP %s\n", lostARP, lostTCP, benchrun.Summary(backARP), benchrun.Summary(backTCP))
-	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
+	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(c.SpeakerRSS()))
 }

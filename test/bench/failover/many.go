@@ -136,7 +136,7 @@ func (s *sweeper) sweep(vips []netip.Addr, every time.Duration) {
 func runMany(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, runs int, sweepEvery, settle time.Duration) {
 	s, vips := sweepVIPs(r, c, vipStrings)
 	defer s.close()
-	fmt.Printf("• speaker RSS with %d Services: %s\n", len(vips), formatRSS(speakerRSS(c)))
+	fmt.Printf("• speaker RSS with %d Services: %s\n", len(vips), formatRSS(c.SpeakerRSS()))
 	fmt.Printf("\n%d Services, %d nodes; times from SIGKILL of the node owning the most VIPs until each of its VIPs\n\n", len(vips), len(c.Nodes))
 	fmt.Printf("| run | killed | its VIPs | first gratuitous ARP: first / median / last | answers a request: first / median / last |\n|---|---|---|---|---|\n")
 	var lastAnnounced, lastAnswered []time.Duration
@@ -156,7 +156,7 @@ func runMany(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, runs int
 	slices.Sort(lastAnswered)
 	fmt.Printf("\nlast VIP back over %d runs: announced p50 %s, max %s; answering requests p50 %s, max %s\n", runs,
 		pick(lastAnnounced, 50), pick(lastAnnounced, 100), pick(lastAnswered, 50), pick(lastAnswered, 100))
-	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(speakerRSS(c)))
+	fmt.Printf("• speaker RSS after the runs: %s\n", formatRSS(c.SpeakerRSS()))
 }
 
 // learnOwners sweeps until every VIP answered and returns the node owning

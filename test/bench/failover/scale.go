@@ -102,14 +102,14 @@ func measureSize(r *benchrun.Runner, n int, o scaleOptions) scaleRow {
 	// At rest: every VIP asked for every 500 ms (and every announcement
 	// heard), which costs each speaker little beside what it measures.
 	const restSweep = 500 * time.Millisecond
-	cpu0, pkts0, idleStart := speakerCPU(c), memberlistCounters(r, c), time.Now()
+	cpu0, pkts0, idleStart := c.SpeakerCPU(), memberlistCounters(r, c), time.Now()
 	s.record()
 	for time.Since(idleStart) < o.idle {
 		s.sweep(vips, restSweep)
 	}
 	history := s.stopRecording()
 	took := time.Since(idleStart)
-	cpu1, pkts1 := speakerCPU(c), memberlistCounters(r, c)
+	cpu1, pkts1 := c.SpeakerCPU(), memberlistCounters(r, c)
 	row.changes, row.splits = countOwnerChanges(c, vips, owners, history, idleStart, restSweep)
 	var cpus []float64
 	for node, t := range cpu1 {
@@ -117,7 +117,7 @@ func measureSize(r *benchrun.Runner, n int, o scaleOptions) scaleRow {
 	}
 	row.cpuMean, row.cpuMax = mean(cpus), slices.Max(append(cpus, 0))
 	var rss []float64
-	for _, b := range speakerRSS(c) {
+	for _, b := range c.SpeakerRSS() {
 		rss = append(rss, float64(b)/(1<<20))
 	}
 	row.rssMean = mean(rss)

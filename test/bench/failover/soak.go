@@ -2,14 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"net/netip"
-	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,30 +33,12 @@ func runSoak(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, d, sweep
 		}
 	}
 
-	for _, n := range c.Nodes {
-		if out, err := c.Lab.Exec(c.Hosts[n], "iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random",
-			"--probability", fmt.Sprint(loss), "-j", "DROP"); err != nil {
-			r.Fatalf("dropping packets into %s: %v: %s", n, err, out)
-		}
-	}
-	var hogs []*exec.Cmd
-	for range runtime.NumCPU() {
-		h := exec.Command("sh", "-c", "while :; do :; done")
-		if err := h.Start(); err != nil {
-			r.Fatalf("starting a CPU hog: %v", err)
-		}
-		hogs = append(hogs, h)
-	}
-	r.Cleanup(func() {
-		for _, h := range hogs {
-			_ = h.Process.Kill()
-			_ = h.Wait()
-		}
-	})
+	c.DropInbound(loss)
+	hogs := r.SaturateCores()
 	fmt.Printf("• soak: %s with %d busy loops on %d cores and %.0f%% of packets into each node dropped; %d VIPs (%s), each asked for every %s\n",
-		d, len(hogs), runtime.NumCPU(), loss*100, len(vips), formatCounts(perNode), sweepEvery)
+		d, hogs, runtime.NumCPU(), loss*100, len(vips), formatCounts(perNode), sweepEvery)
 
-	cpu0, start := speakerCPU(c), time.Now()
+	cpu0, start := c.SpeakerCPU(), time.Now()
 	takeovers0, held0 := speakerTakeovers(c), heldDeaths(c)
 	s.record()
 	for end := start.Add(d); time.Now().Before(end); {
@@ -68,16 +46,16 @@ func runSoak(r *benchrun.Runner, c *l2lab.Cluster, vipStrings []string, d, sweep
 	}
 	history := s.stopRecording()
 	took := time.Since(start)
-	cpu1 := speakerCPU(c)
+	cpu1 := c.SpeakerCPU()
 	takeovers1, held1 := speakerTakeovers(c), heldDeaths(c)
 
 	changes, splits := countOwnerChanges(c, vips, owners, history, start, sweepEvery)
 	fmt.Printf("\nsoak %s, %d nodes, %.0f%% loss, cores saturated, %d VIPs watched (%s): %d false alarms (another node answering an owned VIP, episodes at least 1 s apart), %d of them while the owner still answered (split)\n",
 		took.Round(time.Second), len(c.Nodes), loss*100, len(vips), formatCounts(perNode), changes, splits)
-	fmt.Printf("  speaker CPU over the soak: %s\n", formatCPU(cpu0, cpu1, took))
+	fmt.Printf("  speaker CPU over the soak: %s\n", benchrun.FormatCPU(cpu0, cpu1, took))
 	fmt.Printf("  takeovers the speakers counted (ironlb_layer2_takeover_seconds_count): %s\n", formatTakeovers(takeovers0, takeovers1))
 	fmt.Printf("  deaths memberlist declared that a speaker held (the member's port still listening), per speaker: %s\n", formatTakeovers(held0, held1))
-	fmt.Printf("• speaker RSS: %s\n", formatRSS(speakerRSS(c)))
+	fmt.Printf("• speaker RSS: %s\n", formatRSS(c.SpeakerRSS()))
 }
 
 // countOwnerChanges counts, in what the sweeper recorded, the episodes
@@ -136,57 +114,11 @@ func ownerNear(history []sample, owner string, at time.Time, window time.Duratio
 	})
 }
 
-// speakerCPU returns each running speaker's CPU time so far (user +
-// system, from /proc/PID/stat).
-func speakerCPU(c *l2lab.Cluster) map[string]time.Duration {
-	out := map[string]time.Duration{}
-	for n, b := range speakerProcFile(c, "stat") {
-		// Fields after the command's closing parenthesis: utime and stime
-		// are the 12th and 13th, in clock ticks (100 per second on Linux).
-		rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
-		f := strings.Fields(rest)
-		if len(f) < 13 {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		out[n] = time.Duration(utime+stime) * 10 * time.Millisecond
-	}
-	return out
-}
-
-func formatCPU(before, after map[string]time.Duration, over time.Duration) string {
-	var parts []string
-	for _, n := range slices.Sorted(maps.Keys(after)) {
-		parts = append(parts, fmt.Sprintf("%s %.1f %% of a core", n, 100*float64(after[n]-before[n])/float64(over)))
-	}
-	return strings.Join(parts, ", ")
-}
-
 // speakerTakeovers reads, per speaker, how many takeovers its metrics
-// counted; nil without l2lab.Options.Metrics.
+// counted (the decision phase is observed once per takeover); nil without
+// l2lab.Options.Metrics.
 func speakerTakeovers(c *l2lab.Cluster) map[string]int {
-	out := map[string]int{}
-	for _, n := range c.Nodes {
-		url := c.MetricsURL(n)
-		if url == "" {
-			return nil
-		}
-		resp, err := http.Get(url)
-		if err != nil {
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		for _, line := range strings.Split(string(body), "\n") {
-			// The decision phase is observed once per takeover.
-			if strings.HasPrefix(line, "ironlb_layer2_takeover_seconds_count") && strings.Contains(line, `phase="decision"`) {
-				v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-				out[n] += int(v)
-			}
-		}
-	}
-	return out
+	return c.SpeakerCounter("ironlb_layer2_takeover_seconds_count", `phase="decision"`)
 }
 
 func formatTakeovers(before, after map[string]int) string {
