@@ -415,6 +415,34 @@ func (r *Router) BFDPeers() (map[netip.Addr]BFDPeerState, error) {
 	return out, nil
 }
 
+// BFDCounters are one bfdd session's counters.
+type BFDCounters struct {
+	ControlIn   int `json:"control-packet-input"`
+	ControlOut  int `json:"control-packet-output"`
+	SessionUp   int `json:"session-up"`
+	SessionDown int `json:"session-down"`
+}
+
+// BFDCounters returns bfdd's counters by peer address.
+func (r *Router) BFDCounters() (map[netip.Addr]BFDCounters, error) {
+	var raw []struct {
+		Peer string `json:"peer"`
+		BFDCounters
+	}
+	if err := r.Show("show bfd peers counters json", &raw); err != nil {
+		return nil, err
+	}
+	out := map[netip.Addr]BFDCounters{}
+	for _, p := range raw {
+		a, err := netip.ParseAddr(p.Peer)
+		if err != nil {
+			return nil, fmt.Errorf("show bfd peers counters: peer %q: %w", p.Peer, err)
+		}
+		out[a] = p.BFDCounters
+	}
+	return out, nil
+}
+
 // Path is one path FRR holds for a prefix.
 type Path struct {
 	// Peer is the neighbour it came from (invalid for local paths).
@@ -520,6 +548,9 @@ type NeighborState struct {
 	LastReset string
 	// HoldTime is the negotiated hold time.
 	HoldTime time.Duration
+	// Established and Dropped count the session's connections that
+	// reached Established and that were dropped from it.
+	Established, Dropped int
 }
 
 // Neighbors returns every neighbour FRR has (configured and dynamic) by
@@ -567,11 +598,14 @@ func (r *Router) neighbors() (map[string]NeighborState, error) {
 			RemoteAS  uint32 `json:"remoteAs"`
 			LastReset string `json:"lastResetDueTo"`
 			HoldMsecs int64  `json:"bgpTimerHoldTimeMsecs"`
+			Ups       int    `json:"connectionsEstablished"`
+			Drops     int    `json:"connectionsDropped"`
 		}
 		if err := json.Unmarshal(v, &n); err != nil {
 			continue // FRR's own keys
 		}
-		out[k] = NeighborState{State: n.State, ASN: n.RemoteAS, LastReset: n.LastReset, HoldTime: time.Duration(n.HoldMsecs) * time.Millisecond}
+		out[k] = NeighborState{State: n.State, ASN: n.RemoteAS, LastReset: n.LastReset, HoldTime: time.Duration(n.HoldMsecs) * time.Millisecond,
+			Established: n.Ups, Dropped: n.Drops}
 	}
 	return out, nil
 }

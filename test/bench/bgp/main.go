@@ -17,6 +17,12 @@
 //
 //     go run ./test/bench/bgp -runs 10
 //     go run ./test/bench/bgp -runs 10 -bfd 100ms   # BFD, 100 ms × 3, on both sides
+//
+// With -soak it measures BFD itself instead: the CPU one session costs a
+// speaker, and false BFD downs over a soak with both cores saturated and
+// packets lost (runSoak).
+//
+//	go run ./test/bench/bgp -bfd 300ms -soak 10m
 package main
 
 import (
@@ -252,7 +258,14 @@ func main() {
 	interval := flag.Duration("interval", 10*time.Millisecond, "client connection interval")
 	bfd := flag.Duration("bfd", 0, "run BFD with the router at this interval, both ways (0: none; MetalLB's default profile is 300ms)")
 	mult := flag.Int("bfd-mult", 3, "BFD detect multiplier, both sides")
+	soak := flag.Duration("soak", 0, "instead of runs (with -bfd): the speakers' CPU at rest with BGP only and with BFD (-idle each), then both cores saturated and -loss of the packets into every node dropped for this long, counting false BFD downs and BGP drops")
+	idle := flag.Duration("idle", 30*time.Second, "with -soak: how long each CPU reading at rest lasts")
+	loss := flag.Float64("loss", 0.05, "with -soak: share of the packets into every node dropped")
 	flag.Parse()
+	if *soak > 0 && *bfd == 0 {
+		fmt.Println("-soak needs -bfd (the interval to soak)")
+		return
+	}
 
 	r := benchrun.New()
 	defer r.Done()
@@ -264,8 +277,12 @@ func main() {
 		detectedBy = fmt.Sprintf("BFD %s × %d (detection time %s), hold time %s", *bfd, *mult, time.Duration(*mult)**bfd, holdTime)
 	}
 	fmt.Printf("• starting the lab: 3 speaker nodes, FRR %d with ECMP, a client behind it; %s\n", routerASN, detectedBy)
-	c := l2lab.Start(r, l2lab.Options{Nodes: 3, Router: router})
-	if _, err := c.Env.Kubectl(config(*bfd, *mult), "apply", "-f", "-"); err != nil {
+	c := l2lab.Start(r, l2lab.Options{Nodes: 3, Router: router, Metrics: *soak > 0})
+	first := *bfd
+	if *soak > 0 {
+		first = 0 // the soak measures the speakers without BFD first
+	}
+	if _, err := c.Env.Kubectl(config(first, *mult), "apply", "-f", "-"); err != nil {
 		r.Fatalf("applying the BGP config: %v", err)
 	}
 	c.ServeNodes(vipRange)
@@ -281,6 +298,11 @@ func main() {
 		}
 		return ""
 	})
+
+	if *soak > 0 {
+		runSoak(r, c, all, *bfd, *mult, *idle, *soak, *loss)
+		return
+	}
 
 	w := watchRoutes(r, c.Router.NS, vipRange)
 	defer w.stop()
