@@ -223,9 +223,14 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// (SIGTERM) its Run withdraws every path, waits for the withdrawals to
 	// be sent (bounded by bgp.DefaultWithdrawTimeout, well inside the pod's
 	// grace period) and closes the sessions.
+	// The Setter needs the speaker and the speaker tells it of BFD
+	// changes; it exists before the speaker runs, so before any.
+	var bgpSetter *bgpapply.Setter
 	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm, BFDMetrics: sm,
+		OnBFDChange: func(peer string, up bool, diag string) { bgpSetter.BFDChanged(peer, up, diag) },
 		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
 		NodeAddresses: bgpapply.NodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
+	bgpSetter = &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")}
 	alive := []string{o.nodeName}
 	exclude, err := layer2.LoadExcludeL2(o.excludeL2)
 	if err != nil {
@@ -240,7 +245,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	ifaces := ifwatch.New(usable, log.WithName("interfaces"))
 	lp := &loop.Loop{Agent: agent.New(o.nodeName, alive), Updates: updates, Announcer: announcer, Status: st,
 		Interfaces: usable, Present: layer2.PresentInterfacesExcept(exclude), InterfacesChanged: ifaces.Changed(), Log: log.WithName("loop"), Metrics: sm, SettleTimeout: o.settleTimeout,
-		BGP:       &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")},
+		BGP:       bgpSetter,
 		BGPStatus: bgpStatus}
 	services := &watch.Services{Client: mgr.GetClient(), LBClass: o.lbClass, Out: updates}
 	nodes := &watch.Nodes{Client: mgr.GetClient(), Out: updates, MembershipFromReadiness: ml == nil, IgnoreExcludeLB: o.ignoreExcludeLB}

@@ -58,6 +58,12 @@ const (
 	// missing or invalid, it names a VRF) or runs it with a limitation
 	// (BFD); the note says which.
 	ReasonBGPPeerRefused = "BGPPeerRefused"
+	// ReasonBFDSessionDown (Warning, on a BGPPeer, from the speaker) and
+	// ReasonBFDSessionUp (Normal): BFD took the peer's BGP session down
+	// (held down until BFD is Up again), or let it up. IronLB's own:
+	// MetalLB's FRR mode shows BFD only through vtysh and its metrics.
+	ReasonBFDSessionDown = "BFDSessionDown"
+	ReasonBFDSessionUp   = "BFDSessionUp"
 )
 
 // BGPPeerCRD is the one metallb.io CRD with two stored-object versions,

@@ -60,6 +60,10 @@ type Options struct {
 	// GoBGP's or Set's goroutine, must not block for long nor call Set,
 	// and is not called after Run returns.
 	OnSessionChange func(peer string, established bool)
+	// OnBFDChange is told when BFD lets a session up (up) or takes it
+	// down, with BFD's diagnostic. It is called with the speaker's lock
+	// held: it must return quickly and not call Set.
+	OnBFDChange func(peer string, up bool, diagnostic string)
 	// WithdrawTimeout bounds how long stopping waits for the withdrawals
 	// to be sent before closing the sessions. A healthy session sends
 	// them within milliseconds; a peer that stopped reading must not hold
@@ -514,9 +518,15 @@ func (s *Speaker) onBFD(ev bfd.Event) {
 	case up && s.held[name]:
 		s.held[name] = false
 		s.setAdminState(context.Background(), name, true, "")
+		if s.opts.OnBFDChange != nil {
+			s.opts.OnBFDChange(name, true, ev.Diag.String())
+		}
 	case !up && !s.held[name] && s.Established(name):
 		s.held[name] = true
 		s.setAdminState(context.Background(), name, false, ev.Diag.String())
+		if s.opts.OnBFDChange != nil {
+			s.opts.OnBFDChange(name, false, ev.Diag.String())
+		}
 	}
 }
 

@@ -61,6 +61,24 @@ func (b *Setter) Set(d bgpspec.Desired) error {
 	return withoutPeerErrors(err)
 }
 
+// BFDChanged records that BFD took the peer's BGP session down or let it
+// up as an Event on the BGPPeer (bgp.Options.OnBFDChange). It reads the
+// BGPPeer from the cache and queues the Event: it does not block.
+func (b *Setter) BFDChanged(peer string, up bool, diagnostic string) {
+	var obj v1beta2.BGPPeer
+	if err := b.Client.Get(context.Background(), types.NamespacedName{Namespace: b.Namespace, Name: peer}, &obj); err != nil {
+		b.Log.Info("no Event for a BFD change: cannot read the BGPPeer", "peer", peer, "reason", err.Error())
+		return
+	}
+	if up {
+		b.Recorder.Eventf(&obj, nil, corev1.EventTypeNormal, compat.ReasonBFDSessionUp, "BFD",
+			"BFD session Up: the BGP session is enabled")
+		return
+	}
+	b.Recorder.Eventf(&obj, nil, corev1.EventTypeWarning, compat.ReasonBFDSessionDown, "BFD",
+		"BFD session down (%s): the BGP session was reset and is held down until BFD is Up again", diagnostic)
+}
+
 // withoutPeerErrors drops the *bgp.PeerErrors from an error Set returned.
 func withoutPeerErrors(err error) error {
 	if err == nil {

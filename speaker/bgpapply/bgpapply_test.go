@@ -161,3 +161,26 @@ func TestNodeAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestBFDChangesAreEventsOnTheBGPPeer: BFD taking a session down is a
+// Warning naming BFD's diagnostic, letting it up a Normal Event; a peer
+// that cannot be read gets none.
+func TestBFDChangesAreEventsOnTheBGPPeer(t *testing.T) {
+	rec := events.NewFakeRecorder(10)
+	peers := map[string]v1beta2.BGPPeer{"tor": {ObjectMeta: metav1.ObjectMeta{Namespace: "metallb-system", Name: "tor"}}}
+	s := &Setter{Client: peerReader{peers: peers}, Namespace: "metallb-system", Recorder: rec, Log: logr.Discard()}
+	s.BFDChanged("tor", false, "control detection time expired")
+	s.BFDChanged("tor", true, "none")
+	s.BFDChanged("gone", false, "control detection time expired")
+	want := []string{
+		"Warning " + compat.ReasonBFDSessionDown + " BFD session down (control detection time expired): the BGP session was reset and is held down until BFD is Up again",
+		"Normal " + compat.ReasonBFDSessionUp + " BFD session Up: the BGP session is enabled",
+	}
+	var got []string
+	for len(rec.Events) > 0 {
+		got = append(got, <-rec.Events)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/test/frr"
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
@@ -790,6 +794,25 @@ func testBGPBFD(t *testing.T, l *bgpLab) {
 	cutDone = true
 	waitPaths(t, l.bfd, prefix, want)
 	t.Logf("BFD let through again: %s's path back %s later", node, time.Since(healed).Round(100*time.Millisecond))
+
+	// The BGPPeer tells it: a Warning when BFD took the session down,
+	// naming BFD's diagnostic, and a Normal Event when it let it up.
+	waitFor(t, "BFDSessionDown and BFDSessionUp Events on the BGPPeer", bgpLimit, func() string {
+		var evs corev1.EventList
+		if err := l.Env.Client.List(context.Background(), &evs, crclient.InNamespace(l2lab.Namespace),
+			crclient.MatchingFields{"involvedObject.name": "bfd"}); err != nil {
+			return err.Error()
+		}
+		var down, up bool
+		for _, ev := range evs.Items {
+			down = down || ev.Reason == compat.ReasonBFDSessionDown && ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Message, "detection time expired")
+			up = up || ev.Reason == compat.ReasonBFDSessionUp && ev.Type == corev1.EventTypeNormal
+		}
+		if !down || !up {
+			return fmt.Sprintf("down %v, up %v among %d events", down, up, len(evs.Items))
+		}
+		return ""
+	})
 }
 
 // nodeAddrs returns the nodes' IPv4 (or IPv6) addresses, sorted.
