@@ -227,7 +227,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	// changes; it exists before the speaker runs, so before any.
 	var bgpSetter *bgpapply.Setter
 	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm, BFDMetrics: sm,
-		OnBFDChange: func(peer string, up bool, diag string) { bgpSetter.BFDChanged(peer, up, diag) },
+		OnBFDChange:      func(peer string, up bool, diag string) { bgpSetter.BFDChanged(peer, up, diag) },
 		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
 		NodeAddresses: bgpapply.NodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	bgpSetter = &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")}
