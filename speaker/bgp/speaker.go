@@ -363,9 +363,20 @@ func (s *Speaker) Set(d bgpspec.Desired) error {
 	if !s.running {
 		return ErrNotRunning
 	}
-	s.last = d
+	// Kept for relink, which reads it later: a copy, since callers may
+	// reuse d's slices (the tests change a session in place and Set it
+	// again).
+	s.last = cloneDesired(d)
 	s.findLinkRouters()
-	return s.apply(d)
+	return s.apply(s.last)
+}
+
+func cloneDesired(d bgpspec.Desired) bgpspec.Desired {
+	out := bgpspec.Desired{Sessions: slices.Clone(d.Sessions), Paths: slices.Clone(d.Paths)}
+	for i, p := range out.Paths {
+		out.Paths[i].Services, out.Paths[i].Peers, out.Paths[i].Communities = slices.Clone(p.Services), slices.Clone(p.Peers), slices.Clone(p.Communities)
+	}
+	return out
 }
 
 // relink looks again for the routers of unnumbered sessions and applies
