@@ -329,6 +329,39 @@ func TestMalformedARPDoesNotStopAnswers(t *testing.T) {
 	arping("after the malformed frames")
 }
 
+// TestAnswersAgainAfterTheLinkFlaps: the owner's link goes down and up
+// while its speaker runs; it answers ARP and NDP again. The read loops
+// used to stop for good on the "network is down" error the link's fall
+// returns once.
+func TestAnswersAgainAfterTheLinkFlaps(t *testing.T) {
+	lab, node1, _, client := newLab(t)
+	s := startSpeaker(t, lab, node1)
+	s.set(t, vip4, vip6)
+	mac := strings.ToUpper(lab.MAC(node1).String())
+	arping := func(when string) {
+		t.Helper()
+		out, err := lab.Exec(client, "arping", "-c", "1", "-w", "3", "-I", "eth0", vip4.String())
+		if err != nil || !strings.Contains(strings.ToUpper(out), "["+mac+"]") {
+			t.Fatalf("arping %s %s: %v\n%s\nwant a reply from %s", vip4, when, err, out, mac)
+		}
+	}
+	arping("before the flap")
+	for _, state := range []string{"down", "up"} {
+		if out, err := lab.Exec(node1, "ip", "link", "set", "eth0", state); err != nil {
+			t.Fatalf("link %s: %v: %s", state, err, out)
+		}
+		time.Sleep(300 * time.Millisecond) // past a read retry
+	}
+	arping("after the flap")
+	// The IPv6 address went with the link; the node's own stack brings
+	// its link-local address back, which is all NDP needs to answer.
+	if out, err := lab.Exec(client, "ip", "-6", "neigh", "flush", "dev", "eth0"); err != nil {
+		t.Fatalf("flushing: %v: %s", err, out)
+	}
+	_, _ = lab.Exec(client, "ping", "-6", "-c", "1", "-W", "1", vip6.String())
+	waitNeighbour(t, lab, client, vip6, strings.ToLower(mac))
+}
+
 // TestDuplicateAddressDetectionIsAnswered: a client configuring the IPv6
 // VIP on itself probes for it first (duplicate address detection, a
 // solicitation from the unspecified address); the owner answers, and the

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/mdlayher/arp"
@@ -161,15 +163,48 @@ func (r *responder) serve(ctx context.Context) {
 	wg.Wait()
 }
 
+// readRetry is how long a read loop waits after a read error before it
+// reads again.
+const readRetry = 100 * time.Millisecond
+
+// readFailed decides what a read loop does after err: stop when the
+// responder closes, else wait readRetry and read again. A link going down
+// fails a packet socket's read once with ENETDOWN and the socket works
+// again when the link is up; the loop used to stop for good there, and a
+// node whose link flapped never answered ARP again. failing counts the
+// errors in a row, so a run of them is logged once.
+func (r *responder) readFailed(ctx context.Context, err error, what string, failing *int) (stop bool) {
+	if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	if *failing == 0 {
+		r.log.Info("reading "+what+" failed; reading again until the responder stops", "reason", err.Error(), "linkDown", errors.Is(err, syscall.ENETDOWN))
+	}
+	*failing++
+	t := time.NewTimer(readRetry)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 func (r *responder) serveARP(ctx context.Context) {
 	buf := make([]byte, maxFrame(r.ifi))
+	failing := 0
 	for {
 		n, _, err := r.arpConn.ReadFrom(buf)
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				r.log.Error(err, "reading ARP; this interface stops answering ARP")
+			if r.readFailed(ctx, err, "ARP", &failing) {
+				return
 			}
-			return
+			continue
+		}
+		if failing > 0 {
+			r.log.Info("reading ARP again", "after", failing)
+			failing = 0
 		}
 		pkt, ok := arpQuestion(buf[:n], r.owns)
 		if !ok {
@@ -194,13 +229,18 @@ func (r *responder) serveNDP(ctx context.Context) {
 	// the address the socket is bound to, here the unspecified address,
 	// which is the source of every duplicate address detection probe.
 	buf := make([]byte, max(r.ifi.MTU, 1280))
+	failing := 0
 	for {
 		n, cm, src, err := r.ndp.ReadRaw(buf)
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				r.log.Error(err, "reading NDP; this interface stops answering NDP")
+			if r.readFailed(ctx, err, "NDP", &failing) {
+				return
 			}
-			return
+			continue
+		}
+		if failing > 0 {
+			r.log.Info("reading NDP again", "after", failing)
+			failing = 0
 		}
 		hopLimit := -1
 		if cm != nil {
