@@ -263,6 +263,12 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	runnables := []manager.RunnableFunc{announcer.Run, bgpSpeaker.Run, lp.Run, initial.Start, ifaces.Run}
 	if ml != nil {
 		lp.Members, lp.Reacher, lp.StalledHold = ml, ml, o.stalledHold
+		// Before believing deaths: is this node the one cut off?
+		connected, err := kube.APIServerAnswers(cfg)
+		if err != nil {
+			return err
+		}
+		lp.Witnesses, lp.Connected = ml.Witnesses, connected
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,
 			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done(), SettleWindow: o.settleTimeout,
 			Rejoin: watch.DefaultRejoinInterval})

@@ -20,6 +20,14 @@ const DefaultStalledHold = time.Second
 // once.
 const recheckInterval = 50 * time.Millisecond
 
+// isolationRecheck is how often a node that found itself cut off (see
+// cutOff) looks again; connectedTimeout bounds its question to the
+// apiserver.
+const (
+	isolationRecheck = time.Second
+	connectedTimeout = 500 * time.Millisecond
+)
+
 // Reacher tells a member declared dead from one that is only stalled;
 // *members.Members and members.Reach implement it for the speaker.
 type Reacher interface {
@@ -39,11 +47,14 @@ type death struct {
 	until  time.Time          // zero until its speaker was found listening
 }
 
-// reached is one check's verdict, sent to the loop.
+// reached is one check's verdict, sent to the loop. isolated: the member
+// does not answer, but neither does anyone else: this node is the one cut
+// off, and takes nothing over yet.
 type reached struct {
-	node string
-	gen  int
-	r    members.Reachability
+	node     string
+	gen      int
+	r        members.Reachability
+	isolated bool
 }
 
 // holds reports whether deaths are checked before they are believed.
@@ -75,15 +86,32 @@ func (l *Loop) suspect(ctx context.Context, e members.Event) bool {
 // is held (listening), connects again every recheckInterval and reports
 // only when it stops listening. It nudges the member once, alongside.
 func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
-	report := func(r members.Reachability) bool {
+	send := func(v reached) bool {
 		select {
-		case l.reached <- reached{node: node, gen: gen, r: r}:
+		case l.reached <- v:
 			return true
 		case <-ctx.Done():
 			return false
 		}
 	}
+	report := func(r members.Reachability) bool { return send(reached{node: node, gen: gen, r: r}) }
 	r := l.Reacher.Reach(ctx, addr)
+	// A member that does not answer is believed dead only if this node
+	// is not the one cut off; until then, look again now and then.
+	for told := false; r != members.Listening && l.cutOff(ctx, node); {
+		if !told && !send(reached{node: node, gen: gen, r: r, isolated: true}) {
+			return
+		}
+		told = true
+		t := l.Clock.NewTimer(isolationRecheck)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		r = l.Reacher.Reach(ctx, addr)
+	}
 	if !report(r) || r != members.Listening {
 		return
 	}
@@ -109,11 +137,50 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 	}
 }
 
+// cutOff reports whether this node, not the member dead that stopped
+// answering, is the one cut off: no other member memberlist still holds
+// alive accepts a connection, and the apiserver does not answer either. A
+// node whose link goes down sees every other member die at once; taking
+// their VIPs over would announce them all when the link comes back, and
+// clients would follow those announcements to the wrong node. Without
+// Witnesses the check is off; with no witness left (two members) and no
+// Connected, the death is believed, as before.
+func (l *Loop) cutOff(ctx context.Context, dead string) bool {
+	if l.Witnesses == nil {
+		return false
+	}
+	witnesses := l.Witnesses()
+	delete(witnesses, dead)
+	answers := make(chan bool, len(witnesses))
+	for _, addr := range witnesses {
+		go func() { answers <- l.Reacher.Reach(ctx, addr) == members.Listening }()
+	}
+	heard := false
+	for range witnesses {
+		heard = <-answers || heard // every Reach returns within its timeout
+	}
+	switch {
+	case heard:
+		return false
+	case l.Connected == nil:
+		return len(witnesses) > 0
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectedTimeout)
+	defer cancel()
+	return l.Connected(cctx) != nil
+}
+
 // verdict applies a check's result: a member whose speaker is gone, or
-// whose node does not answer, left now; one still listening is held.
+// whose node does not answer, left now; one still listening is held; one
+// that does not answer while this node is cut off waits.
 func (l *Loop) verdict(v reached) failure {
 	d, ok := l.deaths[v.node]
 	if !ok || d.gen != v.gen {
+		return failure{}
+	}
+	if v.isolated {
+		l.Log.Info("member declared dead, but no other member accepts a connection and the apiserver does not answer: "+
+			"this node is the one cut off, and takes nothing over until it reaches one of them", "node", v.node, "reach", v.r.String())
 		return failure{}
 	}
 	if v.r != members.Listening {

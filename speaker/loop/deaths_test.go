@@ -172,3 +172,93 @@ func TestDeathIsCheckedBeforeTakeover(t *testing.T) {
 		})
 	}
 }
+
+// addrReacher answers Reach by address; listening can change under it.
+type addrReacher struct {
+	mu        sync.Mutex
+	listening map[string]bool
+}
+
+func (a *addrReacher) Reach(_ context.Context, addr string) members.Reachability {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listening[addr] {
+		return members.Listening
+	}
+	return members.Unreachable
+}
+
+func (a *addrReacher) Nudge(string) error { return nil }
+
+func (a *addrReacher) set(addr string, listening bool) {
+	a.mu.Lock()
+	a.listening[addr] = listening
+	a.mu.Unlock()
+}
+
+// TestCutOffNodeTakesNothingOver: the owner of a VIP stops answering.
+// This node takes the VIP over at once when another member (a witness)
+// still accepts connections, or, with no witness answering, when the
+// apiserver does; when neither answers, this node is the one cut off (its
+// own link went down) and takes nothing over, until it reaches one again.
+func TestCutOffNodeTakesNothingOver(t *testing.T) {
+	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
+	for _, tc := range []struct {
+		name              string
+		witness, apiReach bool
+		cutOff            bool
+	}{
+		{name: "a witness answers", witness: true, cutOff: false},
+		{name: "no witness answers, the apiserver does", apiReach: true, cutOff: false},
+		{name: "nobody answers: cut off until the witness answers again", cutOff: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			vip := netip.MustParseAddr("10.0.0.7")
+			svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
+			owner := ownerOf(cfg, svc)
+			me := other(owner)
+
+			clk := testclock.NewFakeClock(time.Now())
+			rec := &recorder{}
+			logs := &logLines{}
+			updates := make(chan Update, 16)
+			fm := fakeMembers{ch: make(chan []members.Event, 1)}
+			reacher := &addrReacher{listening: map[string]bool{witnessAddr: tc.witness}}
+			var api sync.Mutex
+			apiUp := tc.apiReach
+			l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
+				Interfaces: func() []string { return []string{"eth0"} }, Log: logs.logger(), Clock: clk, Reacher: reacher,
+				Witnesses: func() map[string]string { return map[string]string{owner: ownerAddr, "n3": witnessAddr} },
+				Connected: func(context.Context) error {
+					api.Lock()
+					defer api.Unlock()
+					if apiUp {
+						return nil
+					}
+					return context.DeadlineExceeded
+				}}
+			var steps stepper
+			steps.watch(l)
+			runLoop(t, l, updates, cfg)
+			updates <- Update{Service: &svc}
+			steps.waitApplied(t, initialUpdates+1)
+
+			fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: clk.Now(), LastContact: clk.Now(), Addr: ownerAddr}}
+			if !tc.cutOff {
+				eventually(t, "taking over at once", func() bool { return rec.owns(vip) })
+				return
+			}
+			eventually(t, "finding itself cut off", func() bool { return logs.has("the one cut off") })
+			eventually(t, "a look again due", clk.HasWaiters)
+			clk.Step(isolationRecheck)
+			eventually(t, "another look", clk.HasWaiters)
+			if rec.owns(vip) {
+				t.Fatalf("took %s over while cut off from every member and the apiserver", vip)
+			}
+			reacher.set(witnessAddr, true)
+			clk.Step(isolationRecheck)
+			eventually(t, "taking over once a witness answers", func() bool { return rec.owns(vip) })
+		})
+	}
+}

@@ -123,6 +123,13 @@ type Loop struct {
 	// back, and reset the connections its node's conntrack held.
 	Reacher     Reacher
 	StalledHold time.Duration
+	// Witnesses, with Reacher, lists the other members memberlist holds
+	// alive, node → memberlist address; Connected reports whether the
+	// apiserver answers (nil: not asked). Before a member that does not
+	// answer is believed dead, the loop asks whether it is itself the one
+	// cut off (deaths.go, cutOff). Witnesses nil: not asked.
+	Witnesses func() map[string]string
+	Connected func(ctx context.Context) error
 
 	// BGP, when set, is made to match the agent's BGP decision on every
 	// sync, after the announcer; nil: layer 2 only.

@@ -367,6 +367,20 @@ func (m *Members) MarkSettled() { m.settle.Do(func() { close(m.settled) }) }
 // Settled is closed by MarkSettled.
 func (m *Members) Settled() <-chan struct{} { return m.settled }
 
+// Witnesses returns the other live members' memberlist addresses, by
+// node.
+func (m *Members) Witnesses() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]string{}
+	for n := range m.alive {
+		if n != m.opts.NodeName && m.addrOf[n] != "" {
+			out[n] = m.addrOf[n]
+		}
+	}
+	return out
+}
+
 // Alive returns the live members, sorted, this one included.
 func (m *Members) Alive() []string {
 	m.mu.Lock()

@@ -27,6 +27,7 @@ func TestLayer2(t *testing.T) {
 	t.Run("ExternalTrafficPolicyLocal", func(t *testing.T) { testExternalTrafficPolicyLocal(t, c) })
 	t.Run("IPv6", func(t *testing.T) { testIPv6(t, c) })
 	t.Run("FrozenSpeaker", func(t *testing.T) { testFrozenSpeaker(t, c) })
+	t.Run("InterfaceDown", func(t *testing.T) { testInterfaceDown(t, c) })
 	t.Run("SeedAndFailover", func(t *testing.T) { testSeedAndFailover(t, c) })
 }
 
@@ -312,4 +313,84 @@ func testFrozenSpeaker(t *testing.T, c *l2lab.Cluster) {
 	}
 	c.StartSpeaker(owner)
 	waitAnsweredBy(t, c, vip, owner)
+}
+
+// testInterfaceDown: the owner's link goes down while its node and speaker
+// run on (issue 20's first fault that a dead process does not cover). A
+// survivor takes the VIP within the takeover guard, timed from the link
+// cut. While cut off, the owner's speaker sees every other member die and
+// elects itself for every VIP; when the link comes back it must not
+// answer for VIPs the others still own: over the reconvergence, every
+// answer and gratuitous announcement for a VIP the owner never held comes
+// from one node only, and in the end every VIP is answered by one node,
+// the one its ServiceL2Status names.
+func testInterfaceDown(t *testing.T, c *l2lab.Cluster) {
+	vips := c.CreateServices("ifdown", 6, c.Nodes...)
+	vip := vips[0]
+	owner := waitOneStatus(t, c, "ifdown-0", "")
+	waitAnsweredBy(t, c, vip, owner)
+	owners := map[netip.Addr]string{}
+	var all []netip.Addr
+	for i, v := range vips {
+		a := netip.MustParseAddr(v)
+		all = append(all, a)
+		owners[a] = waitOneStatus(t, c, fmt.Sprintf("ifdown-%d", i), "")
+	}
+
+	cut := time.Now()
+	if out, err := c.Lab.Exec(c.Hosts[owner], "ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatalf("cutting %s's link: %v: %s", owner, err, out)
+	}
+	restored := false
+	restore := func() {
+		if restored {
+			return
+		}
+		restored = true
+		for _, args := range [][]string{{"ip", "link", "set", "eth0", "up"}, {"ip", "addr", "replace", c.NodeIP6(owner) + "/64", "dev", "eth0"}} {
+			if out, err := c.Lab.Exec(c.Hosts[owner], args...); err != nil {
+				t.Errorf("restoring %s's link: %v: %s", owner, err, out)
+			}
+		}
+	}
+	t.Cleanup(restore)
+	next, answered := c.ARPTakeover(vip, owner, 30*time.Second)
+	took := answered.Sub(cut)
+	t.Logf("%s's link down, its speaker running: %s answered %s %s after the cut", owner, next, vip, took.Round(time.Millisecond))
+	if took > takeoverGuard {
+		t.Errorf("taken over %s after the link cut, more than the %s guard", took.Round(time.Millisecond), takeoverGuard)
+	}
+	// Long enough for the cut-off speaker to elect itself for everything.
+	time.Sleep(2 * time.Second)
+
+	client, err := netns.DialARP(c.Client, "eth0")
+	if err != nil {
+		t.Fatalf("ARP client: %v", err)
+	}
+	defer client.Close()
+	healed := time.Now()
+	restore()
+	doubled := map[netip.Addr]int{}
+	for time.Since(healed) < 5*time.Second {
+		seen, err := netns.ARPAnswerers(client, all, time.Now().Add(50*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ip, macs := range seen {
+			if len(macs) > 1 && owners[ip] != owner {
+				doubled[ip]++
+				if doubled[ip] == 1 {
+					t.Logf("%s (owned by %s) claimed by %v %s after the link came back", ip, owners[ip], macs, time.Since(healed).Round(time.Millisecond))
+				}
+			}
+		}
+	}
+	for ip, n := range doubled {
+		t.Errorf("%s, owned by %s throughout, was claimed by two nodes in %d rounds after %s's link came back", ip, owners[ip], n, owner)
+	}
+	for i, v := range vips {
+		name := fmt.Sprintf("ifdown-%d", i)
+		final := waitOneStatus(t, c, name, "")
+		waitAnsweredBy(t, c, v, final)
+	}
 }

@@ -40,3 +40,35 @@ func AskARP(c *arp.Client, ip netip.Addr, deadline time.Time) (net.HardwareAddr,
 	_ = c.SetDeadline(deadline)
 	return c.Resolve(ip)
 }
+
+// ARPAnswerers sends one request for each of ips on c and returns, per
+// IP, every MAC that claimed it by deadline: replies to these requests
+// and any gratuitous announcement, so two nodes answering at once are
+// both seen.
+func ARPAnswerers(c *arp.Client, ips []netip.Addr, deadline time.Time) (map[netip.Addr][]net.HardwareAddr, error) {
+	want := map[netip.Addr]bool{}
+	for _, ip := range ips {
+		want[ip] = true
+		if err := c.Request(ip); err != nil {
+			return nil, fmt.Errorf("ARP request for %s: %w", ip, err)
+		}
+	}
+	out := map[netip.Addr][]net.HardwareAddr{}
+	_ = c.SetReadDeadline(deadline)
+	for {
+		p, _, err := c.Read()
+		if err != nil {
+			return out, nil // the deadline
+		}
+		if !want[p.SenderIP] {
+			continue
+		}
+		seen := false
+		for _, m := range out[p.SenderIP] {
+			seen = seen || m.String() == p.SenderHardwareAddr.String()
+		}
+		if !seen {
+			out[p.SenderIP] = append(out[p.SenderIP], p.SenderHardwareAddr)
+		}
+	}
+}
