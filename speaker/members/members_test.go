@@ -143,6 +143,10 @@ func TestDetectsCrashAndLeave(t *testing.T) {
 	if err := ml.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
+	// An answer node-b sent just before it stopped may be read a moment
+	// after crashed (a unit run saw 151 µs): the last contact is bounded
+	// by the shutdown's end and the loopback's delivery, not by crashed.
+	silent := time.Now().Add(10 * time.Millisecond)
 	waitAlive(t, a, "node-a", "node-c")
 	waitAlive(t, c, "node-a", "node-c")
 	t.Logf("crash detected by both within %s (informational; the benchmark measures this)", time.Since(crashed).Round(time.Millisecond))
@@ -152,7 +156,7 @@ func TestDetectsCrashAndLeave(t *testing.T) {
 	}
 	if last := evs[len(evs)-1]; last.Kind != Left || last.Node != "node-b" || last.At.Before(crashed) || last.Graceful || last.Addr != b.addr() {
 		t.Errorf("last event %+v, want node-b (%s) declared dead after the crash", last, b.addr())
-	} else if last.LastContact.IsZero() || last.LastContact.After(crashed) {
+	} else if last.LastContact.IsZero() || last.LastContact.After(silent) {
 		t.Errorf("last contact %v, want the last answer before the crash at %v", last.LastContact, crashed)
 	}
 
