@@ -137,6 +137,21 @@ func overview() *dashboard.DashboardBuilder {
 			Datasource(datasource).Span(halfWidth).Height(height).Unit("s").
 			WithTarget(query(`histogram_quantile(0.5, sum by (le, peer) (rate(ironlb_bgp_withdraw_seconds_bucket[$__rate_interval])))`, "p50 {{peer}}")).
 			WithTarget(query(`histogram_quantile(0.99, sum by (le, peer) (rate(ironlb_bgp_withdraw_seconds_bucket[$__rate_interval])))`, "p99 {{peer}}"))).
+		WithPanel(statetimeline.NewPanelBuilder().
+			Title("BFD sessions").
+			Description("BFD session state per speaker and peer (1: up), and sessions going up and down per peer; a BFD session going down resets its BGP session. Empty until a BGPPeer names a BFDProfile.").
+			Datasource(datasource).Span(halfWidth).Height(height).
+			WithTarget(query(`max by (instance, peer) (metallb_bfd_session_up)`, "{{instance}} → {{peer}}")).
+			WithTarget(query(`sum by (peer) (increase(metallb_bfd_session_up_events[$__rate_interval]))`, "went up {{peer}}")).
+			WithTarget(query(`sum by (peer) (increase(metallb_bfd_session_down_events[$__rate_interval]))`, "went down {{peer}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("BFD packets").
+			Description("BFD control packets received and sent per second, per peer; echo packets stay 0 (IronLB runs BFD in asynchronous mode only). Empty until a BGPPeer names a BFDProfile.").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("pps").
+			WithTarget(query(`sum by (peer) (rate(metallb_bfd_control_packet_input[$__rate_interval]))`, "in {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bfd_control_packet_output[$__rate_interval]))`, "out {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bfd_echo_packet_input[$__rate_interval]))`, "echo in {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bfd_echo_packet_output[$__rate_interval]))`, "echo out {{peer}}"))).
 		WithRow(dashboard.NewRowBuilder("Configuration")).
 		WithPanel(stat.NewPanelBuilder().
 			Title("Configuration stale").

@@ -339,11 +339,17 @@ const (
 	nodeASN    = 64512
 )
 
+// The peering runs BFD at MetalLB's default profile (300 ms × 3), so the
+// dashboards' BFD panels have data, from speakers the chart deployed.
 var bgpConfig = fmt.Sprintf(`
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: upstream, namespace: %[1]s}
+---
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {name: upstream, namespace: %[1]s}
-spec: {myASN: %[2]d, peerASN: %[3]d, peerAddress: %[4]s}
+spec: {myASN: %[2]d, peerASN: %[3]d, peerAddress: %[4]s, bfdProfile: upstream}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
@@ -356,8 +362,15 @@ spec: {ipAddressPools: [my-ippool]}
 func startRouter(t *testing.T) *frr.Router {
 	t.Helper()
 	addClient(t, routerName, routerIP)
+	// One neighbour per node, not a listen range: FRR creates a dynamic
+	// neighbour's BFD session only once its BGP connection exists, and a
+	// speaker holds a BGP session with BFD down until BFD is Up.
+	var neighbors []frr.Neighbor
+	for _, n := range theLab.st.Plan.Nodes {
+		neighbors = append(neighbors, frr.Neighbor{Address: n.IP, ASN: nodeASN, BFD: true})
+	}
 	r := frr.Start(t, routerName, frr.Config{Name: "upstream", ASN: routerASN, RouterID: netip.MustParseAddr(routerIP),
-		Neighbors: []frr.Neighbor{{Range: theLab.st.Plan.Network, ASN: nodeASN}}})
+		Neighbors: neighbors, BFD: &frr.BFD{}})
 	if out, err := kubectlStdin(bgpConfig, "apply", "-f", "-"); err != nil {
 		t.Fatalf("applying the BGP peering: %v\n%s", err, out)
 	}
