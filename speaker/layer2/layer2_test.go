@@ -298,13 +298,7 @@ func TestMalformedARPDoesNotStopAnswers(t *testing.T) {
 	s := startSpeaker(t, lab, node1)
 	s.set(t, vip4)
 	mac := strings.ToUpper(lab.MAC(node1).String())
-	arping := func(when string) {
-		t.Helper()
-		out, err := lab.Exec(client, "arping", "-c", "1", "-w", "3", "-I", "eth0", vip4.String())
-		if err != nil || !strings.Contains(strings.ToUpper(out), "["+mac+"]") {
-			t.Fatalf("arping %s %s: %v\n%s\nwant a reply from %s", vip4, when, err, out, mac)
-		}
-	}
+	arping := func(when string) { t.Helper(); mustARP(t, lab, client, mac, when) }
 	arping("before the malformed frames")
 
 	clientMAC := lab.MAC(client)
@@ -338,13 +332,7 @@ func TestAnswersAgainAfterTheLinkFlaps(t *testing.T) {
 	s := startSpeaker(t, lab, node1)
 	s.set(t, vip4, vip6)
 	mac := strings.ToUpper(lab.MAC(node1).String())
-	arping := func(when string) {
-		t.Helper()
-		out, err := lab.Exec(client, "arping", "-c", "1", "-w", "3", "-I", "eth0", vip4.String())
-		if err != nil || !strings.Contains(strings.ToUpper(out), "["+mac+"]") {
-			t.Fatalf("arping %s %s: %v\n%s\nwant a reply from %s", vip4, when, err, out, mac)
-		}
-	}
+	arping := func(when string) { t.Helper(); mustARP(t, lab, client, mac, when) }
 	arping("before the flap")
 	for _, state := range []string{"down", "up"} {
 		if out, err := lab.Exec(node1, "ip", "link", "set", "eth0", state); err != nil {
@@ -360,6 +348,16 @@ func TestAnswersAgainAfterTheLinkFlaps(t *testing.T) {
 	}
 	_, _ = lab.Exec(client, "ping", "-6", "-c", "1", "-W", "1", vip6.String())
 	waitNeighbour(t, lab, client, vip6, strings.ToLower(mac))
+}
+
+// mustARP asks for vip4 from client and fails the test unless mac
+// answers; when says at which point of the test.
+func mustARP(t *testing.T, lab *netns.Lab, client, mac, when string) {
+	t.Helper()
+	out, err := lab.Exec(client, "arping", "-c", "1", "-w", "3", "-I", "eth0", vip4.String())
+	if err != nil || !strings.Contains(strings.ToUpper(out), "["+mac+"]") {
+		t.Fatalf("arping %s %s: %v\n%s\nwant a reply from %s", vip4, when, err, out, mac)
+	}
 }
 
 // TestDuplicateAddressDetectionIsAnswered: a client configuring the IPv6

@@ -191,6 +191,14 @@ func (r *responder) readFailed(ctx context.Context, err error, what string, fail
 	}
 }
 
+// readWorks ends a run of read errors counted by readFailed, logging it.
+func (r *responder) readWorks(what string, failing *int) {
+	if *failing > 0 {
+		r.log.Info("reading "+what+" again", "after", *failing)
+		*failing = 0
+	}
+}
+
 func (r *responder) serveARP(ctx context.Context) {
 	buf := make([]byte, maxFrame(r.ifi))
 	failing := 0
@@ -202,10 +210,7 @@ func (r *responder) serveARP(ctx context.Context) {
 			}
 			continue
 		}
-		if failing > 0 {
-			r.log.Info("reading ARP again", "after", failing)
-			failing = 0
-		}
+		r.readWorks("ARP", &failing)
 		pkt, ok := arpQuestion(buf[:n], r.owns)
 		if !ok {
 			continue
@@ -238,10 +243,7 @@ func (r *responder) serveNDP(ctx context.Context) {
 			}
 			continue
 		}
-		if failing > 0 {
-			r.log.Info("reading NDP again", "after", failing)
-			failing = 0
-		}
+		r.readWorks("NDP", &failing)
 		hopLimit := -1
 		if cm != nil {
 			// The raw socket hears every interface: answer only what
