@@ -165,19 +165,9 @@ func TestAgainstFRR(t *testing.T) {
 	if out, err := lab.Exec(nodeNS, "ip", "link", "set", "eth0", "down"); err != nil {
 		t.Fatalf("link down: %v\n%s", err, out)
 	}
-	down := evs.wait(t, cut, StateDown, 5*time.Second)
+	down := cutDetected(t, &evs, r, node, cut, "link", 900*time.Millisecond, 300*time.Millisecond)
 	if down.Diag != DiagDetectTimeExpired {
 		t.Errorf("went down with %v, want detection time expired", down.Diag)
-	}
-	_, frrDown := frrPeer(t, r, node, 5*time.Second, "down", func(p frr.BFDPeerState) bool { return p.Status == "down" })
-	const detection, slack = 900 * time.Millisecond, 300 * time.Millisecond
-	t.Logf("link cut at 0: we detected at %v, FRR at %v (polled every 20 ms); detection time %v",
-		down.At.Sub(cut).Round(time.Millisecond), frrDown.Sub(cut).Round(time.Millisecond), detection)
-	if d := down.At.Sub(cut); d < detection-slack || d > detection+slack {
-		t.Errorf("we detected the cut after %v, want about %v", d, detection)
-	}
-	if d := frrDown.Sub(cut); d > detection+slack+200*time.Millisecond {
-		t.Errorf("FRR detected the cut after %v, want about %v", d, detection)
 	}
 
 	healed := time.Now()
@@ -248,17 +238,7 @@ func TestMultihopAgainstFRR(t *testing.T) {
 	if out, err := lab.Exec(hopNS, "ip", "link", "set", "eth1", "down"); err != nil {
 		t.Fatalf("link down: %v\n%s", err, out)
 	}
-	down := evs.wait(t, cut, StateDown, 5*time.Second)
-	_, frrDown := frrPeer(t, r, node, 5*time.Second, "down", func(p frr.BFDPeerState) bool { return p.Status == "down" })
-	const detection, slack = 600 * time.Millisecond, 250 * time.Millisecond
-	t.Logf("routed link cut at 0: we detected at %v, FRR at %v (polled every 20 ms); detection time %v",
-		down.At.Sub(cut).Round(time.Millisecond), frrDown.Sub(cut).Round(time.Millisecond), detection)
-	if d := down.At.Sub(cut); d < detection-slack || d > detection+slack {
-		t.Errorf("we detected the cut after %v, want about %v", d, detection)
-	}
-	if d := frrDown.Sub(cut); d > detection+slack+200*time.Millisecond {
-		t.Errorf("FRR detected the cut after %v, want about %v", d, detection)
-	}
+	cutDetected(t, &evs, r, node, cut, "routed link", 600*time.Millisecond, 250*time.Millisecond)
 	healed := time.Now()
 	if out, err := lab.Exec(hopNS, "ip", "link", "set", "eth1", "up"); err != nil {
 		t.Fatalf("link up: %v\n%s", err, out)
@@ -309,6 +289,25 @@ func TestPassiveAgainstFRR(t *testing.T) {
 	}
 	t.Logf("passive: Up %v after Set; first packet heard %v after Set, first sent %v after",
 		up.At.Sub(start).Round(time.Millisecond), firstIn.Sub(start).Round(time.Millisecond), firstOut.Sub(start).Round(time.Millisecond))
+}
+
+// cutDetected waits until both our session and FRR's went down after a
+// link cut at cut, logs when, and checks that each side detected it about
+// the detection time after the cut (FRR, polled, within slack and 200 ms
+// more). It returns our Down event.
+func cutDetected(t *testing.T, evs *events, r *frr.Router, node netip.Addr, cut time.Time, link string, detection, slack time.Duration) Event {
+	t.Helper()
+	down := evs.wait(t, cut, StateDown, 5*time.Second)
+	_, frrDown := frrPeer(t, r, node, 5*time.Second, "down", func(p frr.BFDPeerState) bool { return p.Status == "down" })
+	t.Logf("%s cut at 0: we detected at %v, FRR at %v (polled every 20 ms); detection time %v",
+		link, down.At.Sub(cut).Round(time.Millisecond), frrDown.Sub(cut).Round(time.Millisecond), detection)
+	if d := down.At.Sub(cut); d < detection-slack || d > detection+slack {
+		t.Errorf("we detected the cut after %v, want about %v", d, detection)
+	}
+	if d := frrDown.Sub(cut); d > detection+slack+200*time.Millisecond {
+		t.Errorf("FRR detected the cut after %v, want about %v", d, detection)
+	}
+	return down
 }
 
 // runManager runs m until the test ends, and waits for it to stop.
