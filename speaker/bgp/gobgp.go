@@ -57,8 +57,6 @@ func apiPeer(n neighbor, vrf string) *api.Peer {
 			AuthPassword:    n.Password,
 			Vrf:             vrf,
 			Description:     n.Peer,
-			// With BFD the session starts down; BFD Up enables it.
-			AdminDown: n.BFD.On,
 		},
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			HoldTime:          seconds(n.HoldTime),

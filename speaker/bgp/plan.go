@@ -91,8 +91,8 @@ type neighbor struct {
 	Password        string
 	EBGPMultiHop    bool
 	GracefulRestart bool
-	// BFD, when BFD.On, is the session's BFD: the session is
-	// administratively down unless BFD is Up.
+	// BFD, when BFD.On, is the session's BFD, which the session follows
+	// (Speaker.onBFD).
 	BFD bfdSession
 }
 

@@ -98,8 +98,12 @@ type Options struct {
 	// established, every linkAdvertEvery intervals once it is.
 	AdvertiseOnLink func(iface string) error
 	// LinkInterval is how often unnumbered sessions' routers are looked
-	// for again; DefaultLinkInterval when zero.
+	// for again, and how often a BFD hold is checked against
+	// BFDHoldLimit; DefaultLinkInterval when zero.
 	LinkInterval time.Duration
+	// BFDHoldLimit is how long a session BFD took down stays down while
+	// BFD does not come Up again; DefaultBFDHoldLimit when zero.
+	BFDHoldLimit time.Duration
 }
 
 // Defaults of Options' timers.
@@ -114,6 +118,15 @@ const (
 	// DefaultLinkInterval: an unnumbered session waits at most this long
 	// after its router answers a solicitation.
 	DefaultLinkInterval = time.Second
+	// DefaultBFDHoldLimit ends the hold of a session whose BFD went down
+	// and stayed down. A router that runs BFD only for an established
+	// BGP session (FRR's dynamic neighbours, from a `bgp listen range`)
+	// deletes its BFD session with the BGP one, so BFD cannot come Up
+	// again until BGP connects: without a limit both would stay down for
+	// good. Ten seconds keep a session from flapping back onto a path
+	// that lost BFD for a moment, and are what a router that deletes its
+	// BFD with the session costs in recovery.
+	DefaultBFDHoldLimit = 10 * time.Second
 )
 
 // ErrNotRunning is Set's answer before Run has started the server or
@@ -160,12 +173,11 @@ type Speaker struct {
 	linkTicks int
 	linkErrs  map[string]string
 	// bfd runs the sessions' BFD; bfdNames maps its peers to sessions.
-	// held are the sessions with BFD held administratively down: new
-	// ones until their BFD first comes Up, and established ones BFD took
-	// down, until it is Up again.
+	// held are the sessions BFD took down, held administratively down
+	// since the time given until BFD is Up again or BFDHoldLimit passes.
 	bfd      *bfd.Manager
 	bfdNames map[bfd.Peer]string
-	held     map[string]bool
+	held     map[string]time.Time
 
 	pollMu sync.Mutex // one counter read at a time, so deltas stay right
 	// cbMu orders the session callbacks: an event, a removal and the
@@ -221,11 +233,14 @@ func New(o Options) *Speaker {
 	if o.LinkInterval == 0 {
 		o.LinkInterval = DefaultLinkInterval
 	}
+	if o.BFDHoldLimit == 0 {
+		o.BFDHoldLimit = DefaultBFDHoldLimit
+	}
 	s := &Speaker{
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
 		up: map[string]bool{}, sent: map[string]uint64{}, labels: map[string]string{}, routes: map[string]int{},
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
-		bfdNames: map[bfd.Peer]string{}, held: map[string]bool{}, links: map[string]linkPeer{}, linkErrs: map[string]string{},
+		bfdNames: map[bfd.Peer]string{}, held: map[string]time.Time{}, links: map[string]linkPeer{}, linkErrs: map[string]string{},
 	}
 	s.bfd = &bfd.Manager{Log: o.Log.WithName("bfd"), Clock: o.Clock, Sockets: o.BFDSockets, OnEvent: s.onBFD, Metrics: o.BFDMetrics}
 	return s
@@ -272,6 +287,7 @@ func (s *Speaker) Run(ctx context.Context) error {
 		select {
 		case <-relink.C():
 			s.relink()
+			s.endStaleHolds()
 		case <-ctx.Done():
 			stopCtx, cancel := s.withdrawDeadline(context.WithoutCancel(ctx))
 			err := s.stop(stopCtx)
@@ -493,7 +509,7 @@ func (s *Speaker) applyBFD() []error {
 	}
 	s.bfdNames = names
 	for name := range s.held {
-		if _, ok := s.sessions[name]; !ok || !s.sessions[name].n.BFD.On {
+		if _, ok := s.sessions[name]; !ok {
 			delete(s.held, name)
 		}
 	}
@@ -504,15 +520,15 @@ func (s *Speaker) applyBFD() []error {
 	return errs
 }
 
-// onBFD makes a session follow its BFD, as FRR's bgpd does with its own
-// peers: BFD going down resets an established session, which is then
-// held down until BFD is Up again; a session held down (also a new one)
-// starts when BFD comes Up. A BFD session that goes down while its BGP
-// session is still connecting changes nothing, nor does one the router
-// takes down administratively: FRR re-creates its BFD session whenever
-// its BGP connection's source address changes, so before the BGP session
-// is established its BFD comes and goes, and holding the BGP session down
-// then would keep both down for good.
+// onBFD makes a session follow its BFD as FRR's bgpd does with its own
+// peers: BFD going down from Up resets an established session, which is
+// then held down until BFD is Up again (or BFDHoldLimit passes,
+// endStaleHolds). A session BFD has not taken down connects whatever its
+// BFD's state: a router may create its BFD session only once the BGP
+// one is established (FRR's dynamic neighbours do), so waiting for BFD
+// first would keep both down for good. Nor does a BFD session the router
+// takes down administratively change anything: FRR re-creates its BFD
+// session whenever its BGP connection's source address changes.
 func (s *Speaker) onBFD(ev bfd.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -520,23 +536,43 @@ func (s *Speaker) onBFD(ev bfd.Event) {
 	if !ok || !s.running || s.sessions[name] == nil {
 		return
 	}
+	_, held := s.held[name]
 	switch up := ev.To == bfd.StateUp; {
 	case !up && ev.RemoteAdminDown:
 		// RFC 5882 §3.2: the router took BFD down on purpose (FRR does
 		// each time its BGP connection's source changes); the path is
 		// fine.
 		s.opts.Log.Info("the router took BFD down administratively; the BGP session is kept", "peer", name)
-	case up && s.held[name]:
-		s.held[name] = false
+	case up && held:
+		delete(s.held, name)
 		s.setAdminState(context.Background(), name, true, "")
 		if s.opts.OnBFDChange != nil {
 			s.opts.OnBFDChange(name, true, ev.Diag.String())
 		}
-	case !up && !s.held[name] && s.Established(name):
-		s.held[name] = true
+	case !up && ev.From == bfd.StateUp && !held && s.Established(name):
+		s.held[name] = s.opts.Clock.Now()
 		s.setAdminState(context.Background(), name, false, ev.Diag.String())
 		if s.opts.OnBFDChange != nil {
 			s.opts.OnBFDChange(name, false, ev.Diag.String())
+		}
+	}
+}
+
+// endStaleHolds lets connect again the sessions BFD has held down for
+// BFDHoldLimit without coming Up: their routers may bring BFD up only
+// with an established BGP session.
+func (s *Speaker) endStaleHolds() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return
+	}
+	now := s.opts.Clock.Now()
+	for _, name := range slices.Sorted(maps.Keys(s.held)) {
+		if since := s.held[name]; now.Sub(since) >= s.opts.BFDHoldLimit {
+			delete(s.held, name)
+			s.opts.Log.Info("BFD has stayed down: letting the BGP session connect again, for a router that runs BFD only with an established session", "peer", name, "heldFor", now.Sub(since))
+			s.setAdminState(context.Background(), name, true, "")
 		}
 	}
 }
@@ -547,7 +583,7 @@ func (s *Speaker) setAdminState(ctx context.Context, name string, up bool, why s
 	var err error
 	if up {
 		err = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr})
-		s.opts.Log.Info("BFD is Up: BGP session enabled", "peer", name)
+		s.opts.Log.Info("BGP session enabled", "peer", name)
 	} else {
 		err = s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr, Communication: "BFD down: " + why})
 		s.opts.Log.Info("BFD is down: BGP session reset and held down", "peer", name, "diagnostic", why)
@@ -594,15 +630,16 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 			return fmt.Errorf("bgp: updating session %q: %w", n.Peer, err)
 		}
 		s.opts.Log.Info("BGP session updated", "peer", n.Peer, "address", n.Address)
-		wasBFD := ss.n.BFD.On
 		ss.n = n
-		// An update may re-create the neighbour in its configured admin
-		// state (down with BFD): put it where BFD says.
-		if n.BFD.On && !wasBFD {
-			s.held[n.Peer] = true
-		}
-		if n.BFD.On || wasBFD {
-			s.setAdminState(ctx, n.Peer, !n.BFD.On || !s.held[n.Peer], "the session was updated")
+		// An update may re-create the neighbour enabled: a session BFD
+		// holds stays down, unless it no longer runs BFD.
+		if _, held := s.held[n.Peer]; held {
+			if n.BFD.On {
+				s.setAdminState(ctx, n.Peer, false, "the session was updated")
+			} else {
+				delete(s.held, n.Peer)
+				s.setAdminState(ctx, n.Peer, true, "")
+			}
 		}
 		s.stateMu.Lock()
 		old := s.labels[n.Peer]
@@ -627,9 +664,6 @@ func (s *Speaker) applySession(ctx context.Context, n neighbor) error {
 		return fmt.Errorf("bgp: adding session %q: %w", n.Peer, err)
 	}
 	s.sessions[n.Peer] = &session{n: n, vrf: id, routes: map[netip.Prefix]route{}}
-	if n.BFD.On {
-		s.held[n.Peer] = true // added administratively down (apiPeer)
-	}
 	s.stateMu.Lock()
 	s.byAddr[n.Address] = n.Peer
 	s.anyASN[n.Peer] = n.PeerASN == 0

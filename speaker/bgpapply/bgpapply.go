@@ -76,7 +76,7 @@ func (b *Setter) BFDChanged(peer string, up bool, diagnostic string) {
 		return
 	}
 	b.Recorder.Eventf(&obj, nil, corev1.EventTypeWarning, compat.ReasonBFDSessionDown, "BFD",
-		"BFD session down (%s): the BGP session was reset and is held down until BFD is Up again", diagnostic)
+		"BFD session down (%s): the BGP session was reset and is held down until BFD is Up again (at most %s)", diagnostic, bgp.DefaultBFDHoldLimit)
 }
 
 // withoutPeerErrors drops the *bgp.PeerErrors from an error Set returned.

@@ -173,7 +173,7 @@ func TestBFDChangesAreEventsOnTheBGPPeer(t *testing.T) {
 	s.BFDChanged("tor", true, "none")
 	s.BFDChanged("gone", false, "control detection time expired")
 	want := []string{
-		"Warning " + compat.ReasonBFDSessionDown + " BFD session down (control detection time expired): the BGP session was reset and is held down until BFD is Up again",
+		"Warning " + compat.ReasonBFDSessionDown + " BFD session down (control detection time expired): the BGP session was reset and is held down until BFD is Up again (at most 10s)",
 		"Normal " + compat.ReasonBFDSessionUp + " BFD session Up: the BGP session is enabled",
 	}
 	var got []string

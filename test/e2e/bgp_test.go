@@ -20,6 +20,7 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/internal/compat"
+	"github.com/ironlb/ironlb/speaker/bgp"
 	"github.com/ironlb/ironlb/test/frr"
 	"github.com/ironlb/ironlb/test/l2lab"
 	"github.com/ironlb/ironlb/test/netns"
@@ -52,6 +53,15 @@ const (
 	bfdIP6       = "fd00:250::250"
 	bfdInterval  = 100 * time.Millisecond
 	bfdMult      = 3
+	// The listen-range router runs BFD with the nodes as FRR does with
+	// dynamic neighbours (a `bgp listen range`, the usual router
+	// configuration for MetalLB): it creates a node's BFD session only
+	// once that node's BGP session is established, and deletes both
+	// together.
+	rangeRouterASN = 64505
+	rangeIP        = "10.250.0.249"
+	rangeIP6       = "fd00:250::249"
+	rangeNodes     = "10.250.0.0/24"
 	// The unnumbered router sits on a point-to-point link from every node
 	// (unnumberedIf there) and peers by interface; its only IPv4 address
 	// is on its loopback.
@@ -148,6 +158,11 @@ kind: BGPPeer
 metadata: {name: bfd, namespace: %[1]s}
 spec: {myASN: %[5]d, peerASN: %[15]d, peerAddress: %[16]s, holdTime: 3s, keepaliveTime: 1s, bfdProfile: lab-bfd}
 ---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: bfd-range, namespace: %[1]s}
+spec: {myASN: %[5]d, peerASN: %[17]d, peerAddress: %[18]s, holdTime: 3s, keepaliveTime: 1s, bfdProfile: lab-bfd}
+---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
 metadata: {name: bgp-adv, namespace: %[1]s}
@@ -156,12 +171,12 @@ spec:
   localPref: 250
   communities: ["64512:100", lab-std, lab-large]
 `, l2lab.Namespace, md5Secret, bgpRange, bgpRange6, nodeASN, routerASN, l2lab.RouterIP, l2lab.RouterIP6, ibgpIP, md5ASN, md5IP,
-	localASRouterASN, localASN, localASIP, bfdRouterASN, bfdIP)
+	localASRouterASN, localASN, localASIP, bfdRouterASN, bfdIP, rangeRouterASN, rangeIP)
 
 // bgpLab is the lab TestBGP's scenarios share.
 type bgpLab struct {
 	*l2lab.Cluster
-	ibgp, md5, localAS, bfd *frr.Router
+	ibgp, md5, localAS, bfd, bfdRange *frr.Router
 }
 
 // TestBGP runs every BGP scenario on one lab: three speakers, FRR routers
@@ -182,6 +197,9 @@ func TestBGP(t *testing.T) {
 	ms := int(bfdInterval / time.Millisecond)
 	l.bfd = c.AddRouter("bfd", bfdIP, bfdIP6, frr.Config{ASN: bfdRouterASN, Neighbors: bfdNeighbors,
 		BFD: &frr.BFD{Receive: ms, Transmit: ms, Mult: bfdMult}})
+	l.bfdRange = c.AddRouter("bfdrange", rangeIP, rangeIP6, frr.Config{ASN: rangeRouterASN,
+		Neighbors: []frr.Neighbor{{Range: netip.MustParsePrefix(rangeNodes), ASN: nodeASN, BFD: true}},
+		BFD:       &frr.BFD{Receive: ms, Transmit: ms, Mult: bfdMult}})
 	c.KeepLogsOnFailure(t)
 	if _, err := c.Env.Kubectl(bgpConfig, "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
@@ -196,6 +214,7 @@ func TestBGP(t *testing.T) {
 	t.Run("DualStackAddressFamily", func(t *testing.T) { testBGPDualStack(t, l) })
 	t.Run("Unnumbered", func(t *testing.T) { testBGPUnnumbered(t, l) })
 	t.Run("BFD", func(t *testing.T) { testBGPBFD(t, l) })
+	t.Run("BFDListenRange", func(t *testing.T) { testBGPBFDListenRange(t, l) })
 	t.Run("GracefulStop", func(t *testing.T) { testBGPGracefulStop(t, l) })
 	t.Run("GracefulShutdownCommunity", func(t *testing.T) { testBGPGracefulShutdownCommunity(t, l) })
 	t.Run("HardKill", func(t *testing.T) { testBGPHardKill(t, l) })
@@ -752,25 +771,7 @@ func testBGPBFD(t *testing.T, l *bgpLab) {
 
 	node := l.Nodes[0]
 	rest := l.nodeAddrs(false, l.Nodes[1], l.Nodes[2])
-	rules := [][]string{
-		{"INPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"},
-		{"OUTPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"},
-	}
-	iptables := func(op string) {
-		for _, r := range rules {
-			if out, err := l.Lab.Exec(l.Hosts[node], append([]string{"iptables", op}, r...)...); err != nil && op == "-I" {
-				t.Fatalf("iptables %s %v on %s: %v\n%s", op, r, node, err, out)
-			}
-		}
-	}
-	cut := time.Now()
-	iptables("-I")
-	cutDone := false
-	t.Cleanup(func() {
-		if !cutDone {
-			iptables("-D")
-		}
-	})
+	cut, heal := l.cutBFD(t, node)
 	waitFor(t, node+"'s path gone from the BFD router", holdLimit, func() string {
 		if peers, err := l.bfd.Peers(prefix); err != nil || !slices.Equal(peers, rest) {
 			return fmt.Sprintf("paths from %v, %v", peers, err)
@@ -789,9 +790,7 @@ func testBGPBFD(t *testing.T, l *bgpLab) {
 		t.Errorf("%s's BGP session came back up while its BFD was cut", node)
 	}
 
-	healed := time.Now()
-	iptables("-D")
-	cutDone = true
+	healed := heal()
 	waitPaths(t, l.bfd, prefix, want)
 	t.Logf("BFD let through again: %s's path back %s later", node, time.Since(healed).Round(100*time.Millisecond))
 
@@ -816,6 +815,82 @@ func testBGPBFD(t *testing.T, l *bgpLab) {
 		}
 		return ""
 	})
+}
+
+// cutBFD drops BFD's UDP 3784 both ways on the node (BGP's TCP
+// untouched) and returns when it did; heal lets it through again and
+// returns when it did, and runs at cleanup if the test did not.
+func (l *bgpLab) cutBFD(t *testing.T, node string) (cut time.Time, heal func() time.Time) {
+	t.Helper()
+	rules := [][]string{
+		{"INPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"},
+		{"OUTPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"},
+	}
+	iptables := func(op string) {
+		for _, r := range rules {
+			if out, err := l.Lab.Exec(l.Hosts[node], append([]string{"iptables", op}, r...)...); err != nil && op == "-I" {
+				t.Fatalf("iptables %s %v on %s: %v\n%s", op, r, node, err, out)
+			}
+		}
+	}
+	cut = time.Now()
+	iptables("-I")
+	healed := false
+	heal = func() time.Time {
+		at := time.Now()
+		if !healed {
+			healed = true
+			iptables("-D")
+		}
+		return at
+	}
+	t.Cleanup(func() { heal() })
+	return cut, heal
+}
+
+// testBGPBFDListenRange: a router that creates a node's BFD session only
+// once its BGP session is established (FRR's dynamic neighbours) gets a
+// session with BFD from every node, and, after BFD took one down and was
+// let through again, gets it back: the speaker does not wait for BFD
+// before connecting, and holds a session BFD took down for a limited time
+// only (bgp.DefaultBFDHoldLimit).
+func testBGPBFDListenRange(t *testing.T, l *bgpLab) {
+	want := l.nodeAddrs(false, l.Nodes...)
+	bfdUp := func() string {
+		est, err := l.bfdRange.Established()
+		if err != nil || !slices.Equal(est, want) {
+			return fmt.Sprintf("established %v, %v", est, err)
+		}
+		peers, err := l.bfdRange.BFDPeers()
+		if err != nil {
+			return err.Error()
+		}
+		for _, a := range want {
+			if p := peers[a]; p.Status != "up" {
+				return fmt.Sprintf("BFD with %s: %+v", a, p)
+			}
+		}
+		return ""
+	}
+	waitFor(t, "every node's session with the listen-range router, BFD up", bgpLimit, bfdUp)
+	vip := l.CreateServiceWith("bgp-bfd-range", l2lab.ServiceOptions{Pool: "bgp-pool"}, l.Nodes...)
+	prefix := hostPrefix(t, vip)
+	waitPaths(t, l.bfdRange, prefix, want)
+
+	node := l.Nodes[1]
+	_, heal := l.cutBFD(t, node)
+	waitFor(t, node+"'s path gone from the listen-range router", holdLimit, func() string {
+		if peers, err := l.bfdRange.Peers(prefix); err != nil || slices.Contains(peers, netip.MustParseAddr(l.NodeIP(node))) {
+			return fmt.Sprintf("paths from %v, %v", peers, err)
+		}
+		return ""
+	})
+	healed := heal()
+	limit := bgp.DefaultBFDHoldLimit + bgpLimit
+	waitFor(t, node+"'s session back with BFD up", limit, bfdUp)
+	waitPaths(t, l.bfdRange, prefix, want)
+	t.Logf("BFD let through again: %s's session and path back at the listen-range router %s later (hold limit %s, then GoBGP's idle hold of 5 s and connect retry)",
+		node, time.Since(healed).Round(100*time.Millisecond), bgp.DefaultBFDHoldLimit)
 }
 
 // nodeAddrs returns the nodes' IPv4 (or IPv6) addresses, sorted.

@@ -362,9 +362,8 @@ spec: {ipAddressPools: [my-ippool]}
 func startRouter(t *testing.T) *frr.Router {
 	t.Helper()
 	addClient(t, routerName, routerIP)
-	// One neighbour per node, not a listen range: FRR creates a dynamic
-	// neighbour's BFD session only once its BGP connection exists, and a
-	// speaker holds a BGP session with BFD down until BFD is Up.
+	// One neighbour per node; a listen range with BFD is proven by the
+	// product module's TestBGP/BFDListenRange.
 	var neighbors []frr.Neighbor
 	for _, n := range theLab.st.Plan.Nodes {
 		neighbors = append(neighbors, frr.Neighbor{Address: n.IP, ASN: nodeASN, BFD: true})
