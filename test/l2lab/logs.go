@@ -1,6 +1,7 @@
 package l2lab
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,14 +44,36 @@ func (c *Cluster) KeepLogsOnFailure(t FailureT) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "the lab's process logs are kept in %s; the last %d lines of each:", dir, tailOnFailure)
 		for i, p := range c.procs {
-			file := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, fileSafe.ReplaceAllString(p.Name, "_")))
-			if err := os.WriteFile(file, []byte(p.All()), 0o644); err != nil {
-				t.Logf("keeping %s's log: %v", p.Name, err)
+			file, err := c.writeLog(dir, i)
+			if err != nil {
+				t.Logf("%v", err)
 			}
 			fmt.Fprintf(&b, "\n--- %s (%s):\n%s", p.Name, filepath.Base(file), p.Output(tailOnFailure))
 		}
 		t.Logf("%s", b.String())
 	})
+}
+
+// WriteLogs writes the whole output of every process the lab started to
+// files in dir, which must exist.
+func (c *Cluster) WriteLogs(dir string) error {
+	var errs []error
+	for i := range c.procs {
+		if _, err := c.writeLog(dir, i); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeLog writes the i-th process's output to its file in dir.
+func (c *Cluster) writeLog(dir string, i int) (string, error) {
+	p := c.procs[i]
+	file := filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, fileSafe.ReplaceAllString(p.Name, "_")))
+	if err := os.WriteFile(file, []byte(p.All()), 0o644); err != nil {
+		return file, fmt.Errorf("keeping %s's log: %w", p.Name, err)
+	}
+	return file, nil
 }
 
 var fileSafe = regexp.MustCompile(`[^A-Za-z0-9.-]+`)

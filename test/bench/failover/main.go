@@ -281,6 +281,7 @@ func main() {
 	idle := flag.Duration("idle", time.Minute, "with -scale: the window at rest in which owner changes are counted")
 	joinLimit := flag.Duration("join-limit", time.Minute, "with -scale: how long the join storm may take to give every VIP one owner")
 	vipsPerNode := flag.Int("vips-per-node", 2, "with -scale: LoadBalancer Services per node")
+	logs := flag.String("logs", "", "with -scale: keep every process's output (speakers, controller) in this directory, one subdirectory per size")
 	flag.Parse()
 
 	// envtest logs through controller-runtime; unset, its logger prints a
@@ -296,6 +297,7 @@ func main() {
 		runScale(r, sizes, scaleOptions{
 			lab:         l2lab.Options{Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)},
 			vipsPerNode: *vipsPerNode, joinLimit: *joinLimit, idle: *idle, runs: *runs, interval: *interval, settle: *settle,
+			logs: *logs,
 		})
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +24,7 @@ type scaleOptions struct {
 	runs        int           // hard kills per size
 	interval    time.Duration // the kill prober's interval
 	settle      time.Duration
+	logs        string // when set, every process's output is kept under it, per size
 }
 
 // scaleRow is what one cluster size measured.
@@ -132,6 +135,16 @@ func measureSize(r *benchrun.Runner, n int, o scaleOptions) scaleRow {
 
 	row.outages, row.killsNoOwner = hardKills(r, c, vipStrings[0], o)
 	row.killsCompleted = len(row.outages) + row.killsNoOwner
+	if o.logs != "" {
+		dir := filepath.Join(o.logs, fmt.Sprintf("%d-nodes", n))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			r.Fatalf("keeping the logs: %v", err)
+		}
+		if err := c.WriteLogs(dir); err != nil {
+			r.Fatalf("keeping the logs: %v", err)
+		}
+		fmt.Printf("• every process's output is in %s\n", dir)
+	}
 	return row
 }
 
