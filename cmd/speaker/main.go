@@ -56,6 +56,7 @@ type options struct {
 	ml              members.Options
 	settleTimeout   time.Duration
 	stalledHold     time.Duration
+	watchInterval   time.Duration
 	lbClass         string
 	logLevel        string
 	serving         cli.Serving
@@ -88,6 +89,7 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	fs.DurationVar(&o.ml.GossipInterval, "ml-gossip-interval", o.ml.GossipInterval, "memberlist: how often news (a suspicion, a death) is sent to a few random members; each tick wakes the speaker even when there is no news")
 	fs.DurationVar(&o.settleTimeout, "ml-settle-timeout", loop.DefaultSettleTimeout, "at start, announce nothing until the speakers of every other node with a speaker pod have joined, at most this long (then announce with the members known)")
 	fs.DurationVar(&o.stalledHold, "ml-stalled-hold", loop.DefaultStalledHold, "a member memberlist declares dead whose speaker still accepts connections on its memberlist port (starved of CPU or frozen, not dead: its node still forwards) keeps its VIPs at most this long while it is asked to refute; one that refuses or does not answer within --ml-reach-timeout is taken over at once; negative: believe memberlist at once")
+	fs.DurationVar(&o.watchInterval, "ml-watch-interval", loop.DefaultWatchInterval, "how often this speaker pings the members whose VIPs it would take over; two unanswered pings in a row start the check of a death without waiting for memberlist's verdict; negative: off (failover waits for memberlist)")
 	fs.DurationVar(&o.ml.ReachTimeout, "ml-reach-timeout", o.ml.ReachTimeout, "how long the check of a member declared dead waits for its memberlist port to answer; every real failover waits this long more")
 	fs.IntVar(&o.ml.SuspicionMult, "ml-suspicion-mult", o.ml.SuspicionMult, "memberlist: a suspect has SuspicionMult × max(1, log10(members+1)) × probe interval to refute before it is declared dead")
 	fs.BoolVar(&o.bgpGracefulShutdown, "bgp-graceful-shutdown", false, "on SIGTERM, first re-advertise every BGP path with the GRACEFUL_SHUTDOWN community (65535:0, RFC 8326) and wait --bgp-graceful-shutdown-wait, so routers move traffic away before the paths are withdrawn; the pod's termination grace period must cover the wait")
@@ -263,6 +265,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	runnables := []manager.RunnableFunc{announcer.Run, bgpSpeaker.Run, lp.Run, initial.Start, ifaces.Run}
 	if ml != nil {
 		lp.Members, lp.Reacher, lp.StalledHold = ml, ml, o.stalledHold
+		lp.Watcher, lp.WatchInterval = ml, o.watchInterval
 		// Before believing deaths: is this node the one cut off?
 		connected, err := kube.APIServerAnswers(cfg)
 		if err != nil {

@@ -69,6 +69,10 @@ func (a *Agent) ServiceIPs(key string) []netip.Addr { return a.services[key].IPs
 // Owner returns the node announcing the Service, "" if none.
 func (a *Agent) Owner(service string) string { return a.plan.Owner(service) }
 
+// Predecessors returns the members this node would take a Service over
+// from if they died now, sorted.
+func (a *Agent) Predecessors() []string { return a.plan.Predecessors(a.me) }
+
 // Eligible reports whether this node may announce the Service: its
 // advertisements select this node and, for externalTrafficPolicy Local, it
 // holds a ready endpoint.

@@ -132,6 +132,19 @@ func (p *Plan) Successor(service string) string {
 	return ""
 }
 
+// Predecessors returns, sorted, the owners of the Services the node would
+// announce if their owner died now (it is their Successor): the members
+// whose death it should notice first.
+func (p *Plan) Predecessors(node string) []string {
+	seen := map[string]struct{}{}
+	for svc, owner := range p.owner {
+		if owner != "" && owner != node && p.Successor(svc) == node {
+			seen[owner] = struct{}{}
+		}
+	}
+	return sortedKeys(seen)
+}
+
 // Alive reports whether the node is a live member.
 func (p *Plan) Alive(node string) bool { return p.alive[node] }
 

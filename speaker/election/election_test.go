@@ -79,6 +79,18 @@ func TestPlanOwnersSuccessorsAndMembership(t *testing.T) {
 	for _, s := range owned {
 		successors[s] = p.Successor(s)
 	}
+	for _, n := range seedNodes {
+		var want []string
+		for _, s := range []string{"default/svc1", "default/svc2", "default/svc3"} {
+			if p.Successor(s) == n && !slices.Contains(want, p.Owner(s)) {
+				want = append(want, p.Owner(s))
+			}
+		}
+		slices.Sort(want)
+		if got := p.Predecessors(n); !slices.Equal(got, want) {
+			t.Errorf("Predecessors(%s) = %v, want the owners it succeeds %v", n, got, want)
+		}
+	}
 	changes := p.Leave(owner)
 	if len(changes) != len(owned) {
 		t.Fatalf("Leave(%s) moved %v, want exactly the %d Services it owned", owner, changes, len(owned))

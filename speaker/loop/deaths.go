@@ -2,6 +2,9 @@ package loop
 
 import (
 	"context"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/ironlb/ironlb/speaker/members"
@@ -45,6 +48,10 @@ type death struct {
 	gen    int
 	cancel context.CancelFunc // stops its checks
 	until  time.Time          // zero until its speaker was found listening
+	// onWatch: the check was started by this node's watch (watch.go), not
+	// by memberlist's verdict; a member found listening is then left to
+	// memberlist instead of held.
+	onWatch bool
 }
 
 // reached is one check's verdict, sent to the loop. isolated: the member
@@ -67,19 +74,25 @@ func (l *Loop) suspect(ctx context.Context, e members.Event) bool {
 	if !l.holds() || e.Graceful || e.Addr == "" {
 		return false
 	}
-	if _, checking := l.deaths[e.Node]; checking {
+	if d, checking := l.deaths[e.Node]; checking {
+		d.onWatch = false // memberlist agrees: a listening member is held
 		return true
 	}
+	l.startCheck(ctx, e, false)
+	return true
+}
+
+// startCheck checks the member's death (check) and records it in deaths.
+func (l *Loop) startCheck(ctx context.Context, e members.Event, onWatch bool) {
 	l.deathGen++
 	cctx, cancel := context.WithCancel(ctx)
-	d := &death{ev: e, gen: l.deathGen, cancel: cancel}
+	d := &death{ev: e, gen: l.deathGen, cancel: cancel, onWatch: onWatch}
 	l.deaths[e.Node] = d
 	l.checks.Add(1)
 	go func() {
 		defer l.checks.Done()
 		l.check(cctx, e.Node, d.gen, e.Addr)
 	}()
-	return true
 }
 
 // check reports the first verdict on the member at addr, then, while it
@@ -98,7 +111,7 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 	r := l.Reacher.Reach(ctx, addr)
 	// A member that does not answer is believed dead only if this node
 	// is not the one cut off; until then, look again now and then.
-	for told := false; r != members.Listening && l.cutOff(ctx, node); {
+	for told := false; r.Gone() && l.cutOff(ctx, node); {
 		if !told && !send(reached{node: node, gen: gen, r: r, isolated: true}) {
 			return
 		}
@@ -112,7 +125,7 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 		}
 		r = l.Reacher.Reach(ctx, addr)
 	}
-	if !report(r) || r != members.Listening {
+	if !report(r) || r.Gone() {
 		return
 	}
 	l.checks.Add(1)
@@ -130,7 +143,7 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 			return
 		case <-t.C():
 		}
-		if r := l.Reacher.Reach(ctx, addr); r != members.Listening && ctx.Err() == nil {
+		if r := l.Reacher.Reach(ctx, addr); r.Gone() && ctx.Err() == nil {
 			report(r)
 			return
 		}
@@ -151,23 +164,43 @@ func (l *Loop) cutOff(ctx context.Context, dead string) bool {
 	}
 	witnesses := l.Witnesses()
 	delete(witnesses, dead)
-	answers := make(chan bool, len(witnesses))
-	for _, addr := range witnesses {
-		go func() { answers <- l.Reacher.Reach(ctx, addr) == members.Listening }()
-	}
-	heard := false
-	for range witnesses {
-		heard = <-answers || heard // every Reach returns within its timeout
-	}
-	switch {
-	case heard:
+	if l.anyAnswers(ctx, witnesses) {
 		return false
-	case l.Connected == nil:
+	}
+	if l.Connected == nil {
 		return len(witnesses) > 0
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectedTimeout)
 	defer cancel()
 	return l.Connected(cctx) != nil
+}
+
+// witnessesAtOnce is how many witnesses are asked together. One answer is
+// enough, and asking every member at once for every death would cost a
+// connection per member per death: on a large cluster starved of CPU, where
+// false deaths come in bursts, that load would feed the starvation.
+const witnessesAtOnce = 3
+
+// anyAnswers reports whether one of the witnesses accepts a connection,
+// asking witnessesAtOnce of them at a time, in random order, until one
+// does or all were asked.
+func (l *Loop) anyAnswers(ctx context.Context, witnesses map[string]string) bool {
+	addrs := slices.Collect(maps.Values(witnesses))
+	rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	for batch := range slices.Chunk(addrs, witnessesAtOnce) {
+		answers := make(chan bool, len(batch))
+		for _, addr := range batch {
+			go func() { answers <- l.Reacher.Reach(ctx, addr) == members.Listening }()
+		}
+		heard := false
+		for range batch {
+			heard = <-answers || heard // every Reach returns within its timeout
+		}
+		if heard {
+			return true
+		}
+	}
+	return false
 }
 
 // verdict applies a check's result: a member whose speaker is gone, or
@@ -183,15 +216,23 @@ func (l *Loop) verdict(v reached) failure {
 			"this node is the one cut off, and takes nothing over until it reaches one of them", "node", v.node, "reach", v.r.String())
 		return failure{}
 	}
-	if v.r != members.Listening {
+	if v.r.Gone() {
 		l.Log.Info("member declared dead, and its speaker is gone: taking its VIPs over", "node", v.node, "reach", v.r.String(),
-			"checked", l.Clock.Since(d.ev.At).String())
+			"checked", l.Clock.Since(d.ev.At).String(), "onWatch", d.onWatch)
 		return l.believe(v.node)
+	}
+	if d.onWatch {
+		// Silent on the watch but listening: stalled or busy, and
+		// memberlist has not declared it dead; it decides.
+		d.cancel()
+		delete(l.deaths, v.node)
+		l.Log.V(1).Info("watched member missed pings but accepts connections (or this node stood still while it asked): left to memberlist", "node", v.node, "reach", v.r.String())
+		return failure{}
 	}
 	if d.until.IsZero() {
 		d.until = l.Clock.Now().Add(l.StalledHold)
-		l.Log.Info("member declared dead still accepts connections (stalled, not dead): it keeps its VIPs while it is asked to refute",
-			"node", v.node, "hold", l.StalledHold.String())
+		l.Log.Info("member declared dead still accepts connections (stalled, not dead), or this node stood still while it asked: it keeps its VIPs while it is asked to refute",
+			"node", v.node, "reach", v.r.String(), "hold", l.StalledHold.String())
 		l.armHold()
 	}
 	return failure{}
@@ -229,6 +270,9 @@ func (l *Loop) believe(node string) failure {
 	d := l.deaths[node]
 	d.cancel()
 	delete(l.deaths, node)
+	if d.onWatch {
+		l.believedOnWatch[node] = true
+	}
 	l.Agent.MemberLeft(node)
 	return failure{lastContact: d.ev.LastContact, detected: d.ev.At}
 }

@@ -177,11 +177,16 @@ func TestDeathIsCheckedBeforeTakeover(t *testing.T) {
 type addrReacher struct {
 	mu        sync.Mutex
 	listening map[string]bool
+	reached   map[string]int
 }
 
 func (a *addrReacher) Reach(_ context.Context, addr string) members.Reachability {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.reached == nil {
+		a.reached = map[string]int{}
+	}
+	a.reached[addr]++
 	if a.listening[addr] {
 		return members.Listening
 	}
@@ -189,6 +194,12 @@ func (a *addrReacher) Reach(_ context.Context, addr string) members.Reachability
 }
 
 func (a *addrReacher) Nudge(string) error { return nil }
+
+func (a *addrReacher) reaches(addr string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reached[addr]
+}
 
 func (a *addrReacher) set(addr string, listening bool) {
 	a.mu.Lock()

@@ -130,6 +130,14 @@ type Loop struct {
 	// cut off (deaths.go, cutOff). Witnesses nil: not asked.
 	Witnesses func() map[string]string
 	Connected func(ctx context.Context) error
+	// Watcher, with Reacher and Witnesses, pings every WatchInterval
+	// (DefaultWatchInterval when zero; negative: off) the members this
+	// node would take a VIP over from, and checks the death of one that
+	// misses WatchMisses pings in a row (DefaultWatchMisses when zero)
+	// without waiting for memberlist's verdict (watch.go).
+	Watcher       Watcher
+	WatchInterval time.Duration
+	WatchMisses   int
 
 	// BGP, when set, is made to match the agent's BGP decision on every
 	// sync, after the announcer; nil: layer 2 only.
@@ -158,6 +166,12 @@ type Loop struct {
 	reached  chan reached   // the checks' verdicts
 	checks   sync.WaitGroup // the checks' goroutines
 	holdT    clock.Timer    // fires when the first hold ends
+
+	watches      map[string]context.CancelFunc // watched members
+	watchReports chan watchReport
+	// believedOnWatch: members this node believed dead on its own check
+	// (watch.go) while memberlist still holds them alive.
+	believedOnWatch map[string]bool
 
 	// applied counts the updates applied to the agent; afterStep, when
 	// set (by tests), is called with it each time the loop has finished
@@ -197,6 +211,15 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	l.deaths = map[string]*death{}
 	l.reached = make(chan reached)
+	if l.WatchInterval == 0 {
+		l.WatchInterval = DefaultWatchInterval
+	}
+	if l.WatchMisses == 0 {
+		l.WatchMisses = DefaultWatchMisses
+	}
+	l.watches = map[string]context.CancelFunc{}
+	l.watchReports = make(chan watchReport)
+	l.believedOnWatch = map[string]bool{}
 	checksCtx, stopChecks := context.WithCancel(ctx)
 	ctx = checksCtx
 	defer func() {
@@ -286,6 +309,10 @@ func (l *Loop) Run(ctx context.Context) error {
 			if f := l.holdsExpired(); !quiet && !f.detected.IsZero() {
 				l.sync(f)
 			}
+		case r := <-l.watchReports:
+			if l.watched(ctx, r) && !quiet {
+				l.sync(failure{})
+			}
 		case evs := <-memberEvents:
 			f := l.membership(ctx, evs...)
 			if l.Metrics != nil {
@@ -294,6 +321,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			if !quiet {
 				l.sync(f)
 			}
+		}
+		if !quiet {
+			l.rewatch(ctx)
 		}
 		if l.afterStep != nil {
 			l.afterStep(l.applied)
@@ -408,11 +438,14 @@ func (l *Loop) membership(ctx context.Context, evs ...members.Event) failure {
 	var f failure
 	for _, e := range evs {
 		switch {
+		case e.Kind == members.Left && l.believedOnWatch[e.Node]:
+			delete(l.believedOnWatch, e.Node) // memberlist agrees; already taken over
 		case e.Kind == members.Left && l.suspect(ctx, e):
 		case e.Kind == members.Left:
 			l.Agent.MemberLeft(e.Node)
 			f = failure{lastContact: e.LastContact, detected: e.At}
 		default:
+			delete(l.believedOnWatch, e.Node)
 			l.refuted(e.Node)
 			l.Agent.MemberJoined(e.Node)
 		}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,12 +54,12 @@ type Options struct {
 	IndirectChecks int
 	// SuspicionMult sets how long a suspect has to refute before it is
 	// declared dead: SuspicionMult × log10(members+1) (at least 1) ×
-	// ProbeInterval. 1 gives 100 ms on small clusters, growing slowly with
-	// their size. A suspect is only suspected after its direct and
-	// IndirectChecks indirect probes all failed, so a live member rarely
-	// needs to refute at all: with both cores saturated and 5% of packets
-	// dropped, 10 minutes passed without a false alarm (test/bench/failover
-	// -soak), while 2 costs every real failover another 100 ms.
+	// ProbeInterval, 400 ms on small clusters with 4, memberlist's own LAN
+	// default. Failover does not wait for it: the node that would take a
+	// member's VIPs over watches it itself (loop.Watcher). With 1, live
+	// speakers starved of CPU on a large cluster (30 on two cores) were
+	// declared dead faster than they could refute, and the cluster never
+	// settled (docs/benchmarks.md, "Cluster size").
 	SuspicionMult int
 	// SuspicionMaxTimeoutMult caps the suspicion timeout, which starts
 	// this many times longer and shrinks as independent confirmations
@@ -94,7 +95,7 @@ func DefaultOptions() Options {
 		ProbeInterval:           100 * time.Millisecond,
 		ProbeTimeout:            50 * time.Millisecond,
 		IndirectChecks:          3,
-		SuspicionMult:           1,
+		SuspicionMult:           4,
 		SuspicionMaxTimeoutMult: 3,
 		GossipInterval:          20 * time.Millisecond,
 		GossipNodes:             4,
@@ -305,7 +306,15 @@ const (
 	// stalled (starved of CPU) or frozen, not dead, and its node, which
 	// forwards the VIP's traffic in the kernel, is up.
 	Listening
+	// Unheard: no answer, but this process stood still through every
+	// wait, so an answer may have come unnoticed: the silence says
+	// nothing.
+	Unheard
 )
+
+// Gone reports whether the member's speaker is gone: refused, or its node
+// silent while this process was awake to hear it.
+func (r Reachability) Gone() bool { return r == Unreachable || r == Refused }
 
 func (r Reachability) String() string {
 	switch r {
@@ -313,6 +322,8 @@ func (r Reachability) String() string {
 		return "refused"
 	case Listening:
 		return "listening"
+	case Unheard:
+		return "unheard"
 	default:
 		return "unreachable"
 	}
@@ -340,8 +351,12 @@ const reachAttempts = 3
 
 // reach is Reach with the dialler and the clock injected. A timeout is
 // believed only when the wait took about as long as it should: one that
-// took twice that or more means this process (or the whole machine) stood
-// still meanwhile, and the answer may have been missed, so it asks again.
+// took half as long again or more means this process (or the whole
+// machine) stood still meanwhile, and the answer may have been missed
+// (Go's runtime may fire the dial's deadline before it looks at the
+// socket that became ready), so it asks again; when every attempt stood
+// still, the member is Unheard. On a machine starved of CPU, a check that
+// believed such silences would take live members' VIPs over.
 func reach(ctx context.Context, addr string, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error), now func() time.Time) Reachability {
 	for attempt := 1; ; attempt++ {
 		start := now()
@@ -352,10 +367,10 @@ func reach(ctx context.Context, addr string, timeout time.Duration, dial func(ct
 			return Listening
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return Refused
-		case attempt < reachAttempts && ctx.Err() == nil && now().Sub(start) >= 2*timeout:
-			continue
-		default:
+		case now().Sub(start) < timeout*3/2 || ctx.Err() != nil:
 			return Unreachable
+		case attempt == reachAttempts:
+			return Unheard
 		}
 	}
 }
@@ -430,10 +445,7 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 		m.heardAt[e.Addr] = time.Time{} // what came before the join was another life
 	} else {
 		delete(m.alive, n.Name)
-		e.LastContact = m.acked[n.Name]
-		if heard := m.heardAt[m.addrOf[n.Name]]; heard.After(e.LastContact) {
-			e.LastContact = heard
-		}
+		e.LastContact = m.lastContactLocked(n.Name)
 		// memberlist hands over the node as last gossiped: a member that
 		// announced its leave carries the notice in its metadata.
 		e.Graceful = string(n.Meta) == leavingMeta
@@ -450,6 +462,46 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 func (d *eventDelegate) NotifyJoin(n *memberlist.Node)  { d.push(Joined, n) }
 func (d *eventDelegate) NotifyLeave(n *memberlist.Node) { d.push(Left, n) }
 func (d *eventDelegate) NotifyUpdate(*memberlist.Node)  {}
+
+// lastContactLocked is when this member last heard from the node: a
+// packet of it, or an answer to a probe. Caller holds mu.
+func (m *Members) lastContactLocked(node string) time.Time {
+	last := m.acked[node]
+	if heard := m.heardAt[m.addrOf[node]]; heard.After(last) {
+		last = heard
+	}
+	return last
+}
+
+// LastContact is when this member last heard from the live member node:
+// a packet of it, or an answer to a probe; zero when none since it joined.
+func (m *Members) LastContact(node string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastContactLocked(node)
+}
+
+// errNotAlive: Ping was asked about a node memberlist does not hold alive.
+var errNotAlive = errors.New("members: not a live member")
+
+// Ping asks the live member node directly whether it is alive: one
+// memberlist ping, answered within the probe timeout (its round trip), or
+// an error. Unlike
+// memberlist's own probes it names its target, so a node can watch the
+// members whose VIPs it would take over (loop.Watcher).
+func (m *Members) Ping(node string) (time.Duration, error) {
+	m.mu.Lock()
+	ml, addr, alive := m.ml, m.addrOf[node], m.alive[node]
+	m.mu.Unlock()
+	if ml == nil || !alive {
+		return 0, fmt.Errorf("pinging %s: %w", node, errNotAlive)
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("pinging %s at %q: %w", node, addr, err)
+	}
+	return ml.Ping(node, net.UDPAddrFromAddrPort(ap))
+}
 
 // heard records when a packet from the memberlist address from arrived
 // (heardTransport): the last contact before a failure, from which the

@@ -287,9 +287,10 @@ func TestLoadSecretKeyRefusesMissingOrEmpty(t *testing.T) {
 	}
 }
 
-// TestReachAsksAgainAfterItsOwnStall: a silence that took twice the
-// timeout or more was not a fair wait (this process stood still) and is
-// asked again, at most three times; a fair one is believed at once.
+// TestReachAsksAgainAfterItsOwnStall: a silence that took half as long
+// again as the timeout or more was not a fair wait (this process stood
+// still) and is asked again, at most three times, after which the member
+// is unheard; a fair one is believed at once.
 func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 	const timeout = 25 * time.Millisecond
 	silent := &net.OpError{Op: "dial", Err: context.DeadlineExceeded}
@@ -303,7 +304,8 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 		{"fair silence", []time.Duration{timeout}, silent, Unreachable, 1},
 		{"stalled, then listening", []time.Duration{3 * timeout, time.Millisecond}, nil, Listening, 2},
 		{"stalled, then refused", []time.Duration{2 * timeout, time.Millisecond}, syscall.ECONNREFUSED, Refused, 2},
-		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout}, silent, Unreachable, 3},
+		{"a little late, then fair", []time.Duration{timeout * 3 / 2, timeout}, silent, Unreachable, 2},
+		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := time.Unix(0, 0)

@@ -1,0 +1,185 @@
+package loop
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	testclock "k8s.io/utils/clock/testing"
+
+	"github.com/ironlb/ironlb/speaker/agent"
+	"github.com/ironlb/ironlb/speaker/members"
+)
+
+// pinger answers pings while the member is up, and counts them.
+type pinger struct {
+	mu          sync.Mutex
+	down        bool
+	rtt         time.Duration
+	pings       int
+	lastContact time.Time
+}
+
+func (p *pinger) Ping(string) (time.Duration, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pings++
+	if p.down {
+		return 0, errors.New("no answer")
+	}
+	return p.rtt, nil
+}
+
+func (p *pinger) LastContact(string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastContact
+}
+
+func (p *pinger) set(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+}
+
+func (p *pinger) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pings
+}
+
+// TestWatchedOwnerFailsOverWithoutMemberlist: this node pings the owner of
+// the VIP it would take over. When the owner stops answering, its death is
+// checked at once, with no verdict from memberlist: a speaker gone is taken
+// over; one that still accepts connections is left to memberlist. A member
+// believed dead that answers again while memberlist never declared it dead
+// gets its VIP back; when memberlist does declare it, nothing is checked
+// twice.
+func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
+	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
+	for _, tc := range []struct {
+		name string
+		// listening: the owner's memberlist port still accepts.
+		listening bool
+		// then: after the takeover, the owner answers again ("answers")
+		// or memberlist declares it dead ("memberlist").
+		then string
+	}{
+		{name: "speaker gone, then memberlist agrees", then: "memberlist"},
+		{name: "speaker gone, then it answers again", then: "answers"},
+		{name: "speaker stalled: left to memberlist", listening: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			vip := netip.MustParseAddr("10.0.0.7")
+			svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
+			owner := ownerOf(cfg, svc)
+			me := other(owner)
+
+			clk := testclock.NewFakeClock(time.Now())
+			rec := &recorder{}
+			logs := &logLines{}
+			updates := make(chan Update, 16)
+			fm := fakeMembers{ch: make(chan []members.Event, 1), alive: testNodes}
+			reacher := &addrReacher{listening: map[string]bool{witnessAddr: true, ownerAddr: tc.listening}}
+			lastContact := clk.Now().Add(-150 * time.Millisecond)
+			ping := &pinger{lastContact: lastContact}
+			l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
+				Interfaces: func() []string { return []string{"eth0"} }, Log: logs.logger(), Clock: clk, Reacher: reacher,
+				Witnesses: func() map[string]string { return map[string]string{owner: ownerAddr, "n3": witnessAddr} },
+				Watcher:   ping}
+			var steps stepper
+			steps.watch(l)
+			runLoop(t, l, updates, cfg)
+			updates <- Update{Service: &svc}
+			steps.waitApplied(t, initialUpdates+1)
+
+			// tick lets the watch's next ping go out.
+			tick := func() {
+				t.Helper()
+				n := ping.count()
+				eventually(t, "the next ping due", clk.HasWaiters)
+				clk.Step(DefaultWatchInterval)
+				eventually(t, "the ping", func() bool { return ping.count() > n })
+			}
+			tick()
+			if rec.owns(vip) {
+				t.Fatalf("took %s over from %s, which answers", vip, owner)
+			}
+			ping.set(true)
+			for range DefaultWatchMisses {
+				tick()
+			}
+			if tc.listening {
+				eventually(t, "the check", func() bool { return reacher.reaches(ownerAddr) > 0 })
+				tick() // the watch goes on
+				if rec.owns(vip) {
+					t.Fatalf("took %s over from %s, whose speaker accepts connections, without memberlist's verdict", vip, owner)
+				}
+				return
+			}
+			eventually(t, "taking over", func() bool { return rec.owns(vip) })
+			rec.mu.Lock()
+			takeovers, from := rec.takeovers, rec.lastContact
+			rec.mu.Unlock()
+			if takeovers != 1 || !from.Equal(lastContact) {
+				t.Errorf("takeovers %d from %v, want one from the last contact %v", takeovers, from, lastContact)
+			}
+
+			switch tc.then {
+			case "answers":
+				ping.set(false)
+				tick()
+				eventually(t, "taking the member back", func() bool { return logs.has("answers again") })
+				eventually(t, "giving the VIP back after the handoff linger", lingerEnds(clk, rec, vip))
+			case "memberlist":
+				checked := reacher.reaches(ownerAddr)
+				// memberlist declares it dead, then alive again (it came
+				// back): the loop takes them in order, and the second
+				// shows when the first was taken.
+				fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: clk.Now(), Addr: ownerAddr}}
+				ping.set(false)
+				fm.ch <- []members.Event{{Kind: members.Joined, Node: owner, At: clk.Now(), Addr: ownerAddr}}
+				eventually(t, "giving the VIP back to the member come back", lingerEnds(clk, rec, vip))
+				if n := reacher.reaches(ownerAddr); n != checked {
+					t.Errorf("memberlist's verdict on a member this node already found gone was checked again (%d more Reach)", n-checked)
+				}
+			}
+		})
+	}
+}
+
+// lingerEnds is a condition that moves the clock on, so the VIP handed
+// back stops lingering, and holds once this node no longer answers for it.
+func lingerEnds(clk *testclock.FakeClock, rec *recorder, vip netip.Addr) func() bool {
+	return func() bool {
+		clk.Step(10 * time.Millisecond)
+		return !rec.owns(vip)
+	}
+}
+
+// TestPatienceFollowsTheRoundTrips: a member answering within a
+// millisecond is checked after its missed pings alone; one whose answers
+// take a tenth of a second (a machine starved of CPU) only after a silence
+// several times that, so its lateness is not taken for death.
+func TestPatienceFollowsTheRoundTrips(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		rtts     []time.Duration
+		min, max time.Duration
+	}{
+		{"LAN", []time.Duration{300 * time.Microsecond, 250 * time.Microsecond, 310 * time.Microsecond, 280 * time.Microsecond}, 0, 10 * time.Millisecond},
+		{"starved", []time.Duration{80 * time.Millisecond, 120 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond}, 400 * time.Millisecond, 2 * time.Second},
+		{"one late answer among fast ones", []time.Duration{time.Millisecond, time.Millisecond, 200 * time.Millisecond, time.Millisecond}, 200 * time.Millisecond, 2 * time.Second},
+	} {
+		var e rttEstimate
+		for _, r := range tc.rtts {
+			e.observe(r)
+		}
+		if p := e.patience(); p < tc.min || p > tc.max {
+			t.Errorf("%s: patience %s after %v, want within [%s, %s]", tc.name, p, tc.rtts, tc.min, tc.max)
+		}
+	}
+}
