@@ -44,8 +44,8 @@ func failoverTiming() *dashboard.DashboardBuilder {
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Takeover latency p50 / p99").
-			Description("From the dead speaker's last answer to the new owner's memberlist probes to the new owner announcing. An upper bound of the outage a client sees: " +
-				"that last answer can precede the failure by up to 2(n-1)-1 probe intervals of 100 ms (500 ms with 4 speakers); on the lab, clients saw 180-310 ms where this showed 300-600 ms.").
+			Description("From the last packet the new owner heard from the dead speaker to the new owner announcing. An upper bound of the outage a client sees: " +
+				"the new owner pings the owner every 100 ms, so that packet precedes the failure by about 100 ms at most; over 20 hard kills it was 20 ms over the client's outage at the median, 74 ms at most (docs/dashboards.md).").
 			Datasource(datasource).Span(8).Height(height).Unit("s").
 			WithTarget(query(`histogram_quantile(0.5, sum by (le) (rate(ironlb_layer2_failover_seconds_bucket[$__rate_interval])))`, "p50")).
 			WithTarget(query(`histogram_quantile(0.99, sum by (le) (rate(ironlb_layer2_failover_seconds_bucket[$__rate_interval])))`, "p99")).
