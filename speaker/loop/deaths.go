@@ -226,7 +226,7 @@ func (l *Loop) verdict(v reached) failure {
 		// memberlist has not declared it dead; it decides.
 		d.cancel()
 		delete(l.deaths, v.node)
-		l.Log.V(1).Info("watched member missed pings but accepts connections (or this node stood still while it asked): left to memberlist", "node", v.node, "reach", v.r.String())
+		l.Log.Info("watched member missed pings but accepts connections (or this node stood still while it asked): left to memberlist", "node", v.node, "reach", v.r.String())
 		return failure{}
 	}
 	if d.until.IsZero() {
