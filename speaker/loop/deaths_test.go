@@ -76,6 +76,40 @@ func (c *logLines) has(s string) bool {
 	return false
 }
 
+// deathFixture is a loop on the test nodes with one Service: its VIP is
+// owned by the other node, and this node is ranked second for it, so the
+// owner's death is this node's to check and its VIP this node's to take.
+type deathFixture struct {
+	vip   netip.Addr
+	owner string
+	clk   *testclock.FakeClock
+	rec   *recorder
+	logs  *logLines
+	fm    fakeMembers
+}
+
+// startDeathFixture builds the fixture; configure sets the loop's
+// death-checking fields (Reacher, Witnesses, ...) before it runs, which
+// starts it and returns once it has taken the Service.
+func startDeathFixture(t *testing.T, alive []string, configure func(f *deathFixture, l *Loop)) *deathFixture {
+	t.Helper()
+	cfg := testConfig(t)
+	f := &deathFixture{vip: netip.MustParseAddr("10.0.0.7"), clk: testclock.NewFakeClock(time.Now()), rec: &recorder{}, logs: &logLines{},
+		fm: fakeMembers{ch: make(chan []members.Event, 1), alive: alive}}
+	svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{f.vip}, ReadyNodes: testNodes}
+	f.owner = ownerOf(cfg, svc)
+	updates := make(chan Update, 16)
+	l := &Loop{Agent: agent.New(other(f.owner), testNodes), Updates: updates, Members: f.fm, Announcer: f.rec, Status: f.rec, Metrics: f.rec,
+		Interfaces: func() []string { return []string{"eth0"} }, Log: f.logs.logger(), Clock: f.clk}
+	configure(f, l)
+	var steps stepper
+	steps.watch(l)
+	runLoop(t, l, updates, cfg)
+	updates <- Update{Service: &svc}
+	steps.waitApplied(t, initialUpdates+1)
+	return f
+}
+
 // TestDeathIsCheckedBeforeTakeover: the owner of a VIP is declared dead by
 // memberlist; this node, ranked second, takes the VIP over only when the
 // owner's speaker is gone (its port refuses, or nothing answers), or when
@@ -103,28 +137,14 @@ func TestDeathIsCheckedBeforeTakeover(t *testing.T) {
 		{name: "held speaker dies", answers: []members.Reachability{members.Listening, members.Refused}, then: diesLater, reaches: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			vip := netip.MustParseAddr("10.0.0.7")
-			svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
-			owner := ownerOf(cfg, svc)
-			me := other(owner)
-
-			clk := testclock.NewFakeClock(time.Now())
-			rec := &recorder{}
-			logs := &logLines{}
-			updates := make(chan Update, 16)
-			fm := fakeMembers{ch: make(chan []members.Event, 1)}
 			reacher := &scriptedReacher{answers: tc.answers}
-			if tc.then == refutes {
-				reacher.refute = func() { fm.ch <- []members.Event{{Kind: members.Joined, Node: owner, At: clk.Now()}} }
-			}
-			l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
-				Interfaces: func() []string { return []string{"eth0"} }, Log: logs.logger(), Clock: clk, Reacher: reacher}
-			var steps stepper
-			steps.watch(l)
-			runLoop(t, l, updates, cfg)
-			updates <- Update{Service: &svc}
-			steps.waitApplied(t, initialUpdates+1)
+			f := startDeathFixture(t, nil, func(f *deathFixture, l *Loop) {
+				l.Reacher = reacher
+				if tc.then == refutes {
+					reacher.refute = func() { f.fm.ch <- []members.Event{{Kind: members.Joined, Node: f.owner, At: f.clk.Now()}} }
+				}
+			})
+			vip, owner, clk, rec, logs, fm := f.vip, f.owner, f.clk, f.rec, f.logs, f.fm
 
 			lastContact := clk.Now().Add(-300 * time.Millisecond)
 			fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: clk.Now(), LastContact: lastContact, Graceful: tc.graceful, Addr: "192.0.2.1:7946"}}
@@ -224,36 +244,18 @@ func TestCutOffNodeTakesNothingOver(t *testing.T) {
 		{name: "nobody answers: cut off until the witness answers again", cutOff: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			vip := netip.MustParseAddr("10.0.0.7")
-			svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
-			owner := ownerOf(cfg, svc)
-			me := other(owner)
-
-			clk := testclock.NewFakeClock(time.Now())
-			rec := &recorder{}
-			logs := &logLines{}
-			updates := make(chan Update, 16)
-			fm := fakeMembers{ch: make(chan []members.Event, 1)}
 			reacher := &addrReacher{listening: map[string]bool{witnessAddr: tc.witness}}
-			var api sync.Mutex
-			apiUp := tc.apiReach
-			l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
-				Interfaces: func() []string { return []string{"eth0"} }, Log: logs.logger(), Clock: clk, Reacher: reacher,
-				Witnesses: func() map[string]string { return map[string]string{owner: ownerAddr, "n3": witnessAddr} },
-				Connected: func(context.Context) error {
-					api.Lock()
-					defer api.Unlock()
-					if apiUp {
+			f := startDeathFixture(t, nil, func(f *deathFixture, l *Loop) {
+				l.Reacher = reacher
+				l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
+				l.Connected = func(context.Context) error {
+					if tc.apiReach {
 						return nil
 					}
 					return context.DeadlineExceeded
-				}}
-			var steps stepper
-			steps.watch(l)
-			runLoop(t, l, updates, cfg)
-			updates <- Update{Service: &svc}
-			steps.waitApplied(t, initialUpdates+1)
+				}
+			})
+			vip, owner, clk, rec, logs, fm := f.vip, f.owner, f.clk, f.rec, f.logs, f.fm
 
 			fm.ch <- []members.Event{{Kind: members.Left, Node: owner, At: clk.Now(), LastContact: clk.Now(), Addr: ownerAddr}}
 			if !tc.cutOff {

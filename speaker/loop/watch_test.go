@@ -9,7 +9,6 @@ import (
 
 	testclock "k8s.io/utils/clock/testing"
 
-	"github.com/ironlb/ironlb/speaker/agent"
 	"github.com/ironlb/ironlb/speaker/members"
 )
 
@@ -72,29 +71,15 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 		{name: "speaker stalled: left to memberlist", listening: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			vip := netip.MustParseAddr("10.0.0.7")
-			svc := agent.Service{Key: "ns/s", IPs: []netip.Addr{vip}, ReadyNodes: testNodes}
-			owner := ownerOf(cfg, svc)
-			me := other(owner)
-
-			clk := testclock.NewFakeClock(time.Now())
-			rec := &recorder{}
-			logs := &logLines{}
-			updates := make(chan Update, 16)
-			fm := fakeMembers{ch: make(chan []members.Event, 1), alive: testNodes}
 			reacher := &addrReacher{listening: map[string]bool{witnessAddr: true, ownerAddr: tc.listening}}
-			lastContact := clk.Now().Add(-150 * time.Millisecond)
-			ping := &pinger{lastContact: lastContact}
-			l := &Loop{Agent: agent.New(me, testNodes), Updates: updates, Members: fm, Announcer: rec, Status: rec, Metrics: rec,
-				Interfaces: func() []string { return []string{"eth0"} }, Log: logs.logger(), Clock: clk, Reacher: reacher,
-				Witnesses: func() map[string]string { return map[string]string{owner: ownerAddr, "n3": witnessAddr} },
-				Watcher:   ping}
-			var steps stepper
-			steps.watch(l)
-			runLoop(t, l, updates, cfg)
-			updates <- Update{Service: &svc}
-			steps.waitApplied(t, initialUpdates+1)
+			ping := &pinger{}
+			f := startDeathFixture(t, testNodes, func(f *deathFixture, l *Loop) {
+				ping.lastContact = f.clk.Now().Add(-150 * time.Millisecond)
+				l.Reacher, l.Watcher = reacher, ping
+				l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
+			})
+			vip, owner, clk, rec, logs, fm := f.vip, f.owner, f.clk, f.rec, f.logs, f.fm
+			lastContact := ping.lastContact
 
 			// tick lets the watch's next ping go out.
 			tick := func() {
