@@ -213,14 +213,21 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	announcer := layer2.New(layer2.Options{Log: log.WithName("layer2"), Metrics: sm})
 	st := &status.L2{Client: mgr.GetClient(), Namespace: o.namespace, NodeName: o.nodeName, Recorder: recorder}
 	bgpStatus := &status.BGP{Client: mgr.GetClient(), Namespace: o.namespace, NodeName: o.nodeName, Recorder: recorder}
+	// Its DaemonSet, "namespace/name": an L2Advertisement may be silenced
+	// for it during a switch between MetalLB and IronLB (config.ForSpeakers).
+	var speakerSet string
 	if o.podName != "" {
 		owner := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: o.namespace, Name: o.podName}}
 		if err := mgr.GetAPIReader().Get(ctx, types.NamespacedName{Namespace: o.namespace, Name: o.podName}, owner); err != nil {
 			log.Info("speaker pod not found; its ServiceL2Status and ServiceBGPStatus objects will have no owner", "pod", o.podName, "reason", err.Error())
 		} else {
 			st.Owner, bgpStatus.Owner = owner, owner
+			if ref := metav1.GetControllerOf(owner); ref != nil && ref.Kind == "DaemonSet" {
+				speakerSet = o.namespace + "/" + ref.Name
+			}
 		}
 	}
+	log.Info("this speaker's DaemonSet, for L2Advertisements silenced for it", "speakers", speakerSet)
 	// The BGP speaker runs for the process's life; when the context ends
 	// (SIGTERM) its Run withdraws every path, waits for the withdrawals to
 	// be sent (bounded by bgp.DefaultWithdrawTimeout, well inside the pod's
@@ -259,7 +266,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		configState.Owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: st.Owner.GetName(), UID: st.Owner.GetUID()}
 	}
 	cfgWatch := &watch.Config{Client: mgr.GetClient(), Namespace: o.namespace, Out: updates, Metrics: sm.Client, ConfigState: configState,
-		Log: log.WithName("config"), Recorder: recorder}
+		Log: log.WithName("config"), Recorder: recorder, SpeakerSet: speakerSet}
 	initial := watch.NewInitial(mgr.GetCache(), mgr.GetClient(), services, nodes, cfgWatch)
 	setups := []interface{ SetupWithManager(ctrl.Manager) error }{st, bgpStatus, services, nodes, cfgWatch}
 	runnables := []manager.RunnableFunc{announcer.Run, bgpSpeaker.Run, lp.Run, initial.Start, ifaces.Run}

@@ -18,6 +18,10 @@ func parseL2Advertisements(ps *problems, cfg *Config, pools []v1beta1.IPAddressP
 	for i := range in {
 		adv := &in[i]
 		ref := Ref{KindL2Advertisement, adv.Name}
+		checkSilence(ps, adv)
+		if before, ok, err := NodeSelectorsBefore(adv); ok && err == nil {
+			selectors(ps, ref, "metadata.annotations["+AnnotationNodeSelectorsBefore+"]", before)
+		}
 		poolSels := selectors(ps, ref, "spec.ipAddressPoolSelectors", adv.Spec.IPAddressPoolSelectors)
 		out := &L2Advertisement{
 			Name:             adv.Name,

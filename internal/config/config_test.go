@@ -94,6 +94,21 @@ func TestParseProblems(t *testing.T) {
 			a.Spec.Interfaces = []string{"a-very-long-interface-name"}
 			return a
 		}()}}, Ref{KindL2Advertisement, "adv"}, "spec.interfaces[0]", "not a Linux interface name", false},
+		{"silenced-before selectors not JSON", Resources{L2Advertisements: []v1beta1.L2Advertisement{func() v1beta1.L2Advertisement {
+			a := l2("adv")
+			a.Annotations = map[string]string{AnnotationNodeSelectorsBefore: "{nope"}
+			return a
+		}()}}, Ref{KindL2Advertisement, "adv"}, "metadata.annotations[" + AnnotationNodeSelectorsBefore + "]", "not a JSON list of label selectors", false},
+		{"silenced-before selector invalid", Resources{L2Advertisements: []v1beta1.L2Advertisement{func() v1beta1.L2Advertisement {
+			a := l2("adv")
+			a.Annotations = map[string]string{AnnotationNodeSelectorsBefore: `[{"matchExpressions":[{"key":"zone","operator":"Near"}]}]`}
+			return a
+		}()}}, Ref{KindL2Advertisement, "adv"}, "metadata.annotations[" + AnnotationNodeSelectorsBefore + "][0]", "invalid label selector", false},
+		{"silenced speakers not namespace/name", Resources{L2Advertisements: []v1beta1.L2Advertisement{func() v1beta1.L2Advertisement {
+			a := l2("adv")
+			a.Annotations = map[string]string{AnnotationSilencedSpeakers: "metallb-system/metallb-speaker, speaker"}
+			return a
+		}()}}, Ref{KindL2Advertisement, "adv"}, "metadata.annotations[" + AnnotationSilencedSpeakers + "]", `"speaker" is not a speaker DaemonSet`, false},
 		{"invalid community", Resources{BGPAdvertisements: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
 			s.Communities = []string{"65536:1"}
 		})}}, Ref{KindBGPAdvertisement, "adv"}, "spec.communities[0]", "0 to 65535", false},

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/compat"
 	"github.com/ironlb/ironlb/internal/config"
 	"github.com/ironlb/ironlb/internal/kube"
@@ -190,6 +192,12 @@ type Config struct {
 	// ConfigState, when set, records each load in this speaker's
 	// ConfigurationState.
 	ConfigState *kube.ConfigStateReporter
+	// SpeakerSet is this speaker's DaemonSet, "namespace/name" (empty when
+	// unknown): L2Advertisements silenced for it select no node
+	// (config.ForSpeakers).
+	SpeakerSet string
+
+	silenced string // the advertisements silenced for SpeakerSet, as last logged
 }
 
 // SetupWithManager registers the reconciler.
@@ -208,6 +216,29 @@ func (r *Config) SetupWithManager(mgr ctrl.Manager) error {
 	return b.Complete(r)
 }
 
+// logSilenced logs which advertisements are silenced for this speaker's
+// DaemonSet whenever that changes: while they are, this speaker announces
+// nothing they select.
+func (r *Config) logSilenced(advs []v1beta1.L2Advertisement) {
+	var names []string
+	for i := range advs {
+		if r.SpeakerSet != "" && slices.Contains(config.SilencedSpeakers(&advs[i]), r.SpeakerSet) {
+			names = append(names, advs[i].Name)
+		}
+	}
+	now := strings.Join(names, ",")
+	if now == r.silenced {
+		return
+	}
+	r.silenced = now
+	if now == "" {
+		r.Log.Info("no L2Advertisement is silenced for this speaker's DaemonSet any more", "speakers", r.SpeakerSet)
+		return
+	}
+	r.Log.Info("L2Advertisements silenced for this speaker's DaemonSet (annotation "+config.AnnotationSilencedSpeakers+"): they select no node for it, so it announces none of their VIPs",
+		"speakers", r.SpeakerSet, "l2Advertisements", names)
+}
+
 func (r *Config) reportState(ctx context.Context, loadErr error) {
 	if r.ConfigState == nil {
 		return
@@ -224,6 +255,8 @@ func (r *Config) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, er
 		return ctrl.Result{}, err
 	}
 	r.Metrics.Updates.Inc()
+	r.logSilenced(res.L2Advertisements)
+	res.L2Advertisements = config.ForSpeakers(res.L2Advertisements, r.SpeakerSet)
 	cfg, _, err := config.Parse(res)
 	r.reportState(ctx, err)
 	if err != nil {
