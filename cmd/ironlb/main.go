@@ -5,6 +5,9 @@
 // notice, and, without --dry-run, hands the metallb.io CRDs over.
 // `remove-metallb` then deletes a manifest or kustomize install of MetalLB
 // except what must stay (its Namespace, the CRDs, the configuration).
+// `silence-metallb` and `silence-ironlb` make one speaker set withdraw from
+// layer 2 at once while the other answers every VIP, so that removing it
+// moves no VIP; `unsilence` undoes that once it is gone.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,7 +38,13 @@ const usage = `Usage:
   ironlb migrate remove-metallb --manifest FILE [flags]
                                         delete MetalLB installed from FILE (its manifest, or
                                         kubectl kustomize's output; - reads stdin) but its
-                                        Namespace, CRDs and configuration
+                                        Namespace, CRDs and configuration (MetalLB's speakers
+                                        silenced first, so their departures move no VIP)
+  ironlb migrate silence-metallb [flags]
+                                        before removing MetalLB: its speakers withdraw from
+                                        layer 2 at once (IronLB's, beside them, keep answering)
+  ironlb migrate silence-ironlb [flags] before removing IronLB (the way back): the same for its speakers
+  ironlb migrate unsilence [flags]      once the silenced speakers are gone: undo the silence
   ironlb version
 
 docs/migration.md is the whole procedure. Flags of migrate:
@@ -48,7 +58,11 @@ type options struct {
 	manifest   string
 	noRelease  bool
 	dryRun     bool
+	speakers   string
+	timeout    time.Duration
 }
+
+var subcommands = []string{"from-metallb", "to-metallb", "remove-metallb", "silence-metallb", "silence-ironlb", "unsilence"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -72,10 +86,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintln(out, "ironlb", version)
 		return nil
 	}
-	if len(args) < 2 || args[0] != "migrate" || !slices.Contains([]string{"from-metallb", "to-metallb", "remove-metallb"}, args[1]) {
+	if len(args) < 2 || args[0] != "migrate" || !slices.Contains(subcommands, args[1]) {
 		fmt.Fprint(os.Stderr, usage)
 		newFlags(&options{}).PrintDefaults()
-		return usageError{errors.New("want `migrate from-metallb`, `migrate to-metallb`, `migrate remove-metallb` or `version`")}
+		return usageError{fmt.Errorf("want `migrate %s` or `version`", strings.Join(subcommands, "`, `migrate "))}
 	}
 	direction := args[1]
 	var o options
@@ -91,6 +105,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if (direction == "remove-metallb") != (o.manifest != "") {
 		return usageError{errors.New("--manifest is what `migrate remove-metallb` removes, and only it takes one")}
+	}
+	if o.speakers != "" && !strings.HasPrefix(direction, "silence-") {
+		return usageError{errors.New("--speakers is for `migrate silence-metallb` and `migrate silence-ironlb` only")}
 	}
 	if o.noRelease {
 		if direction != "to-metallb" {
@@ -113,8 +130,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
 	}
-	if direction == "remove-metallb" {
+	switch direction {
+	case "remove-metallb":
 		return removeMetalLB(ctx, c, o, out)
+	case "silence-metallb", "silence-ironlb":
+		if err := silence(ctx, c, o, direction == "silence-metallb", out); err != nil || o.dryRun {
+			return err
+		}
+		fmt.Fprintf(out, "\nNext: remove them (their departures move no VIP now), then `ironlb migrate unsilence --namespace %s`.\n", o.namespace)
+		return nil
+	case "unsilence":
+		return unsilence(ctx, c, o, out)
 	}
 	inv, err := migrate.Inspect(ctx, c, o.namespace)
 	if err != nil {
@@ -168,6 +194,9 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.manifest, "manifest", "", "remove-metallb: the manifest MetalLB was installed from (metallb-native.yaml, or `kubectl kustomize DIR` output; - reads stdin)")
 	fs.BoolVar(&o.noRelease, "no-release", false, "to-metallb: MetalLB goes back in from its manifests or kustomize: the CRDs get no Helm owner (kubectl apply takes them) instead of going to --release")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "inspect and print what would change; change nothing")
+	fs.StringVar(&o.speakers, "speakers", "", "silence-metallb: MetalLB's speaker DaemonSet (default: the one speaker DaemonSet besides RELEASE-speaker);\n"+
+		"silence-ironlb: the speaker DaemonSet that keeps announcing (same default)")
+	fs.DurationVar(&o.timeout, "timeout", time.Minute, "silence-*: how long to wait for the silenced speakers to withdraw; unsilence and remove-metallb: for the removed speakers to be gone")
 	return fs
 }
 
@@ -180,17 +209,27 @@ func nextSteps(direction string, inv migrate.Inventory, o options) string {
 			"       helm install %s %s -n %s --set crds.enabled=true \\\n"+
 			"         --set speaker.memberlist.mlBindPort=7947 --set prometheus.metricsPort=9121 \\\n"+
 			"         --set speaker.memberlist.settleTimeout=2m --wait\n", o.release, o.chart, o.namespace)
-		b.WriteString("  2. Remove MetalLB as its documentation says; the CRDs and the configuration stay:\n")
+		var releases []string
 		for _, r := range owners {
 			if _, name, _ := strings.Cut(r, "/"); name != o.release {
-				fmt.Fprintf(&b, "       helm uninstall %s -n %s\n", name, o.namespace)
+				releases = append(releases, name)
 			}
 		}
-		if len(owners) == 0 || (len(owners) == 1 && strings.HasSuffix(owners[0], "/"+o.release)) {
-			fmt.Fprintf(&b, "       (manifests or kustomize: never `kubectl delete -f` the manifest, which deletes the Namespace and the CRDs\n"+
-				"        and every configuration object with them; this deletes the rest:\n"+
-				"        ironlb migrate remove-metallb --namespace %s --manifest metallb-native.yaml\n"+
-				"        kubectl kustomize DIR | ironlb migrate remove-metallb --namespace %s --manifest -)\n", o.namespace, o.namespace)
+		if len(releases) > 0 {
+			fmt.Fprintf(&b, "  2. Silence MetalLB's speakers: they withdraw from layer 2 at once while IronLB's answer every VIP,\n"+
+				"     so none of them takes over another's VIPs while they stop:\n"+
+				"       ironlb migrate silence-metallb --namespace %s --release %s\n", o.namespace, o.release)
+			b.WriteString("     then remove MetalLB as its documentation says (the CRDs and the configuration stay), and undo the silence:\n")
+			for _, name := range releases {
+				fmt.Fprintf(&b, "       helm uninstall %s -n %s --wait\n", name, o.namespace)
+			}
+			fmt.Fprintf(&b, "       ironlb migrate unsilence --namespace %s\n", o.namespace)
+		} else {
+			fmt.Fprintf(&b, "  2. Remove MetalLB (manifests or kustomize): never `kubectl delete -f` the manifest, which deletes the Namespace and\n"+
+				"     the CRDs and every configuration object with them; this silences MetalLB's speakers, deletes the rest and\n"+
+				"     undoes the silence once they are gone:\n"+
+				"       ironlb migrate remove-metallb --namespace %s --manifest metallb-native.yaml\n"+
+				"       kubectl kustomize DIR | ironlb migrate remove-metallb --namespace %s --manifest -\n", o.namespace, o.namespace)
 		}
 		b.WriteString("  3. Optionally move IronLB to the default ports afterwards (a rolling restart of the speakers):\n" +
 			"       helm upgrade " + o.release + " " + o.chart + " -n " + o.namespace + " --reuse-values \\\n" +
@@ -202,7 +241,7 @@ func nextSteps(direction string, inv migrate.Inventory, o options) string {
 			"     its speakers must not use IronLB's ports (memberlist, metrics, health) while both run.\n")
 		for _, r := range owners {
 			ns, name, _ := strings.Cut(r, "/")
-			fmt.Fprintf(&b, "  2. helm uninstall %s -n %s   (the CRDs and the configuration stay)\n", name, ns)
+			fmt.Fprint(&b, removeIronLB(name, ns))
 		}
 		return b.String()
 	}
@@ -210,10 +249,20 @@ func nextSteps(direction string, inv migrate.Inventory, o options) string {
 		"     IronLB's speakers use other ports, so both run side by side.\n", o.release, o.namespace)
 	for _, r := range owners {
 		if _, name, _ := strings.Cut(r, "/"); name != o.release {
-			fmt.Fprintf(&b, "  2. helm uninstall %s -n %s   (the CRDs and the configuration stay)\n", name, o.namespace)
+			fmt.Fprint(&b, removeIronLB(name, o.namespace))
 		}
 	}
 	return b.String()
+}
+
+// removeIronLB is the way back's last step: IronLB's speakers silenced,
+// uninstalled, the silence undone.
+func removeIronLB(release, namespace string) string {
+	return fmt.Sprintf("  2. Silence IronLB's speakers (MetalLB's answer every VIP), uninstall IronLB (the CRDs and the configuration stay),\n"+
+		"     and undo the silence:\n"+
+		"       ironlb migrate silence-ironlb --namespace %[2]s --release %[1]s\n"+
+		"       helm uninstall %[1]s -n %[2]s --wait\n"+
+		"       ironlb migrate unsilence --namespace %[2]s\n", release, namespace)
 }
 
 // removeMetalLB deletes what MetalLB's manifest created but its Namespace,
@@ -256,12 +305,37 @@ func removeMetalLB(ctx context.Context, c client.Client, o options, out io.Write
 		}
 		return err
 	}
+	sets, err := migrate.SpeakerSets(ctx, c, o.namespace)
+	if err != nil {
+		return err
+	}
+	var speakers []string
+	for _, r := range remove {
+		if _, ok := sets[r.Name]; ok && r.Kind == "DaemonSet" {
+			speakers = append(speakers, r.Name)
+		}
+	}
 	if o.dryRun {
+		for _, ds := range speakers {
+			fmt.Fprintf(out, "Before removing: would silence the speakers of DaemonSet %s/%s (`ironlb migrate silence-metallb`); after: would undo the silence once they are gone.\n", o.namespace, ds)
+		}
 		return nil
+	}
+	// Silenced first, MetalLB's speakers withdraw together; removed
+	// silenced, none of them takes over the VIPs of one already gone.
+	for _, ds := range speakers {
+		so := o
+		so.speakers = ds
+		if err := silence(ctx, c, so, true, out); err != nil {
+			return err
+		}
 	}
 	if err := migrate.Remove(ctx, c, remove); err != nil {
 		return fmt.Errorf("%w (run the command again to finish)", err)
 	}
 	fmt.Fprintf(out, "Done: %d objects removed.\n", len(remove))
+	if len(speakers) > 0 {
+		return unsilence(ctx, c, o, out)
+	}
 	return nil
 }

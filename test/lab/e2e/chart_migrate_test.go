@@ -78,6 +78,7 @@ var ironlbBesideValues = []string{"--set", "speaker.memberlist.mlBindPort=7947",
 // vipProbe records, per VIP and kind, what a client saw every 20 ms.
 type vipProbe struct {
 	stopOnce sync.Once
+	l2Before string // the L2Advertisements when the client started (l2State)
 	halt     func() // stops the client; call stop
 	mu       sync.Mutex
 	start    time.Time
@@ -197,7 +198,7 @@ func startVIPProbe(t *testing.T, ips map[string]string) *vipProbe {
 	for svc, ip := range ips {
 		targets = append(targets, probe.Target{Service: "default/" + svc, IP: netip.MustParseAddr(ip), Port: 80})
 	}
-	p := &vipProbe{}
+	p := &vipProbe{l2Before: l2State(t)}
 	p.reset()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -357,17 +358,26 @@ func checkSwitched(t *testing.T, ctx context.Context, p *vipProbe, phase string,
 	for svc, ip := range ips {
 		if after[svc] != ip {
 			changed++
-			t.Errorf("%s: %s: %s before the switch, %s after", phase, svc, ip, after[svc])
+			errorfLast(t, "%s: %s: %s before the switch, %s after", phase, svc, ip, after[svc])
 		}
 	}
 	if got := configObjects(t); got != config {
-		t.Errorf("%s: configuration after the switch %s, was %s", phase, got, config)
+		errorfLast(t, "%s: configuration after the switch %s, was %s", phase, got, config)
+	}
+	if got := l2State(t); got != p.l2Before {
+		errorfLast(t, "%s: L2Advertisements after the switch (silence undone?)\n%s\nbefore\n%s", phase, got, p.l2Before)
+	}
+	macs := 0
+	for k, m := range p.answers {
+		if strings.HasSuffix(k, " "+string(probe.ARP)) {
+			macs = max(macs, len(m))
+		}
 	}
 	if got := crdOwners(t); len(got) != crdCount || !strings.HasSuffix(got[0], "="+owner) {
-		t.Errorf("%s: CRDs after the switch %v, want %d owned by release %s", phase, got, crdCount, owner)
+		errorfLast(t, "%s: CRDs after the switch %v, want %d owned by release %s", phase, got, crdCount, owner)
 	}
-	t.Logf("FIGURES %s: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of %d, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; %.1fs in all",
-		phase, changed, len(ips), len(strings.Fields(config)), crdCount, arpLost, httpLost, sent, longest.Round(time.Millisecond), took.Seconds())
+	t.Logf("FIGURES %s: IPs changed %d of %d, configuration objects lost 0 of %d, CRDs lost 0 of %d, probes lost: ARP %d, HTTP %d, of %d; longest gap %v; at most %d MACs answered a VIP; %.1fs in all",
+		phase, changed, len(ips), len(strings.Fields(config)), crdCount, arpLost, httpLost, sent, longest.Round(time.Millisecond), macs, took.Seconds())
 	checkSwitch(t, phase, sent, arpLost, httpLost, longest)
 }
 
@@ -380,14 +390,26 @@ func checkSwitched(t *testing.T, ctx context.Context, p *vipProbe, phase string,
 func checkSwitch(t *testing.T, what string, sent, arpLost, httpLost int, longest time.Duration) {
 	t.Helper()
 	if arpLost*100 > sent {
-		t.Errorf("%s: %d of %d ARP requests nobody answered, guard 1%%", what, arpLost, sent)
+		errorfLast(t, "%s: %d of %d ARP requests nobody answered, guard 1%%", what, arpLost, sent)
 	}
 	if httpLost*100 > sent {
-		t.Errorf("%s: %d of %d HTTP requests failed, guard 1%%", what, httpLost, sent)
+		errorfLast(t, "%s: %d of %d HTTP requests failed, guard 1%%", what, httpLost, sent)
 	}
 	if longest > gapGuard {
-		t.Errorf("%s: longest time without an answer %v, guard %v", what, longest, gapGuard)
+		errorfLast(t, "%s: longest time without an answer %v, guard %v", what, longest, gapGuard)
 	}
+}
+
+// l2State is every L2Advertisement's name, spec and annotations: a switch
+// leaves them as it found them (the silence undone).
+func l2State(t *testing.T) string {
+	t.Helper()
+	out, err := kubectl("get", "-n", releaseNS, "l2advertisements.metallb.io", "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.spec} {.metadata.annotations}{"\n"}{end}`)
+	if err != nil {
+		t.Fatalf("listing the L2Advertisements: %v\n%s", err, out)
+	}
+	return out
 }
 
 // configObjects names every configuration object, by kind.
@@ -454,19 +476,40 @@ func removeCRDs(t *testing.T) {
 	}
 }
 
-// speakerLog logs what the release's speakers said about membership and
-// what they announce.
+// speakerLog keeps what the release's speakers said about membership and
+// what they announce in a file, and names it: the test's log must end with
+// why it failed (errorfLast), which is what CI shows.
 func speakerLog(t *testing.T, release string) {
 	t.Helper()
 	out, _ := kubectl("logs", "-n", releaseNS, "-l", "app.kubernetes.io/instance="+release+",app.kubernetes.io/component=speaker",
 		"--prefix", "--tail=-1", "--timestamps")
 	var keep []string
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "settled") || strings.Contains(l, "member") || strings.Contains(l, "announc") || strings.Contains(l, "owner") {
+		if strings.Contains(l, "settled") || strings.Contains(l, "member") || strings.Contains(l, "announc") || strings.Contains(l, "owner") ||
+			strings.Contains(l, "silenced") {
 			keep = append(keep, l)
 		}
 	}
-	t.Logf("speakers of release %s:\n%s", release, strings.Join(keep, "\n"))
+	dir := filepath.Join(os.TempDir(), "ironlb-e2e-logs")
+	path := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-speakers-"+release+".log")
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(path, []byte(strings.Join(keep, "\n")+"\n"), 0o644)
+	}
+	if err != nil {
+		t.Logf("speakers of release %s: cannot keep their %d lines: %v", release, len(keep), err)
+		return
+	}
+	t.Logf("speakers of release %s: %d lines in %s", release, len(keep), path)
+}
+
+// errorfLast fails the test and says why again among its last lines, after
+// the long reports that follow the check: CI shows the end of a log.
+func errorfLast(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	t.Error(msg)
+	t.Cleanup(func() { t.Log("FAILED: " + msg) })
 }
 
 // TestMigrateFromMetalLB switches a cluster that a MetalLB Helm install
@@ -579,10 +622,14 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 		t.Fatal(err)
 	}
 	t.Logf("IronLB Ready beside MetalLB %.1fs after the migration began", time.Since(start).Seconds())
+	p.mark("ironlb migrate silence-metallb")
+	t.Logf("ironlb migrate silence-metallb:\n%s", runTool(t, tool, "migrate", "silence-metallb"))
 	p.mark("helm uninstall metallb")
 	if out, err := helm(t, "uninstall", metallbRelease, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
 		t.Fatalf("helm uninstall metallb: %v\n%s", err, out)
 	}
+	p.mark("ironlb migrate unsilence")
+	t.Logf("ironlb migrate unsilence:\n%s", runTool(t, tool, "migrate", "unsilence"))
 	// MetalLB's webhook Service is gone: IronLB's controller takes the
 	// BGPPeer conversion over (every 10 s); v1beta1 reads work again.
 	if err := poll(time.Minute, func() error {
@@ -608,11 +655,23 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 	if err := poll(2*time.Minute, func() error { return workloadsReadyOf(ctx, metallbRelease) }); err != nil {
 		t.Fatal(err)
 	}
+	uninstallIronLB(t, p, tool)
+	p.finish(t, ctx, "back to MetalLB", start, ips, config, metallbRelease)
+}
+
+// uninstallIronLB is the way back's last step, as `ironlb migrate
+// to-metallb` prints it: IronLB's speakers silenced (MetalLB's answer every
+// VIP), its release uninstalled, the silence undone.
+func uninstallIronLB(t *testing.T, p *vipProbe, tool string) {
+	t.Helper()
+	p.mark("ironlb migrate silence-ironlb")
+	t.Logf("ironlb migrate silence-ironlb:\n%s", runTool(t, tool, "migrate", "silence-ironlb"))
 	p.mark("helm uninstall ironlb")
 	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
 		t.Fatalf("helm uninstall ironlb: %v\n%s", err, out)
 	}
-	p.finish(t, ctx, "back to MetalLB", start, ips, config, metallbRelease)
+	p.mark("ironlb migrate unsilence")
+	t.Logf("ironlb migrate unsilence:\n%s", runTool(t, tool, "migrate", "unsilence"))
 }
 
 // TestMigrateFromMetalLBManifests switches a MetalLB installed from
@@ -696,7 +755,8 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 	dry := runTool(t, tool, "migrate", "remove-metallb", "--manifest", manifest, "--dry-run")
 	t.Logf("ironlb migrate remove-metallb --dry-run:\n%s", dry)
 	for _, want := range []string{"1. ValidatingWebhookConfiguration metallb-webhook-configuration", "DaemonSet " + releaseNS + "/metallb-speaker",
-		"Namespace " + releaseNS + ": ", "CustomResourceDefinition bgppeers.metallb.io: "} {
+		"Namespace " + releaseNS + ": ", "CustomResourceDefinition bgppeers.metallb.io: ",
+		"Before removing: would silence the speakers of DaemonSet " + releaseNS + "/metallb-speaker"} {
 		if !strings.Contains(dry, want) {
 			t.Errorf("remove-metallb --dry-run output lacks %q", want)
 		}
@@ -704,6 +764,12 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 	p.mark("ironlb migrate remove-metallb")
 	out = runTool(t, tool, "migrate", "remove-metallb", "--manifest", manifest)
 	t.Logf("ironlb migrate remove-metallb:\n%s", out)
+	for _, want := range []string{"Silencing the speakers of DaemonSet " + releaseNS + "/metallb-speaker (ironlb-speaker keeps announcing)",
+		"Done: the speakers of metallb-speaker announce nothing now", "Unsilencing the L2Advertisements of " + releaseNS} {
+		if !strings.Contains(out, want) {
+			t.Errorf("remove-metallb's output lacks %q", want)
+		}
+	}
 	if err := poll(2*time.Minute, func() error {
 		pods, err := theLab.cs.CoreV1().Pods(releaseNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + metallbRelease})
 		if err == nil && len(pods.Items) > 0 {
@@ -746,9 +812,6 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 	if err := poll(3*time.Minute, func() error { return workloadsReadyOf(ctx, metallbRelease) }); err != nil {
 		t.Fatal(err)
 	}
-	p.mark("helm uninstall ironlb")
-	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
-		t.Fatalf("helm uninstall ironlb: %v\n%s", err, out)
-	}
+	uninstallIronLB(t, p, tool)
 	p.finish(t, ctx, "back to MetalLB's manifests", start, ips, config, "")
 }

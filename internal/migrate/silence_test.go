@@ -1,0 +1,91 @@
+package migrate
+
+import (
+	"reflect"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/config"
+)
+
+// TestSilenceRoundTrip: silencing (either way, any number of times) and
+// unsilencing gives back the advertisement as it was, and each speaker set
+// reads it as it must in between.
+func TestSilenceRoundTrip(t *testing.T) {
+	zoneA := []metav1.LabelSelector{{MatchLabels: map[string]string{"zone": "a"}}}
+	const metallb, ironlb = "metallb-system/metallb-speaker", "metallb-system/ironlb-speaker"
+	tests := []struct {
+		name        string
+		selectors   []metav1.LabelSelector
+		annotations map[string]string
+		speakers    string
+		rewriteSpec bool
+	}{
+		{"MetalLB silenced, every node", nil, nil, metallb, true},
+		{"MetalLB silenced, zone a, other annotations kept", zoneA, map[string]string{"team": "net"}, metallb, true},
+		{"IronLB silenced, every node", nil, nil, ironlb, false},
+		{"IronLB silenced, zone a", zoneA, nil, ironlb, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			orig := v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv", Annotations: tt.annotations},
+				Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"p"}, NodeSelectors: tt.selectors}}
+			adv := orig.DeepCopy()
+			if changed, err := Silence(adv, tt.speakers, tt.rewriteSpec); err != nil || !changed {
+				t.Fatalf("Silence: changed %v, err %v", changed, err)
+			}
+			once := adv.DeepCopy()
+			if changed, err := Silence(adv, tt.speakers, tt.rewriteSpec); err != nil || changed || !reflect.DeepEqual(adv, once) {
+				t.Fatalf("silencing again: changed %v, err %v", changed, err)
+			}
+			// MetalLB reads the spec: silenced only when it is rewritten.
+			noNode := config.SelectsNoNode()
+			specSilenced := len(adv.Spec.NodeSelectors) == 1 && adv.Spec.NodeSelectors[0].String() == noNode.String()
+			if specSilenced != tt.rewriteSpec {
+				t.Errorf("spec selects no node: %v, want %v", specSilenced, tt.rewriteSpec)
+			}
+			for _, set := range []string{metallb, ironlb} {
+				read := config.ForSpeakers([]v1beta1.L2Advertisement{*adv}, set)[0].Spec.NodeSelectors
+				silenced := len(read) == 1 && read[0].String() == noNode.String()
+				if want := set == tt.speakers; silenced != want {
+					t.Errorf("%s reads it silenced: %v, want %v", set, silenced, want)
+				} else if !want && !reflect.DeepEqual(read, tt.selectors) && !(len(read) == 0 && len(tt.selectors) == 0) {
+					t.Errorf("%s reads node selectors %v, want %v", set, read, tt.selectors)
+				}
+			}
+			if changed, err := Unsilence(adv); err != nil || !changed {
+				t.Fatalf("Unsilence: changed %v, err %v", changed, err)
+			}
+			if len(adv.Annotations) == 0 {
+				adv.Annotations = orig.Annotations
+			}
+			if !reflect.DeepEqual(adv, &orig) {
+				t.Errorf("after the round trip\n%+v\nwant\n%+v", adv, orig)
+			}
+			if changed, _ := Unsilence(adv); changed {
+				t.Errorf("unsilencing what is not silenced changed it")
+			}
+		})
+	}
+}
+
+// TestSilenceBothSets: a second set joins the list; the rewritten spec's
+// saved selectors are not overwritten by the rewrite itself.
+func TestSilenceBothSets(t *testing.T) {
+	adv := &v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv"},
+		Spec: v1beta1.L2AdvertisementSpec{NodeSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"zone": "a"}}}}}
+	for _, s := range []string{"ns/a", "ns/b"} {
+		if _, err := Silence(adv, s, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := config.SilencedSpeakers(adv); !reflect.DeepEqual(got, []string{"ns/a", "ns/b"}) {
+		t.Errorf("silenced for %v", got)
+	}
+	before, ok, err := config.NodeSelectorsBefore(adv)
+	if err != nil || !ok || len(before) != 1 || before[0].MatchLabels["zone"] != "a" {
+		t.Errorf("selectors before: %v, %v, %v", before, ok, err)
+	}
+}
