@@ -639,6 +639,7 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 		t.Errorf("v1beta1 BGPPeers after MetalLB left: %v", err)
 	}
 	p.finish(t, ctx, "from MetalLB", start, ips, config, releaseName)
+	speakerLog(t, releaseName) // before the way back uninstalls them
 	checkAnnounced(t, ctx, "svc1", ips["svc1"])
 
 	// The way back: MetalLB's release takes the CRDs again.
@@ -791,6 +792,7 @@ func TestMigrateFromMetalLBManifests(t *testing.T) {
 		t.Error(err)
 	}
 	p.finish(t, ctx, "from MetalLB's manifests", start, ips, config, releaseName)
+	speakerLog(t, releaseName) // before the way back uninstalls them
 	checkAnnounced(t, ctx, "svc1", ips["svc1"])
 
 	// The way back: the CRDs lose their Helm owner, MetalLB's manifest is
