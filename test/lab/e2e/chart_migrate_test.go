@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/mdlayher/arp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/ironlb/ironlb/test/netns"
 	"github.com/ironlb/ironlb/test/probe"
@@ -512,6 +515,61 @@ func errorfLast(t *testing.T, format string, args ...any) {
 	t.Cleanup(func() { t.Log("FAILED: " + msg) })
 }
 
+// baseline measures what the client sees while pods start and stop and
+// no load balancer changes: a whoami DaemonSet (a pod on every node, as a
+// speaker DaemonSet has) and a Deployment of two (as the controller has).
+// What the lab's two cores do to answers while pods start is not the
+// switch's; the switches' figures are read beside this one.
+func baseline(t *testing.T, ctx context.Context, ips map[string]string, config string) {
+	t.Helper()
+	p := startVIPProbe(t, ips)
+	start := time.Now()
+	labels := map[string]string{"app": "churn"}
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+		TerminationGracePeriodSeconds: ptr.To[int64](0),
+		Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+		Containers:                    []corev1.Container{{Name: "whoami", Image: "traefik/whoami"}}}}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "churn"},
+		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "churn"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
+	p.mark("6 pods start (a DaemonSet and a Deployment of 2)")
+	if _, err := theLab.cs.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := theLab.cs.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(want int) func() error {
+		return func() error {
+			list, err := theLab.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=churn"})
+			if err != nil {
+				return err
+			}
+			ready := 0
+			for i := range list.Items {
+				if podReady(&list.Items[i]) {
+					ready++
+				}
+			}
+			if len(list.Items) != want || ready != want {
+				return fmt.Errorf("%d churn pods, %d ready, want %d: %s", len(list.Items), ready, want, podStates(list.Items))
+			}
+			return nil
+		}
+	}
+	if err := poll(2*time.Minute, count(6)); err != nil {
+		t.Fatal(err)
+	}
+	p.mark("they stop")
+	_ = theLab.cs.AppsV1().DaemonSets("default").Delete(ctx, "churn", metav1.DeleteOptions{})
+	_ = theLab.cs.AppsV1().Deployments("default").Delete(ctx, "churn", metav1.DeleteOptions{})
+	if err := poll(2*time.Minute, count(0)); err != nil {
+		t.Fatal(err)
+	}
+	p.finish(t, ctx, "baseline, no switch", start, ips, config, metallbRelease)
+}
+
 // TestMigrateFromMetalLB switches a cluster that a MetalLB Helm install
 // left (its CRDs owned by release "metallb", conversion at
 // metallb-webhook-service, memberlist Secret, Services holding IPs,
@@ -576,6 +634,8 @@ spec: {myASN: 64512, peerASN: 64500, peerAddress: 172.20.0.250, holdTime: 90s}
 		t.Fatalf("CRDs before the migration %v, want %d owned by release %s", owners, crdCount, metallbRelease)
 	}
 	t.Logf("MetalLB stand-in: IPs %v, configuration %s", ips, config)
+
+	baseline(t, ctx, ips, config)
 
 	p := startVIPProbe(t, ips)
 	start := time.Now()
