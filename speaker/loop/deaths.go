@@ -206,7 +206,7 @@ func (l *Loop) anyAnswers(ctx context.Context, witnesses map[string]string) bool
 // verdict applies a check's result: a member whose speaker is gone, or
 // whose node does not answer, left now; one still listening is held; one
 // that does not answer while this node is cut off waits.
-func (l *Loop) verdict(v reached) failure {
+func (l *Loop) verdict(ctx context.Context, v reached) failure {
 	d, ok := l.deaths[v.node]
 	if !ok || d.gen != v.gen {
 		return failure{}
@@ -219,7 +219,10 @@ func (l *Loop) verdict(v reached) failure {
 	if v.r.Gone() {
 		l.Log.Info("member declared dead, and its speaker is gone: taking its VIPs over", "node", v.node, "reach", v.r.String(),
 			"checked", l.Clock.Since(d.ev.At).String(), "onWatch", d.onWatch)
-		return l.believe(v.node)
+		addr := d.ev.Addr
+		f := l.believe(v.node)
+		l.startRevival(ctx, v.node, addr)
+		return f
 	}
 	if d.onWatch {
 		// Silent on the watch but listening: stalled or busy, and
@@ -299,4 +302,68 @@ func (l *Loop) holdExpired() <-chan time.Time {
 		return nil
 	}
 	return l.holdT.C()
+}
+
+// reviveEvery is how often a member taken over as gone is asked again
+// (revive): a SYN to its memberlist port each time.
+const reviveEvery = 500 * time.Millisecond
+
+// reviveFor bounds the asking: after it, memberlist's own state exchanges
+// and the speakers' rejoins are left to bring a member back.
+const reviveFor = time.Minute
+
+// startRevival asks a member taken over as gone again from now on
+// (revive), replacing any earlier asking.
+func (l *Loop) startRevival(ctx context.Context, node, addr string) {
+	if addr == "" {
+		return
+	}
+	l.revived(node)
+	rctx, cancel := context.WithTimeout(ctx, reviveFor)
+	l.revivals[node] = cancel
+	l.checks.Add(1)
+	go func() {
+		defer l.checks.Done()
+		l.revive(rctx, node, addr)
+	}()
+}
+
+// revived stops asking a member memberlist reports back.
+func (l *Loop) revived(node string) {
+	if cancel, ok := l.revivals[node]; ok {
+		cancel()
+		delete(l.revivals, node)
+	}
+}
+
+// revive asks a member whose VIPs this node took over because its node did
+// not answer (or its port refused) whether it accepts connections again,
+// and nudges it each time it does. A live node behind a busy kernel can
+// miss two handshakes; if its speaker also missed the gossip of its death,
+// it never refutes and goes on answering its VIPs while this node answers
+// them too, until memberlist's next full state exchange, seconds later (a
+// migration e2e saw two nodes answer one VIP for over ten seconds). Nudged,
+// it learns of its death and refutes, memberlist reports it back and its
+// VIPs return to it.
+func (l *Loop) revive(ctx context.Context, node, addr string) {
+	told := false
+	for {
+		t := l.Clock.NewTimer(reviveEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		if l.Reacher.Reach(ctx, addr) != members.Listening || ctx.Err() != nil {
+			continue
+		}
+		if !told {
+			l.Log.Info("member taken over as gone accepts connections again: nudging it to learn it was declared dead and refute", "node", node)
+			told = true
+		}
+		if err := l.Reacher.Nudge(addr); err != nil && ctx.Err() == nil {
+			l.Log.V(1).Info("nudging a member taken over as gone", "node", node, "reason", err.Error())
+		}
+	}
 }

@@ -275,3 +275,36 @@ func TestCutOffNodeTakesNothingOver(t *testing.T) {
 		})
 	}
 }
+
+// TestTakenOverMemberIsNudgedBack: the owner's node does not answer, so
+// this node takes its VIP over; the owner was alive behind a busy kernel
+// and never heard of its death. When its port accepts again it is nudged,
+// refutes, and the VIP goes back to it; nothing is asked after that.
+func TestTakenOverMemberIsNudgedBack(t *testing.T) {
+	reacher := &scriptedReacher{answers: []members.Reachability{members.Unreachable, members.Unreachable, members.Listening}}
+	f := startDeathFixture(t, nil, func(f *deathFixture, l *Loop) {
+		l.Reacher = reacher
+		reacher.refute = func() { f.fm.ch <- []members.Event{{Kind: members.Joined, Node: f.owner, At: f.clk.Now()}} }
+	})
+	f.fm.ch <- []members.Event{{Kind: members.Left, Node: f.owner, At: f.clk.Now(), Addr: "192.0.2.1:7946"}}
+	eventually(t, "taking over", func() bool { return f.rec.owns(f.vip) })
+	for i := 0; i < 2; i++ {
+		eventually(t, "an afterlife check due", f.clk.HasWaiters)
+		f.clk.Step(reviveEvery)
+	}
+	eventually(t, "the nudge", func() bool { _, n := reacher.calls(); return n == 1 })
+	// Handed back, this node answers on for the hand-off's linger.
+	eventually(t, "the VIP back with its owner", func() bool {
+		f.clk.Step(DefaultHandoffLinger)
+		return !f.rec.owns(f.vip)
+	})
+	if !f.logs.has("accepts connections again") {
+		t.Errorf("the nudge was not logged")
+	}
+	eventually(t, "no afterlife check left", func() bool { return !f.clk.HasWaiters() })
+	reached, _ := reacher.calls()
+	f.clk.Step(10 * reviveEvery)
+	if again, _ := reacher.calls(); again != reached {
+		t.Errorf("asked %d more times after the member came back", again-reached)
+	}
+}

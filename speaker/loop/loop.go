@@ -167,6 +167,9 @@ type Loop struct {
 	checks   sync.WaitGroup // the checks' goroutines
 	holdT    clock.Timer    // fires when the first hold ends
 
+	// revivals: members taken over as gone that are asked again (revive).
+	revivals map[string]context.CancelFunc
+
 	watches      map[string]context.CancelFunc // watched members
 	watchReports chan watchReport
 	// believedOnWatch: members this node believed dead on its own check
@@ -210,6 +213,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		l.StalledHold = DefaultStalledHold
 	}
 	l.deaths = map[string]*death{}
+	l.revivals = map[string]context.CancelFunc{}
 	l.reached = make(chan reached)
 	if l.WatchInterval == 0 {
 		l.WatchInterval = DefaultWatchInterval
@@ -301,7 +305,7 @@ func (l *Loop) Run(ctx context.Context) error {
 				l.sync(failure{})
 			}
 		case v := <-l.reached:
-			if f := l.verdict(v); !quiet && !f.detected.IsZero() {
+			if f := l.verdict(ctx, v); !quiet && !f.detected.IsZero() {
 				l.sync(f)
 			}
 		case <-l.holdExpired():
@@ -447,6 +451,7 @@ func (l *Loop) membership(ctx context.Context, evs ...members.Event) failure {
 		default:
 			delete(l.believedOnWatch, e.Node)
 			l.refuted(e.Node)
+			l.revived(e.Node)
 			l.Agent.MemberJoined(e.Node)
 		}
 	}

@@ -345,19 +345,30 @@ func Reach(ctx context.Context, addr string, timeout time.Duration) Reachability
 	return reach(ctx, addr, timeout, d.DialContext, time.Now)
 }
 
-// reachAttempts bounds how often a silence is asked again because this
-// process stood still while it waited.
-const reachAttempts = 3
+// reachAttempts bounds how many connections one Reach makes: silences
+// it does not believe (this process stood still) and fair ones alike.
+const reachAttempts = 4
+
+// fairSilences is how many fair silences make a member Unreachable. One is
+// not enough: on a machine whose kernel is itself busy (every node of a
+// lab shares one, and pods starting keep it busy), a live node's handshake
+// has come later than the timeout once while other speakers' checks of the
+// same member at the same moment were answered; believing that single
+// silence took a live member's VIPs over (the migration e2e saw it). A
+// second wait costs a dead node's failover one timeout more.
+const fairSilences = 2
 
 // reach is Reach with the dialler and the clock injected. A timeout is
 // believed only when the wait took about as long as it should: one that
 // took half as long again or more means this process (or the whole
 // machine) stood still meanwhile, and the answer may have been missed
 // (Go's runtime may fire the dial's deadline before it looks at the
-// socket that became ready), so it asks again; when every attempt stood
-// still, the member is Unheard. On a machine starved of CPU, a check that
-// believed such silences would take live members' VIPs over.
+// socket that became ready), so it asks again; when it never heard
+// fairSilences fair silences within reachAttempts, the member is Unheard.
+// On a machine starved of CPU, a check that believed such silences would
+// take live members' VIPs over.
 func reach(ctx context.Context, addr string, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error), now func() time.Time) Reachability {
+	fair := 0
 	for attempt := 1; ; attempt++ {
 		start := now()
 		c, err := dial(ctx, "tcp", addr)
@@ -367,9 +378,14 @@ func reach(ctx context.Context, addr string, timeout time.Duration, dial func(ct
 			return Listening
 		case errors.Is(err, syscall.ECONNREFUSED):
 			return Refused
-		case now().Sub(start) < timeout*3/2 || ctx.Err() != nil:
+		case ctx.Err() != nil:
 			return Unreachable
-		case attempt == reachAttempts:
+		case now().Sub(start) < timeout*3/2:
+			if fair++; fair == fairSilences {
+				return Unreachable
+			}
+		}
+		if attempt == reachAttempts {
 			return Unheard
 		}
 	}

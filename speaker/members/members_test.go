@@ -301,11 +301,14 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 		want  Reachability
 		dials int
 	}{
-		{"fair silence", []time.Duration{timeout}, silent, Unreachable, 1},
+		{"two fair silences", []time.Duration{timeout, timeout}, silent, Unreachable, 2},
+		{"one fair silence, then listening (a busy kernel)", []time.Duration{timeout, time.Millisecond}, nil, Listening, 2},
 		{"stalled, then listening", []time.Duration{3 * timeout, time.Millisecond}, nil, Listening, 2},
 		{"stalled, then refused", []time.Duration{2 * timeout, time.Millisecond}, syscall.ECONNREFUSED, Refused, 2},
-		{"a little late, then fair", []time.Duration{timeout * 3 / 2, timeout}, silent, Unreachable, 2},
-		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 3},
+		{"a little late, then two fair", []time.Duration{timeout * 3 / 2, timeout, timeout}, silent, Unreachable, 3},
+		{"fair, stalled, fair", []time.Duration{timeout, 3 * timeout, timeout}, silent, Unreachable, 3},
+		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4},
+		{"one fair silence, stalled after", []time.Duration{timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := time.Unix(0, 0)
