@@ -219,9 +219,11 @@ func (l *Loop) verdict(ctx context.Context, v reached) failure {
 	if v.r.Gone() {
 		l.Log.Info("member declared dead, and its speaker is gone: taking its VIPs over", "node", v.node, "reach", v.r.String(),
 			"checked", l.Clock.Since(d.ev.At).String(), "onWatch", d.onWatch)
-		addr := d.ev.Addr
+		addr, onWatch := d.ev.Addr, d.onWatch
 		f := l.believe(v.node)
-		l.startRevival(ctx, v.node, addr)
+		if !onWatch { // memberlist holds a member believed on the watch alive: its watch takes it back
+			l.startRevival(ctx, v.node, addr)
+		}
 		return f
 	}
 	if d.onWatch {
@@ -275,6 +277,12 @@ func (l *Loop) believe(node string) failure {
 	delete(l.deaths, node)
 	if d.onWatch {
 		l.believedOnWatch[node] = true
+		// Its watch starts again taking it as silent (rewatch), so the
+		// first answer takes it back, even if one came during the check.
+		if stop, ok := l.watches[node]; ok {
+			stop()
+			delete(l.watches, node)
+		}
 	}
 	l.Agent.MemberLeft(node)
 	return failure{lastContact: d.ev.LastContact, detected: d.ev.At}

@@ -188,6 +188,14 @@ func (e *rttEstimate) patience() time.Duration { return 4 * (e.srtt + 4*e.rttvar
 // is taken back. It returns whether the agent changed.
 func (l *Loop) watched(ctx context.Context, r watchReport) bool {
 	if r.answered {
+		if d, checking := l.deaths[r.node]; checking && d.onWatch {
+			// It answers while the silence that started the check is
+			// being checked: not dead, whatever the check concludes.
+			d.cancel()
+			delete(l.deaths, r.node)
+			l.Log.Info("watched member answers again while its silence was checked: not dead", "node", r.node)
+			return false
+		}
 		if !l.believedOnWatch[r.node] {
 			return false
 		}

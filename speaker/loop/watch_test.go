@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"sync"
@@ -166,5 +167,70 @@ func TestPatienceFollowsTheRoundTrips(t *testing.T) {
 		if p := e.patience(); p < tc.min || p > tc.max {
 			t.Errorf("%s: patience %s after %v, want within [%s, %s]", tc.name, p, tc.rtts, tc.min, tc.max)
 		}
+	}
+}
+
+// gatedReacher is addrReacher whose answers about one address wait for
+// the test to open the gate.
+type gatedReacher struct {
+	addrReacher
+	gated   string
+	gate    chan struct{}
+	entered chan struct{} // closed when the first Reach of gated waits
+	once    sync.Once
+}
+
+func (g *gatedReacher) Reach(ctx context.Context, addr string) members.Reachability {
+	if addr == g.gated {
+		g.once.Do(func() { close(g.entered) })
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+		}
+	}
+	return g.addrReacher.Reach(ctx, addr)
+}
+
+// TestWatchedOwnerAnswersDuringItsCheck: the owner misses its pings, its
+// death is checked, and it answers its pings again before the check ends:
+// whatever the check concludes (here that nothing answered), the VIP stays
+// with its owner. The migration e2e caught the loop taking it over for
+// good: the watch had seen the answer before the belief, and nothing took
+// the member back after.
+func TestWatchedOwnerAnswersDuringItsCheck(t *testing.T) {
+	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
+	reacher := &gatedReacher{addrReacher: addrReacher{listening: map[string]bool{witnessAddr: true}}, gated: ownerAddr,
+		gate: make(chan struct{}), entered: make(chan struct{})}
+	ping := &pinger{}
+	f := startDeathFixture(t, testNodes, func(f *deathFixture, l *Loop) {
+		ping.lastContact = f.clk.Now().Add(-150 * time.Millisecond)
+		l.Reacher, l.Watcher = reacher, ping
+		l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
+	})
+	tick := func() {
+		t.Helper()
+		n := ping.count()
+		eventually(t, "the next ping due", f.clk.HasWaiters)
+		f.clk.Step(DefaultWatchInterval)
+		eventually(t, "the ping", func() bool { return ping.count() > n })
+	}
+	tick()
+	ping.set(true)
+	for range DefaultWatchMisses {
+		tick()
+	}
+	<-reacher.entered // the check waits for its answer
+	ping.set(false)
+	tick()
+	tick()
+	close(reacher.gate) // the check ends: nothing answered it
+	for range 5 {
+		tick()
+	}
+	f.rec.mu.Lock()
+	takeovers := f.rec.takeovers
+	f.rec.mu.Unlock()
+	if takeovers > 0 || f.rec.owns(f.vip) {
+		t.Fatalf("took %s over from %s (%d takeovers), which answered its pings during the check", f.vip, f.owner, takeovers)
 	}
 }
