@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +35,8 @@ type Lab struct {
 	prefix  string
 	bridge  string // namespace holding br0
 	hosts   []string
-	gateway string // link in the machine's namespace, if any
+	ports   map[string]string // host namespace → its bridge port
+	gateway string            // link in the machine's namespace, if any
 }
 
 // New creates the bridge namespace; the lab is torn down at test cleanup.
@@ -58,8 +60,36 @@ func (l *Lab) Host(name string, addrs ...string) string {
 	ns := l.prefix + "-" + name
 	peer := "v" + fmt.Sprint(len(l.hosts)) + l.prefix[3:]
 	l.hosts = append(l.hosts, ns) // torn down even if adding it fails halfway
+	if l.ports == nil {
+		l.ports = map[string]string{}
+	}
+	l.ports[ns] = peer
 	l.check(AddHost(Host{NS: ns, Link: peer, Bridge: l.br(), Addrs: addrs, NoDAD: true}))
 	return ns
+}
+
+// Silence drops, at the bridge, every frame the host sends (ARP and its
+// raw sockets' frames included), while every frame sent to it still
+// arrives: the host hears the others and nothing it says reaches them.
+// The returned func lifts it (once); the bridge namespace goes at teardown
+// anyway.
+func (l *Lab) Silence(ns string) (lift func()) {
+	l.t.Helper()
+	port, ok := l.ports[ns]
+	if !ok {
+		l.t.Fatalf("no host %s in this lab", ns)
+	}
+	for _, chain := range []string{"FORWARD", "INPUT"} {
+		l.must("ip", "netns", "exec", l.bridge, "ebtables", "-A", chain, "-i", port, "-j", "DROP")
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, chain := range []string{"FORWARD", "INPUT"} {
+				l.must("ip", "netns", "exec", l.bridge, "ebtables", "-D", chain, "-i", port, "-j", "DROP")
+			}
+		})
+	}
 }
 
 // Gateway connects the machine's own network namespace to the bridge with
