@@ -17,10 +17,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/arp"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/ironlb/ironlb/test/netns"
 	"github.com/ironlb/ironlb/test/probe"
@@ -515,59 +512,37 @@ func errorfLast(t *testing.T, format string, args ...any) {
 	t.Cleanup(func() { t.Log("FAILED: " + msg) })
 }
 
-// baseline measures what the client sees while pods start and stop and
-// no load balancer changes: a whoami DaemonSet (a pod on every node, as a
-// speaker DaemonSet has) and a Deployment of two (as the controller has).
-// What the lab's two cores do to answers while pods start is not the
-// switch's; the switches' figures are read beside this one.
+// baseline measures what the client sees while IronLB is installed beside
+// the stand-in and uninstalled again with every L2Advertisement silenced
+// for IronLB's speakers from the start: the same pods, images, webhooks and
+// kube-proxy rewrites as the switch, and no load-balancer change at all.
+// What the lab's two cores do to answers then is not the switch's; the
+// switches' figures are read beside this one.
 func baseline(t *testing.T, ctx context.Context, ips map[string]string, config string) {
 	t.Helper()
+	const annotation = "ironlb.io/silenced-speakers" // docs/migration.md
+	const silenced = annotation + "=" + releaseNS + "/" + releaseName + "-speaker"
 	p := startVIPProbe(t, ips)
 	start := time.Now()
-	labels := map[string]string{"app": "churn"}
-	tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
-		TerminationGracePeriodSeconds: ptr.To[int64](0),
-		Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-		Containers:                    []corev1.Container{{Name: "whoami", Image: "traefik/whoami"}}}}
-	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "churn"},
-		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
-	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "churn"},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}
-	p.mark("6 pods start (a DaemonSet and a Deployment of 2)")
-	if _, err := theLab.cs.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+	if out, err := kubectl("annotate", "-n", releaseNS, "l2advertisements.metallb.io", "--all", silenced); err != nil {
+		t.Fatalf("silencing IronLB's speakers before they exist: %v\n%s", err, out)
+	}
+	p.mark("helm install ironlb, silenced")
+	install := append([]string{"install", releaseName, "charts/ironlb", "-n", releaseNS, "--wait", "--timeout", "3m", "--set", "crds.enabled=false"}, ironlbBesideValues...)
+	if out, err := helm(t, install...); err != nil {
+		t.Fatalf("helm install ironlb, silenced, beside MetalLB: %v\n%s\n%s", err, out, workloadStates(ctx))
+	}
+	if err := poll(2*time.Minute, func() error { return workloadsReadyOf(ctx, releaseName) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := theLab.cs.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	p.mark("helm uninstall ironlb")
+	if out, err := helm(t, "uninstall", releaseName, "-n", releaseNS, "--wait", "--timeout", "2m"); err != nil {
+		t.Fatalf("helm uninstall ironlb: %v\n%s", err, out)
 	}
-	count := func(want int) func() error {
-		return func() error {
-			list, err := theLab.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=churn"})
-			if err != nil {
-				return err
-			}
-			ready := 0
-			for i := range list.Items {
-				if podReady(&list.Items[i]) {
-					ready++
-				}
-			}
-			if len(list.Items) != want || ready != want {
-				return fmt.Errorf("%d churn pods, %d ready, want %d: %s", len(list.Items), ready, want, podStates(list.Items))
-			}
-			return nil
-		}
+	if out, err := kubectl("annotate", "-n", releaseNS, "l2advertisements.metallb.io", "--all", annotation+"-"); err != nil {
+		t.Fatalf("unsilencing: %v\n%s", err, out)
 	}
-	if err := poll(2*time.Minute, count(6)); err != nil {
-		t.Fatal(err)
-	}
-	p.mark("they stop")
-	_ = theLab.cs.AppsV1().DaemonSets("default").Delete(ctx, "churn", metav1.DeleteOptions{})
-	_ = theLab.cs.AppsV1().Deployments("default").Delete(ctx, "churn", metav1.DeleteOptions{})
-	if err := poll(2*time.Minute, count(0)); err != nil {
-		t.Fatal(err)
-	}
-	p.finish(t, ctx, "baseline, no switch", start, ips, config, metallbRelease)
+	p.finish(t, ctx, "baseline, IronLB installed and uninstalled silenced (no switch)", start, ips, config, metallbRelease)
 }
 
 // TestMigrateFromMetalLB switches a cluster that a MetalLB Helm install
