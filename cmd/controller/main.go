@@ -291,7 +291,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 // assigner is what assigns IPs: one leadership term after another with
 // --leader-elect, else a single term as long as the process runs.
 func assigner(cfg *rest.Config, scheme *runtime.Scheme, o options, m *metrics.Controller, log logr.Logger) (manager.RunnableFunc, error) {
-	term := func(ctx context.Context) error { return runTerm(ctx, cfg, scheme, o, m) }
+	term := func(ctx context.Context) error { return runTerm(ctx, cfg, scheme, o, m, log.WithName("term")) }
 	if !o.leader.elect {
 		return term, nil
 	}
@@ -311,10 +311,42 @@ func assigner(cfg *rest.Config, scheme *runtime.Scheme, o options, m *metrics.Co
 // ends; their API calls end with its context, so they need little.
 const termShutdown = 2 * time.Second
 
+// termSetupRetry bounds the wait between attempts to build a term's
+// manager: building it asks the apiserver for the API's shape, which fails
+// while the apiserver restarts.
+const termSetupRetry = 2 * time.Second
+
 // runTerm assigns IPs until ctx ends, from a manager of its own: fresh
 // informer caches listed now and a State rebuilt from them, so a new
-// leader starts from everything the previous one wrote.
-func runTerm(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, o options, m *metrics.Controller) error {
+// leader starts from everything the previous one wrote. A manager that
+// cannot be built yet (the apiserver restarting) is tried again while the
+// term lasts: ending the process for it would leave new Services without
+// an IP until the pod's restart backoff ran out.
+func runTerm(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, o options, m *metrics.Controller, log logr.Logger) error {
+	var mgr manager.Manager
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, termSetupRetry) {
+		var err error
+		if mgr, err = newTermManager(cfg, scheme, o, m); err == nil {
+			break
+		}
+		log.Info("cannot start assigning IPs yet; trying again", "in", wait.String(), "reason", err.Error())
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+	defer m.ResetPools()
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("assigning IPs: %w", err)
+	}
+	return nil
+}
+
+// newTermManager builds a term's manager with the controllers set up.
+func newTermManager(cfg *rest.Config, scheme *runtime.Scheme, o options, m *metrics.Controller) (manager.Manager, error) {
 	skipNames, shutdown := true, termShutdown
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
@@ -326,16 +358,12 @@ func runTerm(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme, o op
 		Controller: ctrlconfig.Controller{SkipNameValidation: &skipNames},
 	})
 	if err != nil {
-		return fmt.Errorf("creating the assigning manager: %w", err)
+		return nil, fmt.Errorf("creating the assigning manager: %w", err)
 	}
 	if err := controllers.Setup(mgr, controllers.Options{Namespace: o.namespace, LBClass: o.lbClass, Metrics: m}); err != nil {
-		return err
+		return nil, err
 	}
-	defer m.ResetPools()
-	if err := mgr.Start(ctx); err != nil {
-		return fmt.Errorf("assigning IPs: %w", err)
-	}
-	return nil
+	return mgr, nil
 }
 
 // webhookTLS applies the --tls-* flags and, unless --webhook-http2,

@@ -1,9 +1,18 @@
 package main
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+
+	"github.com/ironlb/ironlb/internal/cli"
+	"github.com/ironlb/ironlb/internal/metrics"
 )
 
 // TestLeaderOptionsRefuseUnsafeTimers: the leader must stop before a
@@ -35,5 +44,38 @@ func TestLeaderOptionsRefuseUnsafeTimers(t *testing.T) {
 				t.Fatal("no identity")
 			}
 		})
+	}
+}
+
+// TestTermWaitsForTheAPIServer: a term whose manager cannot be built (no
+// apiserver answers, as while it restarts) keeps trying while it leads and
+// ends without an error with its term, instead of ending the process.
+func TestTermWaitsForTheAPIServer(t *testing.T) {
+	scheme, err := cli.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metrics.NewController(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := funcr.New(func(_, args string) {
+		mu.Lock()
+		logs.WriteString(args + "\n")
+		mu.Unlock()
+	}, funcr.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	// A port nothing listens on: every request is refused at once.
+	cfg := &rest.Config{Host: "https://127.0.0.1:1", Timeout: 200 * time.Millisecond}
+	if err := runTerm(ctx, cfg, scheme, options{namespace: "metallb-system"}, m, log); err != nil {
+		t.Fatalf("the term ended with %v; it must wait for the apiserver until the term ends", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "cannot start assigning IPs yet"); n < 2 {
+		t.Errorf("tried %d times in 1.5 s, want several:\n%s", n, logs.String())
 	}
 }
