@@ -83,8 +83,8 @@ func silence(ctx context.Context, c client.Client, o options, metallb bool, out 
 	if o.dryRun {
 		return nil
 	}
-	// Speakers that write no ServiceL2Status (MetalLB before 0.14) leave
-	// nothing to wait for: give them the time a configuration reload takes.
+	// Speakers that write no ServiceL2Status leave nothing to wait for:
+	// give them the time a configuration reload takes.
 	reloaded := time.After(reloadTime)
 	if err := waitFor(ctx, o.timeout, func() (string, error) {
 		still, err := migrate.Announcing(ctx, c, o.namespace, q)

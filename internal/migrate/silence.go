@@ -154,22 +154,35 @@ func Announcing(ctx context.Context, c client.Client, namespace string, ds appsv
 	if err := c.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, fmt.Errorf("listing the pods of DaemonSet %s/%s: %w", namespace, ds.Name, err)
 	}
-	uids := map[types.UID]bool{}
-	for _, p := range pods.Items {
-		uids[p.UID] = true
-	}
 	var sts v1beta1.ServiceL2StatusList
 	if err := c.List(ctx, &sts, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing the ServiceL2Status objects of %s: %w", namespace, err)
 	}
-	var out []string
-	for _, st := range sts.Items {
-		for _, ref := range st.OwnerReferences {
-			if uids[ref.UID] {
-				out = append(out, fmt.Sprintf("%s (%s/%s from %s)", st.Name, st.Status.ServiceNamespace, st.Status.ServiceName, st.Status.Node))
-			}
-		}
-	}
+	out := ownedStatuses(sts.Items, podsOf(pods.Items, ds.UID))
 	slices.Sort(out)
 	return out, nil
+}
+
+// podsOf are the UIDs of the pods the DaemonSet dsUID controls. The
+// selector the pods were listed with is not enough: MetalLB's manifests
+// select app=metallb,component=speaker, which IronLB's speakers carry too.
+func podsOf(pods []corev1.Pod, dsUID types.UID) map[types.UID]bool {
+	out := map[types.UID]bool{}
+	for i := range pods {
+		if ref := metav1.GetControllerOf(&pods[i]); ref != nil && ref.UID == dsUID {
+			out[pods[i].UID] = true
+		}
+	}
+	return out
+}
+
+// ownedStatuses describes the statuses one of the pods owns.
+func ownedStatuses(sts []v1beta1.ServiceL2Status, pods map[types.UID]bool) []string {
+	var out []string
+	for _, st := range sts {
+		if slices.ContainsFunc(st.OwnerReferences, func(ref metav1.OwnerReference) bool { return pods[ref.UID] }) {
+			out = append(out, fmt.Sprintf("%s (%s/%s from %s)", st.Name, st.Status.ServiceNamespace, st.Status.ServiceName, st.Status.Node))
+		}
+	}
+	return out
 }

@@ -2,9 +2,13 @@ package migrate
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/config"
@@ -87,5 +91,28 @@ func TestSilenceBothSets(t *testing.T) {
 	before, ok, err := config.NodeSelectorsBefore(adv)
 	if err != nil || !ok || len(before) != 1 || before[0].MatchLabels["zone"] != "a" {
 		t.Errorf("selectors before: %v, %v, %v", before, ok, err)
+	}
+}
+
+// TestOwnedStatuses: the statuses a silenced DaemonSet's speakers still
+// own are found by the pods it controls, not by its selector, which
+// IronLB's speakers match too when MetalLB was installed from manifests.
+func TestOwnedStatuses(t *testing.T) {
+	controlled := func(name, pod, ds types.UID) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: string(name), UID: pod, Labels: map[string]string{"app": "metallb", "component": "speaker"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "DaemonSet", UID: ds, Controller: ptr.To(true)}}}}
+	}
+	pods := []corev1.Pod{controlled("speaker-a", "p-metallb", "ds-metallb"), controlled("ironlb-speaker-a", "p-ironlb", "ds-ironlb")}
+	status := func(name string, owner types.UID) v1beta1.ServiceL2Status {
+		return v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Name: name, OwnerReferences: []metav1.OwnerReference{{Kind: "Pod", UID: owner}}},
+			Status: v1beta1.ServiceL2StatusStatus{ServiceNamespace: "default", ServiceName: name, Node: "n1"}}
+	}
+	sts := []v1beta1.ServiceL2Status{status("l2-a", "p-metallb"), status("l2-b", "p-ironlb"), status("l2-c", "gone")}
+	got := ownedStatuses(sts, podsOf(pods, "ds-metallb"))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "l2-a ") {
+		t.Errorf("statuses of MetalLB's speakers: %v, want l2-a only", got)
+	}
+	if got := ownedStatuses(sts, podsOf(pods, "ds-other")); len(got) != 0 {
+		t.Errorf("statuses of a DaemonSet with no pods: %v", got)
 	}
 }
