@@ -116,12 +116,8 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 			return
 		}
 		told = true
-		t := l.Clock.NewTimer(isolationRecheck)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !l.pause(ctx, isolationRecheck) {
 			return
-		case <-t.C():
 		}
 		r = l.Reacher.Reach(ctx, addr)
 	}
@@ -135,14 +131,7 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 			l.Log.V(1).Info("nudging a member declared dead", "node", node, "reason", err.Error())
 		}
 	}()
-	for {
-		t := l.Clock.NewTimer(recheckInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		}
+	for l.pause(ctx, recheckInterval) {
 		if r := l.Reacher.Reach(ctx, addr); r.Gone() && ctx.Err() == nil {
 			report(r)
 			return
@@ -312,6 +301,18 @@ func (l *Loop) holdExpired() <-chan time.Time {
 	return l.holdT.C()
 }
 
+// pause waits d on the loop's clock; false when ctx ended first.
+func (l *Loop) pause(ctx context.Context, d time.Duration) bool {
+	t := l.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+		return true
+	}
+}
+
 // reviveEvery is how often a member taken over as gone is asked again
 // (revive): a SYN to its memberlist port each time.
 const reviveEvery = 500 * time.Millisecond
@@ -355,14 +356,7 @@ func (l *Loop) revived(node string) {
 // VIPs return to it.
 func (l *Loop) revive(ctx context.Context, node, addr string) {
 	told := false
-	for {
-		t := l.Clock.NewTimer(reviveEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		}
+	for l.pause(ctx, reviveEvery) {
 		if l.Reacher.Reach(ctx, addr) != members.Listening || ctx.Err() != nil {
 			continue
 		}
