@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -330,16 +331,9 @@ func testFrozenSpeaker(t *testing.T, c *l2lab.Cluster) {
 // the one its ServiceL2Status names.
 func testInterfaceDown(t *testing.T, c *l2lab.Cluster) {
 	vips := c.CreateServices("ifdown", 6, c.Nodes...)
-	vip := vips[0]
-	owner := waitOneStatus(t, c, "ifdown-0", "")
+	all, owners := vipOwners(t, c, "ifdown", vips)
+	vip, owner := vips[0], owners[all[0]]
 	waitAnsweredBy(t, c, vip, owner)
-	owners := map[netip.Addr]string{}
-	var all []netip.Addr
-	for i, v := range vips {
-		a := netip.MustParseAddr(v)
-		all = append(all, a)
-		owners[a] = waitOneStatus(t, c, fmt.Sprintf("ifdown-%d", i), "")
-	}
 
 	cut := time.Now()
 	if out, err := c.Lab.Exec(c.Hosts[owner], "ip", "link", "set", "eth0", "down"); err != nil {
@@ -367,34 +361,66 @@ func testInterfaceDown(t *testing.T, c *l2lab.Cluster) {
 	// Long enough for the cut-off speaker to elect itself for everything.
 	time.Sleep(2 * time.Second)
 
+	doubled := map[netip.Addr]int{}
+	afterHeal(t, c, all, restore, 5*time.Second, func(ip netip.Addr, macs []net.HardwareAddr, healed time.Time) {
+		if len(macs) > 1 && owners[ip] != owner {
+			doubled[ip]++
+			if doubled[ip] == 1 {
+				t.Logf("%s (owned by %s) claimed by %v %s after the link came back", ip, owners[ip], macs, time.Since(healed).Round(time.Millisecond))
+			}
+		}
+	})
+	for ip, n := range doubled {
+		t.Errorf("%s, owned by %s throughout, was claimed by two nodes in %d rounds after %s's link came back", ip, owners[ip], n, owner)
+	}
+	waitEachAnsweredOnce(t, c, "ifdown", vips)
+}
+
+// vipOwners waits for each of the Services prefix-0, prefix-1, ... (whose
+// VIPs are vips) to have one owner, and returns the VIPs and their owners.
+func vipOwners(t *testing.T, c *l2lab.Cluster, prefix string, vips []string) ([]netip.Addr, map[netip.Addr]string) {
+	t.Helper()
+	owners := map[netip.Addr]string{}
+	var all []netip.Addr
+	for i, v := range vips {
+		a := netip.MustParseAddr(v)
+		all = append(all, a)
+		owners[a] = waitOneStatus(t, c, fmt.Sprintf("%s-%d", prefix, i), "")
+	}
+	return all, owners
+}
+
+// afterHeal dials the client's ARP socket, heals the fault and, for d,
+// asks for every VIP of all over and over (one request each, every answer
+// and gratuitous announcement for 50 ms), handing each round's answerers
+// to each. It returns when the heal began.
+func afterHeal(t *testing.T, c *l2lab.Cluster, all []netip.Addr, heal func(), d time.Duration, each func(ip netip.Addr, macs []net.HardwareAddr, healed time.Time)) time.Time {
+	t.Helper()
 	client, err := netns.DialARP(c.Client, "eth0")
 	if err != nil {
 		t.Fatalf("ARP client: %v", err)
 	}
 	defer client.Close()
 	healed := time.Now()
-	restore()
-	doubled := map[netip.Addr]int{}
-	for time.Since(healed) < 5*time.Second {
+	heal()
+	for time.Since(healed) < d {
 		seen, err := netns.ARPAnswerers(client, all, time.Now().Add(50*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for ip, macs := range seen {
-			if len(macs) > 1 && owners[ip] != owner {
-				doubled[ip]++
-				if doubled[ip] == 1 {
-					t.Logf("%s (owned by %s) claimed by %v %s after the link came back", ip, owners[ip], macs, time.Since(healed).Round(time.Millisecond))
-				}
-			}
+			each(ip, macs, healed)
 		}
 	}
-	for ip, n := range doubled {
-		t.Errorf("%s, owned by %s throughout, was claimed by two nodes in %d rounds after %s's link came back", ip, owners[ip], n, owner)
-	}
+	return healed
+}
+
+// waitEachAnsweredOnce waits until every VIP of the Services prefix-N is
+// answered by one node, the one its ServiceL2Status names.
+func waitEachAnsweredOnce(t *testing.T, c *l2lab.Cluster, prefix string, vips []string) {
+	t.Helper()
 	for i, v := range vips {
-		name := fmt.Sprintf("ifdown-%d", i)
-		final := waitOneStatus(t, c, name, "")
+		final := waitOneStatus(t, c, fmt.Sprintf("%s-%d", prefix, i), "")
 		waitAnsweredBy(t, c, v, final)
 	}
 }
@@ -417,13 +443,7 @@ const doubleGuard = 3 * time.Second
 // is answered by one node, the one its ServiceL2Status names.
 func testAsymmetricLoss(t *testing.T, c *l2lab.Cluster) {
 	vips := c.CreateServices("asym", 6, c.Nodes...)
-	owners := map[netip.Addr]string{}
-	var all []netip.Addr
-	for i, v := range vips {
-		a := netip.MustParseAddr(v)
-		all = append(all, a)
-		owners[a] = waitOneStatus(t, c, fmt.Sprintf("asym-%d", i), "")
-	}
+	all, owners := vipOwners(t, c, "asym", vips)
 	vip, owner := vips[0], owners[all[0]]
 	waitAnsweredBy(t, c, vip, owner)
 
@@ -438,30 +458,17 @@ func testAsymmetricLoss(t *testing.T, c *l2lab.Cluster) {
 	}
 	time.Sleep(2 * time.Second) // memberlist settles on the owner's death; the owner refutes into the void
 
-	client, err := netns.DialARP(c.Client, "eth0")
-	if err != nil {
-		t.Fatalf("ARP client: %v", err)
-	}
-	defer client.Close()
-	healed := time.Now()
-	lift()
 	var lastDouble time.Time
 	others := map[netip.Addr]int{}
-	for time.Since(healed) < doubleGuard+2*time.Second {
-		seen, err := netns.ARPAnswerers(client, all, time.Now().Add(50*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
+	healed := afterHeal(t, c, all, lift, doubleGuard+2*time.Second, func(ip netip.Addr, macs []net.HardwareAddr, _ time.Time) {
+		switch {
+		case len(macs) < 2:
+		case owners[ip] == owner:
+			lastDouble = time.Now()
+		default:
+			others[ip]++
 		}
-		for ip, macs := range seen {
-			switch {
-			case len(macs) < 2:
-			case owners[ip] == owner:
-				lastDouble = time.Now()
-			default:
-				others[ip]++
-			}
-		}
-	}
+	})
 	window := time.Duration(0)
 	if !lastDouble.IsZero() {
 		window = lastDouble.Sub(healed)
@@ -473,9 +480,5 @@ func testAsymmetricLoss(t *testing.T, c *l2lab.Cluster) {
 	for ip, n := range others {
 		t.Errorf("%s, owned by %s throughout, was claimed by two nodes in %d rounds", ip, owners[ip], n)
 	}
-	for i, v := range vips {
-		name := fmt.Sprintf("asym-%d", i)
-		final := waitOneStatus(t, c, name, "")
-		waitAnsweredBy(t, c, v, final)
-	}
+	waitEachAnsweredOnce(t, c, "asym", vips)
 }
