@@ -49,8 +49,8 @@ type death struct {
 	cancel context.CancelFunc // stops its checks
 	until  time.Time          // zero until its speaker was found listening
 	// onWatch: the check was started by this node's watch (watch.go), not
-	// by memberlist's verdict; a member found listening is then left to
-	// memberlist instead of held.
+	// by memberlist's verdict; a member believed dead on it is watched on,
+	// and taken back at its first answer.
 	onWatch bool
 }
 
@@ -75,7 +75,7 @@ func (l *Loop) suspect(ctx context.Context, e members.Event) bool {
 		return false
 	}
 	if d, checking := l.deaths[e.Node]; checking {
-		d.onWatch = false // memberlist agrees: a listening member is held
+		d.onWatch = false // memberlist agrees: from here its return is memberlist's to report
 		return true
 	}
 	l.startCheck(ctx, e, false)
@@ -215,18 +215,15 @@ func (l *Loop) verdict(ctx context.Context, v reached) failure {
 		}
 		return f
 	}
-	if d.onWatch {
-		// Silent on the watch but listening: stalled or busy, and
-		// memberlist has not declared it dead; it decides.
-		d.cancel()
-		delete(l.deaths, v.node)
-		l.Log.Info("watched member missed pings but accepts connections (or this node stood still while it asked): left to memberlist", "node", v.node, "reach", v.r.String())
-		return failure{}
-	}
+	// Listening (or unheard): stalled, frozen or busy, not dead. Held
+	// whoever started the check: memberlist's timers are patient, so a
+	// speaker frozen for longer than the hold is taken over on the
+	// watch's word alone, and any answer meanwhile (a ping, a refutation)
+	// ends the hold.
 	if d.until.IsZero() {
 		d.until = l.Clock.Now().Add(l.StalledHold)
-		l.Log.Info("member declared dead still accepts connections (stalled, not dead), or this node stood still while it asked: it keeps its VIPs while it is asked to refute",
-			"node", v.node, "reach", v.r.String(), "hold", l.StalledHold.String())
+		l.Log.Info("member declared dead or silent on the watch still accepts connections (stalled, not dead), or this node stood still while it asked: it keeps its VIPs while it is asked to refute",
+			"node", v.node, "reach", v.r.String(), "hold", l.StalledHold.String(), "onWatch", d.onWatch)
 		l.armHold()
 	}
 	return failure{}

@@ -203,6 +203,7 @@ func (l *Loop) watched(ctx context.Context, r watchReport) bool {
 		// checked as any other, or its return) decides from here.
 		delete(l.believedOnWatch, r.node)
 		if !slices.Contains(l.Members.Alive(), r.node) {
+			l.Log.Info("member believed dead on this node's own check answers again, but memberlist declared it dead meanwhile: its refutation brings it back", "node", r.node)
 			return false
 		}
 		l.Log.Info("member believed dead on this node's own check answers again, and memberlist never declared it dead: taking it back", "node", r.node)

@@ -53,7 +53,10 @@ func (p *pinger) count() int {
 // TestWatchedOwnerFailsOverWithoutMemberlist: this node pings the owner of
 // the VIP it would take over. When the owner stops answering, its death is
 // checked at once, with no verdict from memberlist: a speaker gone is taken
-// over; one that still accepts connections is left to memberlist. A member
+// over; one that still accepts connections is held for the stalled hold,
+// and taken over when it stays silent through it, as if memberlist had
+// declared it (its timers are patient); one that answers during the hold
+// keeps its VIP. A member
 // believed dead that answers again while memberlist never declared it dead
 // gets its VIP back; when memberlist does declare it, nothing is checked
 // twice.
@@ -69,7 +72,8 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 	}{
 		{name: "speaker gone, then memberlist agrees", then: "memberlist"},
 		{name: "speaker gone, then it answers again", then: "answers"},
-		{name: "speaker stalled: left to memberlist", listening: true},
+		{name: "speaker frozen: taken over after the hold", listening: true, then: "silent"},
+		{name: "speaker stalled: answers during the hold", listening: true, then: "answers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reacher := &addrReacher{listening: map[string]bool{witnessAddr: true, ownerAddr: tc.listening}}
@@ -100,10 +104,30 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 			}
 			if tc.listening {
 				eventually(t, "the check", func() bool { return reacher.reaches(ownerAddr) > 0 })
-				tick() // the watch goes on
-				if rec.owns(vip) {
-					t.Fatalf("took %s over from %s, whose speaker accepts connections, without memberlist's verdict", vip, owner)
+				eventually(t, "the hold", func() bool { return logs.has("stalled, not dead") })
+				if tc.then == "answers" {
+					tick()
+					ping.set(false)
+					tick()
+					eventually(t, "the hold dropped", func() bool { return logs.has("answers again while its silence was checked") })
+					for range 2 * DefaultStalledHold / DefaultWatchInterval {
+						tick()
+					}
+					if rec.owns(vip) {
+						t.Fatalf("took %s over from %s, which answered during its hold", vip, owner)
+					}
+					return
 				}
+				held := clk.Now() // the hold began no later
+				for clk.Since(held) < DefaultStalledHold-DefaultWatchInterval {
+					tick() // the watch goes on
+					if rec.owns(vip) {
+						t.Fatalf("took %s over from %s, whose speaker accepts connections, %s into the %s hold", vip, owner, clk.Since(held), DefaultStalledHold)
+					}
+				}
+				tick()
+				tick()
+				eventually(t, "taking over after the hold", func() bool { return rec.owns(vip) })
 				return
 			}
 			eventually(t, "taking over", func() bool { return rec.owns(vip) })

@@ -42,19 +42,24 @@ type Options struct {
 
 	// ProbeInterval is how often this member probes a random other one.
 	// A dead member is probed by someone within about ProbeInterval /
-	// (members-1) on average. 100 ms: detection starts quickly while probe
-	// traffic stays a few packets per second per node.
+	// (members-1) on average. 1 s, memberlist's LAN default: failover
+	// does not wait for memberlist (the successor's watch, loop.Watcher,
+	// finds a dead owner in a few hundred milliseconds), so its probes
+	// only find the deaths nobody watches; each probe wakes two
+	// processes, and at 100 ms they cost a speaker at rest about 1.4 %
+	// of a core more (docs/benchmarks.md, "Cluster size").
 	ProbeInterval time.Duration
 	// ProbeTimeout is how long a direct probe waits before asking others
-	// to probe indirectly. 50 ms is fifty LAN round trips: only a loaded
-	// or dead node misses it, and the indirect probes then tell which.
+	// to probe indirectly, and how long the watch's pings wait (Ping).
+	// 50 ms is fifty LAN round trips: only a loaded or dead node misses
+	// it, and the indirect probes then tell which.
 	ProbeTimeout time.Duration
 	// IndirectChecks is how many members probe on our behalf before
 	// suspecting: more means fewer false alarms from one lost packet.
 	IndirectChecks int
 	// SuspicionMult sets how long a suspect has to refute before it is
 	// declared dead: SuspicionMult × log10(members+1) (at least 1) ×
-	// ProbeInterval, 400 ms on small clusters with 4, memberlist's own LAN
+	// ProbeInterval, 4 s on small clusters with 4, memberlist's own LAN
 	// default. Failover does not wait for it: the node that would take a
 	// member's VIPs over watches it itself (loop.Watcher). With 1, live
 	// speakers starved of CPU on a large cluster (30 on two cores) were
@@ -66,8 +71,10 @@ type Options struct {
 	// arrive; 3 bounds the worst case on clusters too small to confirm.
 	SuspicionMaxTimeoutMult int
 	// GossipInterval and GossipNodes spread news (a death) to GossipNodes
-	// random members every GossipInterval: 20 ms × 4 reaches a small
-	// cluster within a couple of rounds.
+	// random members every GossipInterval: 200 ms × 4, memberlist's LAN
+	// default, reaches a thousand members within a few seconds, well
+	// within the suspicion timeout a falsely suspected member has to
+	// refute; every tick wakes the speaker, news or not.
 	GossipInterval time.Duration
 	GossipNodes    int
 	// RetransmitMult retransmits each gossip RetransmitMult × log(N+1)
@@ -92,12 +99,12 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		BindPort:                7946,
-		ProbeInterval:           100 * time.Millisecond,
+		ProbeInterval:           time.Second,
 		ProbeTimeout:            50 * time.Millisecond,
 		IndirectChecks:          3,
 		SuspicionMult:           4,
 		SuspicionMaxTimeoutMult: 3,
-		GossipInterval:          20 * time.Millisecond,
+		GossipInterval:          200 * time.Millisecond,
 		GossipNodes:             4,
 		RetransmitMult:          4,
 		PushPullInterval:        10 * time.Second,
@@ -250,7 +257,7 @@ func (m *Members) Start(ctx context.Context) error {
 		m.mu.Lock()
 		m.leaving = true
 		m.mu.Unlock()
-		if err := ml.UpdateNode(leavingNoticeTimeout); err != nil {
+		if err := ml.UpdateNode(leavingNoticeRounds * o.GossipInterval); err != nil {
 			o.Log.V(1).Info("telling the others this member is leaving", "reason", err.Error())
 		}
 		if err := ml.Leave(time.Second); err != nil {
@@ -547,9 +554,12 @@ func (d *eventDelegate) AckPayload() []byte { return nil }
 // leavingMeta is a member's metadata once it is leaving; empty before.
 const leavingMeta = "leaving"
 
-// leavingNoticeTimeout bounds the wait for the leaving notice to be
-// gossiped (every retransmission, a few 20 ms gossip rounds).
-const leavingNoticeTimeout = 200 * time.Millisecond
+// leavingNoticeRounds bounds the wait for the leaving notice to be
+// gossiped, in gossip rounds: the goodbye that follows it replaces it in
+// memberlist's queue, so it must have gone out at least once (to
+// GossipNodes members, who pass it on) or the others would take the
+// goodbye for a death and check it first.
+const leavingNoticeRounds = 2
 
 // metaDelegate gives memberlist this member's metadata; it carries no
 // messages or state of its own.
