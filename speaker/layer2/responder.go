@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv6"
 )
 
@@ -30,7 +33,12 @@ type responder struct {
 	// by arpQuestion, because arp.Client.Read returns a malformed frame as
 	// an error indistinguishable from a dead socket.
 	arpConn net.PacketConn
-	ndp     *ndp.Conn // nil when it has no IPv6 link-local address
+	// arpSocket is the same socket, whose filter (arpFilter) follows vips;
+	// filterFailed: the kernel refused a filter once (logged), and every
+	// request is read and picked here.
+	arpSocket    *packet.Conn
+	filterFailed bool
+	ndp          *ndp.Conn // nil when it has no IPv6 link-local address
 	// na sends advertisements from the VIP itself; nil when the kernel
 	// refuses IPV6_FREEBIND, and then they come from ndpSource, the
 	// interface's link-local address (RFC 4861 allows any address of the
@@ -53,7 +61,8 @@ func openResponder(ifi *net.Interface, log logr.Logger, m Metrics) (*responder, 
 		_ = pc.Close()
 		errs = append(errs, fmt.Errorf("ARP: %w", err))
 	} else {
-		r.arp, r.arpConn = c, pc
+		r.arp, r.arpConn, r.arpSocket = c, pc, pc
+		r.filterARP()
 	}
 	// Bound to the unspecified address: a socket bound to the link-local
 	// address would not receive solicitations sent to the solicited-node
@@ -111,6 +120,9 @@ func (r *responder) add(ip netip.Addr) error {
 		}
 	}
 	r.vips[ip] = true
+	if ip.Is4() {
+		r.filterARP()
+	}
 	return nil
 }
 
@@ -122,10 +134,29 @@ func (r *responder) remove(ip netip.Addr) {
 		return
 	}
 	delete(r.vips, ip)
+	if ip.Is4() {
+		r.filterARP()
+	}
 	if ip.Is6() && r.ndp != nil {
 		if group, err := ndp.SolicitedNodeMulticast(ip); err == nil {
 			_ = r.ndp.LeaveGroup(group)
 		}
+	}
+}
+
+// filterARP has the kernel keep only the ARP requests for r.vips (see
+// arpFilter). Caller holds mu, or is the opener.
+func (r *responder) filterARP() {
+	if r.arpSocket == nil || r.filterFailed {
+		return
+	}
+	raw, err := bpf.Assemble(arpFilter(slices.Collect(maps.Keys(r.vips))))
+	if err == nil {
+		err = r.arpSocket.SetBPF(raw)
+	}
+	if err != nil {
+		r.filterFailed = true
+		r.log.Info("the kernel refused the ARP socket's filter: every ARP request on the interface wakes this speaker", "interface", r.ifi.Name, "reason", err.Error())
 	}
 }
 
