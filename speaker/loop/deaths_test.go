@@ -183,6 +183,9 @@ func TestDeathIsCheckedBeforeTakeover(t *testing.T) {
 				t.Errorf("nudged %d times; a member found listening is nudged once, no other", nudged)
 			}
 			owns := rec.owns(vip)
+			if owns {
+				eventually(t, "the takeover recorded", rec.takeoverRecorded())
+			}
 			rec.mu.Lock()
 			defer rec.mu.Unlock()
 			if owns != (rec.takeovers == 1) || (rec.takeovers == 1 && !rec.lastContact.Equal(lastContact)) {

@@ -60,6 +60,17 @@ func (r *recorder) Takeover(services []string, lastContact, _, _, _ time.Time) {
 	r.tookOver, r.lastContact = services, lastContact
 	r.mu.Unlock()
 }
+
+// takeoverRecorded is a condition: a takeover was recorded. The announcer has the
+// VIPs before the metrics hear of the takeover, so owning a VIP does not
+// mean it was recorded yet.
+func (r *recorder) takeoverRecorded() func() bool {
+	return func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.takeovers > 0
+	}
+}
 func (r *recorder) MembersAlive(int)   {}
 func (r *recorder) ServiceSeen(string) {}
 func (r *recorder) ServiceGone(string) {}

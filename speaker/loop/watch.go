@@ -137,6 +137,14 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 			continue
 		case err == nil:
 			silent, misses, report.answered = false, 0, true
+			// A new life: how late its answers came while it was silent
+			// (a freeze, queued pings answered at once on thawing) says
+			// nothing of its round trips now, and would make the watch
+			// wait seconds before it finds the next death.
+			rtt = rttEstimate{}
+			if took > 0 {
+				rtt.observe(took)
+			}
 		default:
 			misses++
 			// Silent: WatchMisses pings in a row unanswered, and for

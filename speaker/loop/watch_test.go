@@ -38,6 +38,13 @@ func (p *pinger) LastContact(string) time.Time {
 	return p.lastContact
 }
 
+// touch records a packet of the member heard at, outside the pings.
+func (p *pinger) touch(at time.Time) {
+	p.mu.Lock()
+	p.lastContact = at
+	p.mu.Unlock()
+}
+
 func (p *pinger) set(down bool) {
 	p.mu.Lock()
 	p.down = down
@@ -131,6 +138,7 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 				return
 			}
 			eventually(t, "taking over", func() bool { return rec.owns(vip) })
+			eventually(t, "the takeover recorded", rec.takeoverRecorded())
 			rec.mu.Lock()
 			takeovers, from := rec.takeovers, rec.lastContact
 			rec.mu.Unlock()
@@ -256,5 +264,53 @@ func TestWatchedOwnerAnswersDuringItsCheck(t *testing.T) {
 	f.rec.mu.Unlock()
 	if takeovers > 0 || f.rec.owns(f.vip) {
 		t.Fatalf("took %s over from %s (%d takeovers), which answered its pings during the check", f.vip, f.owner, takeovers)
+	}
+}
+
+// TestWatchForgetsAFreezesLateAnswers: a member believed dead is watched
+// as silent; it thaws, and the pings queued during its freeze are answered
+// late, then it answers at once. Those late answers are not its round
+// trips: its next silence is reported after the usual misses, not after
+// seconds of patience (the e2e's SIGKILL right after a freeze waited 1.4 s).
+func TestWatchForgetsAFreezesLateAnswers(t *testing.T) {
+	clk := testclock.NewFakeClock(time.Now())
+	ping := &pinger{down: true, rtt: 300 * time.Microsecond, lastContact: clk.Now().Add(-time.Second)}
+	l := &Loop{Clock: clk, Watcher: ping, WatchInterval: DefaultWatchInterval, WatchMisses: DefaultWatchMisses, watchReports: make(chan watchReport, 8)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); l.watch(ctx, "n1", true) }()
+	t.Cleanup(func() { cancel(); <-done })
+	tick := func() {
+		t.Helper()
+		n := ping.count()
+		eventually(t, "the next ping due", clk.HasWaiters)
+		clk.Step(DefaultWatchInterval)
+		eventually(t, "the ping", func() bool { return ping.count() > n })
+	}
+	tick()
+	tick()
+	ping.touch(clk.Now().Add(60 * time.Millisecond)) // the last ping, answered late
+	tick()
+	ping.set(false)
+	tick()
+	select {
+	case r := <-l.watchReports:
+		if !r.answered {
+			t.Fatalf("report %+v, want the member answering again", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the member answering again was not reported")
+	}
+	ping.set(true)
+	for range DefaultWatchMisses {
+		tick()
+	}
+	select {
+	case r := <-l.watchReports:
+		if r.answered {
+			t.Fatalf("report %+v, want its silence", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("its silence was not reported after %d unanswered pings", DefaultWatchMisses)
 	}
 }
