@@ -238,6 +238,12 @@ func (m *Members) Start(ctx context.Context) error {
 	c.Ping = (*eventDelegate)(m)
 	c.Delegate = (*metaDelegate)(m)
 	c.LogOutput = logWriter{o.Log}
+	// Every packet memberlist sends was first run through a new LZW
+	// writer (a 64 KiB table each time) and sent compressed only when
+	// that made it shorter, which a probe or an ack never is: a speaker
+	// at rest on 10 nodes used 2.6 % of a core with it and 2.3 % without.
+	// Receivers take either form, MetalLB's speakers too.
+	c.EnableCompression = false
 	ml, err := memberlist.Create(c)
 	if err != nil {
 		_ = c.Transport.Shutdown()
