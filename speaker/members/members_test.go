@@ -45,6 +45,10 @@ func start(t *testing.T, name string, key []byte) *running {
 	t.Helper()
 	o := DefaultOptions()
 	o.NodeName, o.BindAddr, o.BindPort, o.SecretKey, o.Log = name, "127.0.0.1", freeUDPAndTCPPort(t), key, logr.Discard()
+	// memberlist's own verdicts are what these tests check, and its LAN
+	// defaults take seconds to reach one (a probe a second, 4 s of
+	// suspicion): the timers fast failover once needed keep them short.
+	o.ProbeInterval, o.GossipInterval = 100*time.Millisecond, 20*time.Millisecond
 	m, err := New(o)
 	if err != nil {
 		t.Fatal(err)
