@@ -64,6 +64,7 @@ func (l *Lab) Host(name string, addrs ...string) string {
 		l.ports = map[string]string{}
 	}
 	l.ports[ns] = peer
+	l.check(makeNeighbourRoom(len(l.hosts)))
 	l.check(AddHost(Host{NS: ns, Link: peer, Bridge: l.br(), Addrs: addrs, NoDAD: true}))
 	return ns
 }
