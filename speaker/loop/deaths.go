@@ -46,6 +46,7 @@ type Reacher interface {
 type death struct {
 	ev     members.Event
 	gen    int
+	ctx    context.Context    // its checks'; ends when it is settled
 	cancel context.CancelFunc // stops its checks
 	until  time.Time          // zero until its speaker was found listening
 	// onWatch: the check was started by this node's watch (watch.go), not
@@ -75,6 +76,9 @@ func (l *Loop) suspect(ctx context.Context, e members.Event) bool {
 		return false
 	}
 	if d, checking := l.deaths[e.Node]; checking {
+		if d.onWatch && !d.until.IsZero() {
+			l.nudge(d) // held on the watch's word: now it has a death to refute
+		}
 		d.onWatch = false // memberlist agrees: from here its return is memberlist's to report
 		return true
 	}
@@ -86,7 +90,7 @@ func (l *Loop) suspect(ctx context.Context, e members.Event) bool {
 func (l *Loop) startCheck(ctx context.Context, e members.Event, onWatch bool) {
 	l.deathGen++
 	cctx, cancel := context.WithCancel(ctx)
-	d := &death{ev: e, gen: l.deathGen, cancel: cancel, onWatch: onWatch}
+	d := &death{ev: e, gen: l.deathGen, ctx: cctx, cancel: cancel, onWatch: onWatch}
 	l.deaths[e.Node] = d
 	l.checks.Add(1)
 	go func() {
@@ -97,7 +101,7 @@ func (l *Loop) startCheck(ctx context.Context, e members.Event, onWatch bool) {
 
 // check reports the first verdict on the member at addr, then, while it
 // is held (listening), connects again every recheckInterval and reports
-// only when it stops listening. It nudges the member once, alongside.
+// only when it stops listening.
 func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 	send := func(v reached) bool {
 		select {
@@ -124,13 +128,6 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 	if !report(r) || r.Gone() {
 		return
 	}
-	l.checks.Add(1)
-	go func() {
-		defer l.checks.Done()
-		if err := l.Reacher.Nudge(addr); err != nil && ctx.Err() == nil {
-			l.Log.V(1).Info("nudging a member declared dead", "node", node, "reason", err.Error())
-		}
-	}()
 	for l.pause(ctx, recheckInterval) {
 		if r := l.Reacher.Reach(ctx, addr); r.Gone() && ctx.Err() == nil {
 			report(r)
@@ -221,12 +218,32 @@ func (l *Loop) verdict(ctx context.Context, v reached) failure {
 	// watch's word alone, and any answer meanwhile (a ping, a refutation)
 	// ends the hold.
 	if d.until.IsZero() {
+		if !d.onWatch {
+			l.nudge(d)
+		}
 		d.until = l.Clock.Now().Add(l.StalledHold)
 		l.Log.Info("member declared dead or silent on the watch still accepts connections (stalled, not dead), or this node stood still while it asked: it keeps its VIPs while it is asked to refute",
 			"node", v.node, "reach", v.r.String(), "hold", l.StalledHold.String(), "onWatch", d.onWatch)
 		l.armHold()
 	}
 	return failure{}
+}
+
+// nudge exchanges state with a held member memberlist declared dead, once,
+// in the background, so it learns of its death and refutes. A member held
+// on the watch's word alone is not nudged: nobody declared it dead, so it
+// has nothing to refute, and the exchange carries the whole membership
+// (on a thousand nodes, with 5 % loss making the watch check live members
+// often, the nudges would outweigh everything else the speaker sends).
+func (l *Loop) nudge(d *death) {
+	node, addr, ctx := d.ev.Node, d.ev.Addr, d.ctx
+	l.checks.Add(1)
+	go func() {
+		defer l.checks.Done()
+		if err := l.Reacher.Nudge(addr); err != nil && ctx.Err() == nil {
+			l.Log.V(1).Info("nudging a member declared dead", "node", node, "reason", err.Error())
+		}
+	}()
 }
 
 // refuted forgets a held member that memberlist reports alive again.

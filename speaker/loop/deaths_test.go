@@ -201,6 +201,7 @@ type addrReacher struct {
 	mu        sync.Mutex
 	listening map[string]bool
 	reached   map[string]int
+	nudged    int
 }
 
 func (a *addrReacher) Reach(_ context.Context, addr string) members.Reachability {
@@ -216,7 +217,18 @@ func (a *addrReacher) Reach(_ context.Context, addr string) members.Reachability
 	return members.Unreachable
 }
 
-func (a *addrReacher) Nudge(string) error { return nil }
+func (a *addrReacher) Nudge(string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.nudged++
+	return nil
+}
+
+func (a *addrReacher) nudges() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nudged
+}
 
 func (a *addrReacher) reaches(addr string) int {
 	a.mu.Lock()

@@ -135,6 +135,9 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 				tick()
 				tick()
 				eventually(t, "taking over after the hold", func() bool { return rec.owns(vip) })
+				if n := reacher.nudges(); n > 0 {
+					t.Errorf("nudged %d times a member nobody declared dead: it has nothing to refute", n)
+				}
 				return
 			}
 			eventually(t, "taking over", func() bool { return rec.owns(vip) })
