@@ -222,6 +222,10 @@ bench-ipam: ## Allocation cost in a /24, /16 and /8 (internal/ipam).
 bench-failover: deps ## Layer-2 failover outage seen by an ARP client, 3 speaker nodes in namespaces (root).
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/failover $(BENCH_ARGS)
 
+.PHONY: bench-sim
+bench-sim: ## Simulated L2 failure detection at 3–1,000 nodes (memberlist + the successor's watch): failover, false alarms, packets at rest, and the lab's figures as validation; no root, no lab.
+	go run ./test/bench/sim $(BENCH_ARGS)
+
 .PHONY: bench-bgp
 bench-bgp: deps ## BGP against FRR: Service → route, graceful-stop and hard-kill outage through the router, 10 runs (root).
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh kube-apiserver kubectl) go run ./test/bench/bgp $(BENCH_ARGS)

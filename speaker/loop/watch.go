@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ironlb/ironlb/speaker/loop/rtt"
 	"github.com/ironlb/ironlb/speaker/members"
 )
 
@@ -94,7 +95,7 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 	t := l.Clock.NewTimer(l.WatchInterval)
 	defer t.Stop()
 	misses := 0
-	var rtt rttEstimate
+	var est rtt.Estimate
 	// seen is the member's last contact as of the previous ping's end:
 	// a packet of it since then is news, even if this ping went
 	// unanswered.
@@ -117,7 +118,7 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 		heard := l.Watcher.LastContact(node)
 		switch {
 		case err == nil:
-			rtt.observe(took)
+			est.Observe(took)
 			lastAnswer = sent
 		case !seen.IsZero() && heard.After(seen):
 			// A packet of the member since the previous ping ended (the
@@ -125,7 +126,7 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 			// life too: on a machine starved of CPU, answers are late,
 			// not missing.
 			if prevFailed {
-				rtt.observe(heard.Sub(prevSent))
+				est.Observe(heard.Sub(prevSent))
 			}
 			lastAnswer, err = prevSent, nil
 		}
@@ -141,9 +142,9 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 			// (a freeze, queued pings answered at once on thawing) says
 			// nothing of its round trips now, and would make the watch
 			// wait seconds before it finds the next death.
-			rtt = rttEstimate{}
+			est = rtt.Estimate{}
 			if took > 0 {
-				rtt.observe(took)
+				est.Observe(took)
 			}
 		default:
 			misses++
@@ -151,7 +152,7 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 			// longer than answers have lately taken to come (so a
 			// machine that answers slowly is waited for, and its live
 			// members are left to memberlist's patience).
-			if silent || misses < l.WatchMisses || (!lastAnswer.IsZero() && l.Clock.Since(lastAnswer) < rtt.patience()) {
+			if silent || misses < l.WatchMisses || (!lastAnswer.IsZero() && l.Clock.Since(lastAnswer) < est.Patience()) {
 				continue
 			}
 			silent = true
@@ -163,32 +164,6 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 		}
 	}
 }
-
-// rttEstimate smooths a member's ping round trips as TCP does its own
-// (RFC 6298): a smoothed time and its variation.
-type rttEstimate struct {
-	srtt, rttvar time.Duration
-	seen         bool
-}
-
-func (e *rttEstimate) observe(r time.Duration) {
-	if !e.seen {
-		e.srtt, e.rttvar, e.seen = r, r/2, true
-		return
-	}
-	diff := e.srtt - r
-	if diff < 0 {
-		diff = -diff
-	}
-	e.rttvar = (3*e.rttvar + diff) / 4
-	e.srtt = (7*e.srtt + r) / 8
-}
-
-// patience is how long a member must have been silent to be checked:
-// four retransmission timeouts. Answers on a LAN take a millisecond,
-// so then only the missed pings count; a member whose answers come late
-// (this machine or its own starved of CPU) is given that much longer.
-func (e *rttEstimate) patience() time.Duration { return 4 * (e.srtt + 4*e.rttvar) }
 
 // watched acts on a watch report: a member gone silent has its death
 // checked now, as if memberlist had declared it; one believed dead on

@@ -181,30 +181,6 @@ func lingerEnds(clk *testclock.FakeClock, rec *recorder, vip netip.Addr) func() 
 	}
 }
 
-// TestPatienceFollowsTheRoundTrips: a member answering within a
-// millisecond is checked after its missed pings alone; one whose answers
-// take a tenth of a second (a machine starved of CPU) only after a silence
-// several times that, so its lateness is not taken for death.
-func TestPatienceFollowsTheRoundTrips(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		rtts     []time.Duration
-		min, max time.Duration
-	}{
-		{"LAN", []time.Duration{300 * time.Microsecond, 250 * time.Microsecond, 310 * time.Microsecond, 280 * time.Microsecond}, 0, 10 * time.Millisecond},
-		{"starved", []time.Duration{80 * time.Millisecond, 120 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond}, 400 * time.Millisecond, 2 * time.Second},
-		{"one late answer among fast ones", []time.Duration{time.Millisecond, time.Millisecond, 200 * time.Millisecond, time.Millisecond}, 200 * time.Millisecond, 2 * time.Second},
-	} {
-		var e rttEstimate
-		for _, r := range tc.rtts {
-			e.observe(r)
-		}
-		if p := e.patience(); p < tc.min || p > tc.max {
-			t.Errorf("%s: patience %s after %v, want within [%s, %s]", tc.name, p, tc.rtts, tc.min, tc.max)
-		}
-	}
-}
-
 // gatedReacher is addrReacher whose answers about one address wait for
 // the test to open the gate.
 type gatedReacher struct {

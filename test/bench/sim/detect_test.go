@@ -1,0 +1,100 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// zeroDelay is p on a network without delay, loss or stalls, and with
+// nothing between a decision and its announcement: only the timers
+// count.
+func zeroDelay(p Params) Params {
+	p.Base, p.SchedMedian, p.StallRate, p.Loss, p.APIServerRTT, p.AnnounceDelay = 0, 0, 0, 0, 0, 0
+	return p
+}
+
+// With no delay and no loss, a dead owner's successor announces its VIP
+// within the watch's analytic bounds. The last ping it answered was sent
+// within a watch interval I before the death; the next two go unanswered,
+// each given the ping timeout T; the death check then waits FairSilences
+// reach timeouts R for the handshake that never comes (the witnesses
+// answer at once). A packet of the owner that arrived after that last
+// answer forgives the first miss: one interval more. So the first
+// gratuitous ARP comes after more than I+T+2R and at most 3I+T+2R
+// (200–400 ms with today's timers), and without that forgiveness within
+// 2I+T+2R.
+func TestSuccessorDetectsAHardKillWithinTheBound(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		timers string
+		nodes  int
+	}{
+		{"today's timers, 3 nodes", presetToday, 3},
+		{"today's timers, 10 nodes", presetToday, 10},
+		{"today's timers, 40 nodes", presetToday, 40},
+		{"memberlist's probe timeout at 500 ms, the watch's unchanged, 10 nodes", presetRelaxed, 10},
+		{"fast memberlist, 3 nodes", presetFast, 3},
+		{"fast memberlist, 40 nodes", presetFast, 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := zeroDelay(mustParams(tc.timers, netLab))
+			f := runFailover(p, tc.nodes, Experiment{Kills: 60, NodesPerLane: 100, FixedVIP: -1}, 11)
+			if f.noOwner > 0 || len(f.garp) != 60 {
+				t.Fatalf("%d kills taken over, %d without a new owner", len(f.garp), f.noOwner)
+			}
+			i, tmo, r := p.WatchInterval, p.WatchPingTimeout, p.ReachTimeout*time.Duration(p.FairSilences)
+			lo, hi, unforgiven := i+tmo+r, 3*i+tmo+r, 2*i+tmo+r
+			within := 0
+			for _, d := range f.garp {
+				if d <= lo || d > hi {
+					t.Errorf("a takeover %v after the kill, outside (%v, %v]", d, lo, hi)
+				}
+				if d <= unforgiven {
+					within++
+				}
+			}
+			// Most kills meet no packet of the owner in the window.
+			if within < len(f.garp)/3 {
+				t.Errorf("only %d of %d takeovers within %v", within, len(f.garp), unforgiven)
+			}
+		})
+	}
+}
+
+// Without the watch, memberlist's verdict moves the VIP: a probe of the
+// dead member, its interval, then the suspicion timeout with no
+// confirmation to shorten it, gossip, and the death check.
+func TestMemberlistAloneDetectsAHardKill(t *testing.T) {
+	p := zeroDelay(mustParams(presetNoWatch, netLab))
+	p.SuspicionMult = 4
+	f := runFailover(p, 3, Experiment{Kills: 40, NodesPerLane: 100, FixedVIP: -1}, 5)
+	if f.noOwner > 0 {
+		t.Fatalf("%d kills without a new owner", f.noOwner)
+	}
+	// Each of the 2 others probes the dead one within 2 intervals; the
+	// probe's interval; suspicion 4 × 100 ms (k = 0 on 3 nodes); the
+	// check's two silences.
+	lo := p.ProbeInterval + suspicionTimeout(p.SuspicionMult, 3, p.ProbeInterval)
+	hi := 3*p.ProbeInterval + suspicionTimeout(p.SuspicionMult, 3, p.ProbeInterval) + 2*p.ReachTimeout + 2*p.GossipInterval
+	for _, d := range f.garp {
+		if d < lo || d > hi {
+			t.Errorf("a takeover %v after the kill, outside [%v, %v]", d, lo, hi)
+		}
+	}
+}
+
+// A seed gives one run.
+func TestRunsAreReproducible(t *testing.T) {
+	p := mustParams(presetToday, netLab)
+	a := runFailover(p, 10, Experiment{Kills: 20, NodesPerLane: 100, FixedVIP: -1}, 3)
+	b := runFailover(p, 10, Experiment{Kills: 20, NodesPerLane: 100, FixedVIP: -1}, 3)
+	for i := range a.garp {
+		if a.garp[i] != b.garp[i] {
+			t.Fatalf("kill %d: %v then %v with the same seed", i, a.garp[i], b.garp[i])
+		}
+	}
+	r1, r2 := runRest(p, 10, 0.05, time.Minute, 4), runRest(p, 10, 0.05, time.Minute, 4)
+	if r1 != r2 {
+		t.Errorf("two rest windows with one seed differ: %+v, %+v", r1, r2)
+	}
+}
