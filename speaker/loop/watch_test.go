@@ -51,6 +51,16 @@ func (p *pinger) set(down bool) {
 	p.mu.Unlock()
 }
 
+// tick lets the watch's next ping go out: it waits for a timer on clk,
+// moves clk on by a watch interval and waits for the ping.
+func (p *pinger) tick(t *testing.T, clk *testclock.FakeClock) {
+	t.Helper()
+	n := p.count()
+	eventually(t, "the next ping due", clk.HasWaiters)
+	clk.Step(DefaultWatchInterval)
+	eventually(t, "the ping", func() bool { return p.count() > n })
+}
+
 func (p *pinger) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -93,14 +103,7 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 			vip, owner, clk, rec, logs, fm := f.vip, f.owner, f.clk, f.rec, f.logs, f.fm
 			lastContact := ping.lastContact
 
-			// tick lets the watch's next ping go out.
-			tick := func() {
-				t.Helper()
-				n := ping.count()
-				eventually(t, "the next ping due", clk.HasWaiters)
-				clk.Step(DefaultWatchInterval)
-				eventually(t, "the ping", func() bool { return ping.count() > n })
-			}
+			tick := func() { t.Helper(); ping.tick(t, clk) }
 			tick()
 			if rec.owns(vip) {
 				t.Fatalf("took %s over from %s, which answers", vip, owner)
@@ -218,13 +221,7 @@ func TestWatchedOwnerAnswersDuringItsCheck(t *testing.T) {
 		l.Reacher, l.Watcher = reacher, ping
 		l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
 	})
-	tick := func() {
-		t.Helper()
-		n := ping.count()
-		eventually(t, "the next ping due", f.clk.HasWaiters)
-		f.clk.Step(DefaultWatchInterval)
-		eventually(t, "the ping", func() bool { return ping.count() > n })
-	}
+	tick := func() { t.Helper(); ping.tick(t, f.clk) }
 	tick()
 	ping.set(true)
 	for range DefaultWatchMisses {
@@ -259,13 +256,7 @@ func TestWatchForgetsAFreezesLateAnswers(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); l.watch(ctx, "n1", true) }()
 	t.Cleanup(func() { cancel(); <-done })
-	tick := func() {
-		t.Helper()
-		n := ping.count()
-		eventually(t, "the next ping due", clk.HasWaiters)
-		clk.Step(DefaultWatchInterval)
-		eventually(t, "the ping", func() bool { return ping.count() > n })
-	}
+	tick := func() { t.Helper(); ping.tick(t, clk) }
 	tick()
 	tick()
 	ping.touch(clk.Now().Add(60 * time.Millisecond)) // the last ping, answered late
