@@ -399,7 +399,9 @@ func (m *Manager) deliver(p ControlPacket, remote, local netip.Addr, ttl int, mu
 		r = m.byDiscr[p.YourDiscr]
 	} else {
 		for peer, s := range m.sessions {
-			if peer.Remote == remote && peer.Multihop == multihop && (!local.IsValid() || peer.Local == local) {
+			// The destination the kernel reports carries no zone; a
+			// link-local session's Local does.
+			if peer.Remote == remote && peer.Multihop == multihop && (!local.IsValid() || peer.Local.WithZone("") == local) {
 				r = s
 				break
 			}

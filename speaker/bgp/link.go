@@ -17,22 +17,24 @@ import (
 // When none is known it sends a Router Solicitation: a router whose Router
 // Advertisements are on (FRR turns them on for its unnumbered peers)
 // answers at once instead of at its next periodic one, seconds later, and
-// the kernel learns it from that answer for the next try.
-func findLinkRouter(iface string) (netip.Addr, error) {
-	if _, err := linkLocalOf(iface); err != nil {
-		return netip.Addr{}, err // no session can run over this link
+// the kernel learns it from that answer for the next try. local is this
+// node's link-local address on iface.
+func findLinkRouter(iface string) (local, router netip.Addr, err error) {
+	if local, err = linkLocalOf(iface); err != nil {
+		return netip.Addr{}, netip.Addr{}, err // no session can run over this link
 	}
 	s, err := oc.GetIPv6LinkLocalNeighborAddress(iface)
 	if err == nil {
-		return netip.ParseAddr(s)
+		router, err = netip.ParseAddr(s)
+		return local, router, err
 	}
 	if serr := solicitRouters(iface); serr != nil {
-		return netip.Addr{}, errors.Join(err, fmt.Errorf("sending a router solicitation on %s: %w", iface, serr))
+		return netip.Addr{}, netip.Addr{}, errors.Join(err, fmt.Errorf("sending a router solicitation on %s: %w", iface, serr))
 	}
-	return netip.Addr{}, err
+	return netip.Addr{}, netip.Addr{}, err
 }
 
-// linkLocalOf is iface's IPv6 link-local address.
+// linkLocalOf is iface's IPv6 link-local address, zoned.
 func linkLocalOf(iface string) (netip.Addr, error) {
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
@@ -44,7 +46,7 @@ func linkLocalOf(iface string) (netip.Addr, error) {
 	}
 	for _, a := range addrs {
 		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().IsLinkLocalUnicast() && p.Addr().Is6() {
-			return p.Addr(), nil
+			return p.Addr().WithZone(iface), nil
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("%s has no IPv6 link-local address (is IPv6 disabled on it?)", iface)

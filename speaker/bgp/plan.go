@@ -131,11 +131,12 @@ type plan struct {
 	problems     []*PeerError
 }
 
-// linkPeer is what is known of the router on an unnumbered session's
-// link: its link-local address, or why none was found.
+// linkPeer is what is known of an unnumbered session's link: the
+// router's link-local address and this node's own on the link (both
+// zoned), or why the router was not found.
 type linkPeer struct {
-	Addr netip.Addr
-	Err  error
+	Addr, Local netip.Addr
+	Err         error
 }
 
 // compile checks d and computes, for every session it accepts, its GoBGP
@@ -153,6 +154,7 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr, links map[string]linkPee
 	}
 	accepted := make([]bgpspec.Session, 0, len(sessions))
 	for _, s := range sessions {
+		var link linkPeer
 		if s.Interface != "" {
 			l := links[s.Interface]
 			if !l.Addr.IsValid() {
@@ -164,6 +166,7 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr, links map[string]linkPee
 				continue
 			}
 			s.Address = l.Addr
+			link = l
 		}
 		n, err := toNeighbor(s)
 		switch {
@@ -178,11 +181,8 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr, links map[string]linkPee
 			refuse(s.Peer, "peer address %s is already used by session %q", n.Address, byAddr[n.Address])
 			continue
 		}
-		if s.BFDProfile != "" && s.Interface != "" {
-			p.problems = append(p.problems, &PeerError{Peer: s.Peer, Err: fmt.Errorf(
-				"BFD profile %q: BFD on an unnumbered session is not supported yet; the session runs without BFD and a dead router is noticed by the hold time", s.BFDProfile)})
-		} else if s.BFDProfile != "" {
-			b, err := toBFD(s, nodeAddrs)
+		if s.BFDProfile != "" {
+			b, err := toBFD(s, nodeAddrs, link.Local)
 			if err != nil {
 				refuse(s.Peer, "BFD profile %q: %w", s.BFDProfile, err)
 				continue
@@ -213,10 +213,17 @@ func compile(d bgpspec.Desired, nodeAddrs []netip.Addr, links map[string]linkPee
 
 // toBFD is the session's BFD: from its source address, or else the node's
 // first address of the peer's family; multihop for an ebgpMultiHop peer
-// (RFC 5883), with the profile's minimum TTL.
-func toBFD(s bgpspec.Session, nodeAddrs []netip.Addr) (bfdSession, error) {
+// (RFC 5883), with the profile's minimum TTL. An unnumbered session's runs
+// single hop between the link-local addresses, linkLocal being ours (as
+// FRR runs it for `neighbor IF interface`).
+func toBFD(s bgpspec.Session, nodeAddrs []netip.Addr, linkLocal netip.Addr) (bfdSession, error) {
 	local := s.SourceAddress
-	if !local.IsValid() {
+	switch {
+	case s.Interface != "" && !linkLocal.IsValid():
+		return bfdSession{}, fmt.Errorf("no IPv6 link-local address of this node on %s to run BFD from", s.Interface)
+	case s.Interface != "":
+		local = linkLocal
+	case !local.IsValid():
 		local = firstOfFamily(nodeAddrs, s.Address.Is4())
 	}
 	if !local.IsValid() {

@@ -23,6 +23,7 @@ var (
 	// linkRouter is an unnumbered session's router, as the kernel's
 	// neighbour table names it.
 	linkRouter = netip.MustParseAddr("fe80::9%eth9")
+	linkLocal  = netip.MustParseAddr("fe80::2%eth9")
 )
 
 func sess(name string, addr netip.Addr, f ...func(*bgpspec.Session)) bgpspec.Session {
@@ -192,7 +193,7 @@ func TestCompileSessions(t *testing.T) {
 			`BGP session "quiet": unnumbered session on eth8 waits for its router: no router heard on it yet (it is found by its IPv6 link-local address; the router's Router Advertisements must be on)`,
 		},
 	}, {
-		name: "unnumbered: a source address is refused, BFD is reported and left out",
+		name: "unnumbered: a source address is refused; BFD runs single hop between the link-local addresses",
 		sessions: []bgpspec.Session{
 			sess("src", netip.Addr{}, func(s *bgpspec.Session) { s.Interface, s.SourceAddress = "eth8", node4 }),
 			sess("bfd", netip.Addr{}, func(s *bgpspec.Session) {
@@ -201,13 +202,23 @@ func TestCompileSessions(t *testing.T) {
 			}),
 		},
 		nodes: []netip.Addr{node4},
-		links: map[string]linkPeer{"eth8": {Addr: netip.MustParseAddr("fe80::8%eth8")}, "eth9": {Addr: linkRouter}},
+		links: map[string]linkPeer{"eth8": {Addr: netip.MustParseAddr("fe80::8%eth8")}, "eth9": {Addr: linkRouter, Local: linkLocal}},
 		want: map[string]neighbor{"bfd": {Peer: "bfd", Address: linkRouter, Interface: "eth9", IPv4: true, IPv6: true, Port: 179, LocalASN: 64500, PeerASN: 64501,
-			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry}},
+			HoldTime: DefaultHoldTime, KeepaliveTime: DefaultHoldTime / 3, ConnectRetry: DefaultConnectRetry,
+			BFD: bfdSession{On: true, Peer: bfd.Peer{Local: linkLocal, Remote: linkRouter},
+				Config: bfd.Config{DesiredMinTx: time.Second, RequiredMinRx: time.Second, DetectMult: 3}}}},
 		problems: []string{
-			`BGP session "bfd": BFD profile "fast": BFD on an unnumbered session is not supported yet; the session runs without BFD and a dead router is noticed by the hold time`,
 			`BGP session "src" refused: sourceAddress 10.0.0.1 cannot be used on an unnumbered session (interface eth8), which runs from the link's IPv6 link-local address`,
 		},
+	}, {
+		name: "unnumbered BFD without a link-local address of ours refuses the session",
+		sessions: []bgpspec.Session{sess("bfd", netip.Addr{}, func(s *bgpspec.Session) {
+			s.Interface, s.BFDProfile = "eth9", "fast"
+			s.BFD = bgpspec.BFD{ReceiveInterval: time.Second, TransmitInterval: time.Second, DetectMultiplier: 3}
+		})},
+		nodes:    []netip.Addr{node4},
+		links:    map[string]linkPeer{"eth9": {Addr: linkRouter}},
+		problems: []string{`BGP session "bfd" refused: BFD profile "fast": no IPv6 link-local address of this node on eth9 to run BFD from`},
 	}, {
 		name:     "no router ID at all refuses every session",
 		sessions: []bgpspec.Session{sess("a", peer6)},

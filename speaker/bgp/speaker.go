@@ -87,11 +87,12 @@ type Options struct {
 	// BFDMetrics receives the BFD sessions' metrics; none when nil.
 	BFDMetrics bfd.Metrics
 	// FindLinkRouter finds the router of an unnumbered session on its
-	// interface, by its IPv6 link-local address (zone included); the
-	// kernel's neighbour table, nudged by a Router Solicitation, when
-	// nil. It is asked on every Set and every LinkInterval while such
-	// sessions exist, and must return quickly.
-	FindLinkRouter func(iface string) (netip.Addr, error)
+	// interface, by its IPv6 link-local address, and this node's own
+	// link-local address there (BFD runs between the two; both zone
+	// included); the kernel's neighbour table, nudged by a Router
+	// Solicitation, when nil. It is asked on every Set and every
+	// LinkInterval while such sessions exist, and must return quickly.
+	FindLinkRouter func(iface string) (local, router netip.Addr, err error)
 	// AdvertiseOnLink tells the router of an unnumbered session this
 	// node's link-local address: a Router Advertisement (lifetime 0) when
 	// nil. It is sent every LinkInterval while the session is not
@@ -442,11 +443,11 @@ func (s *Speaker) findLinkRouters() bool {
 			}
 		}
 		old := s.links[iface]
-		a, err := s.opts.FindLinkRouter(iface)
+		local, a, err := s.opts.FindLinkRouter(iface)
 		switch {
-		case err == nil && a != old.Addr:
-			s.opts.Log.Info("router found on an unnumbered session's link", "interface", iface, "address", a, "was", old.Addr)
-			s.links[iface], changed = linkPeer{Addr: a}, true
+		case err == nil && (a != old.Addr || local != old.Local):
+			s.opts.Log.Info("router found on an unnumbered session's link", "interface", iface, "address", a, "was", old.Addr, "local", local)
+			s.links[iface], changed = linkPeer{Addr: a, Local: local}, true
 		case err != nil && !old.Addr.IsValid():
 			s.links[iface] = linkPeer{Err: err}
 		}

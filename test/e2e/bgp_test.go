@@ -362,7 +362,10 @@ func testBGPDualStack(t *testing.T, l *bgpLab) {
 // addresses, the router installs the IPv4 VIP with the three nodes'
 // link-local next hops (RFC 8950) and the IPv6 VIP likewise, each node's
 // ServiceBGPStatus names the peer, and a client on the router reaches the
-// IPv4 VIP over those routes.
+// IPv4 VIP over those routes. The peer names the BFDProfile: BFD runs
+// between the link-local addresses with its intervals, and BFD cut alone
+// on one node's link takes that node's session down on the router within
+// the detection time, far inside the 3 s hold time.
 func testBGPUnnumbered(t *testing.T, l *bgpLab) {
 	routerNS := l.Lab.Stub(l.Hosts[l.Nodes[0]], unnumberedIf, "unnum", nil, nil)
 	ifaces := []string{"eth0"}
@@ -381,9 +384,11 @@ func testBGPUnnumbered(t *testing.T, l *bgpLab) {
 	}
 	var neighbors []frr.Neighbor
 	for _, ifc := range ifaces {
-		neighbors = append(neighbors, frr.Neighbor{Interface: ifc, ASN: nodeASN})
+		neighbors = append(neighbors, frr.Neighbor{Interface: ifc, ASN: nodeASN, BFD: true})
 	}
-	r := frr.Start(t, routerNS, frr.Config{Name: "unnum", ASN: unnumberedASN, RouterID: netip.MustParseAddr(unnumberedRouterIP), Neighbors: neighbors})
+	ms := int(bfdInterval / time.Millisecond)
+	r := frr.Start(t, routerNS, frr.Config{Name: "unnum", ASN: unnumberedASN, RouterID: netip.MustParseAddr(unnumberedRouterIP), Neighbors: neighbors,
+		BFD: &frr.BFD{Receive: ms, Transmit: ms, Mult: bfdMult}})
 	// Session and UPDATE debugging in bgpd.log, printed on failure.
 	if out, err := r.Vtysh("-c", "debug bgp neighbor-events", "-c", "debug bgp updates"); err != nil {
 		t.Logf("unnum: turning debugging on: %v: %s", err, out)
@@ -392,7 +397,7 @@ func testBGPUnnumbered(t *testing.T, l *bgpLab) {
 		if !t.Failed() {
 			return
 		}
-		for _, cmd := range []string{"show bgp summary", "show bgp ipv4 unicast", "show bgp ipv6 unicast", "show ip route", "show ipv6 route"} {
+		for _, cmd := range []string{"show bgp summary", "show bgp ipv4 unicast", "show bgp ipv6 unicast", "show ip route", "show ipv6 route", "show bfd peers"} {
 			out, err := r.Vtysh("-c", cmd)
 			t.Logf("unnum: %s: %v\n%s", cmd, err, out)
 		}
@@ -402,7 +407,7 @@ func testBGPUnnumbered(t *testing.T, l *bgpLab) {
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {name: unnumbered, namespace: %s}
-spec: {myASN: %d, peerASN: %d, interface: %s, holdTime: 3s, keepaliveTime: 1s}
+spec: {myASN: %d, peerASN: %d, interface: %s, holdTime: 3s, keepaliveTime: 1s, bfdProfile: lab-bfd}
 `, l2lab.Namespace, nodeASN, unnumberedASN, unnumberedIf)
 	if _, err := l.Env.Kubectl(peer, "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
@@ -464,6 +469,42 @@ spec: {myASN: %d, peerASN: %d, interface: %s, holdTime: 3s, keepaliveTime: 1s}
 	if n := l.NodeByMAC(strings.TrimSpace(page)); !slices.Contains(l.Nodes, n) {
 		t.Errorf("GET %s from the unnumbered router answered %q, not a node's page", vip4, page)
 	}
+
+	waitFor(t, "the router's BFD sessions with every node's link-local address up with the BFDProfile's intervals", bgpLimit, func() string {
+		peers, err := r.BFDPeers()
+		if err != nil {
+			return err.Error()
+		}
+		for _, a := range nodeLLs {
+			p := peers[a.WithZone("")]
+			if p.Status != "up" || p.RemoteReceiveInterval != ms || p.RemoteTransmitInterval != ms || p.RemoteDetectMultiplier != bfdMult {
+				return fmt.Sprintf("%s: %+v", a, p)
+			}
+		}
+		return ""
+	})
+	node, ifc := l.Nodes[0], ifaces[0]
+	cut, heal := l.cutBFD(t, node)
+	waitFor(t, node+"'s unnumbered session down on the router", holdLimit, func() string {
+		st, err := r.InterfaceNeighbors()
+		if err != nil || st[ifc].State == "Established" {
+			return fmt.Sprintf("%s: %+v, %v", ifc, st[ifc], err)
+		}
+		return ""
+	})
+	took, detection := time.Since(cut), bfdMult*bfdInterval
+	t.Logf("BFD cut on %s's unnumbered link: the router dropped the session %s later (detection time %s, hold time 3 s; polled every 100 ms)",
+		node, took.Round(10*time.Millisecond), detection)
+	if took > 5*detection {
+		t.Errorf("the unnumbered session went down %s after the BFD cut, more than 5 × the detection time %s: the hold time, not BFD", took.Round(10*time.Millisecond), detection)
+	}
+	heal()
+	waitFor(t, node+"'s unnumbered session back once BFD is", bgpLimit, func() string {
+		if st, err := r.InterfaceNeighbors(); err != nil || st[ifc].State != "Established" {
+			return fmt.Sprintf("%s: %+v, %v", ifc, st[ifc], err)
+		}
+		return ""
+	})
 }
 
 // linkLocal is the IPv6 link-local address of ifc in namespace ns.
@@ -817,8 +858,8 @@ func testBGPBFD(t *testing.T, l *bgpLab) {
 	})
 }
 
-// cutBFD drops BFD's UDP 3784 both ways on the node (BGP's TCP
-// untouched) and returns when it did; heal lets it through again and
+// cutBFD drops BFD's UDP 3784 both ways on the node, IPv4 and IPv6 (BGP's
+// TCP untouched) and returns when it did; heal lets it through again and
 // returns when it did, and runs at cleanup if the test did not.
 func (l *bgpLab) cutBFD(t *testing.T, node string) (cut time.Time, heal func() time.Time) {
 	t.Helper()
@@ -827,9 +868,11 @@ func (l *bgpLab) cutBFD(t *testing.T, node string) (cut time.Time, heal func() t
 		{"OUTPUT", "-p", "udp", "--dport", "3784", "-j", "DROP"},
 	}
 	iptables := func(op string) {
-		for _, r := range rules {
-			if out, err := l.Lab.Exec(l.Hosts[node], append([]string{"iptables", op}, r...)...); err != nil && op == "-I" {
-				t.Fatalf("iptables %s %v on %s: %v\n%s", op, r, node, err, out)
+		for _, cmd := range []string{"iptables", "ip6tables"} {
+			for _, r := range rules {
+				if out, err := l.Lab.Exec(l.Hosts[node], append([]string{cmd, op}, r...)...); err != nil && op == "-I" {
+					t.Fatalf("%s %s %v on %s: %v\n%s", cmd, op, r, node, err, out)
+				}
 			}
 		}
 	}
