@@ -132,6 +132,19 @@ func overview() *dashboard.DashboardBuilder {
 			WithTarget(query(`sum by (peer) (metallb_bgp_announced_prefixes_total)`, "prefixes {{peer}}")).
 			WithTarget(query(`sum by (peer) (metallb_bgp_pending_prefixes_total)`, "pending {{peer}}"))).
 		WithPanel(timeseries.NewPanelBuilder().
+			Title("BGP messages").
+			Description("BGP messages sent and received per second, per peer and type (the counters MetalLB's FRR mode exports). Notifications and route refreshes are counted sent only. Empty until BGP peers are configured.").
+			Datasource(datasource).Span(halfWidth).Height(height).Unit("short").
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_total_sent[$__rate_interval]))`, "sent {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_total_received[$__rate_interval]))`, "received {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_opens_sent[$__rate_interval]))`, "OPEN sent {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_opens_received[$__rate_interval]))`, "OPEN received {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_keepalives_sent[$__rate_interval]))`, "KEEPALIVE sent {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_keepalives_received[$__rate_interval]))`, "KEEPALIVE received {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_updates_total_received[$__rate_interval]))`, "UPDATE received {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_notifications_sent[$__rate_interval]))`, "NOTIFICATION sent {{peer}}")).
+			WithTarget(query(`sum by (peer) (rate(metallb_bgp_route_refresh_sent[$__rate_interval]))`, "ROUTE-REFRESH sent {{peer}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
 			Title("BGP withdraw latency").
 			Description("Time from a speaker deciding to withdraw paths (a Service or node change, or the speaker stopping) to the UPDATE being sent, p50 and p99 per peer. Empty until paths are withdrawn from an established session.").
 			Datasource(datasource).Span(halfWidth).Height(height).Unit("s").

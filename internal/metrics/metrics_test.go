@@ -132,25 +132,61 @@ func TestBGPSeries(t *testing.T) {
 	}
 	const peer = "192.0.2.9:179"
 	s.BGPSession(peer, true)
-	s.BGPUpdateSent(peer)
+	s.BGPMessages(peer, BGPMessages{Open: 1, Update: 2, Keepalive: 3, Notification: 1, RouteRefresh: 1, Total: 8}, BGPMessages{Open: 1, Update: 5, Keepalive: 4, Total: 10})
+	s.BGPMessages(peer, BGPMessages{Update: 1, Total: 1}, BGPMessages{})
 	s.BGPAnnouncedPrefixes(peer, 4)
 	s.BGPPendingPrefixes(peer, 0)
-	if got := testutil.ToFloat64(s.bgpSessionUp.WithLabelValues(peer)); got != 1 {
-		t.Errorf("session_up = %v", got)
-	}
-	if got := testutil.ToFloat64(s.bgpPrefixes.WithLabelValues(peer)); got != 4 {
-		t.Errorf("announced_prefixes_total = %v", got)
-	}
+	// FRR mode's names and labels: peer and vrf, the default VRF named
+	// "default"; updates sent are updates_total.
 	want := `
+# HELP metallb_bgp_session_up 1 while the BGP session with the peer is established.
+# TYPE metallb_bgp_session_up gauge
+metallb_bgp_session_up{peer="192.0.2.9:179",vrf="default"} 1
+# HELP metallb_bgp_announced_prefixes_total Prefixes currently advertised to the peer.
+# TYPE metallb_bgp_announced_prefixes_total gauge
+metallb_bgp_announced_prefixes_total{peer="192.0.2.9:179",vrf="default"} 4
 # HELP metallb_bgp_pending_prefixes_total Prefixes the peer should have but has not been sent: all of them while the session is down.
 # TYPE metallb_bgp_pending_prefixes_total gauge
-metallb_bgp_pending_prefixes_total{peer="192.0.2.9:179"} 0
+metallb_bgp_pending_prefixes_total{peer="192.0.2.9:179",vrf="default"} 0
+# HELP metallb_bgp_updates_total BGP UPDATE messages sent to the peer.
+# TYPE metallb_bgp_updates_total counter
+metallb_bgp_updates_total{peer="192.0.2.9:179",vrf="default"} 3
+# HELP metallb_bgp_opens_sent Number of BGP OPEN messages sent.
+# TYPE metallb_bgp_opens_sent counter
+metallb_bgp_opens_sent{peer="192.0.2.9:179",vrf="default"} 1
+# HELP metallb_bgp_opens_received Number of BGP OPEN messages received.
+# TYPE metallb_bgp_opens_received counter
+metallb_bgp_opens_received{peer="192.0.2.9:179",vrf="default"} 1
+# HELP metallb_bgp_notifications_sent Number of BGP NOTIFICATION messages sent.
+# TYPE metallb_bgp_notifications_sent counter
+metallb_bgp_notifications_sent{peer="192.0.2.9:179",vrf="default"} 1
+# HELP metallb_bgp_updates_total_received Number of BGP UPDATE messages received.
+# TYPE metallb_bgp_updates_total_received counter
+metallb_bgp_updates_total_received{peer="192.0.2.9:179",vrf="default"} 5
+# HELP metallb_bgp_keepalives_sent Number of BGP KEEPALIVE messages sent.
+# TYPE metallb_bgp_keepalives_sent counter
+metallb_bgp_keepalives_sent{peer="192.0.2.9:179",vrf="default"} 3
+# HELP metallb_bgp_keepalives_received Number of BGP KEEPALIVE messages received.
+# TYPE metallb_bgp_keepalives_received counter
+metallb_bgp_keepalives_received{peer="192.0.2.9:179",vrf="default"} 4
+# HELP metallb_bgp_route_refresh_sent Number of BGP ROUTE-REFRESH messages sent.
+# TYPE metallb_bgp_route_refresh_sent counter
+metallb_bgp_route_refresh_sent{peer="192.0.2.9:179",vrf="default"} 1
+# HELP metallb_bgp_total_sent Number of BGP messages sent.
+# TYPE metallb_bgp_total_sent counter
+metallb_bgp_total_sent{peer="192.0.2.9:179",vrf="default"} 9
+# HELP metallb_bgp_total_received Number of BGP messages received.
+# TYPE metallb_bgp_total_received counter
+metallb_bgp_total_received{peer="192.0.2.9:179",vrf="default"} 10
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "metallb_bgp_pending_prefixes_total"); err != nil {
+	names := []string{"metallb_bgp_session_up", "metallb_bgp_announced_prefixes_total", "metallb_bgp_pending_prefixes_total", "metallb_bgp_updates_total",
+		"metallb_bgp_opens_sent", "metallb_bgp_opens_received", "metallb_bgp_notifications_sent", "metallb_bgp_updates_total_received",
+		"metallb_bgp_keepalives_sent", "metallb_bgp_keepalives_received", "metallb_bgp_route_refresh_sent", "metallb_bgp_total_sent", "metallb_bgp_total_received"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
 	s.BGPPeerRemoved(peer)
-	if n, err := testutil.GatherAndCount(reg, "metallb_bgp_session_up", "metallb_bgp_updates_total", "metallb_bgp_announced_prefixes_total", "metallb_bgp_pending_prefixes_total"); err != nil || n != 0 {
+	if n, err := testutil.GatherAndCount(reg, append(names, "ironlb_bgp_withdraw_seconds")...); err != nil || n != 0 {
 		t.Errorf("BGP series after the peer is removed: %d, %v", n, err)
 	}
 }
@@ -160,7 +196,7 @@ func TestBGPWithdrawLatencyIsObservedPerPeerAndDroppedWithIt(t *testing.T) {
 	s.BGPWithdrawn("peer-a", 3*time.Millisecond)
 	s.BGPWithdrawn("peer-a", 2*time.Second)
 	s.BGPWithdrawn("peer-b", time.Millisecond)
-	h := s.bgpWithdraw.WithLabelValues("peer-a").(prometheus.Histogram)
+	h := s.bgpWithdraw.WithLabelValues("peer-a", defaultVRF).(prometheus.Histogram)
 	got := collectHistogram(t, h)
 	if got.GetSampleCount() != 2 || !near(got.GetSampleSum(), 2.003) {
 		t.Errorf("peer-a: %d samples summing to %v, want 2 summing to 2.003", got.GetSampleCount(), got.GetSampleSum())
@@ -248,12 +284,12 @@ func TestTakeoverPhasesExistBeforeTheFirstTakeover(t *testing.T) {
 	}
 }
 
-// TestBGPPeerSeriesExistFromTheSession: a peer's UPDATE counter and
+// TestBGPPeerSeriesExistFromTheSession: a peer's message counters and
 // withdraw histogram exist (at zero) once its session state is known.
 func TestBGPPeerSeriesExistFromTheSession(t *testing.T) {
 	s, reg := newSpeaker(t)
 	s.BGPSession("frr", false)
-	for _, name := range []string{"metallb_bgp_updates_total", "ironlb_bgp_withdraw_seconds"} {
+	for _, name := range []string{"metallb_bgp_updates_total", "metallb_bgp_opens_received", "metallb_bgp_total_sent", "ironlb_bgp_withdraw_seconds"} {
 		if n, err := testutil.GatherAndCount(reg, name); err != nil || n != 1 {
 			t.Errorf("%s: %d series (%v), want the peer's", name, n, err)
 		}

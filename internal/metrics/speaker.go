@@ -25,11 +25,16 @@ type Speaker struct {
 	ownershipChange *prometheus.CounterVec
 	membersAlive    prometheus.Gauge
 
+	// MetalLB's BGP metrics, labelled peer ("address:port") and vrf as
+	// FRR mode labels them; the message counters past updates_total are
+	// FRR mode's families, counters without _total as MetalLB names them.
 	bgpSessionUp *prometheus.GaugeVec
 	bgpUpdates   *prometheus.CounterVec
 	bgpPrefixes  *prometheus.GaugeVec
 	bgpPending   *prometheus.GaugeVec
 	bgpWithdraw  *prometheus.HistogramVec
+	bgpSent      bgpMessageCounters
+	bgpReceived  bgpMessageCounters
 
 	// MetalLB's FRR-mode BFD metrics, labelled peer (its address) and
 	// vrf; counters without _total, as MetalLB names them.
@@ -44,9 +49,42 @@ type Speaker struct {
 	Client *Client
 }
 
-// bfdVRF is the vrf label of every BFD series: IronLB runs BFD in the
-// default VRF only.
-const bfdVRF = "default"
+// defaultVRF is the vrf label of every BGP and BFD series, as FRR mode
+// names the default VRF: IronLB runs its sessions there only.
+const defaultVRF = "default"
+
+// BGPMessages counts one session's BGP messages by type.
+type BGPMessages struct {
+	Open, Update, Notification, Keepalive, RouteRefresh, Total uint64
+}
+
+// bgpMessageCounters are one direction's message counters; nil where FRR
+// mode has no family (updates sent are updates_total, notifications and
+// route refreshes are counted sent only).
+type bgpMessageCounters struct {
+	open, update, notification, keepalive, routeRefresh, total *prometheus.CounterVec
+}
+
+func (c bgpMessageCounters) all() []*prometheus.CounterVec {
+	var out []*prometheus.CounterVec
+	for _, v := range []*prometheus.CounterVec{c.open, c.update, c.notification, c.keepalive, c.routeRefresh, c.total} {
+		if v != nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (c bgpMessageCounters) add(peer string, m BGPMessages) {
+	for _, x := range []struct {
+		v *prometheus.CounterVec
+		n uint64
+	}{{c.open, m.Open}, {c.update, m.Update}, {c.notification, m.Notification}, {c.keepalive, m.Keepalive}, {c.routeRefresh, m.RouteRefresh}, {c.total, m.Total}} {
+		if x.v != nil && x.n > 0 {
+			x.v.WithLabelValues(peer, defaultVRF).Add(float64(x.n))
+		}
+	}
+}
 
 // takeoverBuckets resolve the range that matters for a LAN failover: tens
 // of milliseconds to a few seconds.
@@ -64,6 +102,7 @@ var takeoverPhases = [...]string{"detection", "decision", "announce"}
 // NewSpeaker creates the speaker's collectors for the named node and
 // registers them.
 func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
+	peerVRF := []string{"peer", "vrf"}
 	s := &Speaker{
 		node: node,
 		announced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -111,27 +150,44 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 		bgpSessionUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "metallb", Subsystem: "bgp", Name: "session_up",
 			Help: "1 while the BGP session with the peer is established.",
-		}, []string{"peer"}),
+		}, peerVRF),
 		bgpUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "metallb", Subsystem: "bgp", Name: "updates_total",
 			Help: "BGP UPDATE messages sent to the peer.",
-		}, []string{"peer"}),
+		}, peerVRF),
 		bgpPrefixes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "metallb", Subsystem: "bgp", Name: "announced_prefixes_total",
 			Help: "Prefixes currently advertised to the peer.",
-		}, []string{"peer"}),
+		}, peerVRF),
 		bgpPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "metallb", Subsystem: "bgp", Name: "pending_prefixes_total",
 			Help: "Prefixes the peer should have but has not been sent: all of them while the session is down.",
-		}, []string{"peer"}),
+		}, peerVRF),
 		bgpWithdraw: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "ironlb", Subsystem: "bgp", Name: "withdraw_seconds",
 			Help: "Time from the speaker deciding to withdraw paths from an established peer " +
 				"(a Service or node change, or the speaker stopping) to the UPDATEs carrying the withdrawals being written to the session.",
 			Buckets: withdrawBuckets,
-		}, []string{"peer"}),
+		}, peerVRF),
 	}
-	bfdLabels := []string{"peer", "vrf"}
+	bgpCounter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "metallb", Subsystem: "bgp", Name: name, Help: help}, peerVRF)
+	}
+	s.bgpSent = bgpMessageCounters{
+		open:         bgpCounter("opens_sent", "Number of BGP OPEN messages sent."),
+		update:       s.bgpUpdates,
+		notification: bgpCounter("notifications_sent", "Number of BGP NOTIFICATION messages sent."),
+		keepalive:    bgpCounter("keepalives_sent", "Number of BGP KEEPALIVE messages sent."),
+		routeRefresh: bgpCounter("route_refresh_sent", "Number of BGP ROUTE-REFRESH messages sent."),
+		total:        bgpCounter("total_sent", "Number of BGP messages sent."),
+	}
+	s.bgpReceived = bgpMessageCounters{
+		open:      bgpCounter("opens_received", "Number of BGP OPEN messages received."),
+		update:    bgpCounter("updates_total_received", "Number of BGP UPDATE messages received."),
+		keepalive: bgpCounter("keepalives_received", "Number of BGP KEEPALIVE messages received."),
+		total:     bgpCounter("total_received", "Number of BGP messages received."),
+	}
+	bfdLabels := peerVRF
 	bfdCounter := func(name, help string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "metallb", Subsystem: "bfd", Name: name, Help: help}, bfdLabels)
 	}
@@ -151,10 +207,14 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 	for _, phase := range takeoverPhases {
 		s.takeover.WithLabelValues(phase)
 	}
-	for _, c := range []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous,
+	collectors := []prometheus.Collector{s.announced, s.requests, s.responses, s.gratuitous,
 		s.takeover, s.failover, s.lastFailover, s.ownershipChange, s.membersAlive,
-		s.bgpSessionUp, s.bgpUpdates, s.bgpPrefixes, s.bgpPending, s.bgpWithdraw,
-		s.bfdSessionUp, s.bfdControlIn, s.bfdControlOut, s.bfdEchoIn, s.bfdEchoOut, s.bfdUpEvents, s.bfdDownEvents} {
+		s.bgpSessionUp, s.bgpPrefixes, s.bgpPending, s.bgpWithdraw,
+		s.bfdSessionUp, s.bfdControlIn, s.bfdControlOut, s.bfdEchoIn, s.bfdEchoOut, s.bfdUpEvents, s.bfdDownEvents}
+	for _, c := range s.bgpCounters() {
+		collectors = append(collectors, c)
+	}
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -241,39 +301,50 @@ func (s *Speaker) BGPSession(peer string, up bool) {
 	if up {
 		v = 1
 	}
-	s.bgpSessionUp.WithLabelValues(peer).Set(v)
+	s.bgpSessionUp.WithLabelValues(peer, defaultVRF).Set(v)
 	// The peer's counters exist from its first session state on: born
-	// with their first UPDATE or withdrawal, rate() and increase()
+	// with their first message or withdrawal, rate() and increase()
 	// would never see that one.
-	s.bgpUpdates.WithLabelValues(peer)
-	s.bgpWithdraw.WithLabelValues(peer)
+	for _, c := range s.bgpCounters() {
+		c.WithLabelValues(peer, defaultVRF)
+	}
+	s.bgpWithdraw.WithLabelValues(peer, defaultVRF)
 }
 
-// BGPUpdateSent counts an UPDATE sent to peer.
-func (s *Speaker) BGPUpdateSent(peer string) { s.bgpUpdates.WithLabelValues(peer).Inc() }
+func (s *Speaker) bgpCounters() []*prometheus.CounterVec {
+	return append(s.bgpSent.all(), s.bgpReceived.all()...)
+}
+
+// BGPMessages adds messages sent to and received from peer.
+func (s *Speaker) BGPMessages(peer string, sent, received BGPMessages) {
+	s.bgpSent.add(peer, sent)
+	s.bgpReceived.add(peer, received)
+}
 
 // BGPAnnouncedPrefixes sets how many prefixes peer is sent.
 func (s *Speaker) BGPAnnouncedPrefixes(peer string, n int) {
-	s.bgpPrefixes.WithLabelValues(peer).Set(float64(n))
+	s.bgpPrefixes.WithLabelValues(peer, defaultVRF).Set(float64(n))
 }
 
 // BGPPendingPrefixes sets how many prefixes peer has not been sent.
 func (s *Speaker) BGPPendingPrefixes(peer string, n int) {
-	s.bgpPending.WithLabelValues(peer).Set(float64(n))
+	s.bgpPending.WithLabelValues(peer, defaultVRF).Set(float64(n))
 }
 
 // BGPWithdrawn records how long withdrawals to peer took to be sent.
 func (s *Speaker) BGPWithdrawn(peer string, d time.Duration) {
-	s.bgpWithdraw.WithLabelValues(peer).Observe(d.Seconds())
+	s.bgpWithdraw.WithLabelValues(peer, defaultVRF).Observe(d.Seconds())
 }
 
 // BGPPeerRemoved drops the series of a peer that is no longer configured.
 func (s *Speaker) BGPPeerRemoved(peer string) {
-	s.bgpSessionUp.DeleteLabelValues(peer)
-	s.bgpUpdates.DeleteLabelValues(peer)
-	s.bgpPrefixes.DeleteLabelValues(peer)
-	s.bgpPending.DeleteLabelValues(peer)
-	s.bgpWithdraw.DeleteLabelValues(peer)
+	s.bgpSessionUp.DeleteLabelValues(peer, defaultVRF)
+	s.bgpPrefixes.DeleteLabelValues(peer, defaultVRF)
+	s.bgpPending.DeleteLabelValues(peer, defaultVRF)
+	s.bgpWithdraw.DeleteLabelValues(peer, defaultVRF)
+	for _, c := range s.bgpCounters() {
+		c.DeleteLabelValues(peer, defaultVRF)
+	}
 }
 
 // BFDSession records a BFD session's state; changed counts an up or down
@@ -283,30 +354,30 @@ func (s *Speaker) BFDSession(peer string, up, changed bool) {
 	if up {
 		v = 1
 	}
-	s.bfdSessionUp.WithLabelValues(peer, bfdVRF).Set(v)
+	s.bfdSessionUp.WithLabelValues(peer, defaultVRF).Set(v)
 	for _, c := range []*prometheus.CounterVec{s.bfdControlIn, s.bfdControlOut, s.bfdEchoIn, s.bfdEchoOut, s.bfdUpEvents, s.bfdDownEvents} {
-		c.WithLabelValues(peer, bfdVRF)
+		c.WithLabelValues(peer, defaultVRF)
 	}
 	switch {
 	case changed && up:
-		s.bfdUpEvents.WithLabelValues(peer, bfdVRF).Inc()
+		s.bfdUpEvents.WithLabelValues(peer, defaultVRF).Inc()
 	case changed:
-		s.bfdDownEvents.WithLabelValues(peer, bfdVRF).Inc()
+		s.bfdDownEvents.WithLabelValues(peer, defaultVRF).Inc()
 	}
 }
 
 // BFDControlPacket counts a control packet received from or sent to peer.
 func (s *Speaker) BFDControlPacket(peer string, sent bool) {
 	if sent {
-		s.bfdControlOut.WithLabelValues(peer, bfdVRF).Inc()
+		s.bfdControlOut.WithLabelValues(peer, defaultVRF).Inc()
 		return
 	}
-	s.bfdControlIn.WithLabelValues(peer, bfdVRF).Inc()
+	s.bfdControlIn.WithLabelValues(peer, defaultVRF).Inc()
 }
 
 // BFDPeerRemoved drops the series of a BFD session that was removed.
 func (s *Speaker) BFDPeerRemoved(peer string) {
 	for _, v := range []interface{ DeleteLabelValues(...string) bool }{s.bfdSessionUp, s.bfdControlIn, s.bfdControlOut, s.bfdEchoIn, s.bfdEchoOut, s.bfdUpEvents, s.bfdDownEvents} {
-		v.DeleteLabelValues(peer, bfdVRF)
+		v.DeleteLabelValues(peer, defaultVRF)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
+
+	"github.com/ironlb/ironlb/internal/metrics"
 )
 
 // onEvent receives GoBGP's session state changes, on GoBGP's goroutine.
@@ -65,16 +67,45 @@ func pendingPrefixes(up bool, routes int) int {
 	return routes
 }
 
-// poll reads every neighbour's UPDATE counter: it feeds the updates
-// metric and completes the withdrawals whose UPDATEs have been written.
+// messageCounts are GoBGP's message counters of one neighbour.
+type messageCounts struct{ sent, received metrics.BGPMessages }
+
+func readMessages(m *api.Messages) messageCounts {
+	conv := func(c *api.Message) metrics.BGPMessages {
+		return metrics.BGPMessages{Open: c.GetOpen(), Update: c.GetUpdate(), Notification: c.GetNotification(),
+			Keepalive: c.GetKeepalive(), RouteRefresh: c.GetRefresh(), Total: c.GetTotal()}
+	}
+	return messageCounts{sent: conv(m.GetSent()), received: conv(m.GetReceived())}
+}
+
+// since is how many messages of each type were counted after last. GoBGP
+// counts from zero on each new connection: a counter below its last
+// value starts again from zero.
+func (c messageCounts) since(last messageCounts) messageCounts {
+	diff := func(now, was metrics.BGPMessages) metrics.BGPMessages {
+		d := func(n, w uint64) uint64 {
+			if n < w {
+				return n
+			}
+			return n - w
+		}
+		return metrics.BGPMessages{Open: d(now.Open, was.Open), Update: d(now.Update, was.Update), Notification: d(now.Notification, was.Notification),
+			Keepalive: d(now.Keepalive, was.Keepalive), RouteRefresh: d(now.RouteRefresh, was.RouteRefresh), Total: d(now.Total, was.Total)}
+	}
+	return messageCounts{sent: diff(c.sent, last.sent), received: diff(c.received, last.received)}
+}
+
+// poll reads every neighbour's message counters: they feed the message
+// metrics, and the UPDATEs sent complete the withdrawals whose UPDATEs
+// have been written.
 func (s *Speaker) poll() {
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	counts := map[netip.Addr]uint64{}
+	counts := map[netip.Addr]messageCounts{}
 	err := s.srv.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
 		st := p.GetState()
 		if a, err := netip.ParseAddr(st.GetNeighborAddress()); err == nil && st.GetMessages().GetSent() != nil {
-			counts[a.Unmap()] = st.GetMessages().GetSent().GetUpdate()
+			counts[a.Unmap()] = readMessages(st.GetMessages())
 		}
 	})
 	if err != nil {
@@ -87,27 +118,23 @@ func (s *Speaker) poll() {
 		d     time.Duration
 	}
 	var finished []done
-	sent := map[string]uint64{}
+	added := map[string]messageCounts{}
 	s.stateMu.Lock()
 	if s.closed {
 		s.stateMu.Unlock()
 		return
 	}
 	byPeer := map[string]uint64{}
-	for a, n := range counts {
+	for a, c := range counts {
 		name, ok := s.byAddr[a]
 		if !ok {
 			continue
 		}
-		byPeer[name] = n
-		last := s.sent[name]
-		if n < last {
-			last = 0 // a new connection counts from zero
+		byPeer[name] = c.sent.Update
+		if d := c.since(s.counted[name]); d != (messageCounts{}) {
+			added[s.labelLocked(name)] = d
 		}
-		if n > last {
-			sent[s.labelLocked(name)] = n - last
-		}
-		s.sent[name] = n
+		s.counted[name] = c
 	}
 	s.pending = slices.DeleteFunc(s.pending, func(w withdrawal) bool {
 		if n, ok := byPeer[w.peer]; ok && n >= w.target {
@@ -117,10 +144,8 @@ func (s *Speaker) poll() {
 		return false
 	})
 	s.stateMu.Unlock()
-	for _, label := range slices.Sorted(maps.Keys(sent)) {
-		for range sent[label] {
-			s.opts.Metrics.BGPUpdateSent(label)
-		}
+	for _, label := range slices.Sorted(maps.Keys(added)) {
+		s.opts.Metrics.BGPMessages(label, added[label].sent, added[label].received)
 	}
 	for _, f := range finished {
 		s.opts.Metrics.BGPWithdrawn(f.label, f.d)

@@ -153,6 +153,11 @@ func (r *router) updatesReceived(speaker netip.Addr) uint64 {
 	return r.peer(speaker).GetState().GetMessages().GetReceived().GetUpdate()
 }
 
+// messages is what the router counted of its session with speaker.
+func (r *router) messages(speaker netip.Addr) *api.Messages {
+	return r.peer(speaker).GetState().GetMessages()
+}
+
 // received is a path as the router got it.
 type received struct {
 	NextHop     netip.Addr
@@ -294,7 +299,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 type fakeMetrics struct {
 	mu        sync.Mutex
 	up        map[string]bool
-	updates   map[string]int
+	sent      map[string]metrics.BGPMessages
+	received  map[string]metrics.BGPMessages
 	prefixes  map[string]int
 	pending   map[string]int
 	withdrawn map[string][]time.Duration
@@ -302,11 +308,26 @@ type fakeMetrics struct {
 }
 
 func newFakeMetrics() *fakeMetrics {
-	return &fakeMetrics{up: map[string]bool{}, updates: map[string]int{}, prefixes: map[string]int{}, pending: map[string]int{}, withdrawn: map[string][]time.Duration{}}
+	return &fakeMetrics{up: map[string]bool{}, sent: map[string]metrics.BGPMessages{}, received: map[string]metrics.BGPMessages{}, prefixes: map[string]int{}, pending: map[string]int{}, withdrawn: map[string][]time.Duration{}}
 }
 
 func (m *fakeMetrics) BGPSession(p string, up bool) { m.mu.Lock(); m.up[p] = up; m.mu.Unlock() }
-func (m *fakeMetrics) BGPUpdateSent(p string)       { m.mu.Lock(); m.updates[p]++; m.mu.Unlock() }
+func (m *fakeMetrics) BGPMessages(p string, sent, received metrics.BGPMessages) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	add := func(to *metrics.BGPMessages, n metrics.BGPMessages) {
+		to.Open += n.Open
+		to.Update += n.Update
+		to.Notification += n.Notification
+		to.Keepalive += n.Keepalive
+		to.RouteRefresh += n.RouteRefresh
+		to.Total += n.Total
+	}
+	s, r := m.sent[p], m.received[p]
+	add(&s, sent)
+	add(&r, received)
+	m.sent[p], m.received[p] = s, r
+}
 func (m *fakeMetrics) BGPAnnouncedPrefixes(p string, n int) {
 	m.mu.Lock()
 	m.prefixes[p] = n

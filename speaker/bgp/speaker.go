@@ -15,6 +15,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"k8s.io/utils/clock"
 
+	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/speaker/bfd"
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
@@ -24,7 +25,8 @@ import (
 // implements it.
 type Metrics interface {
 	BGPSession(peer string, up bool)
-	BGPUpdateSent(peer string)
+	// BGPMessages adds messages sent to and received from the peer.
+	BGPMessages(peer string, sent, received metrics.BGPMessages)
 	BGPAnnouncedPrefixes(peer string, n int)
 	// BGPPendingPrefixes is how many of the peer's prefixes it has not been
 	// sent: all of them while the session is down.
@@ -37,12 +39,12 @@ type Metrics interface {
 
 type noMetrics struct{}
 
-func (noMetrics) BGPSession(string, bool)            {}
-func (noMetrics) BGPUpdateSent(string)               {}
-func (noMetrics) BGPAnnouncedPrefixes(string, int)   {}
-func (noMetrics) BGPPendingPrefixes(string, int)     {}
-func (noMetrics) BGPWithdrawn(string, time.Duration) {}
-func (noMetrics) BGPPeerRemoved(string)              {}
+func (noMetrics) BGPSession(string, bool)                                      {}
+func (noMetrics) BGPMessages(string, metrics.BGPMessages, metrics.BGPMessages) {}
+func (noMetrics) BGPAnnouncedPrefixes(string, int)                             {}
+func (noMetrics) BGPPendingPrefixes(string, int)                               {}
+func (noMetrics) BGPWithdrawn(string, time.Duration)                           {}
+func (noMetrics) BGPPeerRemoved(string)                                        {}
 
 // Options configure a Speaker.
 type Options struct {
@@ -191,9 +193,9 @@ type Speaker struct {
 	byAddr   map[netip.Addr]string // neighbour address → peer
 	anyASN   map[string]bool       // sessions taking the AS the peer announces
 	up       map[string]bool
-	labels   map[string]string // peer → its metrics label
-	routes   map[string]int    // peer → prefixes in its table
-	sent     map[string]uint64 // last UPDATE count read per peer
+	labels   map[string]string        // peer → its metrics label
+	routes   map[string]int           // peer → prefixes in its table
+	counted  map[string]messageCounts // last message counts read per peer
 	pending  []withdrawal
 	ready    chan struct{} // closed when Run accepts Set
 	stopping chan struct{} // closed when stopping begins
@@ -239,7 +241,7 @@ func New(o Options) *Speaker {
 	}
 	s := &Speaker{
 		opts: o, sessions: map[string]*session{}, byAddr: map[netip.Addr]string{}, anyASN: map[string]bool{},
-		up: map[string]bool{}, sent: map[string]uint64{}, labels: map[string]string{}, routes: map[string]int{},
+		up: map[string]bool{}, counted: map[string]messageCounts{}, labels: map[string]string{}, routes: map[string]int{},
 		ready: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
 		bfdNames: map[bfd.Peer]string{}, held: map[string]time.Time{}, links: map[string]linkPeer{}, linkErrs: map[string]string{},
 	}
@@ -705,7 +707,7 @@ func (s *Speaker) forget(name string) {
 	}
 	delete(s.up, name)
 	delete(s.anyASN, name)
-	delete(s.sent, name)
+	delete(s.counted, name)
 	s.pending = slices.DeleteFunc(s.pending, func(w withdrawal) bool { return w.peer == name })
 	closed := s.closed
 	s.stateMu.Unlock()

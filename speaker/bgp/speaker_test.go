@@ -18,6 +18,7 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 
 	"github.com/ironlb/ironlb/internal/config"
+	"github.com/ironlb/ironlb/internal/metrics"
 	"github.com/ironlb/ironlb/speaker/bgpspec"
 )
 
@@ -131,9 +132,21 @@ func TestPathsArriveWithTheirAttributesOnlyAtTheirPeers(t *testing.T) {
 	if got := l.metrics.get(func(m *fakeMetrics) int { return m.pending[l.label(2)] }); got != 0 {
 		t.Errorf("pending prefixes of an established session = %d, want 0", got)
 	}
-	eventually(t, "the updates metric counts what the router received", func() bool {
-		return uint64(l.metrics.get(func(m *fakeMetrics) int { return m.updates[l.label(2)] })) == l.ibgp.updatesReceived(me)
+	// FRR mode's message counters: OPENs and UPDATEs sent are what the
+	// router received, the OPEN received is the router's; keepalives
+	// flow both ways, and the totals hold every type.
+	var sent, got metrics.BGPMessages
+	eventually(t, "the message metrics count what the router received and sent", func() bool {
+		l.metrics.mu.Lock()
+		sent, got = l.metrics.sent[l.label(2)], l.metrics.received[l.label(2)]
+		l.metrics.mu.Unlock()
+		rm := l.ibgp.messages(me)
+		return sent.Update == rm.GetReceived().GetUpdate() && sent.Open == rm.GetReceived().GetOpen() && got.Open == rm.GetSent().GetOpen() &&
+			sent.Keepalive > 0 && got.Keepalive > 0
 	})
+	if sent.Open != 1 || got.Open != 1 || sent.Total < sent.Open+sent.Update+sent.Keepalive || got.Total < got.Open+got.Update+got.Keepalive {
+		t.Errorf("message metrics of one session: sent %+v, received %+v", sent, got)
+	}
 }
 
 func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
