@@ -70,6 +70,8 @@ type options struct {
 	// bgpGracefulShutdown and its wait: RFC 8326 on SIGTERM.
 	bgpGracefulShutdown     bool
 	bgpGracefulShutdownWait time.Duration
+	// bgpListenPort: accept BGP peers' connections there; 0 for none.
+	bgpListenPort uint
 }
 
 func bindFlags(fs *flag.FlagSet, o *options) *[]error {
@@ -93,6 +95,7 @@ func bindFlags(fs *flag.FlagSet, o *options) *[]error {
 	fs.DurationVar(&o.ml.ReachTimeout, "ml-reach-timeout", o.ml.ReachTimeout, "how long the check of a member declared dead waits for its memberlist port to answer; every real failover waits this long more")
 	fs.IntVar(&o.ml.SuspicionMult, "ml-suspicion-mult", o.ml.SuspicionMult, "memberlist: a suspect has SuspicionMult × max(1, log10(members+1)) × probe interval to refute before it is declared dead")
 	fs.BoolVar(&o.bgpGracefulShutdown, "bgp-graceful-shutdown", false, "on SIGTERM, first re-advertise every BGP path with the GRACEFUL_SHUTDOWN community (65535:0, RFC 8326) and wait --bgp-graceful-shutdown-wait, so routers move traffic away before the paths are withdrawn; the pod's termination grace period must cover the wait")
+	fs.UintVar(&o.bgpListenPort, "bgp-listen-port", 0, "a TCP port to accept the configured BGP peers' connections on, on every address of the node (179 is BGP's; below 1024 needs NET_BIND_SERVICE); 0 listens nowhere, as MetalLB's speakers, and the node opens every session")
 	fs.DurationVar(&o.bgpGracefulShutdownWait, "bgp-graceful-shutdown-wait", bgp.DefaultGracefulShutdownWait, "with --bgp-graceful-shutdown: how long the marked paths stay before they are withdrawn")
 	cli.StringVar(fs, &o.lbClass, "lb-class", "", "", "handle only Services whose spec.loadBalancerClass is this; empty means Services without a class")
 	cli.StringVar(fs, &o.logLevel, "log-level", "", "info", "log level, one of: "+strings.Join(cli.LogLevels, ", "))
@@ -137,6 +140,9 @@ func (o *options) validate() error {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("--%s %s: must be positive", d.flag, d.v))
 		}
+	}
+	if o.bgpListenPort > 65535 {
+		errs = append(errs, fmt.Errorf("--bgp-listen-port %d: not a TCP port", o.bgpListenPort))
 	}
 	if o.bgpGracefulShutdownWait <= 0 {
 		errs = append(errs, fmt.Errorf("--bgp-graceful-shutdown-wait %s: must be positive", o.bgpGracefulShutdownWait))
@@ -237,7 +243,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	var bgpSetter *bgpapply.Setter
 	bgpSpeaker := bgp.New(bgp.Options{Log: log.WithName("bgp"), Metrics: sm, BFDMetrics: sm,
 		OnBFDChange:      func(peer string, up bool, diag string) { bgpSetter.BFDChanged(peer, up, diag) },
-		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait,
+		GracefulShutdown: o.bgpGracefulShutdown, GracefulShutdownWait: o.bgpGracefulShutdownWait, ListenPort: uint16(o.bgpListenPort),
 		NodeAddresses: bgpapply.NodeAddresses(ctx, mgr.GetAPIReader(), o.nodeName, o.host, o.mlBindAddr, log)})
 	bgpSetter = &bgpapply.Setter{Speaker: bgpSpeaker, Client: mgr.GetClient(), Namespace: o.namespace, Recorder: recorder, Log: log.WithName("bgp")}
 	alive := []string{o.nodeName}

@@ -130,6 +130,23 @@ func (r *router) expect(speaker netip.Addr, asn uint32, password string) {
 	}
 }
 
+// dial configures the speaker as a neighbour the router connects to, at
+// port, from its own address local.
+func (r *router) dial(speaker, local netip.Addr, port uint16, asn uint32) {
+	r.t.Helper()
+	p := &api.Peer{
+		Conf:      &api.PeerConf{NeighborAddress: speaker.String(), PeerAsn: asn},
+		Transport: &api.Transport{RemotePort: uint32(port), LocalAddress: local.String()},
+		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1}},
+		AfiSafis: []*api.AfiSafi{
+			{Config: &api.AfiSafiConfig{Family: familyV4, Enabled: true}},
+		},
+	}
+	if err := r.srv.AddPeer(context.Background(), &api.AddPeerRequest{Peer: p}); err != nil {
+		r.t.Fatalf("router: adding neighbour %s: %v", speaker, err)
+	}
+}
+
 func (r *router) peer(speaker netip.Addr) *api.Peer {
 	r.t.Helper()
 	var out *api.Peer

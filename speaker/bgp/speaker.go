@@ -78,6 +78,12 @@ type Options struct {
 	// the paths are withdrawn. DefaultGracefulShutdownWait when zero.
 	GracefulShutdown     bool
 	GracefulShutdownWait time.Duration
+	// ListenPort, when not 0, is a TCP port the speaker accepts its
+	// configured peers' connections on, on every address of the node: a
+	// router that only connects, and never answers connections, gets its
+	// session. 0 listens nowhere, as MetalLB's speakers (its FRR mode
+	// runs bgpd with -p 0): every session is then opened by the node.
+	ListenPort uint16
 	// PollInterval is how often the per-peer message counters are read
 	// for the updates metric and for pending withdrawals. GoBGP has no
 	// event for a message sent, so counters are the only witness.
@@ -612,14 +618,23 @@ func (s *Speaker) start(ctx context.Context, p plan) error {
 		s.started = false
 	}
 	err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn: p.asn, RouterId: p.routerID.String(), ListenPort: -1,
+		Asn: p.asn, RouterId: p.routerID.String(), ListenPort: s.listenPort(),
 	}})
 	if err != nil {
 		return fmt.Errorf("bgp: starting GoBGP with router ID %s: %w", p.routerID, err)
 	}
 	s.started, s.routerID = true, p.routerID
-	s.opts.Log.Info("BGP speaker started", "routerID", p.routerID, "asn", p.asn)
+	s.opts.Log.Info("BGP speaker started", "routerID", p.routerID, "asn", p.asn, "listenPort", s.opts.ListenPort)
 	return nil
+}
+
+// listenPort is ListenPort as GoBGP takes it: -1 for no listener (its 0
+// would mean 179).
+func (s *Speaker) listenPort() int32 {
+	if s.opts.ListenPort == 0 {
+		return -1
+	}
+	return int32(s.opts.ListenPort)
 }
 
 // applySession adds the session or updates it when it changed.

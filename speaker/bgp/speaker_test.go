@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -147,6 +148,37 @@ func TestPathsArriveWithTheirAttributesOnlyAtTheirPeers(t *testing.T) {
 	if sent.Open != 1 || got.Open != 1 || sent.Total < sent.Open+sent.Update+sent.Keepalive || got.Total < got.Open+got.Update+got.Keepalive {
 		t.Errorf("message metrics of one session: sent %+v, received %+v", sent, got)
 	}
+}
+
+// TestAcceptsARouterThatConnects: with ListenPort set, a router that
+// listens nowhere (so the speaker's own connections are refused) and
+// connects to the node gets its session and the paths.
+func TestAcceptsARouterThatConnects(t *testing.T) {
+	lo := newLoopback(t)
+	port := freePort(t)
+	// Port -1: the router opens no listener.
+	r := newRouter(t, externalASN, "10.255.0.5", -1)
+	s := startSpeaker(t, Options{ListenPort: port, NodeAddresses: []netip.Addr{netip.MustParseAddr("10.255.0.1")}})
+	sess := bgpspec.Session{Peer: "dialer", MyASN: ourASN, PeerASN: externalASN, Address: lo.addr(5), Port: uint16(lo.port),
+		SourceAddress: lo.speakerAddr(), ConnectTime: 1e9}
+	if err := s.Set(bgpspec.Desired{Sessions: []bgpspec.Session{sess}, Paths: []bgpspec.Path{{Prefix: pfx("192.0.2.20/32"), Peers: []string{"dialer"}}}}); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	r.dial(lo.speakerAddr(), lo.addr(5), port, ourASN)
+	eventually(t, "the router's connection established and the path received", func() bool {
+		return r.established(lo.speakerAddr()) && len(r.paths(lo.speakerAddr())) == 1
+	})
+}
+
+// freePort is a TCP port nothing listens on, on any address.
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func TestChangesLeaveOtherSessionsAndPrefixesAlone(t *testing.T) {
