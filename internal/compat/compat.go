@@ -55,9 +55,13 @@ const (
 	ReasonAnnounceFailed = "announceFailed"
 	// ReasonBGPPeerRefused (Warning, on a BGPPeer, from the speaker): the
 	// speaker keeps no session for the peer (its passwordSecret is
-	// missing or invalid, it names a VRF) or runs it with a limitation
-	// (BFD); the note says which.
+	// missing or invalid, it names a VRF); the note says why.
 	ReasonBGPPeerRefused = "BGPPeerRefused"
+	// ReasonBGPPeerNotFullyConfigured (Warning, on a BGPPeer, from the
+	// speaker): the session runs, or will once it can, without something
+	// the BGPPeer asks for (BFD's echo function, its routerID) or waits
+	// for something (an unnumbered session's router); the note says which.
+	ReasonBGPPeerNotFullyConfigured = "BGPPeerNotFullyConfigured"
 	// ReasonBFDSessionDown (Warning, on a BGPPeer, from the speaker) and
 	// ReasonBFDSessionUp (Normal): BFD took the peer's BGP session down
 	// (held down until BFD is Up again), or let it up. IronLB's own:

@@ -54,7 +54,11 @@ func (b *Setter) Set(d bgpspec.Desired) error {
 		b.Log.Info("BGP peer not fully configured", "peer", pe.Peer, "refused", pe.Refused, "reason", pe.Err.Error())
 		var obj v1beta2.BGPPeer
 		if gerr := b.Client.Get(context.Background(), types.NamespacedName{Namespace: b.Namespace, Name: pe.Peer}, &obj); gerr == nil {
-			b.Recorder.Eventf(&obj, nil, corev1.EventTypeWarning, compat.ReasonBGPPeerRefused, "Configure", "%s", msg)
+			reason := compat.ReasonBGPPeerNotFullyConfigured
+			if pe.Refused {
+				reason = compat.ReasonBGPPeerRefused
+			}
+			b.Recorder.Eventf(&obj, nil, corev1.EventTypeWarning, reason, "Configure", "%s", msg)
 		}
 	}
 	b.reported = now

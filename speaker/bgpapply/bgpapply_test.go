@@ -103,8 +103,9 @@ func TestBGPSetterReportsPeerProblemsOnce(t *testing.T) {
 		}
 		t.Fatalf("%d events, want 1: %q", len(all), all)
 	}
-	if e := <-rec.Events; !strings.HasPrefix(e, "Warning "+compat.ReasonBGPPeerRefused) || !strings.Contains(e, "echoMode") {
-		t.Errorf("event %q, want a Warning %s about echoMode", e, compat.ReasonBGPPeerRefused)
+	// The session runs: not refused, not fully configured.
+	if e := <-rec.Events; !strings.HasPrefix(e, "Warning "+compat.ReasonBGPPeerNotFullyConfigured+" ") || !strings.Contains(e, "echoMode") {
+		t.Errorf("event %q, want a Warning %s about echoMode", e, compat.ReasonBGPPeerNotFullyConfigured)
 	}
 }
 
