@@ -11,13 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -216,12 +214,11 @@ func (m *Members) Start(ctx context.Context) error {
 		c.BindAddr = o.BindAddr
 	}
 	c.BindPort = o.BindPort
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{c.BindAddr}, BindPort: c.BindPort,
-		Logger: log.New(logWriter{o.Log}, "", 0)})
+	tr, err := newTransport(c.BindAddr, c.BindPort, m.heard, o.Log.WithName("transport"))
 	if err != nil {
-		return fmt.Errorf("starting memberlist on %s: %w", net.JoinHostPort(c.BindAddr, strconv.Itoa(o.BindPort)), err)
+		return fmt.Errorf("starting memberlist on %s: %w", bindAddress(c.BindAddr, o.BindPort), err)
 	}
-	c.Transport = newHeardTransport(nt, m.heard)
+	c.Transport = tr
 	c.AdvertiseAddr, c.AdvertisePort = o.BindAddr, o.BindPort
 	c.SecretKey = o.SecretKey
 	c.ProbeInterval, c.ProbeTimeout = o.ProbeInterval, o.ProbeTimeout
@@ -247,7 +244,7 @@ func (m *Members) Start(ctx context.Context) error {
 	ml, err := memberlist.Create(c)
 	if err != nil {
 		_ = c.Transport.Shutdown()
-		return fmt.Errorf("starting memberlist on %s: %w", net.JoinHostPort(c.BindAddr, strconv.Itoa(o.BindPort)), err)
+		return fmt.Errorf("starting memberlist on %s: %w", bindAddress(c.BindAddr, o.BindPort), err)
 	}
 	m.mu.Lock()
 	m.ml = ml
@@ -533,7 +530,7 @@ func (m *Members) Ping(node string) (time.Duration, error) {
 }
 
 // heard records when a packet from the memberlist address from arrived
-// (heardTransport): the last contact before a failure, from which the
+// (transport): the last contact before a failure, from which the
 // takeover's detection phase is measured.
 func (m *Members) heard(from string, at time.Time) {
 	m.mu.Lock()

@@ -1,0 +1,214 @@
+package members
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/memberlist"
+)
+
+// transport carries memberlist over UDP and TCP on one address and port,
+// as memberlist's own NetTransport does, with what a speaker at rest
+// needs from it:
+//   - a packet is read into one reused buffer and handed on as a copy of
+//     its own size. NetTransport reads each into a fresh 64 KiB buffer:
+//     at 40 packets a second that was most of a speaker's garbage and
+//     its collections a quarter of its CPU at rest;
+//   - its arrival is stamped (heard) by the reading goroutine itself,
+//     which hands it to memberlist directly. Any packet from a member is
+//     a sign of life (its probes of this node, its answers, its gossip,
+//     the probes it forwards), and the last one heard before a member is
+//     declared dead is the best local bound on when it failed.
+type transport struct {
+	log     logr.Logger
+	udp     *net.UDPConn
+	tcp     *net.TCPListener
+	heard   func(from string, at time.Time)
+	packets chan *memberlist.Packet
+	streams chan net.Conn
+	done    chan struct{}
+	closing atomic.Bool
+	stopped sync.WaitGroup
+}
+
+var _ memberlist.NodeAwareTransport = (*transport)(nil)
+
+// maxPacket is the largest UDP payload.
+const maxPacket = 65536
+
+// recvBuffer is the UDP receive buffer asked for (the kernel caps it at
+// net.core.rmem_max), as NetTransport asks: a burst of gossip while the
+// reader is descheduled must not be dropped.
+const recvBuffer = 2 << 20
+
+// newTransport listens on addr:port, TCP and UDP (port 0: a free port for
+// both), and calls heard, from its reading goroutine, for every packet
+// before memberlist sees it.
+func newTransport(addr string, port int, heard func(from string, at time.Time), log logr.Logger) (*transport, error) {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil, fmt.Errorf("memberlist address %q: %w", addr, err)
+	}
+	var tcp *net.TCPListener
+	var udp *net.UDPConn
+	for range 10 {
+		tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		if err != nil {
+			return nil, fmt.Errorf("memberlist TCP listener: %w", err)
+		}
+		bound := tcp.Addr().(*net.TCPAddr).AddrPort().Port()
+		udp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, bound)))
+		if err == nil || port != 0 {
+			break
+		}
+		// The free TCP port is taken for UDP: try another.
+		_ = tcp.Close()
+	}
+	if err != nil {
+		_ = tcp.Close()
+		return nil, fmt.Errorf("memberlist UDP listener: %w", err)
+	}
+	for size := recvBuffer; size > 0; size /= 2 {
+		if udp.SetReadBuffer(size) == nil {
+			break
+		}
+	}
+	t := &transport{log: log, udp: udp, tcp: tcp, heard: heard,
+		packets: make(chan *memberlist.Packet), streams: make(chan net.Conn), done: make(chan struct{})}
+	t.stopped.Add(2)
+	go t.readPackets()
+	go t.acceptStreams()
+	return t, nil
+}
+
+// port is where the transport listens.
+func (t *transport) port() int { return t.udp.LocalAddr().(*net.UDPAddr).Port }
+
+func (t *transport) readPackets() {
+	defer t.stopped.Done()
+	buf := make([]byte, maxPacket)
+	for {
+		n, from, err := t.udp.ReadFromUDPAddrPort(buf)
+		at := time.Now()
+		if err != nil {
+			if t.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.log.V(1).Info("reading a memberlist packet", "reason", err.Error())
+			continue
+		}
+		if n < 1 {
+			continue
+		}
+		addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		t.heard(addr.String(), at)
+		own := make([]byte, n)
+		copy(own, buf)
+		p := &memberlist.Packet{Buf: own, From: addr, Timestamp: at}
+		select {
+		case t.packets <- p:
+		case <-t.done:
+			return
+		}
+	}
+}
+
+func (t *transport) acceptStreams() {
+	defer t.stopped.Done()
+	var backoff time.Duration
+	for {
+		c, err := t.tcp.AcceptTCP()
+		if err != nil {
+			if t.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, as
+			// NetTransport does, instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t.log.Info("accepting a memberlist connection", "reason", err.Error(), "retryIn", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-t.done:
+				return
+			}
+			continue
+		}
+		backoff = 0
+		select {
+		case t.streams <- c:
+		case <-t.done:
+			_ = c.Close()
+			return
+		}
+	}
+}
+
+// FinalAdvertiseAddr is the address given: a speaker always names the
+// address it binds to (--ml-bindaddr), which is the one it advertises.
+func (t *transport) FinalAdvertiseAddr(ip string, port int) (net.IP, int, error) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.IsUnspecified() {
+		return nil, 0, fmt.Errorf("memberlist needs the address to advertise to the other members, got %q", ip)
+	}
+	if port == 0 {
+		port = t.port()
+	}
+	return net.IP(a.AsSlice()), port, nil
+}
+
+// WriteTo sends one packet to addr ("host:port").
+func (t *transport) WriteTo(b []byte, addr string) (time.Time, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		ua, rerr := net.ResolveUDPAddr("udp", addr)
+		if rerr != nil {
+			return time.Time{}, rerr
+		}
+		ap = ua.AddrPort()
+	}
+	_, err = t.udp.WriteToUDPAddrPort(b, ap)
+	return time.Now(), err
+}
+
+// WriteToAddress sends one packet to a's address.
+func (t *transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	return t.WriteTo(b, a.Addr)
+}
+
+// PacketCh is where memberlist reads the packets, once stamped.
+func (t *transport) PacketCh() <-chan *memberlist.Packet { return t.packets }
+
+// DialTimeout opens a stream to addr.
+func (t *transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	return d.Dial("tcp", addr)
+}
+
+// DialAddressTimeout opens a stream to a's address.
+func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return t.DialTimeout(a.Addr, timeout)
+}
+
+// StreamCh is where memberlist takes the accepted streams.
+func (t *transport) StreamCh() <-chan net.Conn { return t.streams }
+
+// Shutdown closes both sockets and waits for their goroutines.
+func (t *transport) Shutdown() error {
+	if t.closing.Swap(true) {
+		return nil
+	}
+	close(t.done)
+	err := errors.Join(t.tcp.Close(), t.udp.Close())
+	t.stopped.Wait()
+	return err
+}
+
+// bindAddress is addr:port for error messages.
+func bindAddress(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
