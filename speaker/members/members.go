@@ -186,7 +186,9 @@ type Members struct {
 	// are not recorded, so the map cannot be grown from outside).
 	heardAt map[string]time.Time
 	addrOf  map[string]string // node → its memberlist address
-	notify  chan struct{}     // signalled when queue grows
+	echoes  map[string]bool   // node → it answers echoes (its metadata says so)
+	tr      *transport
+	notify  chan struct{} // signalled when queue grows
 	started chan struct{}
 	settled chan struct{} // closed by MarkSettled
 	settle  sync.Once
@@ -200,7 +202,7 @@ func New(o Options) (*Members, error) {
 	if len(o.SecretKey) != 32 {
 		return nil, errors.New("members: the memberlist key must be 32 bytes (see LoadSecretKey)")
 	}
-	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, heardAt: map[string]time.Time{}, addrOf: map[string]string{},
+	return &Members{opts: o, alive: map[string]bool{}, acked: map[string]time.Time{}, heardAt: map[string]time.Time{}, addrOf: map[string]string{}, echoes: map[string]bool{},
 		notify: make(chan struct{}, 1), started: make(chan struct{}), settled: make(chan struct{})}, nil
 }
 
@@ -214,7 +216,7 @@ func (m *Members) Start(ctx context.Context) error {
 		c.BindAddr = o.BindAddr
 	}
 	c.BindPort = o.BindPort
-	tr, err := newTransport(c.BindAddr, c.BindPort, m.heard, o.Log.WithName("transport"))
+	tr, err := newTransport(c.BindAddr, c.BindPort, o.NodeName, o.SecretKey, m.heard, o.Log.WithName("transport"))
 	if err != nil {
 		return fmt.Errorf("starting memberlist on %s: %w", bindAddress(c.BindAddr, o.BindPort), err)
 	}
@@ -247,7 +249,7 @@ func (m *Members) Start(ctx context.Context) error {
 		return fmt.Errorf("starting memberlist on %s: %w", bindAddress(c.BindAddr, o.BindPort), err)
 	}
 	m.mu.Lock()
-	m.ml = ml
+	m.ml, m.tr = ml, tr
 	m.mu.Unlock()
 	close(m.started)
 	<-ctx.Done()
@@ -464,6 +466,7 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 	m.mu.Lock()
 	if kind == Joined {
 		m.alive[n.Name] = true
+		m.echoes[n.Name] = string(n.Meta) == echoMeta
 		if old, ok := m.addrOf[n.Name]; ok {
 			delete(m.heardAt, old)
 		}
@@ -476,6 +479,7 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 		// announced its leave carries the notice in its metadata.
 		e.Graceful = string(n.Meta) == leavingMeta
 		delete(m.acked, n.Name)
+		delete(m.echoes, n.Name)
 	}
 	m.queue = append(m.queue, e)
 	m.mu.Unlock()
@@ -487,7 +491,16 @@ func (d *eventDelegate) push(kind EventKind, n *memberlist.Node) {
 
 func (d *eventDelegate) NotifyJoin(n *memberlist.Node)  { d.push(Joined, n) }
 func (d *eventDelegate) NotifyLeave(n *memberlist.Node) { d.push(Left, n) }
-func (d *eventDelegate) NotifyUpdate(*memberlist.Node)  {}
+
+// NotifyUpdate follows a member's metadata: whether it answers echoes.
+func (d *eventDelegate) NotifyUpdate(n *memberlist.Node) {
+	m := (*Members)(d)
+	m.mu.Lock()
+	if m.alive[n.Name] {
+		m.echoes[n.Name] = string(n.Meta) == echoMeta
+	}
+	m.mu.Unlock()
+}
 
 // lastContactLocked is when this member last heard from the node: a
 // packet of it, or an answer to a probe. Caller holds mu.
@@ -510,14 +523,14 @@ func (m *Members) LastContact(node string) time.Time {
 // errNotAlive: Ping was asked about a node memberlist does not hold alive.
 var errNotAlive = errors.New("members: not a live member")
 
-// Ping asks the live member node directly whether it is alive: one
-// memberlist ping, answered within the probe timeout (its round trip), or
-// an error. Unlike
-// memberlist's own probes it names its target, so a node can watch the
-// members whose VIPs it would take over (loop.Watcher).
+// Ping asks the live member node directly whether it is alive and returns
+// the round trip of its answer within the probe timeout, or an error: an
+// echo (echo.go) when the member answers them, else a memberlist ping.
+// Unlike memberlist's own probes it names its target, so a node can watch
+// the members whose VIPs it would take over (loop.Watcher).
 func (m *Members) Ping(node string) (time.Duration, error) {
 	m.mu.Lock()
-	ml, addr, alive := m.ml, m.addrOf[node], m.alive[node]
+	ml, tr, addr, alive, echoes := m.ml, m.tr, m.addrOf[node], m.alive[node], m.echoes[node]
 	m.mu.Unlock()
 	if ml == nil || !alive {
 		return 0, fmt.Errorf("pinging %s: %w", node, errNotAlive)
@@ -525,6 +538,9 @@ func (m *Members) Ping(node string) (time.Duration, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return 0, fmt.Errorf("pinging %s at %q: %w", node, addr, err)
+	}
+	if echoes {
+		return tr.echo(node, ap, m.opts.ProbeTimeout)
 	}
 	return ml.Ping(node, net.UDPAddrFromAddrPort(ap))
 }
@@ -554,7 +570,7 @@ func (d *eventDelegate) NotifyPingComplete(n *memberlist.Node, _ time.Duration, 
 // AckPayload adds nothing to this member's acks.
 func (d *eventDelegate) AckPayload() []byte { return nil }
 
-// leavingMeta is a member's metadata once it is leaving; empty before.
+// leavingMeta is a member's metadata once it is leaving; echoMeta before.
 const leavingMeta = "leaving"
 
 // leavingNoticeRounds bounds the wait for the leaving notice to be
@@ -575,7 +591,7 @@ func (d *metaDelegate) NodeMeta(int) []byte {
 	if m.leaving {
 		return []byte(leavingMeta)
 	}
-	return nil
+	return []byte(echoMeta)
 }
 func (d *metaDelegate) NotifyMsg([]byte)                {}
 func (d *metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }

@@ -337,3 +337,61 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 		})
 	}
 }
+
+// TestPingEchoesMembersThatSayTheyCan: a member's metadata says it answers
+// echoes, and Ping echoes it; a member whose metadata does not (an
+// earlier IronLB during a rolling upgrade) is pinged through memberlist
+// and answers too; a crashed member's Ping fails within the probe
+// timeout.
+func TestPingEchoesMembersThatSayTheyCan(t *testing.T) {
+	key := KeyFromSecret([]byte("test-secret"))
+	a, b := start(t, "node-a", key), start(t, "node-b", key)
+	join(t, b, a)
+	waitAlive(t, a, "node-a", "node-b")
+	a.m.mu.Lock()
+	echoes := a.m.echoes["node-b"]
+	a.m.mu.Unlock()
+	if !echoes {
+		t.Fatal("node-b's metadata does not say it answers echoes")
+	}
+	answered(t, a, "node-b", "echo")
+	// As if node-b's metadata had never said so.
+	(*eventDelegate)(a.m).NotifyUpdate(&memberlist.Node{Name: "node-b"})
+	a.m.mu.Lock()
+	echoes = a.m.echoes["node-b"]
+	a.m.mu.Unlock()
+	if echoes {
+		t.Fatal("an update without the echo metadata left node-b echoed")
+	}
+	answered(t, a, "node-b", "memberlist ping")
+	(*eventDelegate)(a.m).NotifyUpdate(&memberlist.Node{Name: "node-b", Meta: []byte(echoMeta)})
+
+	b.m.mu.Lock()
+	ml := b.m.ml
+	b.m.crashed = true
+	b.m.mu.Unlock()
+	if err := ml.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := a.m.Ping("node-b"); err == nil {
+		t.Error("a crashed member answered")
+	} else if took := time.Since(start); took > 10*DefaultOptions().ProbeTimeout {
+		t.Errorf("the failed Ping took %v", took)
+	}
+}
+
+// answered waits until r's Ping of node is answered: a member just joined
+// may be suspected once by memberlist's fast test timers (a -race run saw
+// it), which a second ask outlives.
+func answered(t *testing.T, r *running, node, how string) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var took time.Duration
+		if took, err = r.m.Ping(node); err == nil && took > 0 {
+			return
+		}
+	}
+	t.Fatalf("%s of %s never answered: %v", how, node, err)
+}

@@ -3,6 +3,7 @@ package members
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
@@ -25,7 +26,8 @@ import (
 //     which hands it to memberlist directly. Any packet from a member is
 //     a sign of life (its probes of this node, its answers, its gossip,
 //     the probes it forwards), and the last one heard before a member is
-//     declared dead is the best local bound on when it failed.
+//     declared dead is the best local bound on when it failed;
+//   - it asks and answers the watch's echoes (echo.go) itself.
 type transport struct {
 	log     logr.Logger
 	udp     *net.UDPConn
@@ -36,6 +38,16 @@ type transport struct {
 	done    chan struct{}
 	closing atomic.Bool
 	stopped sync.WaitGroup
+
+	// name is this member's, which an echo request must name. Echoes
+	// are authenticated by readMAC in the reading goroutine and by
+	// askMAC, under mu, for the askers.
+	name    string
+	readMAC *echoMACer
+	nonce   atomic.Uint64
+	mu      sync.Mutex
+	askMAC  *echoMACer
+	waiting map[uint64]chan time.Time // echo nonce → its asker
 }
 
 var _ memberlist.NodeAwareTransport = (*transport)(nil)
@@ -50,8 +62,9 @@ const recvBuffer = 2 << 20
 
 // newTransport listens on addr:port, TCP and UDP (port 0: a free port for
 // both), and calls heard, from its reading goroutine, for every packet
-// before memberlist sees it.
-func newTransport(addr string, port int, heard func(from string, at time.Time), log logr.Logger) (*transport, error) {
+// before memberlist sees it. It answers the echoes that name this member
+// (name) and carry the MAC of secret, the memberlist key.
+func newTransport(addr string, port int, name string, secret []byte, heard func(from string, at time.Time), log logr.Logger) (*transport, error) {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("memberlist address %q: %w", addr, err)
@@ -81,7 +94,9 @@ func newTransport(addr string, port int, heard func(from string, at time.Time), 
 		}
 	}
 	t := &transport{log: log, udp: udp, tcp: tcp, heard: heard,
-		packets: make(chan *memberlist.Packet), streams: make(chan net.Conn), done: make(chan struct{})}
+		packets: make(chan *memberlist.Packet), streams: make(chan net.Conn), done: make(chan struct{}),
+		name: name, readMAC: newEchoMACer(echoKey(secret)), askMAC: newEchoMACer(echoKey(secret)), waiting: map[uint64]chan time.Time{}}
+	t.nonce.Store(rand.Uint64())
 	t.stopped.Add(2)
 	go t.readPackets()
 	go t.acceptStreams()
@@ -107,8 +122,13 @@ func (t *transport) readPackets() {
 		if n < 1 {
 			continue
 		}
-		addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		addr := net.UDPAddrFromAddrPort(from)
 		t.heard(addr.String(), at)
+		if isEcho(buf[:n]) {
+			t.handleEcho(buf[:n], from, at)
+			continue
+		}
 		own := make([]byte, n)
 		copy(own, buf)
 		p := &memberlist.Packet{Buf: own, From: addr, Timestamp: at}
@@ -117,6 +137,69 @@ func (t *transport) readPackets() {
 		case <-t.done:
 			return
 		}
+	}
+}
+
+// handleEcho answers a request for this member at once, from the reading
+// goroutine, and hands an answer to its asker. Anything else is dropped:
+// an echo is never memberlist's.
+func (t *transport) handleEcho(p []byte, from netip.AddrPort, at time.Time) {
+	if p[0] == echoRequest {
+		nonce, err := parseEchoRequest(p, t.readMAC, t.name)
+		if err != nil {
+			t.log.V(1).Info("dropping an echo request", "from", from.String(), "reason", err.Error())
+			return
+		}
+		var b [1 + echoNonceLen + echoMACLen]byte
+		if _, err := t.udp.WriteToUDPAddrPort(appendEchoAnswer(b[:0], t.readMAC, nonce), from); err != nil {
+			t.log.V(1).Info("answering an echo", "to", from.String(), "reason", err.Error())
+		}
+		return
+	}
+	nonce, err := parseEchoAnswer(p, t.readMAC)
+	if err != nil {
+		t.log.V(1).Info("dropping an echo answer", "from", from.String(), "reason", err.Error())
+		return
+	}
+	t.mu.Lock()
+	ch := t.waiting[nonce]
+	t.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- at:
+		default:
+		}
+	}
+}
+
+// errEchoTimeout: no answer to an echo within its timeout.
+var errEchoTimeout = errors.New("members: no answer to the echo")
+
+// echo asks member name at addr whether it is alive and returns the round
+// trip, or errEchoTimeout after timeout.
+func (t *transport) echo(name string, addr netip.AddrPort, timeout time.Duration) (time.Duration, error) {
+	nonce := t.nonce.Add(1)
+	answered := make(chan time.Time, 1)
+	t.mu.Lock()
+	t.waiting[nonce] = answered
+	b := appendEchoRequest(make([]byte, 0, 2+len(name)+echoNonceLen+echoMACLen), t.askMAC, name, nonce)
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.waiting, nonce)
+		t.mu.Unlock()
+	}()
+	sent := time.Now()
+	if _, err := t.udp.WriteToUDPAddrPort(b, addr); err != nil {
+		return 0, fmt.Errorf("echo to %s: %w", name, err)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case at := <-answered:
+		return at.Sub(sent), nil
+	case <-timer.C:
+		return 0, fmt.Errorf("echo to %s at %s: %w", name, addr, errEchoTimeout)
 	}
 }
 

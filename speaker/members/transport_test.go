@@ -2,8 +2,10 @@ package members
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -19,7 +21,7 @@ import (
 // (goleak checks it).
 func TestTransportCarriesPacketsAndStreams(t *testing.T) {
 	heard := make(chan string, 4)
-	tr, err := newTransport("127.0.0.1", 0, func(from string, at time.Time) {
+	tr, err := newTransport("127.0.0.1", 0, "self", make([]byte, 32), func(from string, at time.Time) {
 		if !at.IsZero() {
 			heard <- from
 		}
@@ -98,5 +100,91 @@ func TestTransportCarriesPacketsAndStreams(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no stream accepted")
+	}
+}
+
+// TestEcho: an echo naming the member is answered by its transport alone
+// (nothing reaches memberlist), with the round trip; one naming another
+// member or carrying another key's MAC is not, and times out.
+func TestEcho(t *testing.T) {
+	key := make([]byte, 32)
+	key[0] = 1
+	start := func(name string, secret []byte) *transport {
+		tr, err := newTransport("127.0.0.1", 0, name, secret, func(string, time.Time) {}, logr.Discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tr.Shutdown() })
+		return tr
+	}
+	a, b := start("a", key), start("b", key)
+	stranger := start("c", make([]byte, 32))
+	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(b.port()))
+
+	took, err := a.echo("b", bAddr, time.Second)
+	if err != nil || took <= 0 || took > time.Second {
+		t.Fatalf("echo a→b: %v, %v", took, err)
+	}
+	for _, tc := range []struct {
+		name string
+		from *transport
+		ask  string
+	}{
+		{"naming another member", a, "not-b"},
+		{"with another key", stranger, "b"},
+	} {
+		if _, err := tc.from.echo(tc.ask, bAddr, 100*time.Millisecond); !errors.Is(err, errEchoTimeout) {
+			t.Errorf("echo %s: %v, want a timeout", tc.name, err)
+		}
+	}
+	select {
+	case p := <-b.PacketCh():
+		t.Errorf("an echo reached memberlist: %q", p.Buf)
+	default:
+	}
+	a.mu.Lock()
+	left := len(a.waiting)
+	a.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d echoes still waiting after their answer or timeout", left)
+	}
+}
+
+// TestEchoCodec: requests and answers parse back; a wrong name, key,
+// length or byte is refused.
+func TestEchoCodec(t *testing.T) {
+	key, other := newEchoMACer(echoKey([]byte("k1"))), newEchoMACer(echoKey([]byte("k2")))
+	req := appendEchoRequest(nil, key, "node-a", 42)
+	if n, err := parseEchoRequest(req, key, "node-a"); err != nil || n != 42 {
+		t.Fatalf("request: %d, %v", n, err)
+	}
+	ans := appendEchoAnswer(nil, key, 42)
+	if n, err := parseEchoAnswer(ans, key); err != nil || n != 42 {
+		t.Fatalf("answer: %d, %v", n, err)
+	}
+	flip := func(p []byte, i int) []byte {
+		q := bytes.Clone(p)
+		q[i] ^= 1
+		return q
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"request for another name", func() error { _, err := parseEchoRequest(req, key, "node-b"); return err }()},
+		{"request with another key", func() error { _, err := parseEchoRequest(req, other, "node-a"); return err }()},
+		{"request with a nonce changed", func() error { _, err := parseEchoRequest(flip(req, len(req)-echoMACLen-1), key, "node-a"); return err }()},
+		{"request cut short", func() error { _, err := parseEchoRequest(req[:len(req)-1], key, "node-a"); return err }()},
+		{"answer with another key", func() error { _, err := parseEchoAnswer(ans, other); return err }()},
+		{"answer with its MAC changed", func() error { _, err := parseEchoAnswer(flip(ans, len(ans)-1), key); return err }()},
+		{"answer taken for a request", func() error { _, err := parseEchoRequest(ans, key, "node-a"); return err }()},
+		{"request taken for an answer", func() error { _, err := parseEchoAnswer(req, key); return err }()},
+	} {
+		if !errors.Is(tc.err, errEchoInvalid) {
+			t.Errorf("%s: %v, want errEchoInvalid", tc.name, tc.err)
+		}
+	}
+	if !isEcho(req) || !isEcho(ans) || isEcho([]byte{0}) || isEcho([]byte{1, 2}) || isEcho([]byte{244}) || isEcho(nil) {
+		t.Error("isEcho tells echoes from memberlist's packets wrongly")
 	}
 }
