@@ -123,12 +123,12 @@ func (t *transport) readPackets() {
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		addr := net.UDPAddrFromAddrPort(from)
-		t.heard(addr.String(), at)
 		if isEcho(buf[:n]) {
 			t.handleEcho(buf[:n], from, at)
 			continue
 		}
+		addr := net.UDPAddrFromAddrPort(from)
+		t.heard(addr.String(), at)
 		own := make([]byte, n)
 		copy(own, buf)
 		p := &memberlist.Packet{Buf: own, From: addr, Timestamp: at}
@@ -141,8 +141,9 @@ func (t *transport) readPackets() {
 }
 
 // handleEcho answers a request for this member at once, from the reading
-// goroutine, and hands an answer to its asker. Anything else is dropped:
-// an echo is never memberlist's.
+// goroutine, and hands an answer to its asker; a valid one of either is
+// the sender's sign of life (heard), even an answer come too late for its
+// asker. Anything else is dropped: an echo is never memberlist's.
 func (t *transport) handleEcho(p []byte, from netip.AddrPort, at time.Time) {
 	if p[0] == echoRequest {
 		nonce, err := parseEchoRequest(p, t.readMAC, t.name)
@@ -150,6 +151,7 @@ func (t *transport) handleEcho(p []byte, from netip.AddrPort, at time.Time) {
 			t.log.V(1).Info("dropping an echo request", "from", from.String(), "reason", err.Error())
 			return
 		}
+		t.heard(from.String(), at)
 		var b [1 + echoNonceLen + echoMACLen]byte
 		if _, err := t.udp.WriteToUDPAddrPort(appendEchoAnswer(b[:0], t.readMAC, nonce), from); err != nil {
 			t.log.V(1).Info("answering an echo", "to", from.String(), "reason", err.Error())
@@ -161,6 +163,7 @@ func (t *transport) handleEcho(p []byte, from netip.AddrPort, at time.Time) {
 		t.log.V(1).Info("dropping an echo answer", "from", from.String(), "reason", err.Error())
 		return
 	}
+	t.heard(from.String(), at)
 	t.mu.Lock()
 	ch := t.waiting[nonce]
 	t.mu.Unlock()

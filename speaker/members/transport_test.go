@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,13 +106,20 @@ func TestTransportCarriesPacketsAndStreams(t *testing.T) {
 }
 
 // TestEcho: an echo naming the member is answered by its transport alone
-// (nothing reaches memberlist), with the round trip; one naming another
-// member or carrying another key's MAC is not, and times out.
+// (nothing reaches memberlist), with the round trip, and each end hears
+// the other; one naming another member or carrying another key's MAC is
+// not answered, times out, and is not taken for a sign of life.
 func TestEcho(t *testing.T) {
 	key := make([]byte, 32)
 	key[0] = 1
+	var mu sync.Mutex
+	heard := map[string][]string{}
 	start := func(name string, secret []byte) *transport {
-		tr, err := newTransport("127.0.0.1", 0, name, secret, func(string, time.Time) {}, logr.Discard())
+		tr, err := newTransport("127.0.0.1", 0, name, secret, func(from string, _ time.Time) {
+			mu.Lock()
+			heard[name] = append(heard[name], from)
+			mu.Unlock()
+		}, logr.Discard())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,11 +129,18 @@ func TestEcho(t *testing.T) {
 	a, b := start("a", key), start("b", key)
 	stranger := start("c", make([]byte, 32))
 	bAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(b.port()))
+	addrOf := func(tr *transport) string { return "127.0.0.1:" + strconv.Itoa(tr.port()) }
 
 	took, err := a.echo("b", bAddr, time.Second)
 	if err != nil || took <= 0 || took > time.Second {
 		t.Fatalf("echo a→b: %v, %v", took, err)
 	}
+	mu.Lock()
+	if want := []string{addrOf(a)}; !slices.Equal(heard["b"], want) || !slices.Equal(heard["a"], []string{addrOf(b)}) {
+		t.Errorf("heard %v after one echo, want b hearing %v and a hearing %s", heard, want, addrOf(b))
+	}
+	clear(heard)
+	mu.Unlock()
 	for _, tc := range []struct {
 		name string
 		from *transport
@@ -142,6 +158,11 @@ func TestEcho(t *testing.T) {
 		t.Errorf("an echo reached memberlist: %q", p.Buf)
 	default:
 	}
+	mu.Lock()
+	if len(heard) != 0 {
+		t.Errorf("invalid echoes were heard as life: %v", heard)
+	}
+	mu.Unlock()
 	a.mu.Lock()
 	left := len(a.waiting)
 	a.mu.Unlock()
