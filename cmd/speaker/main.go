@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"github.com/ironlb/ironlb/speaker/bgpapply"
 	"github.com/ironlb/ironlb/speaker/ifwatch"
-	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -157,7 +155,6 @@ func (o *options) validate() error {
 }
 
 func main() {
-	oneProcessor()
 	var o options
 	cli.Program{
 		Name:     "speaker",
@@ -168,21 +165,6 @@ func main() {
 		LogLevel: &o.logLevel,
 		Run:      func(ctx context.Context, log logr.Logger) error { return run(ctx, o, log) },
 	}.Main()
-}
-
-// oneProcessor runs the speaker's goroutines on one processor (P) unless
-// GOMAXPROCS in the environment says otherwise. A speaker is many small,
-// latency-bound tasks (an ARP answer, a watch ping ten times a second, a
-// BFD packet): on one P a goroutine made runnable runs when the one that
-// woke it blocks, while with more the runtime wakes another thread for it
-// and parks that thread again right after, which cost a speaker at rest
-// on 10 nodes a quarter of its CPU (1.6 → 1.2 % of a core). Go preempts a
-// goroutine that runs for 10 ms, so one busy task (an informer decoding a
-// large list, a GC) delays the others by that at most.
-func oneProcessor() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
 }
 
 func run(ctx context.Context, o options, log logr.Logger) error {
