@@ -29,7 +29,6 @@ type Speaker struct {
 	// FRR mode labels them; the message counters past updates_total are
 	// FRR mode's families, counters without _total as MetalLB names them.
 	bgpSessionUp *prometheus.GaugeVec
-	bgpUpdates   *prometheus.CounterVec
 	bgpPrefixes  *prometheus.GaugeVec
 	bgpPending   *prometheus.GaugeVec
 	bgpWithdraw  *prometheus.HistogramVec
@@ -151,10 +150,6 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 			Namespace: "metallb", Subsystem: "bgp", Name: "session_up",
 			Help: "1 while the BGP session with the peer is established.",
 		}, peerVRF),
-		bgpUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "metallb", Subsystem: "bgp", Name: "updates_total",
-			Help: "BGP UPDATE messages sent to the peer.",
-		}, peerVRF),
 		bgpPrefixes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "metallb", Subsystem: "bgp", Name: "announced_prefixes_total",
 			Help: "Prefixes currently advertised to the peer.",
@@ -175,7 +170,7 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 	}
 	s.bgpSent = bgpMessageCounters{
 		open:         bgpCounter("opens_sent", "Number of BGP OPEN messages sent."),
-		update:       s.bgpUpdates,
+		update:       bgpCounter("updates_total", "BGP UPDATE messages sent to the peer."),
 		notification: bgpCounter("notifications_sent", "Number of BGP NOTIFICATION messages sent."),
 		keepalive:    bgpCounter("keepalives_sent", "Number of BGP KEEPALIVE messages sent."),
 		routeRefresh: bgpCounter("route_refresh_sent", "Number of BGP ROUTE-REFRESH messages sent."),
@@ -187,14 +182,13 @@ func NewSpeaker(reg prometheus.Registerer, node string) (*Speaker, error) {
 		keepalive: bgpCounter("keepalives_received", "Number of BGP KEEPALIVE messages received."),
 		total:     bgpCounter("total_received", "Number of BGP messages received."),
 	}
-	bfdLabels := peerVRF
 	bfdCounter := func(name, help string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "metallb", Subsystem: "bfd", Name: name, Help: help}, bfdLabels)
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "metallb", Subsystem: "bfd", Name: name, Help: help}, peerVRF)
 	}
 	s.bfdSessionUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "metallb", Subsystem: "bfd", Name: "session_up",
 		Help: "BFD session state (1 is up, 0 is down).",
-	}, bfdLabels)
+	}, peerVRF)
 	s.bfdControlIn = bfdCounter("control_packet_input", "Number of received BFD control packets.")
 	s.bfdControlOut = bfdCounter("control_packet_output", "Number of sent BFD control packets.")
 	s.bfdEchoIn = bfdCounter("echo_packet_input", "Number of received BFD echo packets (IronLB runs no echo function: always 0).")
