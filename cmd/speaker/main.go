@@ -196,6 +196,9 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Pods' ages are told on the clock that stamped them, not this node's.
+	apiserverClock := kube.NewServerClock(nil)
+	cfg.Wrap(apiserverClock.Wrap)
 	scheme, err := cli.NewScheme()
 	if err != nil {
 		return err
@@ -287,7 +290,7 @@ func run(ctx context.Context, o options, log logr.Logger) error {
 		lp.Witnesses, lp.Connected = ml.Witnesses, connected
 		setups = append(setups, &watch.Peers{Client: mgr.GetClient(), Namespace: o.namespace, Selector: sel,
 			NodeName: o.nodeName, Port: o.mlBindPort, Members: ml, Log: log.WithName("peers"), Ready: initial.Done(), SettleWindow: o.settleTimeout,
-			Rejoin: watch.DefaultRejoinInterval})
+			Now: apiserverClock.Now, Rejoin: watch.DefaultRejoinInterval})
 		runnables = append(runnables, ml.Start)
 	}
 	for _, s := range setups {

@@ -63,7 +63,9 @@ type Peers struct {
 	// loop's settle timeout bounds the wait); an older one is taken for
 	// down (its node died, its container crashes) and not waited for.
 	SettleWindow time.Duration
-	// Now is the clock (time.Now when nil).
+	// Now is the apiserver's clock (kube.ServerClock; time.Now when nil):
+	// pods' creation times are stamped by it, and a node's own clock may be
+	// off by more than the window.
 	Now func() time.Time
 	// Rejoin, when positive, repeats the join of peers that are not alive
 	// this often (DefaultRejoinInterval), which heals partitions.
