@@ -126,8 +126,10 @@ lint: ## gofmt, go vet and staticcheck.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "not gofmt'ed: $$unformatted" >&2; exit 1; fi
 	go vet ./...
 	go vet -tags e2e ./...
+	go vet -tags e2e,wallclock ./test/e2e
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e ./...
+	$(STATICCHECK) -tags e2e,wallclock ./test/e2e
 	cd test/lab && go vet -tags e2e ./... && $(STATICCHECK) -tags e2e ./...
 	cd test/dashboards && go vet ./... && $(STATICCHECK) ./...
 
@@ -150,8 +152,13 @@ test-unit: ## The fast tier, after every change: go test ./... (no root, no name
 .PHONY: test-e2e
 test-e2e: deps k8s-binaries ## The e2e tier (root): integration on a real kube-apiserver and etcd, real packets in network namespaces, FRR, the lab on real kubelets, dashboards on Prometheus.
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -tags e2e $(GO_TEST_FLAGS) $(E2E_PKGS)
+	$(MAKE) --no-print-directory test-wallclock
 	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) $(LAB_GO) test -tags e2e $(GO_TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory dashboards-test
+
+.PHONY: test-wallclock
+test-wallclock: deps k8s-binaries ## The wall clock jumps 5 minutes forward and back under three speakers (root; part of test-e2e). It sets this machine's clock, so it runs alone.
+	KUBEBUILDER_ASSETS=$$(hack/k8s-binaries.sh) go test -tags e2e,wallclock $(GO_TEST_FLAGS) -run '^TestWallClockJump$$' ./test/e2e
 
 .PHONY: dashboards-test
 dashboards-test: deps ## Dashboards and alerts, offline: every query parses and reads only metrics the code exports; promtool check/test rules (a module of its own: test/dashboards; also part of test-e2e).
