@@ -31,8 +31,8 @@ func NewServerClock(local func() time.Time) *ServerClock {
 }
 
 // Now is the apiserver's time now, as well as an answer's Date (whole
-// seconds) and its round trip tell: within about half a second. Before the
-// first answer it is this process's wall clock.
+// seconds) tells: within about half a second. Before the first answer it
+// is this process's wall clock.
 func (c *ServerClock) Now() time.Time {
 	now := c.local()
 	c.mu.Lock()
@@ -46,27 +46,26 @@ func (c *ServerClock) Now() time.Time {
 // Wrap samples every answer; it fits rest.Config.Wrap.
 func (c *ServerClock) Wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		sent := c.local()
 		res, err := rt.RoundTrip(req)
 		if err == nil {
-			c.observe(res.Header.Get("Date"), sent, c.local())
+			c.observe(res.Header.Get("Date"), c.local())
 		}
 		return res, err
 	})
 }
 
-// observe takes an answer's Date, sent between sent and received. Date is
-// truncated to the second and was written somewhere in the round trip:
-// the middle of both is the best guess.
-func (c *ServerClock) observe(date string, sent, received time.Time) {
+// observe takes an answer's Date, received at received. A Go server,
+// the apiserver, stamps Date as it writes the answer's headers, at the end
+// of whatever the request waited for: it is the apiserver's time as the
+// answer came, truncated to the second.
+func (c *ServerClock) observe(date string, received time.Time) {
 	stamped, err := http.ParseTime(date)
 	if err != nil {
 		return
 	}
-	serverNow := stamped.Add(time.Second/2 + received.Sub(sent)/2)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.serverAt, c.localAt = serverNow, received
+	c.serverAt, c.localAt = stamped.Add(time.Second/2), received
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
