@@ -42,7 +42,8 @@ func (i *Initial) Start(ctx context.Context) error {
 	if !i.Cache.WaitForCacheSync(ctx) {
 		return errors.New("initial sync: caches did not sync")
 	}
-	if _, err := i.Config.Reconcile(ctx, reconcile.Request{}); err != nil {
+	verdict, err := i.Config.Load(ctx)
+	if err != nil {
 		return fmt.Errorf("initial sync: configuration: %w", err)
 	}
 	var nodes corev1.NodeList
@@ -65,5 +66,7 @@ func (i *Initial) Start(ctx context.Context) error {
 		}
 	}
 	close(i.done)
+	// Reported after Done, so that Peers joins without waiting for it.
+	i.Config.reportState(ctx, verdict)
 	return nil
 }

@@ -248,27 +248,43 @@ func (r *Config) reportState(ctx context.Context, loadErr error) {
 	}
 }
 
-// Reconcile validates the whole configuration.
+// Reconcile validates the whole configuration, hands it to the loop when
+// it is valid, and reports the verdict in the ConfigurationState.
 func (r *Config) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
-	res, err := kube.ListConfig(ctx, r.Client, r.Namespace)
+	verdict, err := r.Load(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	r.reportState(ctx, verdict)
+	return ctrl.Result{}, nil
+}
+
+// Load reads and validates the whole configuration and hands it to the
+// loop when it is valid; a refused one leaves the last valid one in force.
+// It returns the verdict to report (nil: valid; else why it was refused),
+// or err when the configuration could not be read or handed over.
+// Reporting is left to the caller: it takes a few writes, which a speaker
+// starting among many waits seconds for, and must not hold its first
+// announcement back.
+func (r *Config) Load(ctx context.Context) (verdict, err error) {
+	res, err := kube.ListConfig(ctx, r.Client, r.Namespace)
+	if err != nil {
+		return nil, err
 	}
 	r.Metrics.Updates.Inc()
 	r.logSilenced(res.L2Advertisements)
 	res.L2Advertisements = config.ForSpeakers(res.L2Advertisements, r.SpeakerSet)
-	cfg, _, err := config.Parse(res)
-	r.reportState(ctx, err)
-	if err != nil {
+	cfg, _, refused := config.Parse(res)
+	if refused != nil {
 		r.Metrics.UpdateErrors.Inc()
 		r.Metrics.ConfigStale.Set(1)
-		r.Log.Error(err, "configuration refused; the last valid configuration stays in force")
-		return ctrl.Result{}, nil
+		r.Log.Error(refused, "configuration refused; the last valid configuration stays in force")
+		return refused, nil
 	}
 	if cfg, err = r.resolvePeers(ctx, cfg); err != nil {
-		return ctrl.Result{}, err
+		return nil, err
 	}
 	r.Metrics.ConfigStale.Set(0)
 	r.Metrics.ConfigLoaded.Set(1)
-	return ctrl.Result{}, send(ctx, r.Out, loop.Update{Config: cfg})
+	return nil, send(ctx, r.Out, loop.Update{Config: cfg})
 }
