@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/api/v1beta1"
@@ -83,17 +83,27 @@ type ConfigStateReporter struct {
 // Report records the outcome of a configuration load. Where the CRD is
 // missing (metallb.io CRDs older than MetalLB 0.15.3 left in place) it
 // does nothing and says so once through the returned error only the first
-// time.
+// time. Another write meanwhile (the component's reconciler and its start
+// report at once) is met by reading the object again and writing once
+// more.
 func (r *ConfigStateReporter) Report(ctx context.Context, loadErr error) error {
-	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-	var cs v1beta1.ConfigurationState
-	err := r.Reader.Get(ctx, key, &cs)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error { return r.report(ctx, loadErr) })
 	if meta.IsNoMatchError(err) {
 		var first error
 		r.missing.Do(func() {
 			first = fmt.Errorf("no ConfigurationState CRD (configurationstates.metallb.io); configuration state is reported in Events and metrics only: %w", err)
 		})
 		return first
+	}
+	return err
+}
+
+func (r *ConfigStateReporter) report(ctx context.Context, loadErr error) error {
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
+	var cs v1beta1.ConfigurationState
+	err := r.Reader.Get(ctx, key, &cs)
+	if meta.IsNoMatchError(err) {
+		return err
 	}
 	if apierrors.IsNotFound(err) {
 		cs = v1beta1.ConfigurationState{ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Name, Labels: r.Labels}}
@@ -116,9 +126,6 @@ func (r *ConfigStateReporter) Report(ctx context.Context, loadErr error) error {
 		return nil
 	}
 	if err := r.Client.Status().Update(ctx, &cs); err != nil {
-		if apierrors.IsConflict(err) {
-			return errors.Join(err, fmt.Errorf("ConfigurationState %s changed meanwhile; retrying", key))
-		}
 		return fmt.Errorf("writing ConfigurationState %s: %w", key, err)
 	}
 	return nil
