@@ -78,9 +78,10 @@ func readMessages(m *api.Messages) messageCounts {
 	return messageCounts{sent: conv(m.GetSent()), received: conv(m.GetReceived())}
 }
 
-// since is how many messages of each type were counted after last. GoBGP
-// counts from zero on each new connection: a counter below its last
-// value starts again from zero.
+// since is how many messages of each type were counted after last. A
+// neighbour's counters run across its reconnections and start again from
+// zero when it is added anew (a BGPPeer changed): a counter below its last
+// value has started again.
 func (c messageCounts) since(last messageCounts) messageCounts {
 	diff := func(now, was metrics.BGPMessages) metrics.BGPMessages {
 		d := func(n, w uint64) uint64 {
