@@ -82,12 +82,14 @@ func (l *Loop) suspect(ctx context.Context, e members.Event) bool {
 		d.onWatch = false // memberlist agrees: from here its return is memberlist's to report
 		return true
 	}
-	l.startCheck(ctx, e, false)
+	l.startCheck(ctx, e, false, nil)
 	return true
 }
 
 // startCheck checks the member's death (check) and records it in deaths.
-func (l *Loop) startCheck(ctx context.Context, e members.Event, onWatch bool) {
+// early, when set, brings the first connection's verdict, made as the
+// silence began (reachEarly).
+func (l *Loop) startCheck(ctx context.Context, e members.Event, onWatch bool, early <-chan members.Reachability) {
 	l.deathGen++
 	cctx, cancel := context.WithCancel(ctx)
 	d := &death{ev: e, gen: l.deathGen, ctx: cctx, cancel: cancel, onWatch: onWatch}
@@ -95,14 +97,14 @@ func (l *Loop) startCheck(ctx context.Context, e members.Event, onWatch bool) {
 	l.checks.Add(1)
 	go func() {
 		defer l.checks.Done()
-		l.check(cctx, e.Node, d.gen, e.Addr)
+		l.check(cctx, e.Node, d.gen, e.Addr, early)
 	}()
 }
 
-// check reports the first verdict on the member at addr, then, while it
-// is held (listening), connects again every recheckInterval and reports
-// only when it stops listening.
-func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
+// check reports the first verdict on the member at addr (early's, when it
+// has one), then, while it is held (listening), connects again every
+// recheckInterval and reports only when it stops listening.
+func (l *Loop) check(ctx context.Context, node string, gen int, addr string, early <-chan members.Reachability) {
 	send := func(v reached) bool {
 		select {
 		case l.reached <- v:
@@ -112,7 +114,17 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string) {
 		}
 	}
 	report := func(r members.Reachability) bool { return send(reached{node: node, gen: gen, r: r}) }
-	r := l.Reacher.Reach(ctx, addr)
+	r, ok := members.Unreachable, false
+	if early != nil {
+		select {
+		case r, ok = <-early:
+		case <-ctx.Done():
+			return
+		}
+	}
+	if !ok {
+		r = l.Reacher.Reach(ctx, addr)
+	}
 	// A member that does not answer is believed dead only if this node
 	// is not the one cut off; until then, look again now and then.
 	for told := false; r.Gone() && l.cutOff(ctx, node); {

@@ -47,6 +47,9 @@ type Watcher interface {
 type watchReport struct {
 	node     string
 	answered bool
+	// early brings the verdict of a connection made at the silence's
+	// first miss (reachEarly); nil when there is none to use.
+	early <-chan members.Reachability
 }
 
 // watching reports whether the loop watches the members it succeeds.
@@ -101,6 +104,7 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 	// unanswered.
 	var prevSent, lastAnswer, seen time.Time
 	prevFailed := false
+	var early <-chan members.Reachability // the connection made at this silence's first miss
 	for {
 		select {
 		case <-ctx.Done():
@@ -132,6 +136,9 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 		}
 		prevSent, seen, prevFailed = sent, heard, err != nil
 		report := watchReport{node: node}
+		if err == nil {
+			early = nil
+		}
 		switch {
 		case err == nil && !silent:
 			misses = 0
@@ -148,6 +155,9 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 			}
 		default:
 			misses++
+			if misses == 1 && !silent && l.WatchMisses > 1 {
+				early = l.reachEarly(ctx, node)
+			}
 			// Silent: WatchMisses pings in a row unanswered, and for
 			// longer than answers have lately taken to come (so a
 			// machine that answers slowly is waited for, and its live
@@ -156,6 +166,10 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 				continue
 			}
 			silent = true
+			if misses == l.WatchMisses {
+				report.early = early // else made long before the silence was believed: the check connects anew
+			}
+			early = nil
 		}
 		select {
 		case l.watchReports <- report:
@@ -163,6 +177,33 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 			return
 		}
 	}
+}
+
+// reachEarly connects to the member in the background at the first miss
+// of a silence, so that its check's first verdict is known by the time
+// the silence is confirmed: a dead node's check otherwise adds its two
+// fair silences (2 × the reach timeout, 50 ms) to every failover. The
+// channel is closed without a verdict when the member is no longer watched
+// meanwhile (a cancelled connection says nothing of the member), or nil
+// when the member is no longer alive.
+func (l *Loop) reachEarly(ctx context.Context, node string) <-chan members.Reachability {
+	if l.Witnesses == nil || l.Reacher == nil {
+		return nil
+	}
+	addr, alive := l.Witnesses()[node]
+	if !alive {
+		return nil
+	}
+	out := make(chan members.Reachability, 1)
+	l.checks.Add(1)
+	go func() {
+		defer l.checks.Done()
+		defer close(out)
+		if r := l.Reacher.Reach(ctx, addr); ctx.Err() == nil {
+			out <- r
+		}
+	}()
+	return out
 }
 
 // watched acts on a watch report: a member gone silent has its death
@@ -202,6 +243,6 @@ func (l *Loop) watched(ctx context.Context, r watchReport) bool {
 	}
 	l.Log.V(1).Info("watched member stopped answering pings: checking its death", "node", r.node, "misses", l.WatchMisses)
 	l.startCheck(ctx, members.Event{Kind: members.Left, Node: r.node, At: l.Clock.Now(),
-		LastContact: l.Watcher.LastContact(r.node), Addr: addr}, true)
+		LastContact: l.Watcher.LastContact(r.node), Addr: addr}, true, r.early)
 	return false
 }

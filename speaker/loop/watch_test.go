@@ -175,6 +175,48 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 	}
 }
 
+// TestWatchConnectsAtASilencesFirstMiss: the check of a silent member
+// connects to it as soon as its first ping goes unanswered, so that when
+// the silence is confirmed the verdict is already known and the takeover
+// does not wait out the connection's timeouts (two of 25 ms on a dead
+// node). A member that answers its next ping keeps its VIP, whatever that
+// early connection found.
+func TestWatchConnectsAtASilencesFirstMiss(t *testing.T) {
+	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
+	for _, dies := range []bool{true, false} {
+		name := map[bool]string{true: "dead: its check takes the first connection's verdict", false: "one miss: the verdict is dropped"}[dies]
+		t.Run(name, func(t *testing.T) {
+			reacher := &addrReacher{listening: map[string]bool{witnessAddr: true}}
+			ping := &pinger{}
+			f := startDeathFixture(t, testNodes, func(f *deathFixture, l *Loop) {
+				ping.lastContact = f.clk.Now().Add(-150 * time.Millisecond)
+				l.Reacher, l.Watcher = reacher, ping
+				l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
+			})
+			tick := func() { t.Helper(); ping.tick(t, f.clk) }
+			tick()
+			ping.set(true)
+			tick()
+			eventually(t, "a connection to the owner at its first miss", func() bool { return reacher.reaches(ownerAddr) == 1 })
+			if !dies {
+				ping.set(false)
+				for range 5 {
+					tick()
+				}
+				if f.rec.owns(f.vip) {
+					t.Fatalf("took %s over from %s, which missed one ping and answered the next", f.vip, f.owner)
+				}
+				return
+			}
+			tick()
+			eventually(t, "taking over", func() bool { return f.rec.owns(f.vip) })
+			if n := reacher.reaches(ownerAddr); n != 1 {
+				t.Errorf("the owner was connected to %d times, want once, at its first miss: the check connected again after the silence was confirmed", n)
+			}
+		})
+	}
+}
+
 // lingerEnds is a condition that moves the clock on, so the VIP handed
 // back stops lingering, and holds once this node no longer answers for it.
 func lingerEnds(clk *testclock.FakeClock, rec *recorder, vip netip.Addr) func() bool {
