@@ -74,7 +74,10 @@ func TestWallClockJump(t *testing.T) {
 		return nil
 	}
 	t.Cleanup(func() {
-		if offset != 0 {
+		mu.Lock()
+		ahead := offset
+		mu.Unlock()
+		if ahead != 0 {
 			if err := setClock(0); err != nil {
 				t.Error(err)
 			}
@@ -138,8 +141,18 @@ func TestWallClockJump(t *testing.T) {
 		if err := speaker.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
-		jumped := make(chan error, 1)
-		time.AfterFunc(600*time.Millisecond, func() { jumped <- setClock(step.to) })
+		jumped, fired := make(chan error, 1), make(chan struct{})
+		jump := time.AfterFunc(600*time.Millisecond, func() {
+			defer close(fired)
+			jumped <- setClock(step.to)
+		})
+		// Should the test end before the jump, the jump must not come
+		// after the clock was set back.
+		t.Cleanup(func() {
+			if !jump.Stop() {
+				<-fired
+			}
+		})
 		thawed := make(chan error, 1)
 		time.AfterFunc(3*time.Second, func() { thawed <- speaker.Signal(syscall.SIGCONT) })
 		nodes, at := answers(t, c, vip, 4*time.Second)
