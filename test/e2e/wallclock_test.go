@@ -40,10 +40,10 @@ const clockStep = 5 * time.Minute
 // speaker tells pods' ages on the apiserver's clock (kube.ServerClock,
 // unit-tested with a skewed server).
 //
-// It sets this machine's clock, so make test-e2e runs it alone, after
-// everything else. The clock never goes back before the true time, where
-// the apiserver's certificates, made without a margin, are not valid yet;
-// it is set back also on failure.
+// It sets this machine's clock, so make test-e2e runs it alone, after the
+// other e2e packages and before the lab. The clock never goes back before
+// the true time, where the apiserver's certificates, made without a
+// margin, are not valid yet; it is set back also on failure.
 func TestWallClockJump(t *testing.T) {
 	c := l2lab.Start(t, l2lab.Options{Nodes: 3})
 	c.KeepLogsOnFailure(t)
