@@ -36,6 +36,10 @@ const (
 type Reacher interface {
 	// Reach connects to the member's memberlist address.
 	Reach(ctx context.Context, addr string) members.Reachability
+	// ReachEarly is Reach for a check begun at a watched member's first
+	// missed ping, before its silence is confirmed: it asks for one fair
+	// silence more.
+	ReachEarly(ctx context.Context, addr string) members.Reachability
 	// Nudge exchanges state with it, so that a live member learns it was
 	// declared dead and refutes; it may block up to a TCP timeout.
 	Nudge(addr string) error

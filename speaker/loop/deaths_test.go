@@ -34,6 +34,10 @@ func (s *scriptedReacher) Reach(context.Context, string) members.Reachability {
 	return r
 }
 
+func (s *scriptedReacher) ReachEarly(ctx context.Context, addr string) members.Reachability {
+	return s.Reach(ctx, addr)
+}
+
 func (s *scriptedReacher) Nudge(string) error {
 	s.mu.Lock()
 	s.nudged++
@@ -215,6 +219,10 @@ func (a *addrReacher) Reach(_ context.Context, addr string) members.Reachability
 		return members.Listening
 	}
 	return members.Unreachable
+}
+
+func (a *addrReacher) ReachEarly(ctx context.Context, addr string) members.Reachability {
+	return a.Reach(ctx, addr)
 }
 
 func (a *addrReacher) Nudge(string) error {

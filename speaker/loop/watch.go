@@ -182,7 +182,10 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 // reachEarly connects to the member in the background at the first miss
 // of a silence, so that its check's first verdict is known by the time
 // the silence is confirmed: a dead node's check otherwise adds its two
-// fair silences (2 × the reach timeout, 50 ms) to every failover. The
+// fair silences (2 × the reach timeout, 50 ms) to every failover. It asks
+// for three (Reacher.ReachEarly), which still end before the next ping:
+// begun later, a live member's check under loss was often cancelled by
+// its answer to that ping, and begun early it no longer is. The
 // channel is closed without a verdict when the member is no longer watched
 // meanwhile (a cancelled connection says nothing of the member), or nil
 // when the member is no longer alive.
@@ -199,7 +202,7 @@ func (l *Loop) reachEarly(ctx context.Context, node string) <-chan members.Reach
 	go func() {
 		defer l.checks.Done()
 		defer close(out)
-		if r := l.Reacher.Reach(ctx, addr); ctx.Err() == nil {
+		if r := l.Reacher.ReachEarly(ctx, addr); ctx.Err() == nil {
 			out <- r
 		}
 	}()

@@ -247,6 +247,10 @@ func (g *gatedReacher) Reach(ctx context.Context, addr string) members.Reachabil
 	return g.addrReacher.Reach(ctx, addr)
 }
 
+func (g *gatedReacher) ReachEarly(ctx context.Context, addr string) members.Reachability {
+	return g.Reach(ctx, addr)
+}
+
 // TestWatchedOwnerAnswersDuringItsCheck: the owner misses its pings, its
 // death is checked, and it answers its pings again before the check ends:
 // whatever the check concludes (here that nothing answered), the VIP stays

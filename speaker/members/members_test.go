@@ -304,15 +304,19 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 		last  error           // what the last dial returns
 		want  Reachability
 		dials int
+		early bool // ReachEarly's silences (earlySilences)
 	}{
-		{"two fair silences", []time.Duration{timeout, timeout}, silent, Unreachable, 2},
-		{"one fair silence, then listening (a busy kernel)", []time.Duration{timeout, time.Millisecond}, nil, Listening, 2},
-		{"stalled, then listening", []time.Duration{3 * timeout, time.Millisecond}, nil, Listening, 2},
-		{"stalled, then refused", []time.Duration{2 * timeout, time.Millisecond}, syscall.ECONNREFUSED, Refused, 2},
-		{"a little late, then two fair", []time.Duration{timeout * 3 / 2, timeout, timeout}, silent, Unreachable, 3},
-		{"fair, stalled, fair", []time.Duration{timeout, 3 * timeout, timeout}, silent, Unreachable, 3},
-		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4},
-		{"one fair silence, stalled after", []time.Duration{timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4},
+		{"two fair silences", []time.Duration{timeout, timeout}, silent, Unreachable, 2, false},
+		{"one fair silence, then listening (a busy kernel)", []time.Duration{timeout, time.Millisecond}, nil, Listening, 2, false},
+		{"stalled, then listening", []time.Duration{3 * timeout, time.Millisecond}, nil, Listening, 2, false},
+		{"stalled, then refused", []time.Duration{2 * timeout, time.Millisecond}, syscall.ECONNREFUSED, Refused, 2, false},
+		{"a little late, then two fair", []time.Duration{timeout * 3 / 2, timeout, timeout}, silent, Unreachable, 3, false},
+		{"fair, stalled, fair", []time.Duration{timeout, 3 * timeout, timeout}, silent, Unreachable, 3, false},
+		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4, false},
+		{"one fair silence, stalled after", []time.Duration{timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4, false},
+		{"early: two fair silences are not enough", []time.Duration{timeout, timeout, time.Millisecond}, nil, Listening, 3, true},
+		{"early: three fair silences", []time.Duration{timeout, timeout, timeout}, silent, Unreachable, 3, true},
+		{"early: stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 5, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := time.Unix(0, 0)
@@ -330,7 +334,11 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 				}
 				return nil, tc.last
 			}
-			got := reach(context.Background(), "192.0.2.1:7946", timeout, dial, func() time.Time { return clock })
+			silences := fairSilences
+			if tc.early {
+				silences = earlySilences
+			}
+			got := reach(context.Background(), "192.0.2.1:7946", timeout, silences, dial, func() time.Time { return clock })
 			if got != tc.want || dials != tc.dials {
 				t.Errorf("reach = %v after %d dials, want %v after %d", got, dials, tc.want, tc.dials)
 			}

@@ -16,13 +16,15 @@ func zeroDelay(p Params) Params {
 // With no delay and no loss, a dead owner's successor announces its VIP
 // within the watch's analytic bounds. The last ping it answered was sent
 // within a watch interval I before the death; the next two go unanswered,
-// each given the ping timeout T; the death check then waits FairSilences
-// reach timeouts R for the handshake that never comes (the witnesses
-// answer at once). A packet of the owner that arrived after that last
-// answer forgives the first miss: one interval more. So the first
-// gratuitous ARP comes after more than I+T+2R and at most 3I+T+2R
-// (200–400 ms with today's timers), and without that forgiveness within
-// 2I+T+2R.
+// each given the ping timeout T; the death check waits FairSilences reach
+// timeouts R for the handshake that never comes (the witnesses answer at
+// once). It starts at the first miss, an interval before the second
+// confirms the silence, and wants one silence more, so only what of 3R
+// passes I is left to wait (C = max(0, 3R − I), none with today's timers;
+// 2R without the early connection). A packet of the owner that arrived after that last answer
+// forgives the first miss: one interval more. So the first gratuitous ARP
+// comes after more than I+T+C and at most 3I+T+C (150–350 ms with today's
+// timers), and without that forgiveness within 2I+T+C.
 func TestSuccessorDetectsAHardKillWithinTheBound(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -43,6 +45,9 @@ func TestSuccessorDetectsAHardKillWithinTheBound(t *testing.T) {
 				t.Fatalf("%d kills taken over, %d without a new owner", len(f.garp), f.noOwner)
 			}
 			i, tmo, r := p.WatchInterval, p.WatchPingTimeout, p.ReachTimeout*time.Duration(p.FairSilences)
+			if p.EarlyReach && p.WatchMisses > 1 {
+				r = max(0, p.ReachTimeout*time.Duration(p.FairSilences+1)-i)
+			}
 			lo, hi, unforgiven := i+tmo+r, 3*i+tmo+r, 2*i+tmo+r
 			within := 0
 			for _, d := range f.garp {

@@ -44,6 +44,7 @@ type Timers struct {
 	ReachTimeout     time.Duration // members.DefaultReachTimeout
 	ReachAttempts    int           // members.reachAttempts
 	FairSilences     int           // members.fairSilences
+	EarlyReach       bool          // the check's connection made at a watched silence's first miss (loop.reachEarly), wanting one fair silence more (members.ReachEarly)
 	StalledHold      time.Duration // loop.DefaultStalledHold; negative: deaths are believed unchecked
 	RecheckInterval  time.Duration // loop.recheckInterval
 	ReviveEvery      time.Duration // loop.reviveEvery
@@ -163,6 +164,7 @@ func timerPreset(name string) (Timers, error) {
 		ReachTimeout:            ml.ReachTimeout,
 		ReachAttempts:           4,
 		FairSilences:            2,
+		EarlyReach:              true,
 		StalledHold:             loop.DefaultStalledHold,
 		RecheckInterval:         50 * time.Millisecond,
 		ReviveEvery:             500 * time.Millisecond,
@@ -265,6 +267,7 @@ func (p *Params) knobs() []knob {
 		{"reach-timeout", "the death check's connect timeout", &p.ReachTimeout},
 		{"reach-attempts", "connects per death check at most", &p.ReachAttempts},
 		{"fair-silences", "silences that make a member unreachable", &p.FairSilences},
+		{"early-reach", "the death check's connection made at a watched silence's first miss", &p.EarlyReach},
 		{"stalled-hold", "how long a listening member declared dead keeps its VIPs (negative: no death check)", &p.StalledHold},
 		{"recheck-interval", "a held member is connected to again this often", &p.RecheckInterval},
 		{"revive-every", "a member taken over as gone is asked again this often", &p.ReviveEvery},

@@ -39,6 +39,15 @@ type watch struct {
 	sent        time.Duration
 	seq         uint32
 	tickPending bool
+	// early is the connection made at this silence's first miss
+	// (loop.reachEarly), nil when none was.
+	early *earlyReach
+}
+
+// earlyReach is a connection's verdict and when it came.
+type earlyReach struct {
+	r    reachability
+	done time.Duration
 }
 
 // death is a member being checked (loop.death).
@@ -157,6 +166,10 @@ func (s *Sim) watchResult(n *node, y int32, w *watch, answered bool, took time.D
 	}
 	w.prevSent, w.seen, w.prevFailed = sent, heard, !answered
 	report, reportAnswered := false, false
+	var early *earlyReach
+	if answered {
+		w.early = nil
+	}
 	switch {
 	case answered && !w.silent:
 		w.misses = 0
@@ -170,15 +183,23 @@ func (s *Sim) watchResult(n *node, y int32, w *watch, answered bool, took time.D
 		}
 	default:
 		w.misses++
+		if w.misses == 1 && !w.silent && s.p.WatchMisses > 1 && s.p.EarlyReach {
+			r, took := s.reachSilences(n, y, s.q.now, s.p.FairSilences+1) // members.ReachEarly
+			w.early = &earlyReach{r: r, done: s.q.now + took}
+		}
 		if w.silent || w.misses < s.p.WatchMisses || (w.lastAnswer != never && s.q.now-w.lastAnswer < w.rtt.Patience()) {
 			break
 		}
 		w.silent, report = true, true
+		if w.misses == s.p.WatchMisses {
+			early = w.early
+		}
+		w.early = nil
 	}
 	pending := w.tickPending
 	w.tickPending = false
 	if report {
-		s.watched(n, y, reportAnswered)
+		s.watched(n, y, reportAnswered, early)
 		s.rewatch(n)
 	}
 	// A tick that came while the ping waited pings again at once, if the
@@ -190,7 +211,7 @@ func (s *Sim) watchResult(n *node, y int32, w *watch, answered bool, took time.D
 
 // watched is loop.watched: a silent member's death is checked now; one
 // believed dead on that check that answers again is taken back.
-func (s *Sim) watched(n *node, y int32, answered bool) {
+func (s *Sim) watched(n *node, y int32, answered bool, early *earlyReach) {
 	if answered {
 		if d, ok := n.deaths[y]; ok && d.onWatch {
 			delete(n.deaths, y)
@@ -211,7 +232,7 @@ func (s *Sim) watched(n *node, y int32, answered bool) {
 	if s.nodes[y].up {
 		s.tally.watchChecks++
 	}
-	s.startCheck(n, y, true)
+	s.startCheck(n, y, true, early)
 }
 
 // memberLeft is memberlist's NotifyLeave reaching the loop
@@ -227,7 +248,7 @@ func (s *Sim) memberLeft(n *node, y int32) {
 			}
 			d.onWatch = false // memberlist agrees: a listening member is held
 		} else {
-			s.startCheck(n, y, false)
+			s.startCheck(n, y, false, nil)
 		}
 	default:
 		s.agentLeave(n, y)
@@ -245,14 +266,21 @@ func (s *Sim) memberJoined(n *node, y int32) {
 	s.rewatch(n)
 }
 
-// startCheck is loop.check's first verdict: connect to the member; if it
-// is silent, ask witnesses whether this node is the one cut off. Both
-// are worked out now (the kernels answer, or do not, whatever happens
+// startCheck is loop.check's first verdict: connect to the member (or
+// take early's connection, made at the silence's first miss); if it is
+// silent, ask witnesses whether this node is the one cut off. Both are
+// worked out now (the kernels answer, or do not, whatever happens
 // meanwhile) and the verdict reaches the loop when they would end.
-func (s *Sim) startCheck(n *node, y int32, onWatch bool) {
+func (s *Sim) startCheck(n *node, y int32, onWatch bool, early *earlyReach) {
 	d := &death{gen: s.nextGen(), onWatch: onWatch, until: never}
 	n.deaths[y] = d
-	r, took := s.reach(n, y, s.q.now)
+	var r reachability
+	var took time.Duration
+	if early != nil {
+		r, took = early.r, max(0, early.done-s.q.now)
+	} else {
+		r, took = s.reach(n, y, s.q.now)
+	}
 	if r.gone() {
 		took += s.cutOff(n, y, s.q.now+took)
 	}
@@ -264,7 +292,14 @@ func (s *Sim) startCheck(n *node, y int32, onWatch bool) {
 // than half as long again as the timeout (n's process did not stand
 // still through it).
 func (s *Sim) reach(n *node, y int32, t time.Duration) (reachability, time.Duration) {
+	return s.reachSilences(n, y, t, s.p.FairSilences)
+}
+
+// reachSilences is reach wanting this many fair silences, with as many
+// spare connections as reach has.
+func (s *Sim) reachSilences(n *node, y int32, t time.Duration, silences int) (reachability, time.Duration) {
 	m := s.nodes[y]
+	attempts := silences + s.p.ReachAttempts - s.p.FairSilences
 	fair := 0
 	elapsed := time.Duration(0)
 	for attempt := 1; ; attempt++ {
@@ -276,12 +311,12 @@ func (s *Sim) reach(n *node, y int32, t time.Duration) (reachability, time.Durat
 		}
 		end := s.wake(n, start+s.p.ReachTimeout)
 		if end-start < s.p.ReachTimeout*3/2 {
-			if fair++; fair == s.p.FairSilences {
+			if fair++; fair == silences {
 				return unreachable, end - t
 			}
 		}
 		elapsed = end - t
-		if attempt >= s.p.ReachAttempts {
+		if attempt >= attempts {
 			return unheard, elapsed
 		}
 	}
