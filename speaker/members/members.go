@@ -308,9 +308,7 @@ func (m *Members) Reach(ctx context.Context, addr string) Reachability {
 // silences the simulation's false takeovers at 5 % loss tripled (with
 // three they halve).
 func (m *Members) ReachEarly(ctx context.Context, addr string) Reachability {
-	timeout := m.reachTimeout()
-	d := net.Dialer{Timeout: timeout}
-	return reach(ctx, addr, timeout, earlySilences, d.DialContext, time.Now)
+	return dialReach(ctx, addr, m.reachTimeout(), earlySilences)
 }
 
 func (m *Members) reachTimeout() time.Duration {
@@ -370,8 +368,14 @@ const DefaultReachTimeout = 25 * time.Millisecond
 // starved of CPU is told from a dead one, or from a dead node, in one
 // round trip.
 func Reach(ctx context.Context, addr string, timeout time.Duration) Reachability {
+	return dialReach(ctx, addr, timeout, fairSilences)
+}
+
+// dialReach is reach over TCP on the process's clock, wanting this many
+// fair silences.
+func dialReach(ctx context.Context, addr string, timeout time.Duration, silences int) Reachability {
 	d := net.Dialer{Timeout: timeout}
-	return reach(ctx, addr, timeout, fairSilences, d.DialContext, time.Now)
+	return reach(ctx, addr, timeout, silences, d.DialContext, time.Now)
 }
 
 // spareAttempts is how many connections one Reach makes beyond the fair
