@@ -256,7 +256,6 @@ func (a *addrReacher) set(addr string, listening bool) {
 // apiserver does; when neither answers, this node is the one cut off (its
 // own link went down) and takes nothing over, until it reaches one again.
 func TestCutOffNodeTakesNothingOver(t *testing.T) {
-	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
 	for _, tc := range []struct {
 		name              string
 		witness, apiReach bool

@@ -67,6 +67,21 @@ func (p *pinger) count() int {
 	return p.pings
 }
 
+// The memberlist addresses of the fixtures' owner and of their witness.
+const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
+
+// startWatchFixture starts a death fixture whose loop watches the owner
+// with ping, last heard 150 ms ago, checks deaths with reacher, and has
+// one witness, n3.
+func startWatchFixture(t *testing.T, reacher Reacher, ping *pinger) *deathFixture {
+	t.Helper()
+	return startDeathFixture(t, testNodes, func(f *deathFixture, l *Loop) {
+		ping.lastContact = f.clk.Now().Add(-150 * time.Millisecond)
+		l.Reacher, l.Watcher = reacher, ping
+		l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
+	})
+}
+
 // TestWatchedOwnerFailsOverWithoutMemberlist: this node pings the owner of
 // the VIP it would take over. When the owner stops answering, its death is
 // checked at once, with no verdict from memberlist: a speaker gone is taken
@@ -78,7 +93,6 @@ func (p *pinger) count() int {
 // gets its VIP back; when memberlist does declare it, nothing is checked
 // twice.
 func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
-	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
 	for _, tc := range []struct {
 		name string
 		// listening: the owner's memberlist port still accepts.
@@ -95,11 +109,7 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reacher := &addrReacher{listening: map[string]bool{witnessAddr: true, ownerAddr: tc.listening}}
 			ping := &pinger{}
-			f := startDeathFixture(t, testNodes, func(f *deathFixture, l *Loop) {
-				ping.lastContact = f.clk.Now().Add(-150 * time.Millisecond)
-				l.Reacher, l.Watcher = reacher, ping
-				l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
-			})
+			f := startWatchFixture(t, reacher, ping)
 			vip, owner, clk, rec, logs, fm := f.vip, f.owner, f.clk, f.rec, f.logs, f.fm
 			lastContact := ping.lastContact
 
@@ -182,17 +192,12 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 // node). A member that answers its next ping keeps its VIP, whatever that
 // early connection found.
 func TestWatchConnectsAtASilencesFirstMiss(t *testing.T) {
-	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
 	for _, dies := range []bool{true, false} {
 		name := map[bool]string{true: "dead: its check takes the first connection's verdict", false: "one miss: the verdict is dropped"}[dies]
 		t.Run(name, func(t *testing.T) {
 			reacher := &addrReacher{listening: map[string]bool{witnessAddr: true}}
 			ping := &pinger{}
-			f := startDeathFixture(t, testNodes, func(f *deathFixture, l *Loop) {
-				ping.lastContact = f.clk.Now().Add(-150 * time.Millisecond)
-				l.Reacher, l.Watcher = reacher, ping
-				l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
-			})
+			f := startWatchFixture(t, reacher, ping)
 			tick := func() { t.Helper(); ping.tick(t, f.clk) }
 			tick()
 			ping.set(true)
@@ -258,15 +263,10 @@ func (g *gatedReacher) ReachEarly(ctx context.Context, addr string) members.Reac
 // good: the watch had seen the answer before the belief, and nothing took
 // the member back after.
 func TestWatchedOwnerAnswersDuringItsCheck(t *testing.T) {
-	const ownerAddr, witnessAddr = "192.0.2.1:7946", "192.0.2.3:7946"
 	reacher := &gatedReacher{addrReacher: addrReacher{listening: map[string]bool{witnessAddr: true}}, gated: ownerAddr,
 		gate: make(chan struct{}), entered: make(chan struct{})}
 	ping := &pinger{}
-	f := startDeathFixture(t, testNodes, func(f *deathFixture, l *Loop) {
-		ping.lastContact = f.clk.Now().Add(-150 * time.Millisecond)
-		l.Reacher, l.Watcher = reacher, ping
-		l.Witnesses = func() map[string]string { return map[string]string{f.owner: ownerAddr, "n3": witnessAddr} }
-	})
+	f := startWatchFixture(t, reacher, ping)
 	tick := func() { t.Helper(); ping.tick(t, f.clk) }
 	tick()
 	ping.set(true)
