@@ -390,10 +390,11 @@ func vipOwners(t *testing.T, c *l2lab.Cluster, prefix string, vips []string) ([]
 	return all, owners
 }
 
-// afterHeal dials the client's ARP socket, heals the fault and, for d,
-// asks for every VIP of all over and over (one request each, every answer
-// and gratuitous announcement for 50 ms), handing each round's answerers
-// to each. It returns when the heal began.
+// afterHeal dials the client's ARP socket, heals the fault (or makes any
+// change) and, for d, asks for every VIP of all over and over (one request
+// each, every answer and gratuitous announcement for 50 ms), handing each
+// round's answerers of every VIP, none for one unanswered, to each. It
+// returns when the heal began.
 func afterHeal(t *testing.T, c *l2lab.Cluster, all []netip.Addr, heal func(), d time.Duration, each func(ip netip.Addr, macs []net.HardwareAddr, healed time.Time)) time.Time {
 	t.Helper()
 	client, err := netns.DialARP(c.Client, "eth0")
@@ -408,8 +409,8 @@ func afterHeal(t *testing.T, c *l2lab.Cluster, all []netip.Addr, heal func(), d 
 		if err != nil {
 			t.Fatal(err)
 		}
-		for ip, macs := range seen {
-			each(ip, macs, healed)
+		for _, ip := range all {
+			each(ip, seen[ip], healed)
 		}
 	}
 	return healed

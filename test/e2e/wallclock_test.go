@@ -5,6 +5,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ironlb/ironlb/test/l2lab"
-	"github.com/ironlb/ironlb/test/netns"
 )
 
 // clockStep is how far the wall clock jumps: as far as an NTP step after a
@@ -175,36 +175,22 @@ func TestWallClockJump(t *testing.T) {
 	waitAnsweredBy(t, c, vip, owner)
 }
 
-// watchVIPs acts, then for d asks for every VIP of all over and over (one
-// request each, every answer and gratuitous announcement for 50 ms), and
-// counts per VIP the rounds it went unanswered and those in which a node
-// other than its owner answered.
+// watchVIPs acts, then for d asks for every VIP of all over and over
+// (afterHeal), and counts per VIP the rounds it went unanswered and those
+// in which a node other than its owner answered.
 func watchVIPs(t *testing.T, c *l2lab.Cluster, all []netip.Addr, owners map[netip.Addr]string, act func(), d time.Duration) (silent, foreign map[netip.Addr]int) {
 	t.Helper()
-	client, err := netns.DialARP(c.Client, "eth0")
-	if err != nil {
-		t.Fatalf("ARP client: %v", err)
-	}
-	defer client.Close()
 	silent, foreign = map[netip.Addr]int{}, map[netip.Addr]int{}
-	start := time.Now()
-	act()
-	for time.Since(start) < d {
-		seen, err := netns.ARPAnswerers(client, all, time.Now().Add(50*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
+	afterHeal(t, c, all, act, d, func(ip netip.Addr, macs []net.HardwareAddr, _ time.Time) {
+		if len(macs) == 0 {
+			silent[ip]++
 		}
-		for _, ip := range all {
-			if len(seen[ip]) == 0 {
-				silent[ip]++
-			}
-			for _, mac := range seen[ip] {
-				if c.NodeByMAC(mac.String()) != owners[ip] {
-					foreign[ip]++
-					break
-				}
+		for _, mac := range macs {
+			if c.NodeByMAC(mac.String()) != owners[ip] {
+				foreign[ip]++
+				break
 			}
 		}
-	}
+	})
 	return silent, foreign
 }
