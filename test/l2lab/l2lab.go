@@ -212,6 +212,20 @@ func (c *Cluster) StartSpeakers() {
 // metrics port because its port was taken.
 const controllerStarts = 3
 
+// controllerPod names the controller's Pod object.
+const controllerPod = "controller"
+
+// speakerLabels select the speaker pods whose addresses memberlist joins,
+// as the chart passes them: MetalLB's speaker has no default.
+const speakerLabels = "app=metallb,component=speaker"
+
+// controllerElects reports whether the controller binary has
+// --leader-elect; MetalLB's runs a single replica and has not.
+func (c *Cluster) controllerElects() bool {
+	out, _ := exec.Command(c.opts.Controller, "--help").CombinedOutput()
+	return strings.Contains(string(out), "-leader-elect")
+}
+
 // startController starts the controller binary. With metrics on it waits
 // until they are served: the port was free when picked, but a test package
 // running beside this one may have bound it since, and the controller then
@@ -225,9 +239,12 @@ func (c *Cluster) startController() {
 		}
 		args := []string{c.opts.Controller, "--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace,
 			"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled",
+			"--pod-name", controllerPod}
+		if c.controllerElects() {
 			// As the chart runs it: IPs are assigned in leadership terms, so
 			// the apiserver restart covers a term lost and resumed.
-			"--leader-elect", "--pod-name", "controller"}
+			args = append(args, "--leader-elect")
+		}
 		if c.opts.Metrics {
 			args = append(args, "--metrics-secure=false") // plain HTTP: the lab scrapes without a token
 		}
@@ -302,6 +319,13 @@ metadata: {name: my-l2-advertise, namespace: %[1]s}
 spec: {ipAddressPools: [my-ippool]}
 `, Namespace, c.opts.Pool), "apply", "-f", "-")
 	c.must(err)
+	// The controller's own Pod, as the Deployment would make it: MetalLB's
+	// controller, measured beside ours (-controller), reads it at start.
+	c.must(cl.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: controllerPod,
+			Labels: map[string]string{"app": "metallb", "component": "controller"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "controller", Image: "ironlb/controller"}}},
+	}))
 	for i, name := range c.Nodes {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
 		c.must(cl.Create(ctx, node))
@@ -341,7 +365,7 @@ func (c *Cluster) StartSpeakerWith(node string, extra ...string) *Proc {
 	}
 	args := []string{"ip", "netns", "exec", c.Hosts[node], c.opts.Speaker,
 		"--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace, "--node-name", node, "--pod-name", "speaker-" + strconv.Itoa(i+1),
-		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--port", metricsPort, "--health-probe-port", "0"}
+		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--ml-labels", speakerLabels, "--port", metricsPort, "--health-probe-port", "0"}
 	if c.opts.Metrics {
 		args = append(args, "--metrics-secure=false")
 	}
