@@ -280,6 +280,7 @@ func main() {
 	scale := flag.String("scale", "", "instead of one lab: for each comma-separated node count (3,10,20,40), a fresh lab whose speakers all start together; prints the join storm's time to one owner per VIP, CPU, RSS and memberlist traffic at rest, owner changes over -idle, and -runs hard kills")
 	idle := flag.Duration("idle", time.Minute, "with -scale: the window at rest in which owner changes are counted")
 	joinLimit := flag.Duration("join-limit", time.Minute, "with -scale: how long the join storm may take to give every VIP one owner")
+	restSweep := flag.Duration("rest-sweep", 500*time.Millisecond, "with -scale: at rest, each VIP is asked for this often; every request is a broadcast each speaker reads (135 nodes' 270 VIPs every 500 ms make 540 a second)")
 	vipsPerNode := flag.Int("vips-per-node", 2, "with -scale: LoadBalancer Services per node")
 	logs := flag.String("logs", "", "with -scale: keep every process's output (speakers, controller) in this directory, one subdirectory per size")
 	flag.Parse()
@@ -296,7 +297,7 @@ func main() {
 		}
 		runScale(r, sizes, scaleOptions{
 			lab:         l2lab.Options{Controller: *controller, Speaker: *speaker, SpeakerArgs: strings.Fields(*speakerArgs)},
-			vipsPerNode: *vipsPerNode, joinLimit: *joinLimit, idle: *idle, runs: *runs, interval: *interval, settle: *settle,
+			vipsPerNode: *vipsPerNode, joinLimit: *joinLimit, idle: *idle, restSweep: *restSweep, runs: *runs, interval: *interval, settle: *settle,
 			logs: *logs,
 		})
 		return
