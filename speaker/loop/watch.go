@@ -25,9 +25,13 @@ import (
 
 // Defaults of the watch.
 const (
-	// DefaultWatchInterval: a member is pinged this often; with two
-	// misses of a 50 ms probe timeout, a death is checked 150–250 ms
-	// after it.
+	// DefaultWatchInterval: a member is pinged this often, and at once
+	// again when a ping goes unanswered; with two misses of a 50 ms probe
+	// timeout, a death is confirmed 100–200 ms after it (150–250 ms when
+	// the second ping waited for the next interval). Longer intervals
+	// save packets and, in the simulation, take live members for dead
+	// more often under loss (3–4 per node-hour at 5 % and 150 ms, against
+	// 0.4–1.8 at 100 ms).
 	DefaultWatchInterval = 100 * time.Millisecond
 	DefaultWatchMisses   = 2
 )
@@ -105,12 +109,24 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 	var prevSent, lastAnswer, seen time.Time
 	prevFailed := false
 	var early <-chan members.Reachability // the connection made at this silence's first miss
+	retry := false                        // the last ping went unanswered, the silence is not yet believed
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
+		if retry {
+			// Pinged again at once, not an interval later: a dead member's
+			// silence is confirmed a probe timeout after its first miss,
+			// so the interval between pings at rest can be long.
+			select {
+			case <-t.C(): // a tick come while the missed ping waited
+			default:
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+			}
 		}
+		retry = false
 		// The next ping is due an interval after this one began, however
 		// long this one waits for its answer.
 		t.Reset(l.WatchInterval)
@@ -163,6 +179,7 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 			// machine that answers slowly is waited for, and its live
 			// members are left to memberlist's patience).
 			if silent || misses < l.WatchMisses || (!lastAnswer.IsZero() && l.Clock.Since(lastAnswer) < est.Patience()) {
+				retry = !silent && misses < l.WatchMisses
 				continue
 			}
 			silent = true
@@ -183,9 +200,10 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 // of a silence, so that its check's first verdict is known by the time
 // the silence is confirmed: a dead node's check otherwise adds its two
 // fair silences (2 × the reach timeout, 50 ms) to every failover. It asks
-// for three (Reacher.ReachEarly), which still end before the next ping:
-// begun later, a live member's check under loss was often cancelled by
-// its answer to that ping, and begun early it no longer is. The
+// for three (Reacher.ReachEarly), which end 25 ms after the missed ping's
+// retry: begun later, a live member's check under loss was often
+// cancelled by its answer to the next ping, and begun early it no longer
+// is. The
 // channel is closed without a verdict when the member is no longer watched
 // meanwhile (a cancelled connection says nothing of the member), or nil
 // when the member is no longer alive.

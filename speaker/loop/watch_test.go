@@ -61,6 +61,16 @@ func (p *pinger) tick(t *testing.T, clk *testclock.FakeClock) {
 	eventually(t, "the ping", func() bool { return p.count() > n })
 }
 
+// silence steps the clock to the next ping, which goes unanswered, and
+// waits for the retries that follow it at once: DefaultWatchMisses pings
+// in a row missed, with no more time passed.
+func (p *pinger) silence(t *testing.T, clk *testclock.FakeClock) {
+	t.Helper()
+	n := p.count()
+	p.tick(t, clk)
+	eventually(t, "the missed ping's retries", func() bool { return p.count() >= n+DefaultWatchMisses })
+}
+
 func (p *pinger) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -119,9 +129,7 @@ func TestWatchedOwnerFailsOverWithoutMemberlist(t *testing.T) {
 				t.Fatalf("took %s over from %s, which answers", vip, owner)
 			}
 			ping.set(true)
-			for range DefaultWatchMisses {
-				tick()
-			}
+			ping.silence(t, clk)
 			if tc.listening {
 				eventually(t, "the check", func() bool { return reacher.reaches(ownerAddr) > 0 })
 				eventually(t, "the hold", func() bool { return logs.has("stalled, not dead") })
@@ -270,9 +278,7 @@ func TestWatchedOwnerAnswersDuringItsCheck(t *testing.T) {
 	tick := func() { t.Helper(); ping.tick(t, f.clk) }
 	tick()
 	ping.set(true)
-	for range DefaultWatchMisses {
-		tick()
-	}
+	ping.silence(t, f.clk)
 	<-reacher.entered // the check waits for its answer
 	ping.set(false)
 	tick()
@@ -318,9 +324,7 @@ func TestWatchForgetsAFreezesLateAnswers(t *testing.T) {
 		t.Fatal("the member answering again was not reported")
 	}
 	ping.set(true)
-	for range DefaultWatchMisses {
-		tick()
-	}
+	ping.silence(t, clk)
 	select {
 	case r := <-l.watchReports:
 		if r.answered {

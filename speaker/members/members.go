@@ -300,9 +300,9 @@ func (m *Members) Reach(ctx context.Context, addr string) Reachability {
 }
 
 // ReachEarly is Reach for a check begun before the silence it checks is
-// confirmed (the watch's first missed ping): it has a ping interval to
-// spend, and believes a node silent only after one fair silence more
-// (earlySilences). Begun after the silence was confirmed, a check of a
+// confirmed (the watch's first missed ping): it runs beside the missed
+// ping's retry, and believes a node silent only after one fair silence
+// more (earlySilences), 25 ms past the retry's timeout. Begun after the silence was confirmed, a check of a
 // live member under loss was often overtaken by the member's answer to the
 // next ping, which cancelled it; begun early it is not, and with two
 // silences the simulation's false takeovers at 5 % loss tripled (with

@@ -15,16 +15,18 @@ func zeroDelay(p Params) Params {
 
 // With no delay and no loss, a dead owner's successor announces its VIP
 // within the watch's analytic bounds. The last ping it answered was sent
-// within a watch interval I before the death; the next two go unanswered,
-// each given the ping timeout T; the death check waits FairSilences reach
-// timeouts R for the handshake that never comes (the witnesses answer at
-// once). It starts at the first miss, an interval before the second
-// confirms the silence, and wants one silence more, so only what of 3R
-// passes I is left to wait (C = max(0, 3R − I), none with today's timers;
-// 2R without the early connection). A packet of the owner that arrived after that last answer
-// forgives the first miss: one interval more. So the first gratuitous ARP
-// comes after more than I+T+C and at most 3I+T+C (150–350 ms with today's
-// timers), and without that forgiveness within 2I+T+C.
+// within a watch interval I before the death; the next goes unanswered
+// after the ping timeout T, and so does its retry, sent at once (an
+// interval later without the retry): the silence is confirmed a time M
+// after the first miss (T, or I). The death check waits FairSilences
+// reach timeouts R for the handshake that never comes (the witnesses
+// answer at once); it starts at the first miss and wants one silence
+// more, so only what of 3R passes M is left to wait (C = max(0, 3R − M),
+// 25 ms with today's timers; 2R without the early connection). A packet
+// of the owner that arrived after that last answer forgives the first
+// miss: one interval more. So the first gratuitous ARP comes after more
+// than T+M+C and at most 2I+T+M+C (125–425 ms with today's timers), and
+// without that forgiveness within I+T+M+C (275 ms).
 func TestSuccessorDetectsAHardKillWithinTheBound(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -44,11 +46,23 @@ func TestSuccessorDetectsAHardKillWithinTheBound(t *testing.T) {
 			if f.noOwner > 0 || len(f.garp) != 60 {
 				t.Fatalf("%d kills taken over, %d without a new owner", len(f.garp), f.noOwner)
 			}
-			i, tmo, r := p.WatchInterval, p.WatchPingTimeout, p.ReachTimeout*time.Duration(p.FairSilences)
-			if p.EarlyReach && p.WatchMisses > 1 {
-				r = max(0, p.ReachTimeout*time.Duration(p.FairSilences+1)-i)
+			// From the last answered ping: an interval to the first miss's
+			// ping, its timeout, the misses after it (each at once with
+			// the retry, else an interval apart), then whatever the death
+			// check's connection still takes.
+			i, tmo := p.WatchInterval, p.WatchPingTimeout
+			confirm := time.Duration(p.WatchMisses-1) * i
+			if p.WatchRetry {
+				confirm = time.Duration(p.WatchMisses-1) * tmo
 			}
-			lo, hi, unforgiven := i+tmo+r, 3*i+tmo+r, 2*i+tmo+r
+			r := p.ReachTimeout * time.Duration(p.FairSilences)
+			if p.EarlyReach && p.WatchMisses > 1 {
+				r = max(0, p.ReachTimeout*time.Duration(p.FairSilences+1)-confirm)
+			}
+			// The kill comes up to an interval after that ping; a packet of
+			// the owner still heard forgives a miss, another interval.
+			lo := tmo + confirm + r
+			hi, unforgiven := lo+2*i, lo+i
 			within := 0
 			for _, d := range f.garp {
 				if d <= lo || d > hi {

@@ -40,6 +40,7 @@ type Timers struct {
 	Watch            bool          // the successor's watch (watch.go)
 	WatchInterval    time.Duration // DefaultWatchInterval
 	WatchMisses      int           // DefaultWatchMisses
+	WatchRetry       bool          // a missed ping not yet a silence is followed at once by the next (loop.watch, since the thirteenth session)
 	WatchPingTimeout time.Duration // the watch's ping waits memberlist's ProbeTimeout today; kept at 50 ms when that grows
 	ReachTimeout     time.Duration // members.DefaultReachTimeout
 	ReachAttempts    int           // members.reachAttempts
@@ -160,6 +161,7 @@ func timerPreset(name string) (Timers, error) {
 		Watch:                   true,
 		WatchInterval:           loop.DefaultWatchInterval,
 		WatchMisses:             loop.DefaultWatchMisses,
+		WatchRetry:              true,
 		WatchPingTimeout:        ml.ProbeTimeout,
 		ReachTimeout:            ml.ReachTimeout,
 		ReachAttempts:           4,
@@ -263,6 +265,7 @@ func (p *Params) knobs() []knob {
 		{"watch", "the successor's watch", &p.Watch},
 		{"watch-interval", "the watch's ping interval", &p.WatchInterval},
 		{"watch-misses", "pings missed in a row before a death check", &p.WatchMisses},
+		{"watch-retry", "ping again at once after a miss that is not yet a silence", &p.WatchRetry},
 		{"watch-ping-timeout", "the watch ping's timeout", &p.WatchPingTimeout},
 		{"reach-timeout", "the death check's connect timeout", &p.ReachTimeout},
 		{"reach-attempts", "connects per death check at most", &p.ReachAttempts},

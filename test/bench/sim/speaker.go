@@ -165,7 +165,7 @@ func (s *Sim) watchResult(n *node, y int32, w *watch, answered bool, took time.D
 		w.lastAnswer, answered = w.prevSent, true
 	}
 	w.prevSent, w.seen, w.prevFailed = sent, heard, !answered
-	report, reportAnswered := false, false
+	report, reportAnswered, retry := false, false, false
 	var early *earlyReach
 	if answered {
 		w.early = nil
@@ -188,6 +188,7 @@ func (s *Sim) watchResult(n *node, y int32, w *watch, answered bool, took time.D
 			w.early = &earlyReach{r: r, done: s.q.now + took}
 		}
 		if w.silent || w.misses < s.p.WatchMisses || (w.lastAnswer != never && s.q.now-w.lastAnswer < w.rtt.Patience()) {
+			retry = s.p.WatchRetry && !w.silent && w.misses < s.p.WatchMisses
 			break
 		}
 		w.silent, report = true, true
@@ -198,6 +199,14 @@ func (s *Sim) watchResult(n *node, y int32, w *watch, answered bool, took time.D
 	}
 	pending := w.tickPending
 	w.tickPending = false
+	if retry {
+		// Pinged again at once, a tick come meanwhile dropped; the next
+		// is due an interval after this ping.
+		w.gen = s.nextGen()
+		s.after(n, s.p.WatchInterval, evWatchTick, y, w.gen)
+		s.watchPing(n, y, w)
+		return
+	}
 	if report {
 		s.watched(n, y, reportAnswered, early)
 		s.rewatch(n)

@@ -27,12 +27,16 @@ type harness struct {
 	// uncompressed (since b037472), the check's connection made at a
 	// watched silence's first miss. Earlier builds had neither.
 	twelfth bool
+	// thirteenth: the watch pings again at once after a miss; earlier
+	// builds waited for the next interval.
+	thirteenth bool
 }
 
 func (h harness) params() Params {
 	p := mustParams(h.timers, netLab)
 	p.FairSilences = h.fairSilences
 	p.EarlyReach = h.twelfth
+	p.WatchRetry = h.thirteenth
 	if !h.twelfth {
 		p.StateBytesPerMember = compressedStateBytes
 	}
@@ -79,6 +83,7 @@ var (
 	relaxed2 = harness{timers: presetRelaxed, fairSilences: 2}
 	today2   = harness{timers: presetToday, fairSilences: 2, oneService: true}
 	early    = harness{timers: presetToday, fairSilences: 2, oneService: true, twelfth: true}
+	retry    = harness{timers: presetToday, fairSilences: 2, oneService: true, twelfth: true, thirteenth: true}
 )
 
 // measurements are docs/benchmarks.md's, the brief's relaxed-timer run
@@ -105,6 +110,14 @@ var measurements = []measurement{
 	// connection made early").
 	{figOutageP50, early, "twelfth session", 3, 20, 218, true},
 	{figOutageMax, early, "twelfth session", 3, 20, 289, true},
+	// The thirteenth session's: a missed ping retried at once (the same
+	// bench, run twice: 204 / 213 and 184 / 216 ms; the twelfth's build
+	// measured 218 / 327 ms beside them that day). The model's largest
+	// outages stay near the twelfth's (267 ms expected of 20 runs), the
+	// lab's went down by 70–110 ms: its tail with the retry is not
+	// understood, so the max is shown, not asserted.
+	{figOutageP50, retry, "thirteenth session", 3, 20, 204, true},
+	{figOutageMax, retry, "thirteenth session", 3, 20, 213, false},
 	// Not in the brief's list; shown, not asserted.
 	{figOutageP50, today2, "806b66b", 3, 10, 247, false},
 	{figOutageMax, today2, "806b66b", 3, 10, 367, false},
@@ -239,6 +252,9 @@ func (h harness) describe() string {
 	}
 	if h.twelfth {
 		what += ", uncompressed, check connected at the first miss"
+	}
+	if h.thirteenth {
+		what += ", a missed ping retried at once"
 	}
 	return fmt.Sprintf("%s, %d silence(s)", what, h.fairSilences)
 }
