@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -208,6 +209,17 @@ func (p *prober) lastMAC() string {
 	return ""
 }
 
+// killDelay is the wait before a kill: half a second for the probers to
+// see the current owner, then a random part of a second, so that kills
+// fall at any point of the watch's ping cycle. The runs' fixed waits
+// (-settle) are whole numbers of cycles, and with them alone every kill
+// came at about the same point of it: 110 ms into each 150 ms cycle on one
+// bench, which gave the ARP outage as 60 ms shorter than a kill at a
+// random moment.
+func killDelay() time.Duration {
+	return 500*time.Millisecond + rand.N(time.Second)
+}
+
 // takeoverFigure returns the failover figure the speaker logged for its
 // first takeover after t0 (what ironlb_layer2_failover_seconds observed),
 // waiting a moment for the line.
@@ -358,7 +370,7 @@ func main() {
 	fmt.Printf("\nowner stopped by %s; then the node comes back\n\n", how)
 	fmt.Printf("| run | stopped | new owner | ARP outage | TCP outage | new owner's failover figure (over the ARP outage) | back: owner | back: ARP probes lost (longest gap) | back: TCP probes lost (longest gap) |\n|---|---|---|---|---|---|---|---|---|\n")
 	for i := 1; i <= *runs; i++ {
-		time.Sleep(500 * time.Millisecond) // the probers see the current owner
+		time.Sleep(killDelay()) // the probers see the current owner
 		old := arpP.lastMAC()
 		victim := c.NodeByMAC(old)
 		if victim == "" {

@@ -256,7 +256,7 @@ func hardKills(r *benchrun.Runner, c *l2lab.Cluster, vip string, o scaleOptions)
 	var outages []time.Duration
 	noOwner := 0
 	for i := 1; i <= o.runs; i++ {
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(killDelay())
 		old := p.lastMAC()
 		victim := c.NodeByMAC(old)
 		if victim == "" {
