@@ -36,10 +36,10 @@ const (
 type Reacher interface {
 	// Reach connects to the member's memberlist address.
 	Reach(ctx context.Context, addr string) members.Reachability
-	// ReachEarly is Reach for a check begun at a watched member's first
-	// missed ping, before its silence is confirmed: it asks for one fair
-	// silence more.
-	ReachEarly(ctx context.Context, addr string) members.Reachability
+	// ReachStrict is Reach asking for one fair silence more: for a check
+	// begun at a watched member's first missed ping, before its silence
+	// is confirmed, and for a held member's rechecks.
+	ReachStrict(ctx context.Context, addr string) members.Reachability
 	// Nudge exchanges state with it, so that a live member learns it was
 	// declared dead and refutes; it may block up to a TCP timeout.
 	Nudge(addr string) error
@@ -144,8 +144,10 @@ func (l *Loop) check(ctx context.Context, node string, gen int, addr string, ear
 	if !report(r) || r.Gone() {
 		return
 	}
+	// Rechecks run until the member answers a ping, each a chance for loss
+	// to pass for silence: they want one fair silence more.
 	for l.pause(ctx, recheckInterval) {
-		if r := l.Reacher.Reach(ctx, addr); r.Gone() && ctx.Err() == nil {
+		if r := l.Reacher.ReachStrict(ctx, addr); r.Gone() && ctx.Err() == nil {
 			report(r)
 			return
 		}

@@ -22,6 +22,7 @@ type scriptedReacher struct {
 	mu      sync.Mutex
 	answers []members.Reachability
 	reached int
+	strict  int // of reached, through ReachStrict
 	nudged  int
 	refute  func()
 }
@@ -34,8 +35,17 @@ func (s *scriptedReacher) Reach(context.Context, string) members.Reachability {
 	return r
 }
 
-func (s *scriptedReacher) ReachEarly(ctx context.Context, addr string) members.Reachability {
+func (s *scriptedReacher) ReachStrict(ctx context.Context, addr string) members.Reachability {
+	s.mu.Lock()
+	s.strict++
+	s.mu.Unlock()
 	return s.Reach(ctx, addr)
+}
+
+func (s *scriptedReacher) strictCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.strict
 }
 
 func (s *scriptedReacher) Nudge(string) error {
@@ -174,6 +184,11 @@ func TestDeathIsCheckedBeforeTakeover(t *testing.T) {
 					clk.Step(recheckInterval)
 				}
 				eventually(t, "taking over", func() bool { return rec.owns(vip) })
+				// Rechecks run until the member answers; loss must not pass for
+				// its death on any of them.
+				if tc.then == diesLater && reacher.strictCalls() == 0 {
+					t.Error("the held member's recheck connected with Reach, not ReachStrict")
+				}
 			}
 			wantNudge := tc.answers[0] == members.Listening && !tc.graceful
 			if wantNudge {
@@ -221,7 +236,7 @@ func (a *addrReacher) Reach(_ context.Context, addr string) members.Reachability
 	return members.Unreachable
 }
 
-func (a *addrReacher) ReachEarly(ctx context.Context, addr string) members.Reachability {
+func (a *addrReacher) ReachStrict(ctx context.Context, addr string) members.Reachability {
 	return a.Reach(ctx, addr)
 }
 

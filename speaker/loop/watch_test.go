@@ -260,7 +260,7 @@ func (g *gatedReacher) Reach(ctx context.Context, addr string) members.Reachabil
 	return g.addrReacher.Reach(ctx, addr)
 }
 
-func (g *gatedReacher) ReachEarly(ctx context.Context, addr string) members.Reachability {
+func (g *gatedReacher) ReachStrict(ctx context.Context, addr string) members.Reachability {
 	return g.Reach(ctx, addr)
 }
 

@@ -299,12 +299,12 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 	const timeout = 25 * time.Millisecond
 	silent := &net.OpError{Op: "dial", Err: context.DeadlineExceeded}
 	for _, tc := range []struct {
-		name  string
-		waits []time.Duration // how long each dial appears to take
-		last  error           // what the last dial returns
-		want  Reachability
-		dials int
-		early bool // ReachEarly's silences (earlySilences)
+		name   string
+		waits  []time.Duration // how long each dial appears to take
+		last   error           // what the last dial returns
+		want   Reachability
+		dials  int
+		strict bool // ReachStrict's silences (strictSilences)
 	}{
 		{"two fair silences", []time.Duration{timeout, timeout}, silent, Unreachable, 2, false},
 		{"one fair silence, then listening (a busy kernel)", []time.Duration{timeout, time.Millisecond}, nil, Listening, 2, false},
@@ -314,9 +314,9 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 		{"fair, stalled, fair", []time.Duration{timeout, 3 * timeout, timeout}, silent, Unreachable, 3, false},
 		{"stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4, false},
 		{"one fair silence, stalled after", []time.Duration{timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 4, false},
-		{"early: two fair silences are not enough", []time.Duration{timeout, timeout, time.Millisecond}, nil, Listening, 3, true},
-		{"early: three fair silences", []time.Duration{timeout, timeout, timeout}, silent, Unreachable, 3, true},
-		{"early: stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 5, true},
+		{"strict: two fair silences are not enough", []time.Duration{timeout, timeout, time.Millisecond}, nil, Listening, 3, true},
+		{"strict: three fair silences", []time.Duration{timeout, timeout, timeout}, silent, Unreachable, 3, true},
+		{"strict: stalled every time", []time.Duration{3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout, 3 * timeout}, silent, Unheard, 5, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := time.Unix(0, 0)
@@ -335,8 +335,8 @@ func TestReachAsksAgainAfterItsOwnStall(t *testing.T) {
 				return nil, tc.last
 			}
 			silences := fairSilences
-			if tc.early {
-				silences = earlySilences
+			if tc.strict {
+				silences = strictSilences
 			}
 			got := reach(context.Background(), "192.0.2.1:7946", timeout, silences, dial, func() time.Time { return clock })
 			if got != tc.want || dials != tc.dials {

@@ -45,9 +45,10 @@ type Timers struct {
 	ReachTimeout     time.Duration // members.DefaultReachTimeout
 	ReachAttempts    int           // members.reachAttempts
 	FairSilences     int           // members.fairSilences
-	EarlyReach       bool          // the check's connection made at a watched silence's first miss (loop.reachEarly), wanting one fair silence more (members.ReachEarly)
+	EarlyReach       bool          // the check's connection made at a watched silence's first miss (loop.reachEarly), wanting one fair silence more (members.ReachStrict)
 	StalledHold      time.Duration // loop.DefaultStalledHold; negative: deaths are believed unchecked
 	RecheckInterval  time.Duration // loop.recheckInterval
+	RecheckSilences  int           // fair silences a held member's recheck wants (members.ReachStrict's, since the thirteenth session; FairSilences before)
 	ReviveEvery      time.Duration // loop.reviveEvery
 	ReviveFor        time.Duration // loop.reviveFor
 	WitnessesAtOnce  int           // loop.witnessesAtOnce
@@ -169,6 +170,7 @@ func timerPreset(name string) (Timers, error) {
 		EarlyReach:              true,
 		StalledHold:             loop.DefaultStalledHold,
 		RecheckInterval:         50 * time.Millisecond,
+		RecheckSilences:         3,
 		ReviveEvery:             500 * time.Millisecond,
 		ReviveFor:               time.Minute,
 		WitnessesAtOnce:         3,
@@ -266,6 +268,7 @@ func (p *Params) knobs() []knob {
 		{"watch-interval", "the watch's ping interval", &p.WatchInterval},
 		{"watch-misses", "pings missed in a row before a death check", &p.WatchMisses},
 		{"watch-retry", "ping again at once after a miss that is not yet a silence", &p.WatchRetry},
+		{"recheck-silences", "fair silences a held member's recheck wants before it is taken over", &p.RecheckSilences},
 		{"watch-ping-timeout", "the watch ping's timeout", &p.WatchPingTimeout},
 		{"reach-timeout", "the death check's connect timeout", &p.ReachTimeout},
 		{"reach-attempts", "connects per death check at most", &p.ReachAttempts},
