@@ -29,8 +29,8 @@ const (
 	// again when a ping goes unanswered; with two misses of a 50 ms probe
 	// timeout, a death is confirmed 100–200 ms after it. At 150 ms it is
 	// 100–250 ms, as at 100 ms without the retry, for a third fewer
-	// packets at rest; measured, that saved less CPU than runs vary by
-	// (~0.1 % of a core) and put the 10-node hard kill's p50 near 300 ms.
+	// packets at rest; measured, that saved ~0.1 % of a core, less than
+	// runs vary by, and put the 10-node hard kill's p50 near 300 ms.
 	DefaultWatchInterval = 100 * time.Millisecond
 	DefaultWatchMisses   = 2
 )
@@ -112,8 +112,7 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 	for {
 		if retry {
 			// Pinged again at once, not an interval later: a dead member's
-			// silence is confirmed a probe timeout after its first miss,
-			// so the interval between pings at rest can be long.
+			// silence is confirmed a probe timeout after its first miss.
 			select {
 			case <-t.C(): // a tick come while the missed ping waited
 			default:
@@ -202,10 +201,9 @@ func (l *Loop) watch(ctx context.Context, node string, silent bool) {
 // for three (Reacher.ReachStrict), which end 25 ms after the missed ping's
 // retry: begun later, a live member's check under loss was often
 // cancelled by its answer to the next ping, and begun early it no longer
-// is. The
-// channel is closed without a verdict when the member is no longer watched
-// meanwhile (a cancelled connection says nothing of the member), or nil
-// when the member is no longer alive.
+// is. The channel is closed without a verdict when the member is no
+// longer watched meanwhile (a cancelled connection says nothing of the
+// member), or nil when the member is no longer alive.
 func (l *Loop) reachEarly(ctx context.Context, node string) <-chan members.Reachability {
 	if l.Witnesses == nil || l.Reacher == nil {
 		return nil

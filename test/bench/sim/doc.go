@@ -30,13 +30,15 @@
 //     pushPullScale(PushPullInterval, N); the health score (awareness)
 //     raised by missing nacks and refutations, lowered by answered probes.
 //   - the speaker's loop as speaker/loop does it (speaker.go): the watch
-//     pings each predecessor every WatchInterval with its own timeout, a
-//     miss forgiven when any packet of the member arrived since the
-//     previous ping, WatchMisses misses in a row and the RTT patience
-//     start a death check; the check (members.reach: ReachTimeout per
-//     connect, FairSilences fair silences within ReachAttempts) and the
-//     cut-off check (witnesses WitnessesAtOnce at a time); a member found
-//     listening held for StalledHold with rechecks and a nudge (a join),
+//     pings each predecessor every WatchInterval with its own timeout
+//     (and at once again after a miss, WatchRetry), a miss forgiven when
+//     any packet of the member arrived since the previous ping,
+//     WatchMisses misses in a row and the RTT patience start a death
+//     check; the check (members.reach: ReachTimeout per connect,
+//     FairSilences fair silences within ReachAttempts) and the cut-off
+//     check (witnesses WitnessesAtOnce at a time); a member found
+//     listening held for StalledHold with rechecks (RecheckSilences
+//     each) and a nudge (a join),
 //     an answer to the watch or a refutation ending the hold;
 //     revivals; the agent's election (ranking.go: speaker/election.Rank's
 //     order over the lab's node names, myk8s-worker…, and VIPs from

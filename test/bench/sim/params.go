@@ -170,7 +170,7 @@ func timerPreset(name string) (Timers, error) {
 		EarlyReach:              true,
 		StalledHold:             loop.DefaultStalledHold,
 		RecheckInterval:         50 * time.Millisecond,
-		RecheckSilences:         3,
+		RecheckSilences:         3, // members.strictSilences
 		ReviveEvery:             500 * time.Millisecond,
 		ReviveFor:               time.Minute,
 		WitnessesAtOnce:         3,
