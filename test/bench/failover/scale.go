@@ -107,14 +107,19 @@ func measureSize(r *benchrun.Runner, n int, o scaleOptions) scaleRow {
 	// heard). Each request is a broadcast that every speaker reads: little
 	// beside what is measured on a small cluster, most of it on a large one.
 	restSweep := o.restSweep
-	cpu0, pkts0, idleStart := c.SpeakerCPU(), memberlistCounters(r, c), time.Now()
+	// Each counter is read with its own clock: reading every node's
+	// packet counters takes a while (one iptables per node), and at 135
+	// nodes under load long enough to count seconds of CPU against none
+	// of the window.
+	pkts0, pktsStart := memberlistCounters(r, c), time.Now()
+	cpu0, idleStart := c.SpeakerCPU(), time.Now()
 	s.record()
 	for time.Since(idleStart) < o.idle {
 		s.sweep(vips, restSweep)
 	}
 	history := s.stopRecording()
-	took := time.Since(idleStart)
-	cpu1, pkts1 := c.SpeakerCPU(), memberlistCounters(r, c)
+	cpu1, took := c.SpeakerCPU(), time.Since(idleStart)
+	pktsTook, pkts1 := time.Since(pktsStart), memberlistCounters(r, c)
 	row.changes, row.splits = countOwnerChanges(c, vips, owners, history, idleStart, restSweep)
 	var cpus []float64
 	for node, t := range cpu1 {
@@ -128,8 +133,8 @@ func measureSize(r *benchrun.Runner, n int, o scaleOptions) scaleRow {
 	row.rssMean = mean(rss)
 	var pkts, bytes []float64
 	for node, after := range pkts1 {
-		pkts = append(pkts, float64(after.packets-pkts0[node].packets)/took.Seconds())
-		bytes = append(bytes, float64(after.bytes-pkts0[node].bytes)/took.Seconds())
+		pkts = append(pkts, float64(after.packets-pkts0[node].packets)/pktsTook.Seconds())
+		bytes = append(bytes, float64(after.bytes-pkts0[node].bytes)/pktsTook.Seconds())
 	}
 	row.pktsPerSec, row.bytesPerSec = mean(pkts), mean(bytes)
 	fmt.Printf("• at rest for %s, each VIP asked for every %s: %d owner changes (%d splits); CPU per speaker mean %.1f %%, max %.1f %%; memberlist %.0f packets/s per node\n",
