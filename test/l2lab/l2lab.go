@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -215,9 +216,10 @@ const controllerStarts = 3
 // controllerPod names the controller's Pod object.
 const controllerPod = "controller"
 
-// speakerLabels select the speaker pods whose addresses memberlist joins,
-// as the chart passes them: MetalLB's speaker has no default.
-const speakerLabels = "app=metallb,component=speaker"
+// speakerLabels are the speaker pods' labels, and select the pods whose
+// addresses memberlist joins (--ml-labels, as the chart passes it:
+// MetalLB's speaker has no default).
+var speakerLabels = labels.Set{"app": "metallb", "component": "speaker"}
 
 // controllerElects reports whether the controller binary has
 // --leader-elect; MetalLB's runs a single replica and has not.
@@ -231,6 +233,7 @@ func (c *Cluster) controllerElects() bool {
 // running beside this one may have bound it since, and the controller then
 // exits at once; it is started again on another port.
 func (c *Cluster) startController() {
+	elects := c.controllerElects()
 	for attempt := 1; ; attempt++ {
 		if c.opts.Metrics {
 			port, err := testenv.FreePort()
@@ -240,7 +243,7 @@ func (c *Cluster) startController() {
 		args := []string{c.opts.Controller, "--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace,
 			"--port", strconv.Itoa(c.controllerMetricsPort), "--health-probe-port", "0", "--webhook-mode", "disabled",
 			"--pod-name", controllerPod}
-		if c.controllerElects() {
+		if elects {
 			// As the chart runs it: IPs are assigned in leadership terms, so
 			// the apiserver restart covers a term lost and resumed.
 			args = append(args, "--leader-elect")
@@ -338,7 +341,7 @@ spec: {ipAddressPools: [my-ippool]}
 		c.must(cl.Status().Update(ctx, node))
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: "speaker-" + strconv.Itoa(i+1),
-				Labels: map[string]string{"app": "metallb", "component": "speaker"}},
+				Labels: speakerLabels},
 			Spec: corev1.PodSpec{NodeName: name, HostNetwork: true, Containers: []corev1.Container{{Name: "speaker", Image: "ironlb/speaker"}}},
 		}
 		c.must(cl.Create(ctx, pod))
@@ -365,7 +368,7 @@ func (c *Cluster) StartSpeakerWith(node string, extra ...string) *Proc {
 	}
 	args := []string{"ip", "netns", "exec", c.Hosts[node], c.opts.Speaker,
 		"--kubeconfig", c.Env.Kubeconfig, "--namespace", Namespace, "--node-name", node, "--pod-name", "speaker-" + strconv.Itoa(i+1),
-		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--ml-labels", speakerLabels, "--port", metricsPort, "--health-probe-port", "0"}
+		"--ml-bindaddr", c.NodeIP(node), "--ml-secret-key-path", c.keyDir, "--ml-labels", speakerLabels.String(), "--port", metricsPort, "--health-probe-port", "0"}
 	if c.opts.Metrics {
 		args = append(args, "--metrics-secure=false")
 	}
