@@ -57,7 +57,7 @@ func TestSuccessorDetectsAHardKillWithinTheBound(t *testing.T) {
 			}
 			r := p.ReachTimeout * time.Duration(p.FairSilences)
 			if p.EarlyReach && p.WatchMisses > 1 {
-				r = max(0, p.ReachTimeout*time.Duration(p.FairSilences+1)-confirm)
+				r = max(0, p.ReachTimeout*time.Duration(p.strictSilences())-confirm)
 			}
 			// The kill comes up to an interval after that ping; a packet of
 			// the owner still heard forgives a miss, another interval.

@@ -37,8 +37,8 @@
 //     check; the check (members.reach: ReachTimeout per connect,
 //     FairSilences fair silences within ReachAttempts) and the cut-off
 //     check (witnesses WitnessesAtOnce at a time); a member found
-//     listening held for StalledHold with rechecks (RecheckSilences
-//     each) and a nudge (a join),
+//     listening held for StalledHold with rechecks (one fair silence
+//     more with StrictRechecks) and a nudge (a join),
 //     an answer to the watch or a refutation ending the hold;
 //     revivals; the agent's election (ranking.go: speaker/election.Rank's
 //     order over the lab's node names, myk8s-worker…, and VIPs from

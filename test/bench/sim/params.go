@@ -48,7 +48,7 @@ type Timers struct {
 	EarlyReach       bool          // the check's connection made at a watched silence's first miss (loop.reachEarly), wanting one fair silence more (members.ReachStrict)
 	StalledHold      time.Duration // loop.DefaultStalledHold; negative: deaths are believed unchecked
 	RecheckInterval  time.Duration // loop.recheckInterval
-	RecheckSilences  int           // fair silences a held member's recheck wants (members.ReachStrict's, since the thirteenth session; FairSilences before)
+	StrictRechecks   bool          // a held member's rechecks want strictSilences, as the early connection (members.ReachStrict, since the thirteenth session), not FairSilences
 	ReviveEvery      time.Duration // loop.reviveEvery
 	ReviveFor        time.Duration // loop.reviveFor
 	WitnessesAtOnce  int           // loop.witnessesAtOnce
@@ -170,7 +170,7 @@ func timerPreset(name string) (Timers, error) {
 		EarlyReach:              true,
 		StalledHold:             loop.DefaultStalledHold,
 		RecheckInterval:         50 * time.Millisecond,
-		RecheckSilences:         3, // members.strictSilences
+		StrictRechecks:          true,
 		ReviveEvery:             500 * time.Millisecond,
 		ReviveFor:               time.Minute,
 		WitnessesAtOnce:         3,
@@ -233,6 +233,10 @@ func NewParams(timers, network string) (Params, error) {
 		VIPsPerNode: 2, ClientInterval: 10 * time.Millisecond}, nil
 }
 
+// strictSilences is members.ReachStrict's: one fair silence more than a
+// check's.
+func (p Params) strictSilences() int { return p.FairSilences + 1 }
+
 // mustParams is NewParams for presets known to exist.
 func mustParams(timers, network string) Params {
 	p, err := NewParams(timers, network)
@@ -268,7 +272,7 @@ func (p *Params) knobs() []knob {
 		{"watch-interval", "the watch's ping interval", &p.WatchInterval},
 		{"watch-misses", "pings missed in a row before a death check", &p.WatchMisses},
 		{"watch-retry", "ping again at once after a miss that is not yet a silence", &p.WatchRetry},
-		{"recheck-silences", "fair silences a held member's recheck wants before it is taken over", &p.RecheckSilences},
+		{"strict-rechecks", "a held member's rechecks want one fair silence more, as the early connection", &p.StrictRechecks},
 		{"watch-ping-timeout", "the watch ping's timeout", &p.WatchPingTimeout},
 		{"reach-timeout", "the death check's connect timeout", &p.ReachTimeout},
 		{"reach-attempts", "connects per death check at most", &p.ReachAttempts},

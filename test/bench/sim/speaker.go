@@ -184,7 +184,7 @@ func (s *Sim) watchResult(n *node, y int32, w *watch, answered bool, took time.D
 	default:
 		w.misses++
 		if w.misses == 1 && !w.silent && s.p.WatchMisses > 1 && s.p.EarlyReach {
-			r, took := s.reachSilences(n, y, s.q.now, s.p.FairSilences+1) // members.ReachStrict
+			r, took := s.reachSilences(n, y, s.q.now, s.p.strictSilences()) // members.ReachStrict
 			w.early = &earlyReach{r: r, done: s.q.now + took}
 		}
 		if w.silent || w.misses < s.p.WatchMisses || (w.lastAnswer != never && s.q.now-w.lastAnswer < w.rtt.Patience()) {
@@ -414,7 +414,11 @@ func (s *Sim) recheck(n *node, y int32, gen uint32) {
 	if !ok || d.gen != gen {
 		return
 	}
-	r, took := s.reachSilences(n, y, s.q.now, s.p.RecheckSilences)
+	silences := s.p.FairSilences
+	if s.p.StrictRechecks {
+		silences = s.p.strictSilences()
+	}
+	r, took := s.reachSilences(n, y, s.q.now, silences)
 	if r.gone() {
 		s.q.push(event{at: s.q.now + took, kind: evCheckDone, node: n.id, peer: y, life: n.life, gen: gen, reach: r})
 		return

@@ -41,9 +41,7 @@ func (h harness) params() Params {
 	p.FairSilences = h.fairSilences
 	p.EarlyReach = h.twelfth
 	p.WatchRetry = h.thirteenth
-	if !h.thirteenth {
-		p.RecheckSilences = h.fairSilences
-	}
+	p.StrictRechecks = h.thirteenth
 	p.WatchInterval = 100 * time.Millisecond
 	if h.watchInterval != 0 {
 		p.WatchInterval = h.watchInterval
